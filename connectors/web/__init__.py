@@ -1,0 +1,1 @@
+"""The web connector: the browser chat page and delivery to WebSocket clients."""

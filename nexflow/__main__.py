@@ -1,0 +1,5 @@
+import sys
+
+from nexflow.cli import main
+
+sys.exit(main())

@@ -1,0 +1,132 @@
+"""The ``nexflow`` command: ``serve``, ``doctor``, ``version``.
+
+Imports are deferred to the command that needs them so ``nexflow serve`` starts fast.
+Exit codes: 0 ok, 1 a check failed, 78 (EX_CONFIG) the configuration is unusable —
+give systemd ``RestartPreventExitStatus=78`` so a bad config never crash-loops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nexflow.config.model import NexflowConfig
+
+EX_CONFIG = 78
+
+
+def _config_path(arg: str | None) -> Path | None:
+    if arg:
+        return Path(arg).expanduser()
+    env = os.environ.get("NEXFLOW_CONFIG")
+    if env:
+        return Path(env).expanduser()
+    home = Path(os.environ.get("NEXFLOW_HOME") or "~/.nexflow").expanduser()
+    for candidate in (Path("config.yml"), home / "config.yml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_or_exit(arg: str | None) -> NexflowConfig:
+    from nexflow.config import ConfigError, load_config
+
+    try:
+        return load_config(_config_path(arg))
+    except ConfigError as exc:
+        print(f"nexflow: {exc.render()}", file=sys.stderr)
+        print("nexflow: not starting; fix the configuration and start again.", file=sys.stderr)
+        raise SystemExit(EX_CONFIG) from None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    config = load_or_exit(args.config)
+    web = config.web.model_copy(
+        update={k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    )
+    config = config.model_copy(update={"web": web})
+    if config.web.token is None and not is_loopback(config.web.host):
+        print(
+            f"nexflow: refusing to listen on {config.web.host}: no gateway token is set, so only "
+            "loopback (127.0.0.1) is allowed.\n"
+            "  Set NEXFLOW_GATEWAY_TOKEN (or web.token in config.yml) to listen on other addresses.",
+            file=sys.stderr,
+        )
+        return EX_CONFIG
+
+    import uvicorn
+
+    from nexflow.app import build_application
+    from nexflow.observability.logging import LogHub, configure_logging
+
+    hub = LogHub()
+    configure_logging(config.logging.level, config.logging.format, hub)
+    application = build_application(config, hub)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            application.web,
+            host=config.web.host,
+            port=config.web.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            ws_max_size=config.web.max_message_chars * 4 + 65536,
+        )
+    )
+    server.run()
+    return 0 if server.started else 1
+
+
+def cmd_version(_: argparse.Namespace) -> int:
+    from nexflow import __version__
+
+    print(f"nexflow {__version__}")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from nexflow.doctor import run_doctor
+
+    return run_doctor(_config_path(args.config))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nexflow", description="Self-hosted AI agent gateway.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the gateway")
+    serve.add_argument("--host", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8080)")
+    serve.add_argument("--config", help="config file (default $NEXFLOW_CONFIG, ./config.yml)")
+    serve.set_defaults(func=cmd_serve)
+    doctor = sub.add_parser("doctor", help="check config, model, channels; say how to fix")
+    doctor.add_argument("--config")
+    doctor.set_defaults(func=cmd_doctor)
+    version = sub.add_parser("version", help="print the version")
+    version.set_defaults(func=cmd_version)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""The typed configuration model. Every option is documented in ``config.example.yml``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WebConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    token: SecretStr | None = None
+    max_message_chars: int = Field(16_000, ge=1)
+    reply_timeout_s: float = Field(120.0, gt=0)
+
+
+class ModelProfile(_Section):
+    model: str
+    api_base: str | None = None
+    api_key: SecretStr | None = None
+    timeout_s: float = Field(60.0, gt=0)
+    max_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+
+
+class RetryConfig(_Section):
+    attempts: int = Field(3, ge=1, le=10)
+    initial_backoff_s: float = Field(0.5, ge=0)
+    max_backoff_s: float = Field(8.0, ge=0)
+
+
+class OllamaConfig(_Section):
+    base_url: str = "http://127.0.0.1:11434"
+    model: str | None = None
+    probe: bool = True
+
+
+class LLMConfig(_Section):
+    models: dict[str, ModelProfile] = Field(default_factory=dict)
+    routes: dict[str, str] = Field(default_factory=dict)
+    fallbacks: dict[str, list[str]] = Field(default_factory=dict)
+    ollama: OllamaConfig = OllamaConfig()
+    retry: RetryConfig = RetryConfig()
+    stream: bool = True
+
+    @model_validator(mode="after")
+    def _routes_name_profiles(self) -> LLMConfig:
+        for route, profile in self.routes.items():
+            if profile not in self.models:
+                known = ", ".join(sorted(self.models)) or "none defined"
+                raise ValueError(
+                    f"route {route!r} names model profile {profile!r}, which is not in "
+                    f"llm.models ({known})"
+                )
+        return self
+
+
+class AgentConfig(_Section):
+    max_steps: int = Field(8, ge=1, le=64)
+    history_messages: int = Field(40, ge=0)
+    system_prompt: str = ""
+    tool_output_chars: int = Field(8_000, ge=100)
+
+
+class BusConfig(_Section):
+    concurrency: int = Field(32, ge=1, le=1024)
+    max_pending: int = Field(1_000, ge=1)
+
+
+class RateLimitConfig(_Section):
+    per_minute: float = Field(30.0, gt=0)
+    burst: int = Field(10, ge=1)
+
+
+class StorageConfig(_Section):
+    path: Path | None = None
+    busy_timeout_ms: int = Field(5_000, ge=0)
+
+
+class OutboxConfig(_Section):
+    max_attempts: int = Field(12, ge=1)
+    initial_backoff_s: float = Field(1.0, gt=0)
+    max_backoff_s: float = Field(300.0, gt=0)
+
+
+ChannelPolicy = Literal["pairing", "allowlist", "open", "disabled"]
+
+
+class ChannelAccess(_Section):
+    policy: ChannelPolicy = "pairing"
+    allow: list[str] = Field(default_factory=list)
+
+
+class SecurityConfig(_Section):
+    owner: dict[str, list[str]] = Field(default_factory=dict)
+    channels: dict[str, ChannelAccess] = Field(default_factory=dict)
+
+
+class LoggingConfig(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "console"] = "json"
+
+
+class NexflowConfig(BaseSettings):
+    """The whole configuration. YAML values are overridden by ``NEXFLOW_<SECTION>__<KEY>``.
+
+    Build it with :func:`nexflow.config.load_config`, which decides where values come from.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="NEXFLOW_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    home: Path = Path("~/.nexflow")
+    workspace: Path | None = None
+    secrets_file: Path | None = None
+    web: WebConfig = WebConfig()
+    llm: LLMConfig = LLMConfig()
+    agent: AgentConfig = AgentConfig()
+    bus: BusConfig = BusConfig()
+    rate_limit: RateLimitConfig = RateLimitConfig()
+    storage: StorageConfig = StorageConfig()
+    outbox: OutboxConfig = OutboxConfig()
+    security: SecurityConfig = SecurityConfig()
+    logging: LoggingConfig = LoggingConfig()
+    connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("home", "workspace", "secrets_file", mode="after")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    @property
+    def workspace_dir(self) -> Path:
+        return self.workspace or self.home / "workspace"
+
+    @property
+    def database_path(self) -> Path:
+        return self.storage.path or self.home / "nexflow.db"

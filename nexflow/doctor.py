@@ -1,0 +1,140 @@
+"""``nexflow doctor``: checks the installation and says what is wrong and how to fix it."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import shutil
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from nexflow.config import ConfigError, NexflowConfig, load_config
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    ok: bool
+    title: str
+    detail: str = ""
+    fix: str = ""
+    warning: bool = False
+
+    def render(self) -> str:
+        mark = "ok  " if self.ok else ("warn" if self.warning else "FAIL")
+        lines = [f"[{mark}] {self.title}" + (f": {self.detail}" if self.detail else "")]
+        if self.fix and not self.ok:
+            lines.append(f"       fix: {self.fix}")
+        return "\n".join(lines)
+
+
+def run_doctor(config_path: Path | None) -> int:
+    checks: list[Check] = []
+    try:
+        config = load_config(config_path)
+        checks.append(Check(True, "configuration", str(config_path or "environment only")))
+    except ConfigError as exc:
+        print(Check(False, "configuration", exc.render(), "edit the file; see config.example.yml").render())
+        return 1
+    checks += [_home(config), _database(config), _bind(config)]
+    checks += asyncio.run(_model(config))
+    checks += _connectors(config)
+    for check in checks:
+        print(check.render())
+    failed = [c for c in checks if not c.ok and not c.warning]
+    print(f"\n{len(checks) - len(failed)} of {len(checks)} checks passed." if failed else "\nall checks passed.")
+    return 1 if failed else 0
+
+
+def _home(config: NexflowConfig) -> Check:
+    home = config.home
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        probe = home / ".doctor-write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        return Check(False, "data directory", f"{home}: {exc.strerror}",
+                     f"set NEXFLOW_HOME to a writable directory, or fix permissions of {home}")
+    return Check(True, "data directory", str(home))
+
+
+def _database(config: NexflowConfig) -> Check:
+    path = config.database_path
+    if not path.exists():
+        return Check(True, "database", f"{path} (created on first start)")
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        return Check(True, "database", f"{path}, schema version {row[0]}")
+    except sqlite3.Error as exc:
+        return Check(False, "database", f"{path}: {exc}", "move the file aside; Nexflow creates a new one")
+
+
+def _bind(config: NexflowConfig) -> Check:
+    from nexflow.cli import is_loopback
+
+    host, token = config.web.host, config.web.token
+    if token is None and not is_loopback(host):
+        return Check(False, "web bind", f"{host} without a gateway token is refused",
+                     "set NEXFLOW_GATEWAY_TOKEN, or bind 127.0.0.1")
+    where = f"http://{host}:{config.web.port}/"
+    return Check(True, "web bind", where + (" (token required)" if token else " (loopback, no token)"))
+
+
+async def _model(config: NexflowConfig) -> list[Check]:
+    models = config.llm.models
+    if not models:
+        url = config.llm.ollama.base_url
+        found = await _get(f"{url}/api/tags")
+        if found:
+            return [Check(True, "model", f"no model configured; Ollama answers at {url}")]
+        return [Check(False, "model", f"none configured and no Ollama at {url}",
+                      "export NEXFLOW_LLM_MODEL=openai/gpt-4o-mini NEXFLOW_LLM_API_KEY=... "
+                      "(or llm.models in config.yml, or start Ollama)", warning=True)]
+    checks = []
+    for name, profile in models.items():
+        detail = f"{name} = {profile.model}"
+        if profile.api_base:
+            reachable = await _get(profile.api_base.rstrip("/") + "/models", profile.api_key)
+            checks.append(Check(reachable, f"model {name}", f"{detail} at {profile.api_base}",
+                                f"start the server at {profile.api_base} or fix llm.models.{name}.api_base"))
+        elif profile.api_key is None and not profile.model.startswith(("ollama", "local")):
+            checks.append(Check(False, f"model {name}", f"{detail}, no API key",
+                                f"set llm.models.{name}.api_key or NEXFLOW_LLM_API_KEY", warning=True))
+        else:
+            checks.append(Check(True, f"model {name}", detail + " (key set; not called)"))
+    return checks
+
+
+async def _get(url: str, key: object | None = None) -> bool:
+    headers = {}
+    secret = getattr(key, "get_secret_value", None)
+    if callable(secret):
+        headers["Authorization"] = f"Bearer {secret()}"
+    try:
+        async with httpx.AsyncClient(timeout=2.0) as http:
+            resp = await http.get(url, headers=headers)
+        return resp.status_code < 500
+    except httpx.HTTPError:
+        return False
+
+
+def _connectors(config: NexflowConfig) -> list[Check]:
+    checks = [Check(True, "channel web", "always on")]
+    for name, settings in config.connectors.items():
+        token = settings.get("bot_token")
+        if settings.get("enabled", True) is False:
+            checks.append(Check(True, f"channel {name}", "disabled"))
+        elif not token:
+            checks.append(Check(False, f"channel {name}", "no bot_token",
+                                f"set connectors.{name}.bot_token (e.g. \"${{{name.upper()}_BOT_TOKEN}}\")"))
+        else:
+            checks.append(Check(False, f"channel {name}", "configured, but this build has no "
+                                f"{name} connector yet", "remove the section for now", warning=True))
+    git = shutil.which("git")
+    checks.append(Check(git is not None, "git", git or "not found", "apt-get install git", warning=True))
+    checks.append(Check(True, "python", sys.version.split()[0]))
+    return checks

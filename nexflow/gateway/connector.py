@@ -1,0 +1,43 @@
+"""The channel interface every connector implements, and its dependency-free manifest."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from nexflow.bus.events import InboundEvent, Outbound, OutboundKind
+
+
+class DeliveryError(Exception):
+    """``send`` failed. ``retryable`` is False when the platform will never accept it
+    (bot blocked, chat deleted); the outbox then marks it failed with ``reason``."""
+
+    def __init__(self, reason: str, *, retryable: bool = True, retry_after_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorManifest:
+    """What the gateway knows of a connector without importing its SDK."""
+
+    name: str
+    module: str
+    renders: frozenset[OutboundKind]
+    description: str = ""
+
+
+class Connector(Protocol):
+    """``start``/``stop`` its platform client, yield :class:`InboundEvent` from ``events``,
+    deliver :data:`Outbound` with ``send`` (raise :class:`DeliveryError` on failure)."""
+
+    @property
+    def manifest(self) -> ConnectorManifest: ...
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    def events(self) -> AsyncIterator[InboundEvent]: ...
+    async def send(self, out: Outbound) -> None: ...

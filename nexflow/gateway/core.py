@@ -1,0 +1,195 @@
+"""The gateway: the one publish step every connector uses, and the turn worker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import structlog
+
+from nexflow.bus.bus import Bus
+from nexflow.bus.errors import InvalidMessage, NotAllowed, UnknownSession
+from nexflow.bus.events import InboundEvent, TextOut
+from nexflow.bus.middleware import Accepted, Middleware, PublishContext, build_chain
+from nexflow.bus.streams import StreamHub
+from nexflow.config.model import BusConfig
+from nexflow.gateway.outbox import OutboxDispatcher
+from nexflow.observability.metrics import Metrics
+from nexflow.orchestrator.agent import Orchestrator
+from nexflow.storage.base import AuditRecord, SessionRecord, Storage
+
+log = structlog.get_logger("nexflow.gateway")
+
+
+@dataclass(frozen=True, slots=True)
+class TurnSummary:
+    """What a synchronous caller (``POST /api/v1/chat``) gets back."""
+
+    inbox_id: int
+    session_id: str
+    reply: str
+    tool_calls: list[dict[str, Any]]
+    error: str | None = None
+    llm_seconds: float = 0.0
+
+
+class Gateway:
+    def __init__(
+        self,
+        storage: Storage,
+        orchestrator: Orchestrator,
+        outbox: OutboxDispatcher,
+        streams: StreamHub,
+        metrics: Metrics,
+        bus_config: BusConfig,
+        middlewares: Sequence[Middleware],
+        history_limit: int,
+        max_message_chars: int,
+    ) -> None:
+        self._storage = storage
+        self._orchestrator = orchestrator
+        self._outbox = outbox
+        self._streams = streams
+        self._metrics = metrics
+        self._history_limit = history_limit
+        self._max_chars = max_message_chars
+        self._bus: Bus[int] = Bus(
+            self._process,
+            concurrency=bus_config.concurrency,
+            max_pending=bus_config.max_pending,
+            on_depth=metrics.queue_depth.set,
+        )
+        self._publish = build_chain(middlewares, self._accept)
+        self._waiters: dict[int, list[asyncio.Future[TurnSummary]]] = {}
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    async def start(self) -> int:
+        """Start the workers and re-queue everything accepted but not answered."""
+        self._bus.start()
+        pending = await self._storage.pending_inbox()
+        for item in pending:
+            if item.event.session_id:
+                self._bus.submit(item.event.session_id, item.id)
+        if pending:
+            log.info("inbox_recovered", count=len(pending))
+        return len(pending)
+
+    async def stop(self) -> None:
+        await self._bus.stop()
+        for futures in self._waiters.values():
+            for fut in futures:
+                fut.cancel()
+        self._waiters.clear()
+
+    @property
+    def queue_depth(self) -> int:
+        return self._bus.pending
+
+    # -- publish ------------------------------------------------------------------
+
+    async def publish(self, event: InboundEvent) -> Accepted:
+        """Run the middleware chain and commit the event to the inbox.
+
+        Raises :class:`~nexflow.bus.errors.Rejected` if it is not accepted.
+        """
+        return await self._publish(event, PublishContext())
+
+    async def _accept(self, event: InboundEvent, ctx: PublishContext) -> Accepted:
+        if not event.message.strip() and not event.attachments:
+            raise InvalidMessage("The message is empty.")
+        if len(event.message) > self._max_chars:
+            raise InvalidMessage(
+                f"The message is {len(event.message)} characters long; the limit is "
+                f"{self._max_chars} (web.max_message_chars)."
+            )
+        session = await self._session_for(event)
+        event = replace(event, session_id=session.id)
+        inbox_id, duplicate = await self._storage.accept(event)
+        if not duplicate:
+            self._bus.submit(session.id, inbox_id)
+        return Accepted(inbox_id, session.id, event, duplicate)
+
+    async def _session_for(self, event: InboundEvent) -> SessionRecord:
+        user_id = event.user_id or ""
+        if event.session_id is None:
+            if event.channel == "web":
+                return await self._storage.ensure_session(None, user_id, event.channel, event.chat_id)
+            return await self._storage.chat_session(user_id, event.channel, event.chat_id)
+        session = await self._storage.get_session(event.session_id)
+        if session is None:
+            raise UnknownSession(
+                f"There is no session {event.session_id!r}; leave 'session' out to start a new one."
+            )
+        if session.user_id != user_id:
+            raise NotAllowed("That session belongs to someone else.")
+        return session
+
+    # -- waiting for a reply ------------------------------------------------------
+
+    async def wait_reply(self, inbox_id: int, timeout_s: float) -> TurnSummary | None:
+        """The turn's result, or None if it is not done within ``timeout_s``."""
+        fut: asyncio.Future[TurnSummary] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(inbox_id, []).append(fut)
+        try:
+            done = await self._storage.outbox_for_inbox(inbox_id)
+            if done is not None:  # finished before we started waiting (or a duplicate)
+                item = await self._storage.get_inbox(inbox_id)
+                text = getattr(done.outbound, "text", "")
+                session_id = item.event.session_id if item and item.event.session_id else ""
+                return TurnSummary(inbox_id, session_id, text, [])
+            return await asyncio.wait_for(fut, timeout_s)
+        except TimeoutError:
+            return None
+        finally:
+            futures = self._waiters.get(inbox_id, [])
+            if fut in futures:
+                futures.remove(fut)
+            if not futures:
+                self._waiters.pop(inbox_id, None)
+
+    # -- the turn worker ----------------------------------------------------------
+
+    async def _process(self, inbox_id: int) -> None:
+        item = await self._storage.get_inbox(inbox_id)
+        if item is None or item.status != "pending":
+            return
+        event = item.event
+        session_id = event.session_id or ""
+        with structlog.contextvars.bound_contextvars(
+            channel=event.channel, user_id=event.user_id, session_id=session_id, inbox_id=inbox_id
+        ):
+            started = time.perf_counter()
+            session = await self._storage.get_session(session_id)
+            if session is None:
+                log.error("session_missing", session_id=session_id)
+                return
+            history = await self._storage.history(session.id, self._history_limit)
+            streams = self._streams
+            sink = (lambda e: streams.publish(session.id, e)) if streams.has_subscribers(session.id) else None
+            result = await self._orchestrator.run_turn(event, session, history, sink)
+            reply = TextOut(
+                channel=event.channel,
+                chat_id=event.chat_id,
+                session_id=session.id,
+                reply_to=event.id,
+                text=result.reply,
+            )
+            audit = [
+                AuditRecord("message_in", event.channel, "ok", event.user_id, session.id,
+                            {"inbox_id": inbox_id, "chars": len(event.message)}),
+                *result.audit,
+            ]
+            await self._storage.complete(inbox_id, result.messages, reply, audit)
+            self._metrics.turn_latency.observe(time.perf_counter() - started)
+            self._outbox.notify()
+            log.info("turn_done", steps=len(result.tool_calls), error=result.error,
+                     ms=round((time.perf_counter() - started) * 1000, 2))
+            summary = TurnSummary(inbox_id, session.id, result.reply, result.tool_calls,
+                                  result.error, result.llm_seconds)
+            for fut in self._waiters.get(inbox_id, ()):
+                if not fut.done():
+                    fut.set_result(summary)

@@ -1,0 +1,133 @@
+"""Which model answers: the configured one, else a local Ollama, else a clear explanation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from nexflow.config.model import LLMConfig, ModelProfile
+from nexflow.llm.client import LLMClient
+from nexflow.llm.errors import NoModelConfigured
+from nexflow.llm.litellm_client import LiteLLMClient, LiteLLMLoader, ModelTarget
+from nexflow.llm.retry import OnRetry, RetryingClient
+
+NO_MODEL_HELP = (
+    "No language model is configured, and no Ollama answers at {ollama}.\n"
+    "Pick one of these, then send your message again:\n"
+    "  1. Environment (no config file needed), e.g.\n"
+    "     NEXFLOW_LLM_MODEL=openai/gpt-4o-mini NEXFLOW_LLM_API_KEY=sk-... nexflow serve\n"
+    "     (any OpenAI-compatible endpoint: also set NEXFLOW_LLM_API_BASE=http://host:port/v1)\n"
+    "  2. config.yml:\n"
+    "     llm:\n"
+    "       models:\n"
+    '         default: {{model: "openai/gpt-4o-mini", api_key: "${{OPENAI_API_KEY}}"}}\n'
+    "  3. A local model: install Ollama, run `ollama pull llama3.2`; Nexflow finds it by itself.\n"
+    "`nexflow doctor` checks the result."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelStatus:
+    configured: bool
+    model: str | None
+    source: str | None
+    help: str | None
+
+
+class ModelResolver:
+    """Builds (and caches) one client per model profile; probes Ollama lazily."""
+
+    def __init__(
+        self,
+        config: LLMConfig,
+        loader: LiteLLMLoader,
+        *,
+        on_retry: OnRetry | None = None,
+        probe_ttl_s: float = 30.0,
+    ) -> None:
+        self._config = config
+        self._loader = loader
+        self._on_retry = on_retry
+        self._probe_ttl_s = probe_ttl_s
+        self._clients: dict[str, LLMClient] = {}
+        self._ollama: tuple[float, str | None] | None = None
+        self._probe_lock = asyncio.Lock()
+
+    def _profile_name(self, route: str) -> str | None:
+        models = self._config.models
+        if not models:
+            return None
+        if route in self._config.routes:
+            return self._config.routes[route]
+        return "default" if "default" in models else next(iter(models))
+
+    async def client_for(self, route: str = "execute") -> LLMClient:
+        name = self._profile_name(route)
+        if name is not None:
+            return self._cached(name, lambda: _target(self._config.models[name]))
+        ollama_model = await self.probe_ollama()
+        if ollama_model is None:
+            raise NoModelConfigured(NO_MODEL_HELP.format(ollama=self._config.ollama.base_url))
+        target = ModelTarget(f"ollama_chat/{ollama_model}", api_base=self._config.ollama.base_url)
+        return self._cached(f"ollama:{ollama_model}", lambda: target)
+
+    def _cached(self, key: str, make: Callable[[], ModelTarget]) -> LLMClient:
+        client = self._clients.get(key)
+        if client is None:
+            inner = LiteLLMClient(make(), self._loader, stream=self._config.stream)
+            client = RetryingClient(inner, self._config.retry, on_retry=self._on_retry)
+            self._clients[key] = client
+        return client
+
+    async def probe_ollama(self) -> str | None:
+        """The Ollama model to use, or None. Cached for ``probe_ttl_s`` seconds."""
+        settings = self._config.ollama
+        if not settings.probe:
+            return None
+        async with self._probe_lock:
+            now = time.monotonic()
+            if self._ollama is not None and now - self._ollama[0] < self._probe_ttl_s:
+                return self._ollama[1]
+            found = await _ask_ollama(settings.base_url, settings.model)
+            self._ollama = (now, found)
+            return found
+
+    def warm(self) -> None:
+        """Load the model client library in the background; the first reply is then fast."""
+        self._loader.warm()
+
+    async def status(self) -> ModelStatus:
+        name = self._profile_name("execute")
+        if name is not None:
+            return ModelStatus(True, self._config.models[name].model, "config", None)
+        found = await self.probe_ollama()
+        if found is not None:
+            return ModelStatus(True, f"ollama_chat/{found}", "ollama", None)
+        return ModelStatus(False, None, None, NO_MODEL_HELP.format(ollama=self._config.ollama.base_url))
+
+
+def _target(profile: ModelProfile) -> ModelTarget:
+    return ModelTarget(
+        model=profile.model,
+        api_base=profile.api_base,
+        api_key=profile.api_key.get_secret_value() if profile.api_key else None,
+        timeout_s=profile.timeout_s,
+        max_tokens=profile.max_tokens,
+        temperature=profile.temperature,
+    )
+
+
+async def _ask_ollama(base_url: str, preferred: str | None) -> str | None:
+    try:
+        async with httpx.AsyncClient(timeout=0.5) as http:
+            resp = await http.get(f"{base_url.rstrip('/')}/api/tags")
+            resp.raise_for_status()
+            names = [str(m.get("name")) for m in resp.json().get("models", []) if m.get("name")]
+    except (httpx.HTTPError, ValueError):
+        return None
+    # Ollama answered: use the configured model (Ollama pulls or reports it), else its first.
+    return preferred or (names[0] if names else None)

@@ -1,0 +1,119 @@
+"""The loaded skills, reloaded on demand or by a supervised file watcher."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from watchfiles import awatch
+
+from nexflow.skills.eligibility import HostContext, evaluate
+from nexflow.skills.errors import SkillNotFound
+from nexflow.skills.loader import DEFAULT_MAX_DEPTH, load_roots
+from nexflow.skills.model import Skill
+
+log = logging.getLogger(__name__)
+
+
+class SkillRegistry:
+    """Holds the skills found under ``roots`` (later roots override earlier ones).
+
+    Nothing is loaded until :meth:`reload` (or :meth:`areload`). ``on_change`` is called
+    after every reload, e.g. to refresh the prompt index or notify the web UI.
+    """
+
+    def __init__(
+        self,
+        roots: Sequence[Path],
+        *,
+        host: HostContext | None = None,
+        max_depth: int = DEFAULT_MAX_DEPTH,
+        on_change: Callable[[SkillRegistry], None] | None = None,
+        debounce_ms: int = 300,
+    ) -> None:
+        self.roots = tuple(roots)
+        self.host = host or HostContext()
+        self._max_depth = max_depth
+        self._on_change = on_change
+        self._debounce_ms = debounce_ms
+        self._skills: dict[str, Skill] = {}
+        self._shadowed: tuple[tuple[Skill, Path], ...] = ()
+        self._task: asyncio.Task[None] | None = None
+        self._stop: asyncio.Event | None = None
+
+    def list(self, *, available_only: bool = False) -> list[Skill]:
+        skills = list(self._skills.values())
+        return [s for s in skills if s.available] if available_only else skills
+
+    def get(self, name: str) -> Skill:
+        try:
+            return self._skills[name]
+        except KeyError:
+            raise SkillNotFound(f"no skill named {name!r} (see /skills)") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._skills
+
+    def __len__(self) -> int:
+        return len(self._skills)
+
+    @property
+    def shadowed(self) -> tuple[tuple[Skill, Path], ...]:
+        """Skills hidden by a same-named skill, each with the path of the one that won."""
+        return self._shadowed
+
+    def reload(self) -> None:
+        """Load all roots again (blocking file I/O: use :meth:`areload` on the event loop)."""
+        result = load_roots(self.roots, self._max_depth)
+        self._skills = {name: evaluate(s, self.host) for name, s in result.skills.items()}
+        self._shadowed = result.shadowed
+        unavailable = sum(not s.available for s in self._skills.values())
+        log.info("loaded %d skills (%d unavailable)", len(self._skills), unavailable)
+        if self._on_change is not None:
+            self._on_change(self)
+
+    async def areload(self) -> None:
+        await asyncio.to_thread(self.reload)
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        """Reload whenever a file under a root changes, until ``stop`` is set.
+
+        Supervised: a watcher failure is logged with its traceback and the watch restarts
+        after a back-off; it never ends the task on its own.
+        """
+        backoff = 0.5
+        while not stop.is_set():
+            roots = [r for r in self.roots if r.is_dir()]
+            try:
+                if not roots:
+                    await asyncio.wait_for(stop.wait(), timeout=5.0)
+                    continue
+                async for _changes in awatch(
+                    *roots, stop_event=stop, debounce=self._debounce_ms, recursive=True
+                ):
+                    await self.areload()
+                    backoff = 0.5
+            except TimeoutError:
+                continue
+            except Exception:
+                log.exception("skills watcher failed; restarting in %.1f s", backoff)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    def start_watching(self) -> None:
+        """Start the owned watcher task (stop it with :meth:`stop_watching`)."""
+        if self._task is not None:
+            return
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(self.watch(self._stop), name="skills-watcher")
+
+    async def stop_watching(self) -> None:
+        if self._task is None or self._stop is None:
+            return
+        self._stop.set()
+        task, self._task = self._task, None
+        await task

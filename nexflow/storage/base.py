@@ -1,0 +1,144 @@
+"""The repository interface and the records it speaks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from nexflow.bus.events import InboundEvent, Outbound
+
+
+class StorageError(Exception):
+    """The database could not do what was asked."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    id: str
+    user_id: str
+    channel: str
+    chat_id: str
+    title: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    id: int
+    session_id: str
+    role: str
+    content: str
+    created_at: float
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to append to a session's history."""
+
+    role: str
+    content: str
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    id: int
+    event: InboundEvent
+    status: str
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    outbound: Outbound
+    attempts: int
+    inbox_id: int | None
+    status: str = "pending"
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One action worth keeping: an LLM call, a tool call, a delivery, a denial."""
+
+    kind: str
+    name: str
+    outcome: str = "ok"
+    user_id: str | None = None
+    session_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    id: str
+    kind: str
+    status: str
+    payload: dict[str, Any]
+    result: dict[str, Any] | None
+    progress: float
+    created_at: float
+    updated_at: float
+
+
+class Storage(Protocol):
+    """Everything the gateway persists. All methods are safe to await from the event loop."""
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def ping(self) -> bool: ...
+
+    # identities
+    async def find_user(self, channel: str, external_id: str) -> tuple[str, str] | None: ...
+    async def create_user(self, name: str, role: str, channel: str, external_id: str) -> str: ...
+
+    # sessions and history
+    async def ensure_session(
+        self, session_id: str | None, user_id: str, channel: str, chat_id: str
+    ) -> SessionRecord: ...
+    async def chat_session(self, user_id: str, channel: str, chat_id: str) -> SessionRecord: ...
+    async def get_session(self, session_id: str) -> SessionRecord | None: ...
+    async def list_sessions(self, user_id: str | None, limit: int) -> list[SessionRecord]: ...
+    async def history(self, session_id: str, limit: int) -> list[MessageRecord]: ...
+
+    # inbox → outbox, the exactly-once path
+    async def accept(self, event: InboundEvent) -> tuple[int, bool]: ...
+    async def pending_inbox(self) -> list[InboxItem]: ...
+    async def get_inbox(self, inbox_id: int) -> InboxItem | None: ...
+    async def complete(
+        self,
+        inbox_id: int,
+        messages: Sequence[NewMessage],
+        reply: Outbound,
+        audit: Sequence[AuditRecord] = (),
+    ) -> int: ...
+    async def enqueue(self, outbound: Outbound) -> int: ...
+    async def due_outbox(self, now: float, limit: int) -> list[OutboxItem]: ...
+    async def next_outbox_due(self) -> float | None: ...
+    async def get_outbox(self, outbox_id: int) -> OutboxItem | None: ...
+    async def outbox_for_inbox(self, inbox_id: int) -> OutboxItem | None: ...
+    async def mark_delivered(self, outbox_id: int) -> None: ...
+    async def mark_retry(self, outbox_id: int, error: str, next_attempt_at: float) -> None: ...
+    async def mark_failed(self, outbox_id: int, error: str) -> None: ...
+
+    # audit and tasks
+    async def audit(self, records: Sequence[AuditRecord]) -> None: ...
+    async def audit_tail(self, limit: int, kind: str | None = None) -> list[dict[str, Any]]: ...
+    async def create_task(self, kind: str, payload: dict[str, Any]) -> TaskRecord: ...
+    async def get_task(self, task_id: str) -> TaskRecord | None: ...
+    async def update_task(
+        self,
+        task_id: str,
+        *,
+        status: str | None = None,
+        progress: float | None = None,
+        result: dict[str, Any] | None = None,
+    ) -> None: ...

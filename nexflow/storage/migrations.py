@@ -1,0 +1,137 @@
+"""Versioned schema migrations. Append a new entry; never edit a released one."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from nexflow.storage.base import StorageError
+
+
+class MigrationError(StorageError):
+    """The schema cannot be brought to this code's version."""
+
+
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (
+        1,
+        "initial schema",
+        """
+        CREATE TABLE users (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL DEFAULT 'user',
+            lang TEXT,
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE identities (
+            channel TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            user_id TEXT NOT NULL REFERENCES users(id),
+            created_at REAL NOT NULL,
+            PRIMARY KEY (channel, external_id)
+        );
+        CREATE TABLE sessions (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users(id),
+            channel TEXT NOT NULL,
+            chat_id TEXT NOT NULL,
+            title TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE INDEX sessions_user ON sessions(user_id, updated_at);
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            session_id TEXT NOT NULL REFERENCES sessions(id),
+            inbox_id INTEGER,
+            role TEXT NOT NULL,
+            content TEXT NOT NULL,
+            tool_calls TEXT,
+            tool_call_id TEXT,
+            name TEXT,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX messages_session ON messages(session_id, id);
+        CREATE TABLE inbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            dedup_key TEXT NOT NULL UNIQUE,
+            session_id TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            done_at REAL
+        );
+        CREATE INDEX inbox_status ON inbox(status, id);
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            inbox_id INTEGER UNIQUE,
+            channel TEXT NOT NULL,
+            chat_id TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL,
+            last_error TEXT,
+            created_at REAL NOT NULL,
+            delivered_at REAL
+        );
+        CREATE INDEX outbox_due ON outbox(status, next_attempt_at);
+        CREATE INDEX outbox_chat ON outbox(channel, chat_id, status, id);
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts REAL NOT NULL,
+            kind TEXT NOT NULL,
+            name TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            user_id TEXT,
+            session_id TEXT,
+            data TEXT NOT NULL
+        );
+        CREATE INDEX audit_kind ON audit(kind, id);
+        CREATE TABLE tasks (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            result TEXT,
+            progress REAL NOT NULL DEFAULT 0,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        """,
+    ),
+)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema to the newest version; return that version."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version "
+        "(version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at REAL NOT NULL)"
+    )
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    current = int(row[0] or 0)
+    newest = MIGRATIONS[-1][0]
+    if current > newest:
+        raise MigrationError(
+            f"the database schema is version {current}, newer than this Nexflow ({newest}); "
+            "upgrade Nexflow or point NEXFLOW_HOME at another directory"
+        )
+    for version, description, sql in MIGRATIONS:
+        if version <= current:
+            continue
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in filter(str.strip, sql.split(";")):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_version VALUES (?, ?, strftime('%s','now'))",
+                (version, description),
+            )
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            raise MigrationError(f"migration {version} ({description}) failed: {exc}") from exc
+    return newest

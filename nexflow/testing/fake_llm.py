@@ -1,0 +1,209 @@
+"""A scripted OpenAI-compatible chat-completions server on loopback.
+
+Real HTTP (aiohttp), streaming (SSE) and non-streaming, tool calls, errors and
+delays. Tests push :class:`Reply` values or pass a ``brain`` function; without
+either, :func:`default_brain` answers: it calls ``get_time`` when asked about the
+time and the tool is offered, reports a tool's result, and otherwise echoes.
+
+Run standalone for benchmarks and process-level tests::
+
+    python -m nexflow.testing.fake_llm --port 0 --latency-ms 0
+    # prints "listening on http://127.0.0.1:PORT/v1"
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted answer. ``status`` other than 200 answers with that HTTP error."""
+
+    text: str = ""
+    tool_calls: tuple[tuple[str, dict[str, Any]], ...] = ()
+    status: int = 200
+    delay_s: float = 0.0
+
+
+Brain = Callable[[dict[str, Any]], Reply]
+
+
+def _last(messages: list[dict[str, Any]], role: str) -> dict[str, Any] | None:
+    return next((m for m in reversed(messages) if m.get("role") == role), None)
+
+
+def default_brain(request: dict[str, Any]) -> Reply:
+    messages: list[dict[str, Any]] = request.get("messages", [])
+    last = messages[-1] if messages else {}
+    if last.get("role") == "tool":
+        return Reply(text=f"The tool {last.get('name') or 'call'} returned: {last.get('content')}")
+    user = _last(messages, "user") or {}
+    content = str(user.get("content") or "")
+    tools = {t["function"]["name"] for t in request.get("tools") or []}
+    if "time" in content.lower() and "get_time" in tools:
+        return Reply(tool_calls=(("get_time", {}),))
+    return Reply(text=f"Echo: {content}")
+
+
+@dataclass
+class FakeLLMServer:
+    """Start with :meth:`start`; ``base_url`` is what litellm's ``api_base`` should be."""
+
+    brain: Brain = default_brain
+    latency_s: float = 0.0
+    host: str = "127.0.0.1"
+    port: int = 0
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    _script: deque[Reply] = field(default_factory=deque)
+    _runner: web.AppRunner | None = None
+
+    def push(self, *replies: Reply) -> None:
+        self._script.extend(replies)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    async def start(self) -> str:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/v1/models", self._models)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _models(self, _: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "fake", "object": "model"}]})
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(body)
+        reply = self._script.popleft() if self._script else self.brain(body)
+        delay = reply.delay_s + self.latency_s
+        if delay:
+            await asyncio.sleep(delay)
+        if reply.status != 200:
+            return web.json_response(
+                {"error": {"message": f"scripted failure {reply.status}", "type": "server_error"}},
+                status=reply.status,
+            )
+        usage = _usage(body, reply)
+        model = str(body.get("model", "fake"))
+        if body.get("stream"):
+            return await self._stream(request, body, reply, usage, model)
+        message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
+        if reply.tool_calls:
+            message["tool_calls"] = [
+                {"id": _call_id(), "type": "function", "function": {"name": n, "arguments": json.dumps(a)}}
+                for n, a in reply.tool_calls
+            ]
+        return web.json_response(
+            {
+                "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": message,
+                        "finish_reason": "tool_calls" if reply.tool_calls else "stop",
+                    }
+                ],
+                "usage": usage,
+            }
+        )
+
+    async def _stream(
+        self, request: web.Request, body: dict[str, Any], reply: Reply, usage: dict[str, int], model: str
+    ) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        cid = f"chatcmpl-{uuid.uuid4().hex[:12]}"
+
+        async def send(delta: dict[str, Any], finish: str | None = None) -> None:
+            chunk = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+            await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
+
+        await send({"role": "assistant", "content": ""})
+        for piece in _pieces(reply.text):
+            await send({"content": piece})
+        for index, (name, args) in enumerate(reply.tool_calls):
+            call = {"index": index, "id": _call_id(), "type": "function"}
+            await send({"tool_calls": [{**call, "function": {"name": name, "arguments": ""}}]})
+            await send({"tool_calls": [{"index": index, "function": {"arguments": json.dumps(args)}}]})
+        await send({}, "tool_calls" if reply.tool_calls else "stop")
+        if (body.get("stream_options") or {}).get("include_usage"):
+            tail = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()),
+                    "model": model, "choices": [], "usage": usage}
+            await resp.write(f"data: {json.dumps(tail)}\n\n".encode())
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp
+
+
+def _pieces(text: str, size: int = 16) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def _call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:16]}"
+
+
+def _usage(body: dict[str, Any], reply: Reply) -> dict[str, int]:
+    prompt_chars = len(json.dumps(body.get("messages", []))) + len(json.dumps(body.get("tools") or []))
+    completion_chars = len(reply.text) + sum(len(json.dumps(a)) + len(n) for n, a in reply.tool_calls)
+    prompt, completion = max(1, prompt_chars // 4), max(1, completion_chars // 4)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+async def _serve(port: int, latency_ms: float) -> None:
+    server = FakeLLMServer(latency_s=latency_ms / 1000, port=port)
+    url = await server.start()
+    print(f"listening on {url}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Scripted OpenAI-compatible server for tests")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    args = parser.parse_args()
+    try:
+        asyncio.run(_serve(args.port, args.latency_ms))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

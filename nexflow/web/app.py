@@ -1,0 +1,99 @@
+"""Builds the FastAPI application from services the composition root hands in."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from nexflow import __version__
+from nexflow.bus.errors import RateLimited, Rejected
+from nexflow.bus.streams import StreamHub
+from nexflow.config.model import WebConfig
+from nexflow.gateway.core import Gateway
+from nexflow.llm.resolver import ModelResolver
+from nexflow.observability.logging import LogHub
+from nexflow.observability.metrics import Metrics
+from nexflow.storage.base import Storage
+from nexflow.web.asgi import Authenticator, BodyTooLarge, GuardMiddleware
+
+
+@dataclass(frozen=True, slots=True)
+class WebServices:
+    gateway: Gateway
+    storage: Storage
+    models: ModelResolver
+    metrics: Metrics
+    streams: StreamHub
+    logs: LogHub
+    auth: Authenticator
+    config: WebConfig
+    static_dir: Path | None = None
+
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def create_app(
+    services: WebServices,
+    startup: Callable[[], Awaitable[None]] | None = None,
+    shutdown: Callable[[], Awaitable[None]] | None = None,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if startup is not None:
+            await startup()
+        try:
+            yield
+        finally:
+            if shutdown is not None:
+                await shutdown()
+
+    app = FastAPI(title="Nexflow", version=__version__, lifespan=lifespan)
+    app.state.services = services
+    _install_errors(app)
+
+    from nexflow.web import routes_api, routes_ws  # routes read services from app.state
+
+    app.include_router(routes_api.router)
+    app.include_router(routes_ws.router)
+    max_body = services.config.max_message_chars * 4 + 64 * 1024
+    app.add_middleware(GuardMiddleware, auth=services.auth, max_body=max_body)  # type: ignore[arg-type]
+    return app
+
+
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    return {"error": {"code": code, "message": message}}
+
+
+def _install_errors(app: FastAPI) -> None:
+    @app.exception_handler(Rejected)
+    async def rejected(_: Request, exc: Rejected) -> JSONResponse:
+        headers = {"Retry-After": f"{exc.retry_after_s:.0f}"} if isinstance(exc, RateLimited) else None
+        return JSONResponse(error_body(exc.reason, exc.user_message), exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+            problems.append(f"{where}: {err.get('msg')}")
+        message = "; ".join(problems) or "invalid request"
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            message = "The body is not valid JSON. Send e.g. {\"message\": \"hello\"}."
+        return JSONResponse(error_body("invalid_request", message), 422)
+
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+        return JSONResponse(error_body("too_large", f"The body is larger than {exc.limit} bytes."), 413)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code)

@@ -1,0 +1,27 @@
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+# litellm fetches a price map from the network on import unless told not to.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from nexflow.testing.fake_llm import FakeLLMServer  # noqa: E402
+from nexflow.testing.harness import GatewayHarness  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+async def fake_llm() -> AsyncIterator[FakeLLMServer]:
+    server = FakeLLMServer()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path) -> AsyncIterator[GatewayHarness]:
+    async with GatewayHarness(tmp_path / "home") as gw:
+        yield gw

@@ -1,0 +1,130 @@
+"""The real litellm client against the fake OpenAI-compatible server over loopback."""
+
+import asyncio
+
+import pytest
+from aiohttp import web
+
+from nexflow.config.model import LLMConfig, OllamaConfig, RetryConfig
+from nexflow.llm import LLMRequest, NoModelConfigured, ProviderRejected, ProviderUnavailable
+from nexflow.llm.litellm_client import LiteLLMClient, LiteLLMLoader, ModelTarget
+from nexflow.llm.resolver import ModelResolver
+from nexflow.llm.retry import RetryingClient
+from nexflow.testing.fake_llm import FakeLLMServer, Reply
+
+TOOLS = [{"type": "function", "function": {"name": "get_time", "description": "t",
+                                           "parameters": {"type": "object", "properties": {}}}}]
+
+
+@pytest.fixture(scope="module")
+def loader() -> LiteLLMLoader:
+    return LiteLLMLoader()
+
+
+def client(fake: FakeLLMServer, loader: LiteLLMLoader, stream: bool) -> LiteLLMClient:
+    return LiteLLMClient(ModelTarget("openai/fake", api_base=fake.base_url, api_key="k"), loader, stream)
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_text_and_tool_calls(fake_llm: FakeLLMServer, loader: LiteLLMLoader, stream: bool) -> None:
+    c = client(fake_llm, loader, stream)
+    deltas: list[str] = []
+
+    async def sink(text: str) -> None:
+        deltas.append(text)
+
+    reply = await c.complete(LLMRequest([{"role": "user", "content": "hello there, friend"}]), sink)
+    assert reply.content == "Echo: hello there, friend"
+    assert reply.usage.prompt_tokens > 0 and reply.usage.completion_tokens > 0
+    assert ("".join(deltas) == reply.content) if stream else deltas == []
+    call = await c.complete(LLMRequest([{"role": "user", "content": "what time is it"}], TOOLS))
+    assert [t.name for t in call.tool_calls] == ["get_time"]
+    assert call.tool_calls[0].arguments == "{}"
+    assert fake_llm.requests[-1]["tools"][0]["function"]["name"] == "get_time"
+    assert bool(fake_llm.requests[0].get("stream")) is stream
+
+
+async def test_errors_are_translated(fake_llm: FakeLLMServer, loader: LiteLLMLoader) -> None:
+    c = client(fake_llm, loader, False)
+    fake_llm.push(Reply(status=503))
+    with pytest.raises(ProviderUnavailable, match="503"):
+        await c.complete(LLMRequest([{"role": "user", "content": "x"}]))
+    fake_llm.push(Reply(status=401))
+    with pytest.raises(ProviderRejected, match="API key"):
+        await c.complete(LLMRequest([{"role": "user", "content": "x"}]))
+
+
+async def test_provider_down_is_unavailable(loader: LiteLLMLoader) -> None:
+    c = LiteLLMClient(ModelTarget("openai/fake", api_base="http://127.0.0.1:9/v1", api_key="k"), loader)
+    with pytest.raises(ProviderUnavailable, match="unreachable"):
+        await c.complete(LLMRequest([{"role": "user", "content": "x"}]))
+
+
+async def test_retry_then_success(fake_llm: FakeLLMServer, loader: LiteLLMLoader) -> None:
+    fake_llm.push(Reply(status=500), Reply(status=429))
+    delays: list[float] = []
+
+    async def no_sleep(delay: float) -> None:
+        delays.append(delay)
+
+    retrying = RetryingClient(client(fake_llm, loader, False), RetryConfig(attempts=3), sleep=no_sleep)
+    reply = await retrying.complete(LLMRequest([{"role": "user", "content": "again"}]))
+    assert reply.content == "Echo: again"
+    assert len(delays) == 2 and delays[1] > delays[0] * 0.9
+    assert len(fake_llm.requests) == 3
+
+
+async def test_retry_gives_up_and_does_not_retry_rejections(
+    fake_llm: FakeLLMServer, loader: LiteLLMLoader
+) -> None:
+    async def no_sleep(_: float) -> None:
+        return None
+
+    retrying = RetryingClient(client(fake_llm, loader, False), RetryConfig(attempts=2), sleep=no_sleep)
+    fake_llm.push(Reply(status=500), Reply(status=500))
+    with pytest.raises(ProviderUnavailable):
+        await retrying.complete(LLMRequest([{"role": "user", "content": "x"}]))
+    fake_llm.push(Reply(status=400))
+    with pytest.raises(ProviderRejected):
+        await retrying.complete(LLMRequest([{"role": "user", "content": "x"}]))
+    assert len(fake_llm.requests) == 3
+
+
+async def test_no_model_and_no_ollama_explains_how_to_configure(loader: LiteLLMLoader) -> None:
+    resolver = ModelResolver(LLMConfig(ollama=OllamaConfig(base_url="http://127.0.0.1:9")), loader)
+    with pytest.raises(NoModelConfigured) as info:
+        await resolver.client_for()
+    assert "NEXFLOW_LLM_MODEL" in info.value.message and "config.yml" in info.value.message
+    status = await resolver.status()
+    assert not status.configured and status.help is not None
+
+
+async def test_ollama_is_found_when_it_answers() -> None:
+    app = web.Application()
+
+    async def tags(_: web.Request) -> web.Response:
+        return web.json_response({"models": [{"name": "llama3.2:latest"}]})
+
+    app.router.add_get("/api/tags", tags)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        resolver = ModelResolver(
+            LLMConfig(ollama=OllamaConfig(base_url=f"http://127.0.0.1:{port}")), LiteLLMLoader()
+        )
+        status = await resolver.status()
+        assert status.configured and status.model == "ollama_chat/llama3.2:latest"
+        assert status.source == "ollama"
+    finally:
+        await runner.cleanup()
+
+
+async def test_warm_imports_in_background() -> None:
+    loader = LiteLLMLoader()
+    loader.warm()
+    module = await asyncio.wait_for(loader.get(), 60)
+    assert hasattr(module, "acompletion")
+    await loader.close()
