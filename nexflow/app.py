@@ -15,7 +15,13 @@ from prometheus_client import CollectorRegistry
 
 from nexflow.bus.errors import Rejected
 from nexflow.bus.events import TextOut
-from nexflow.bus.middleware import Identity, LogContext, MetricsMiddleware, RateLimit
+from nexflow.bus.middleware import (
+    Identity,
+    LogContext,
+    MetricsMiddleware,
+    Middleware,
+    RateLimit,
+)
 from nexflow.bus.streams import StreamHub
 from nexflow.config.model import NexflowConfig
 from nexflow.gateway.connector import Connector
@@ -56,12 +62,19 @@ class Application:
         for name, connector in self.connectors.items():
             await connector.start()
             self.outbox.attach(name, connector)
-            self._pumps.append(asyncio.create_task(self._pump(connector), name=f"nexflow-pump-{name}"))
+            self._pumps.append(
+                asyncio.create_task(self._pump(connector), name=f"nexflow-pump-{name}")
+            )
         recovered = await self.gateway.start()
         self.outbox.start()
         self.outbox.notify()
-        log.info("gateway_started", version=_version(), recovered=recovered,
-                 connectors=sorted(self.connectors), database=str(self.config.database_path))
+        log.info(
+            "gateway_started",
+            version=_version(),
+            recovered=recovered,
+            connectors=sorted(self.connectors),
+            database=str(self.config.database_path),
+        )
 
     async def stop(self) -> None:
         for connector in self.connectors.values():
@@ -115,7 +128,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         models, tools, config.agent, PersonaFiles(config.workspace_dir), metrics
     )
     outbox = OutboxDispatcher(storage, config.outbox, metrics)
-    middlewares = [
+    middlewares: list[Middleware] = [
         LogContext(),
         MetricsMiddleware(metrics),
         Identity(storage, config.security),
@@ -135,9 +148,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
     from connectors.web.connector import STATIC_DIR, WebConnector
 
     connectors: dict[str, Connector] = {"web": WebConnector(streams)}
-    application = Application(
-        config, storage, gateway, outbox, connectors, metrics, tools, loader
-    )
+    application = Application(config, storage, gateway, outbox, connectors, metrics, tools, loader)
     token = config.web.token.get_secret_value() if config.web.token else None
     services = WebServices(
         gateway=gateway,

@@ -63,7 +63,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(
             f"nexflow: refusing to listen on {config.web.host}: no gateway token is set, so only "
             "loopback (127.0.0.1) is allowed.\n"
-            "  Set NEXFLOW_GATEWAY_TOKEN (or web.token in config.yml) to listen on other addresses.",
+            "  Set NEXFLOW_GATEWAY_TOKEN (or web.token in config.yml) to listen elsewhere.",
             file=sys.stderr,
         )
         return EX_CONFIG

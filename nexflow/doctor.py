@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import shutil
 import sqlite3
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +36,11 @@ def run_doctor(config_path: Path | None) -> int:
         config = load_config(config_path)
         checks.append(Check(True, "configuration", str(config_path or "environment only")))
     except ConfigError as exc:
-        print(Check(False, "configuration", exc.render(), "edit the file; see config.example.yml").render())
+        print(
+            Check(
+                False, "configuration", exc.render(), "edit the file; see config.example.yml"
+            ).render()
+        )
         return 1
     checks += [_home(config), _database(config), _bind(config)]
     checks += asyncio.run(_model(config))
@@ -44,7 +48,11 @@ def run_doctor(config_path: Path | None) -> int:
     for check in checks:
         print(check.render())
     failed = [c for c in checks if not c.ok and not c.warning]
-    print(f"\n{len(checks) - len(failed)} of {len(checks)} checks passed." if failed else "\nall checks passed.")
+    print(
+        f"\n{len(checks) - len(failed)} of {len(checks)} checks passed."
+        if failed
+        else "\nall checks passed."
+    )
     return 1 if failed else 0
 
 
@@ -56,8 +64,12 @@ def _home(config: NexflowConfig) -> Check:
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
-        return Check(False, "data directory", f"{home}: {exc.strerror}",
-                     f"set NEXFLOW_HOME to a writable directory, or fix permissions of {home}")
+        return Check(
+            False,
+            "data directory",
+            f"{home}: {exc.strerror}",
+            f"set NEXFLOW_HOME to a writable directory, or fix permissions of {home}",
+        )
     return Check(True, "data directory", str(home))
 
 
@@ -70,7 +82,9 @@ def _database(config: NexflowConfig) -> Check:
             row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
         return Check(True, "database", f"{path}, schema version {row[0]}")
     except sqlite3.Error as exc:
-        return Check(False, "database", f"{path}: {exc}", "move the file aside; Nexflow creates a new one")
+        return Check(
+            False, "database", f"{path}: {exc}", "move the file aside; Nexflow creates a new one"
+        )
 
 
 def _bind(config: NexflowConfig) -> Check:
@@ -78,10 +92,16 @@ def _bind(config: NexflowConfig) -> Check:
 
     host, token = config.web.host, config.web.token
     if token is None and not is_loopback(host):
-        return Check(False, "web bind", f"{host} without a gateway token is refused",
-                     "set NEXFLOW_GATEWAY_TOKEN, or bind 127.0.0.1")
+        return Check(
+            False,
+            "web bind",
+            f"{host} without a gateway token is refused",
+            "set NEXFLOW_GATEWAY_TOKEN, or bind 127.0.0.1",
+        )
     where = f"http://{host}:{config.web.port}/"
-    return Check(True, "web bind", where + (" (token required)" if token else " (loopback, no token)"))
+    return Check(
+        True, "web bind", where + (" (token required)" if token else " (loopback, no token)")
+    )
 
 
 async def _model(config: NexflowConfig) -> list[Check]:
@@ -91,19 +111,39 @@ async def _model(config: NexflowConfig) -> list[Check]:
         found = await _get(f"{url}/api/tags")
         if found:
             return [Check(True, "model", f"no model configured; Ollama answers at {url}")]
-        return [Check(False, "model", f"none configured and no Ollama at {url}",
-                      "export NEXFLOW_LLM_MODEL=openai/gpt-4o-mini NEXFLOW_LLM_API_KEY=... "
-                      "(or llm.models in config.yml, or start Ollama)", warning=True)]
+        return [
+            Check(
+                False,
+                "model",
+                f"none configured and no Ollama at {url}",
+                "export NEXFLOW_LLM_MODEL=openai/gpt-4o-mini NEXFLOW_LLM_API_KEY=... "
+                "(or llm.models in config.yml, or start Ollama)",
+                warning=True,
+            )
+        ]
     checks = []
     for name, profile in models.items():
         detail = f"{name} = {profile.model}"
         if profile.api_base:
             reachable = await _get(profile.api_base.rstrip("/") + "/models", profile.api_key)
-            checks.append(Check(reachable, f"model {name}", f"{detail} at {profile.api_base}",
-                                f"start the server at {profile.api_base} or fix llm.models.{name}.api_base"))
+            checks.append(
+                Check(
+                    reachable,
+                    f"model {name}",
+                    f"{detail} at {profile.api_base}",
+                    f"start the server at {profile.api_base} or fix llm.models.{name}.api_base",
+                )
+            )
         elif profile.api_key is None and not profile.model.startswith(("ollama", "local")):
-            checks.append(Check(False, f"model {name}", f"{detail}, no API key",
-                                f"set llm.models.{name}.api_key or NEXFLOW_LLM_API_KEY", warning=True))
+            checks.append(
+                Check(
+                    False,
+                    f"model {name}",
+                    f"{detail}, no API key",
+                    f"set llm.models.{name}.api_key or NEXFLOW_LLM_API_KEY",
+                    warning=True,
+                )
+            )
         else:
             checks.append(Check(True, f"model {name}", detail + " (key set; not called)"))
     return checks
@@ -129,12 +169,27 @@ def _connectors(config: NexflowConfig) -> list[Check]:
         if settings.get("enabled", True) is False:
             checks.append(Check(True, f"channel {name}", "disabled"))
         elif not token:
-            checks.append(Check(False, f"channel {name}", "no bot_token",
-                                f"set connectors.{name}.bot_token (e.g. \"${{{name.upper()}_BOT_TOKEN}}\")"))
+            checks.append(
+                Check(
+                    False,
+                    f"channel {name}",
+                    "no bot_token",
+                    f'set connectors.{name}.bot_token (e.g. "${{{name.upper()}_BOT_TOKEN}}")',
+                )
+            )
         else:
-            checks.append(Check(False, f"channel {name}", "configured, but this build has no "
-                                f"{name} connector yet", "remove the section for now", warning=True))
+            checks.append(
+                Check(
+                    False,
+                    f"channel {name}",
+                    f"configured, but this build has no {name} connector yet",
+                    "remove the section for now",
+                    warning=True,
+                )
+            )
     git = shutil.which("git")
-    checks.append(Check(git is not None, "git", git or "not found", "apt-get install git", warning=True))
+    checks.append(
+        Check(git is not None, "git", git or "not found", "apt-get install git", warning=True)
+    )
     checks.append(Check(True, "python", sys.version.split()[0]))
     return checks

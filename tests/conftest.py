@@ -7,8 +7,8 @@ import pytest
 # litellm fetches a price map from the network on import unless told not to.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from nexflow.testing.fake_llm import FakeLLMServer  # noqa: E402
-from nexflow.testing.harness import GatewayHarness  # noqa: E402
+from nexflow.testing.fake_llm import FakeLLMServer
+from nexflow.testing.harness import GatewayHarness
 
 REPO = Path(__file__).resolve().parents[1]
 

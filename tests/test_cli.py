@@ -10,10 +10,18 @@ NEXFLOW = [sys.executable, "-m", "nexflow"]
 
 def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("NEXFLOW_")}
-    full_env.update({"NEXFLOW_HOME": str(tmp_path / "home"), "NEXFLOW_LLM__OLLAMA__PROBE": "false",
-                     **env})
-    return subprocess.run([*NEXFLOW, *args], capture_output=True, text=True, env=full_env,
-                          cwd=tmp_path, timeout=60, check=False)
+    full_env.update(
+        {"NEXFLOW_HOME": str(tmp_path / "home"), "NEXFLOW_LLM__OLLAMA__PROBE": "false", **env}
+    )
+    return subprocess.run(
+        [*NEXFLOW, *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_version(tmp_path: Path) -> None:
@@ -26,7 +34,11 @@ def test_invalid_config_exits_78_with_the_key_and_no_traceback(tmp_path: Path) -
     config.write_text("web:\n  port: not-a-port\n  hots: 0.0.0.0\n")
     out = run(["serve", "--config", str(config)], tmp_path)
     assert out.returncode == 78
-    assert "web.port" in out.stderr and "web.hots" in out.stderr and "did you mean 'host'" in out.stderr
+    assert (
+        "web.port" in out.stderr
+        and "web.hots" in out.stderr
+        and "did you mean 'host'" in out.stderr
+    )
     assert "Traceback" not in out.stderr
 
 
@@ -43,8 +55,13 @@ def test_doctor_reports_missing_model_with_a_fix(tmp_path: Path) -> None:
 
 
 def test_doctor_fails_on_unreachable_model(tmp_path: Path) -> None:
-    out = run(["doctor"], tmp_path, NEXFLOW_LLM_MODEL="openai/x",
-              NEXFLOW_LLM_API_BASE="http://127.0.0.1:9/v1", NEXFLOW_LLM_API_KEY="secret-key-value")
+    out = run(
+        ["doctor"],
+        tmp_path,
+        NEXFLOW_LLM_MODEL="openai/x",
+        NEXFLOW_LLM_API_BASE="http://127.0.0.1:9/v1",
+        NEXFLOW_LLM_API_KEY="secret-key-value",
+    )
     assert out.returncode == 1
     assert "[FAIL] model default" in out.stdout
     assert "secret-key-value" not in out.stdout

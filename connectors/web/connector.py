@@ -12,11 +12,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from connectors.web.manifest import MANIFEST
 from nexflow.bus.events import InboundEvent, Outbound
 from nexflow.bus.streams import StreamHub
 from nexflow.gateway.connector import ConnectorManifest
-
-from connectors.web.manifest import MANIFEST
 
 STATIC_DIR = Path(__file__).parent / "static"
 

@@ -40,7 +40,9 @@ Handler = Callable[[InboundEvent, PublishContext], Awaitable[Accepted]]
 
 
 class Middleware(Protocol):
-    async def __call__(self, handler: Handler, event: InboundEvent, ctx: PublishContext) -> Accepted: ...
+    async def __call__(
+        self, handler: Handler, event: InboundEvent, ctx: PublishContext
+    ) -> Accepted: ...
 
 
 def build_chain(middlewares: Sequence[Middleware], final: Handler) -> Handler:
@@ -61,7 +63,9 @@ def _bind(mw: Middleware, inner: Handler) -> Handler:
 class LogContext:
     """Binds channel/chat/user ids to every log line written while the event is published."""
 
-    async def __call__(self, handler: Handler, event: InboundEvent, ctx: PublishContext) -> Accepted:
+    async def __call__(
+        self, handler: Handler, event: InboundEvent, ctx: PublishContext
+    ) -> Accepted:
         with structlog.contextvars.bound_contextvars(
             channel=event.channel, chat_id=event.chat_id, event_id=event.id
         ):
@@ -72,7 +76,9 @@ class MetricsMiddleware:
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
 
-    async def __call__(self, handler: Handler, event: InboundEvent, ctx: PublishContext) -> Accepted:
+    async def __call__(
+        self, handler: Handler, event: InboundEvent, ctx: PublishContext
+    ) -> Accepted:
         try:
             accepted = await handler(event, ctx)
         except Rejected as exc:
@@ -107,7 +113,9 @@ class Identity:
         self._cache: OrderedDict[tuple[str, str], tuple[str, str]] = OrderedDict()
         self._cache_size = cache_size
 
-    async def __call__(self, handler: Handler, event: InboundEvent, ctx: PublishContext) -> Accepted:
+    async def __call__(
+        self, handler: Handler, event: InboundEvent, ctx: PublishContext
+    ) -> Accepted:
         key = (event.channel, event.sender_id)
         found = self._cache.get(key)
         if found is None:
@@ -149,7 +157,9 @@ class RateLimit:
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._max_users = max_users
 
-    async def __call__(self, handler: Handler, event: InboundEvent, ctx: PublishContext) -> Accepted:
+    async def __call__(
+        self, handler: Handler, event: InboundEvent, ctx: PublishContext
+    ) -> Accepted:
         if ctx.role != "owner":
             self._take(event.user_id or event.sender_id)
         return await handler(event, ctx)

@@ -26,8 +26,10 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 ENV_SOURCE = "environment"
 
 
-def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> NexflowConfig:
-    """Build the configuration from ``path`` (optional) and ``environ`` (default: ``os.environ``)."""
+def load_config(
+    path: Path | None = None, environ: Mapping[str, str] | None = None
+) -> NexflowConfig:
+    """Build the configuration from ``path`` (optional) and ``environ`` (default: os.environ)."""
     env = dict(os.environ if environ is None else environ)
     source = str(path) if path is not None else ENV_SOURCE
     raw: dict[str, Any] = _read_yaml(path) if path is not None else {}
@@ -101,7 +103,11 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise ConfigError(
             str(path),
-            [ConfigProblem("", "the top level must be a mapping of sections", "see config.example.yml")],
+            [
+                ConfigProblem(
+                    "", "the top level must be a mapping of sections", "see config.example.yml"
+                )
+            ],
         )
     return loaded
 
@@ -148,7 +154,9 @@ def _read_secrets(path: Path) -> dict[str, str]:
     return secrets
 
 
-def _interpolate(node: Any, lookup: Mapping[str, str], path: str, problems: list[ConfigProblem]) -> Any:
+def _interpolate(
+    node: Any, lookup: Mapping[str, str], path: str, problems: list[ConfigProblem]
+) -> Any:
     if isinstance(node, dict):
         return {
             k: _interpolate(v, lookup, f"{path}.{k}" if path else str(k), problems)

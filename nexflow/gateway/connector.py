@@ -13,7 +13,9 @@ class DeliveryError(Exception):
     """``send`` failed. ``retryable`` is False when the platform will never accept it
     (bot blocked, chat deleted); the outbox then marks it failed with ``reason``."""
 
-    def __init__(self, reason: str, *, retryable: bool = True, retry_after_s: float | None = None) -> None:
+    def __init__(
+        self, reason: str, *, retryable: bool = True, retry_after_s: float | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable

@@ -117,7 +117,9 @@ class Gateway:
         user_id = event.user_id or ""
         if event.session_id is None:
             if event.channel == "web":
-                return await self._storage.ensure_session(None, user_id, event.channel, event.chat_id)
+                return await self._storage.ensure_session(
+                    None, user_id, event.channel, event.chat_id
+                )
             return await self._storage.chat_session(user_id, event.channel, event.chat_id)
         session = await self._storage.get_session(event.session_id)
         if session is None:
@@ -169,7 +171,11 @@ class Gateway:
                 return
             history = await self._storage.history(session.id, self._history_limit)
             streams = self._streams
-            sink = (lambda e: streams.publish(session.id, e)) if streams.has_subscribers(session.id) else None
+            sink = (
+                (lambda e: streams.publish(session.id, e))
+                if streams.has_subscribers(session.id)
+                else None
+            )
             result = await self._orchestrator.run_turn(event, session, history, sink)
             reply = TextOut(
                 channel=event.channel,
@@ -179,17 +185,33 @@ class Gateway:
                 text=result.reply,
             )
             audit = [
-                AuditRecord("message_in", event.channel, "ok", event.user_id, session.id,
-                            {"inbox_id": inbox_id, "chars": len(event.message)}),
+                AuditRecord(
+                    "message_in",
+                    event.channel,
+                    "ok",
+                    event.user_id,
+                    session.id,
+                    {"inbox_id": inbox_id, "chars": len(event.message)},
+                ),
                 *result.audit,
             ]
             await self._storage.complete(inbox_id, result.messages, reply, audit)
             self._metrics.turn_latency.observe(time.perf_counter() - started)
             self._outbox.notify()
-            log.info("turn_done", steps=len(result.tool_calls), error=result.error,
-                     ms=round((time.perf_counter() - started) * 1000, 2))
-            summary = TurnSummary(inbox_id, session.id, result.reply, result.tool_calls,
-                                  result.error, result.llm_seconds)
+            log.info(
+                "turn_done",
+                steps=len(result.tool_calls),
+                error=result.error,
+                ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+            summary = TurnSummary(
+                inbox_id,
+                session.id,
+                result.reply,
+                result.tool_calls,
+                result.error,
+                result.llm_seconds,
+            )
             for fut in self._waiters.get(inbox_id, ()):
                 if not fut.done():
                     fut.set_result(summary)

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Literal
+
 import structlog
 
 from nexflow.config.model import OutboxConfig
 from nexflow.gateway.connector import Connector, DeliveryError
 from nexflow.observability.metrics import Metrics
 from nexflow.storage.base import AuditRecord, OutboxItem, Storage
+import contextlib
 
 log = structlog.get_logger("nexflow.outbox")
+Outcome = Literal["delivered", "dead", "retry"]
 
 
 class OutboxDispatcher:
@@ -64,10 +68,8 @@ class OutboxDispatcher:
                 self._metrics.errors.labels("outbox").inc()
                 next_due = time.time() + self._config.initial_backoff_s
             timeout = None if next_due is None else max(0.0, next_due - time.time())
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                pass
 
     async def deliver_due(self) -> int:
         """Deliver everything due now; returns how many were delivered."""
@@ -82,12 +84,13 @@ class OutboxDispatcher:
         delivered = 0
         async with self._chat_slots:
             for item in items:
-                if not await self._deliver_one(item):
+                outcome = await self._deliver_one(item)
+                if outcome == "retry":
                     break  # keep per-chat order: later messages wait for this one
-                delivered += 1
+                delivered += outcome == "delivered"
         return delivered
 
-    async def _deliver_one(self, item: OutboxItem) -> bool:
+    async def _deliver_one(self, item: OutboxItem) -> Outcome:
         out = item.outbound
         connector = self._connectors.get(out.channel)
         try:
@@ -101,9 +104,9 @@ class OutboxDispatcher:
             return await self._failed(item, DeliveryError(f"{type(exc).__name__} in connector"))
         await self._storage.mark_delivered(item.id)
         self._metrics.messages_out.labels(out.channel).inc()
-        return True
+        return "delivered"
 
-    async def _failed(self, item: OutboxItem, exc: DeliveryError) -> bool:
+    async def _failed(self, item: OutboxItem, exc: DeliveryError) -> Outcome:
         channel = item.outbound.channel
         attempts = item.attempts + 1
         final = not exc.retryable or attempts >= self._config.max_attempts
@@ -111,16 +114,28 @@ class OutboxDispatcher:
         if final:
             await self._storage.mark_failed(item.id, exc.reason)
             await self._storage.audit(
-                [AuditRecord("delivery", channel, "failed", None, item.outbound.session_id,
-                             {"outbox_id": item.id, "reason": exc.reason, "attempts": attempts})]
+                [
+                    AuditRecord(
+                        "delivery",
+                        channel,
+                        "failed",
+                        None,
+                        item.outbound.session_id,
+                        {"outbox_id": item.id, "reason": exc.reason, "attempts": attempts},
+                    )
+                ]
             )
             log.warning("delivery_failed", channel=channel, outbox_id=item.id, reason=exc.reason)
-            return True  # a dead message must not block the chat forever
+            return "dead"  # a dead message must not block the chat forever
         delay = exc.retry_after_s or min(
             self._config.max_backoff_s, self._config.initial_backoff_s * 2 ** (attempts - 1)
         )
         await self._storage.mark_retry(item.id, exc.reason, time.time() + delay)
-        log.info("delivery_retry", channel=channel, outbox_id=item.id, in_s=round(delay, 2),
-                 reason=exc.reason)
-        return False
-
+        log.info(
+            "delivery_retry",
+            channel=channel,
+            outbox_id=item.id,
+            in_s=round(delay, 2),
+            reason=exc.reason,
+        )
+        return "retry"

@@ -59,8 +59,8 @@ class LiteLLMLoader:
     def _import() -> ModuleType:
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
         module = importlib.import_module("litellm")
-        module.suppress_debug_info = True
-        module.telemetry = False
+        setattr(module, "suppress_debug_info", True)  # noqa: B010 - untyped module attributes
+        setattr(module, "telemetry", False)  # noqa: B010
         return module
 
 

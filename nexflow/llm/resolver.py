@@ -107,7 +107,9 @@ class ModelResolver:
         found = await self.probe_ollama()
         if found is not None:
             return ModelStatus(True, f"ollama_chat/{found}", "ollama", None)
-        return ModelStatus(False, None, None, NO_MODEL_HELP.format(ollama=self._config.ollama.base_url))
+        return ModelStatus(
+            False, None, None, NO_MODEL_HELP.format(ollama=self._config.ollama.base_url)
+        )
 
 
 def _target(profile: ModelProfile) -> ModelTarget:

@@ -11,10 +11,16 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self.messages_in = Counter(
-            "nexflow_messages_in_total", "Messages accepted, by channel", ["channel"], registry=registry
+            "nexflow_messages_in_total",
+            "Messages accepted, by channel",
+            ["channel"],
+            registry=registry,
         )
         self.messages_out = Counter(
-            "nexflow_messages_out_total", "Messages delivered, by channel", ["channel"], registry=registry
+            "nexflow_messages_out_total",
+            "Messages delivered, by channel",
+            ["channel"],
+            registry=registry,
         )
         self.messages_rejected = Counter(
             "nexflow_messages_rejected_total",
@@ -29,30 +35,43 @@ class Metrics:
             registry=registry,
         )
         self.llm_calls = Counter(
-            "nexflow_llm_calls_total", "LLM calls, by model and outcome", ["model", "outcome"],
+            "nexflow_llm_calls_total",
+            "LLM calls, by model and outcome",
+            ["model", "outcome"],
             registry=registry,
         )
         self.llm_latency = Histogram(
-            "nexflow_llm_latency_seconds", "LLM call latency", ["model"], buckets=_LATENCY_BUCKETS,
+            "nexflow_llm_latency_seconds",
+            "LLM call latency",
+            ["model"],
+            buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
         self.llm_tokens = Counter(
-            "nexflow_llm_tokens_total", "Tokens, by model and direction", ["model", "direction"],
+            "nexflow_llm_tokens_total",
+            "Tokens, by model and direction",
+            ["model", "direction"],
             registry=registry,
         )
         self.llm_cost = Counter(
             "nexflow_llm_cost_usd_total", "Cost of LLM calls in USD", ["model"], registry=registry
         )
         self.tool_calls = Counter(
-            "nexflow_tool_calls_total", "Tool calls, by tool and outcome", ["tool", "outcome"],
+            "nexflow_tool_calls_total",
+            "Tool calls, by tool and outcome",
+            ["tool", "outcome"],
             registry=registry,
         )
         self.queue_depth = Gauge(
-            "nexflow_bus_queue_depth", "Messages waiting or in progress on the bus", registry=registry
+            "nexflow_bus_queue_depth",
+            "Messages waiting or in progress on the bus",
+            registry=registry,
         )
         self.turn_latency = Histogram(
-            "nexflow_turn_seconds", "Time from acceptance to reply committed",
-            buckets=_LATENCY_BUCKETS, registry=registry,
+            "nexflow_turn_seconds",
+            "Time from acceptance to reply committed",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
         )
         self.errors = Counter(
             "nexflow_errors_total", "Errors, by component", ["component"], registry=registry

@@ -101,12 +101,21 @@ class Orchestrator:
                 if not response.tool_calls:
                     return self._finish(turn, response.content)
                 calls = [c.to_openai() for c in response.tool_calls]
-                messages.append({"role": "assistant", "content": response.content, "tool_calls": calls})
-                turn.result.messages.append(NewMessage("assistant", response.content, tool_calls=calls))
+                messages.append(
+                    {"role": "assistant", "content": response.content, "tool_calls": calls}
+                )
+                turn.result.messages.append(
+                    NewMessage("assistant", response.content, tool_calls=calls)
+                )
                 for call in response.tool_calls:
                     outcome = await self._run_tool(turn, call, ctx)
                     messages.append(
-                        {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": outcome.content}
+                        {
+                            "role": "tool",
+                            "tool_call_id": call.id,
+                            "name": call.name,
+                            "content": outcome.content,
+                        }
                     )
                     turn.result.messages.append(
                         NewMessage("tool", outcome.content, tool_call_id=call.id, name=call.name)
@@ -120,7 +129,9 @@ class Orchestrator:
         except NoModelConfigured as exc:
             return self._finish(turn, exc.message, error="no_model")
         except ProviderRejected as exc:
-            return self._finish(turn, f"The model call was refused: {exc.message}", error="provider_rejected")
+            return self._finish(
+                turn, f"The model call was refused: {exc.message}", error="provider_rejected"
+            )
         except LLMError as exc:
             return self._finish(
                 turn,
@@ -158,8 +169,15 @@ class Orchestrator:
             elapsed = time.perf_counter() - started
             turn.result.llm_seconds += elapsed
             self._metrics.llm_calls.labels(exc.model or model, "error").inc()
-            turn.result.audit.append(self._audit(turn, "llm_call", exc.model or model, "error",
-                                                 {"error": exc.message, "latency_s": round(elapsed, 4)}))
+            turn.result.audit.append(
+                self._audit(
+                    turn,
+                    "llm_call",
+                    exc.model or model,
+                    "error",
+                    {"error": exc.message, "latency_s": round(elapsed, 4)},
+                )
+            )
             raise
         turn.result.llm_seconds += time.perf_counter() - started
         usage = response.usage
@@ -199,31 +217,56 @@ class Orchestrator:
         except ToolError as exc:
             result, outcome = ToolResult(f"error: {exc.message}", is_error=True), "error"
         except TimeoutError:
-            result = ToolResult(f"error: the tool did not finish within {self._tool_timeout_s:.0f} s",
-                                is_error=True)
+            result = ToolResult(
+                f"error: the tool did not finish within {self._tool_timeout_s:.0f} s", is_error=True
+            )
             outcome = "timeout"
         except Exception:
             log.exception("tool_crashed", tool=call.name)
-            result, outcome = ToolResult("error: the tool failed unexpectedly", is_error=True), "crash"
+            result, outcome = (
+                ToolResult("error: the tool failed unexpectedly", is_error=True),
+                "crash",
+            )
         content = result.content[: self._config.tool_output_chars]
         result = ToolResult(content, result.is_error, result.data)
         elapsed = time.perf_counter() - started
         self._metrics.tool_calls.labels(call.name, outcome).inc()
         turn.result.audit.append(
-            self._audit(turn, "tool_call", call.name, outcome,
-                        {"arguments": call.arguments[:2000], "result": content[:2000],
-                         "duration_s": round(elapsed, 4)})
+            self._audit(
+                turn,
+                "tool_call",
+                call.name,
+                outcome,
+                {
+                    "arguments": call.arguments[:2000],
+                    "result": content[:2000],
+                    "duration_s": round(elapsed, 4),
+                },
+            )
         )
         turn.result.tool_calls.append(
-            {"name": call.name, "arguments": call.arguments, "ok": not result.is_error, "result": content}
+            {
+                "name": call.name,
+                "arguments": call.arguments,
+                "ok": not result.is_error,
+                "result": content,
+            }
         )
         if turn.sink is not None:
-            turn.sink({"type": "tool_result", "name": call.name, "ok": not result.is_error,
-                       "content": content})
+            turn.sink(
+                {
+                    "type": "tool_result",
+                    "name": call.name,
+                    "ok": not result.is_error,
+                    "content": content,
+                }
+            )
         return result
 
     @staticmethod
-    def _audit(turn: _Turn, kind: str, name: str, outcome: str, data: Mapping[str, Any]) -> AuditRecord:
+    def _audit(
+        turn: _Turn, kind: str, name: str, outcome: str, data: Mapping[str, Any]
+    ) -> AuditRecord:
         return AuditRecord(kind, name, outcome, turn.event.user_id, turn.session.id, dict(data))
 
 
@@ -231,7 +274,9 @@ def _parse_args(raw: str) -> dict[str, Any]:
     try:
         value = json.loads(raw or "{}")
     except json.JSONDecodeError as exc:
-        raise ToolError(f"the arguments are not valid JSON ({exc.msg}); send a JSON object") from exc
+        raise ToolError(
+            f"the arguments are not valid JSON ({exc.msg}); send a JSON object"
+        ) from exc
     if not isinstance(value, dict):
         raise ToolError("the arguments must be a JSON object")
     return value

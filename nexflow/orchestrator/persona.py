@@ -11,7 +11,9 @@ PERSONA_FILES = ("USER.md", "WORKSPACE.md")
 class PersonaFiles:
     """Reads the persona files at most every ``check_interval_s`` seconds (stat, then read)."""
 
-    def __init__(self, workspace: Path, max_chars: int = 4_000, check_interval_s: float = 2.0) -> None:
+    def __init__(
+        self, workspace: Path, max_chars: int = 4_000, check_interval_s: float = 2.0
+    ) -> None:
         self._workspace = workspace
         self._max_chars = max_chars
         self._interval = check_interval_s

@@ -8,8 +8,6 @@ import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from watchfiles import awatch
-
 from nexflow.skills.eligibility import HostContext, evaluate
 from nexflow.skills.errors import SkillNotFound
 from nexflow.skills.loader import DEFAULT_MAX_DEPTH, load_roots
@@ -84,6 +82,8 @@ class SkillRegistry:
         Supervised: a watcher failure is logged with its traceback and the watch restarts
         after a back-off; it never ends the task on its own.
         """
+        from watchfiles import awatch  # optional dependency: only the watcher needs it
+
         backoff = 0.5
         while not stop.is_set():
             roots = [r for r in self.roots if r.is_dir()]

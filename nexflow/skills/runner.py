@@ -213,7 +213,7 @@ class SkillRunner:
             )
         except (OSError, subprocess.SubprocessError) as e:
             if cgroup:
-                cgroup.remove()
+                await _remove_cgroup(cgroup)
             if isinstance(e, subprocess.SubprocessError):
                 raise SkillIsolationError(
                     f"skill {launch.skill.name!r} could not start: setting up the "

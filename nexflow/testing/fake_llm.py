@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -31,7 +32,7 @@ class Reply:
     """One scripted answer. ``status`` other than 200 answers with that HTTP error."""
 
     text: str = ""
-    tool_calls: tuple[tuple[str, dict[str, Any]], ...] = ()
+    tool_calls: tuple[tuple[str, dict[str, Any] | str], ...] = ()  # str: raw arguments
     status: int = 200
     delay_s: float = 0.0
 
@@ -85,7 +86,7 @@ class FakeLLMServer:
         await site.start()
         server = site._server
         assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         return self.base_url
 
     async def stop(self) -> None:
@@ -115,7 +116,11 @@ class FakeLLMServer:
         message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
         if reply.tool_calls:
             message["tool_calls"] = [
-                {"id": _call_id(), "type": "function", "function": {"name": n, "arguments": json.dumps(a)}}
+                {
+                    "id": _call_id(),
+                    "type": "function",
+                    "function": {"name": n, "arguments": _args(a)},
+                }
                 for n, a in reply.tool_calls
             ]
         return web.json_response(
@@ -136,7 +141,12 @@ class FakeLLMServer:
         )
 
     async def _stream(
-        self, request: web.Request, body: dict[str, Any], reply: Reply, usage: dict[str, int], model: str
+        self,
+        request: web.Request,
+        body: dict[str, Any],
+        reply: Reply,
+        usage: dict[str, int],
+        model: str,
     ) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
@@ -158,15 +168,27 @@ class FakeLLMServer:
         for index, (name, args) in enumerate(reply.tool_calls):
             call = {"index": index, "id": _call_id(), "type": "function"}
             await send({"tool_calls": [{**call, "function": {"name": name, "arguments": ""}}]})
-            await send({"tool_calls": [{"index": index, "function": {"arguments": json.dumps(args)}}]})
+            await send(
+                {"tool_calls": [{"index": index, "function": {"arguments": _args(args)}}]}
+            )
         await send({}, "tool_calls" if reply.tool_calls else "stop")
         if (body.get("stream_options") or {}).get("include_usage"):
-            tail = {"id": cid, "object": "chat.completion.chunk", "created": int(time.time()),
-                    "model": model, "choices": [], "usage": usage}
+            tail = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [],
+                "usage": usage,
+            }
             await resp.write(f"data: {json.dumps(tail)}\n\n".encode())
         await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
+
+
+def _args(args: dict[str, Any] | str) -> str:
+    return args if isinstance(args, str) else json.dumps(args)
 
 
 def _pieces(text: str, size: int = 16) -> list[str]:
@@ -178,10 +200,18 @@ def _call_id() -> str:
 
 
 def _usage(body: dict[str, Any], reply: Reply) -> dict[str, int]:
-    prompt_chars = len(json.dumps(body.get("messages", []))) + len(json.dumps(body.get("tools") or []))
-    completion_chars = len(reply.text) + sum(len(json.dumps(a)) + len(n) for n, a in reply.tool_calls)
+    prompt_chars = len(json.dumps(body.get("messages", []))) + len(
+        json.dumps(body.get("tools") or [])
+    )
+    completion_chars = len(reply.text) + sum(
+        len(_args(a)) + len(n) for n, a in reply.tool_calls
+    )
     prompt, completion = max(1, prompt_chars // 4), max(1, completion_chars // 4)
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
 
 
 async def _serve(port: int, latency_ms: float) -> None:
@@ -199,10 +229,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     args = parser.parse_args()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args.port, args.latency_ms))
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

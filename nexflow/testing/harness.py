@@ -67,8 +67,14 @@ class GatewayHarness:
         configure_logging("warning", "json", self.logs)
         self.app = build_application(config, self.logs)
         self._server = uvicorn.Server(
-            uvicorn.Config(self.app.web, host="127.0.0.1", port=self.port, log_level="warning",
-                           lifespan="on", access_log=False)
+            uvicorn.Config(
+                self.app.web,
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                lifespan="on",
+                access_log=False,
+            )
         )
         self._task = asyncio.create_task(self._server.serve())
         for _ in range(200):

@@ -7,4 +7,12 @@ Exceptions: :class:`ToolError` (a tool failed in a way the model should hear abo
 from nexflow.tools.base import Tool, ToolContext, ToolError, ToolResult, ToolSpec, UnknownTool
 from nexflow.tools.registry import ToolRegistry
 
-__all__ = ["Tool", "ToolContext", "ToolError", "ToolRegistry", "ToolResult", "ToolSpec", "UnknownTool"]
+__all__ = [
+    "Tool",
+    "ToolContext",
+    "ToolError",
+    "ToolRegistry",
+    "ToolResult",
+    "ToolSpec",
+    "UnknownTool",
+]

@@ -48,7 +48,7 @@ class ToolSpec:
 
 
 ConfirmFn = Callable[[str, str], Awaitable[bool]]
-"""``confirm(title, detail) -> approved``: asks the *user* (never the model) to approve an action."""
+"""``confirm(title, detail) -> approved``: asks the *user* (never the model) to approve."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,9 @@ class GetTime:
         try:
             zone = ZoneInfo(str(zone_name))
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ToolError(f"unknown time zone {zone_name!r}; use an IANA name like Europe/Berlin") from exc
+            raise ToolError(
+                f"unknown time zone {zone_name!r}; use an IANA name like Europe/Berlin"
+            ) from exc
         now = self._now().astimezone(zone)
         return ToolResult(
             content=now.strftime("%Y-%m-%d %H:%M:%S %Z (%A)"),

@@ -64,7 +64,7 @@ def create_app(
     app.include_router(routes_api.router)
     app.include_router(routes_ws.router)
     max_body = services.config.max_message_chars * 4 + 64 * 1024
-    app.add_middleware(GuardMiddleware, auth=services.auth, max_body=max_body)  # type: ignore[arg-type]
+    app.add_middleware(GuardMiddleware, auth=services.auth, max_body=max_body)
     return app
 
 
@@ -75,7 +75,9 @@ def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
 def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(Rejected)
     async def rejected(_: Request, exc: Rejected) -> JSONResponse:
-        headers = {"Retry-After": f"{exc.retry_after_s:.0f}"} if isinstance(exc, RateLimited) else None
+        headers = (
+            {"Retry-After": f"{exc.retry_after_s:.0f}"} if isinstance(exc, RateLimited) else None
+        )
         return JSONResponse(error_body(exc.reason, exc.user_message), exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -86,12 +88,14 @@ def _install_errors(app: FastAPI) -> None:
             problems.append(f"{where}: {err.get('msg')}")
         message = "; ".join(problems) or "invalid request"
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
-            message = "The body is not valid JSON. Send e.g. {\"message\": \"hello\"}."
+            message = 'The body is not valid JSON. Send e.g. {"message": "hello"}.'
         return JSONResponse(error_body("invalid_request", message), 422)
 
     @app.exception_handler(BodyTooLarge)
     async def too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
-        return JSONResponse(error_body("too_large", f"The body is larger than {exc.limit} bytes."), 413)
+        return JSONResponse(
+            error_body("too_large", f"The body is larger than {exc.limit} bytes."), 413
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

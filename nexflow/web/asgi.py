@@ -41,15 +41,25 @@ class Authenticator:
         return token is not None and hmac.compare_digest(token.encode(), self._token)
 
 
-async def _json_error(send: Send, status: int, code: str, message: str,
-                      headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _json_error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                    *(headers or [])],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -72,7 +82,9 @@ class GuardMiddleware:
                 await send({"type": "websocket.close", "code": 4400})
                 return None
             return await _json_error(
-                send, 400, "token_in_url",
+                send,
+                400,
+                "token_in_url",
                 "Tokens are never accepted in URLs; send 'Authorization: Bearer <token>'.",
             )
         if scope["type"] == "websocket":
@@ -82,7 +94,10 @@ class GuardMiddleware:
             header = dict(scope.get("headers") or ()).get(b"authorization")
             if not self._auth.check_header(header):
                 return await _json_error(
-                    send, 401, "unauthorized", "Send 'Authorization: Bearer <gateway token>'.",
+                    send,
+                    401,
+                    "unauthorized",
+                    "Send 'Authorization: Bearer <gateway token>'.",
                     [(b"www-authenticate", b"Bearer")],
                 )
         length = dict(scope.get("headers") or ()).get(b"content-length")

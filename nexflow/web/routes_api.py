@@ -6,9 +6,9 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Header, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nexflow import __version__
@@ -33,10 +33,16 @@ class ChatRequest(BaseModel):
 
 @router.post(
     "/api/v1/chat",
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-        "schema": ChatRequest.model_json_schema()}}}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": ChatRequest.model_json_schema()}},
+        }
+    },
 )
-async def chat(request: Request, idempotency_key: str | None = Header(None, max_length=200)) -> Response:
+async def chat(
+    request: Request, idempotency_key: str | None = Header(None, max_length=200)
+) -> Response:
     """Send a message and wait for the reply. The body is JSON whatever the Content-Type says
     (``curl -d`` sends form encoding by default)."""
     svc = services(request)
@@ -58,8 +64,13 @@ async def chat(request: Request, idempotency_key: str | None = Header(None, max_
     total = time.perf_counter() - started
     if summary is None:
         return JSONResponse(
-            {"session": accepted.session_id, "message_id": accepted.inbox_id, "status": "pending",
-             "reply": None, "tool_calls": []},
+            {
+                "session": accepted.session_id,
+                "message_id": accepted.inbox_id,
+                "status": "pending",
+                "reply": None,
+                "tool_calls": [],
+            },
             status_code=202,
         )
     payload: dict[str, Any] = {
@@ -80,18 +91,27 @@ async def list_sessions(request: Request, limit: int = 50) -> list[dict[str, Any
     svc = services(request)
     records = await svc.storage.list_sessions(None, max(1, min(limit, 500)))
     return [
-        {"id": s.id, "channel": s.channel, "title": s.title, "created_at": s.created_at,
-         "updated_at": s.updated_at}
+        {
+            "id": s.id,
+            "channel": s.channel,
+            "title": s.title,
+            "created_at": s.created_at,
+            "updated_at": s.updated_at,
+        }
         for s in records
     ]
 
 
 @router.get("/api/v1/sessions/{session_id}", response_model=None)
-async def get_session(session_id: str, request: Request, limit: int = 200) -> dict[str, Any] | JSONResponse:
+async def get_session(
+    session_id: str, request: Request, limit: int = 200
+) -> dict[str, Any] | JSONResponse:
     svc = services(request)
     session = await svc.storage.get_session(session_id)
     if session is None:
-        return JSONResponse(error_body("unknown_session", f"There is no session {session_id!r}."), 404)
+        return JSONResponse(
+            error_body("unknown_session", f"There is no session {session_id!r}."), 404
+        )
     history = await svc.storage.history(session_id, max(1, min(limit, 5000)))
     return {
         "id": session.id,
@@ -99,9 +119,13 @@ async def get_session(session_id: str, request: Request, limit: int = 200) -> di
         "created_at": session.created_at,
         "updated_at": session.updated_at,
         "messages": [
-            {"role": m.role, "content": m.content, "created_at": m.created_at,
-             **({"tool_calls": m.tool_calls} if m.tool_calls else {}),
-             **({"name": m.name} if m.name else {})}
+            {
+                "role": m.role,
+                "content": m.content,
+                "created_at": m.created_at,
+                **({"tool_calls": m.tool_calls} if m.tool_calls else {}),
+                **({"name": m.name} if m.name else {}),
+            }
             for m in history
         ],
     }
@@ -114,8 +138,12 @@ async def status(request: Request) -> dict[str, Any]:
     model = await svc.models.status()
     return {
         "version": __version__,
-        "model": {"configured": model.configured, "name": model.model, "source": model.source,
-                  "help": model.help},
+        "model": {
+            "configured": model.configured,
+            "name": model.model,
+            "source": model.source,
+            "help": model.help,
+        },
         "queue_depth": svc.gateway.queue_depth,
         "auth": svc.auth.enabled,
     }
@@ -144,5 +172,7 @@ async def index(request: Request) -> Response:
     static = services(request).static_dir
     page = static / "index.html" if static else None
     if page is None or not page.is_file():
-        return HTMLResponse("<h1>Nexflow</h1><p>The web UI is not installed; the API is at /docs.</p>")
+        return HTMLResponse(
+            "<h1>Nexflow</h1><p>The web UI is not installed; the API is at /docs.</p>"
+        )
     return FileResponse(page, media_type="text/html")

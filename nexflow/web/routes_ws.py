@@ -41,8 +41,10 @@ async def _authenticate(ws: WebSocket, svc: WebServices) -> bool:
         first = await asyncio.wait_for(ws.receive_json(), AUTH_TIMEOUT_S)
     except (TimeoutError, ValueError, WebSocketDisconnect):
         return False
-    ok = isinstance(first, dict) and first.get("type") == "auth" and svc.auth.check_token(
-        str(first.get("token", ""))
+    ok = (
+        isinstance(first, dict)
+        and first.get("type") == "auth"
+        and svc.auth.check_token(str(first.get("token", "")))
     )
     if ok:
         await ws.send_json({"type": "auth_ok"})
@@ -58,8 +60,13 @@ async def chat_socket(ws: WebSocket, session_id: str) -> None:
         return
     current: str | None = None if session_id == "new" else session_id
     if current is not None and await svc.storage.get_session(current) is None:
-        await ws.send_json({"type": "error", "code": "unknown_session",
-                            "message": f"There is no session {current!r}; connect to /ws/chat/new."})
+        await ws.send_json(
+            {
+                "type": "error",
+                "code": "unknown_session",
+                "message": f"There is no session {current!r}; connect to /ws/chat/new.",
+            }
+        )
         await ws.close(CLOSE_UNKNOWN_SESSION, "unknown session")
         return
     outgoing: asyncio.Queue[StreamEvent] = asyncio.Queue(4096)
@@ -80,15 +87,27 @@ async def chat_socket(ws: WebSocket, session_id: str) -> None:
             frame = await ws.receive_text()
             message = _parse(frame)
             if message is None:
-                await ws.send_json({"type": "error", "code": "invalid_frame",
-                                    "message": 'Send {"type": "message", "message": "..."}.'})
+                await ws.send_json(
+                    {
+                        "type": "error",
+                        "code": "invalid_frame",
+                        "message": 'Send {"type": "message", "message": "..."}.',
+                    }
+                )
                 continue
-            event = InboundEvent(channel="web", chat_id=current or "web", sender_id=WEB_SENDER,
-                                 message=message, session_id=current)
+            event = InboundEvent(
+                channel="web",
+                chat_id=current or "web",
+                sender_id=WEB_SENDER,
+                message=message,
+                session_id=current,
+            )
             try:
                 accepted = await svc.gateway.publish(event)
             except Rejected as exc:
-                await ws.send_json({"type": "error", "code": exc.reason, "message": exc.user_message})
+                await ws.send_json(
+                    {"type": "error", "code": exc.reason, "message": exc.user_message}
+                )
                 continue
             if current is None:
                 current = accepted.session_id

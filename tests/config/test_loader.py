@@ -33,8 +33,11 @@ def test_defaults_without_a_file() -> None:
 
 
 def test_interpolation_with_default_and_from_environment(tmp_path: Path) -> None:
-    path = write(tmp_path, 'web:\n  port: "${PORT:-9001}"\nllm:\n  models:\n'
-                 '    default: {model: "openai/x", api_key: "${KEY}"}\n')
+    path = write(
+        tmp_path,
+        'web:\n  port: "${PORT:-9001}"\nllm:\n  models:\n'
+        '    default: {model: "openai/x", api_key: "${KEY}"}\n',
+    )
     config = load_config(path, {"KEY": "sk-123"})
     assert config.web.port == 9001
     key = config.llm.models["default"].api_key
@@ -102,12 +105,15 @@ def test_environment_is_validated_too() -> None:
 
 
 def test_llm_shortcut_variables_define_one_profile() -> None:
-    config = load_config(None, {
-        "NEXFLOW_LLM_MODEL": "openai/gpt-4o-mini",
-        "NEXFLOW_LLM_API_BASE": "http://127.0.0.1:1/v1",
-        "NEXFLOW_LLM_API_KEY": "k",
-        "NEXFLOW_GATEWAY_TOKEN": "tok",
-    })
+    config = load_config(
+        None,
+        {
+            "NEXFLOW_LLM_MODEL": "openai/gpt-4o-mini",
+            "NEXFLOW_LLM_API_BASE": "http://127.0.0.1:1/v1",
+            "NEXFLOW_LLM_API_KEY": "k",
+            "NEXFLOW_GATEWAY_TOKEN": "tok",
+        },
+    )
     profile = config.llm.models["default"]
     assert profile.model == "openai/gpt-4o-mini"
     assert profile.api_base == "http://127.0.0.1:1/v1"
@@ -118,8 +124,11 @@ def test_secrets_file_feeds_interpolation(tmp_path: Path) -> None:
     secrets = tmp_path / "secrets.env"
     secrets.write_text("# keys\nexport OPENAI_API_KEY='sk-file'\n")
     os.chmod(secrets, 0o600)
-    path = write(tmp_path, f'secrets_file: "{secrets}"\nllm:\n  models:\n'
-                 '    default: {model: "openai/x", api_key: "${OPENAI_API_KEY}"}\n')
+    path = write(
+        tmp_path,
+        f'secrets_file: "{secrets}"\nllm:\n  models:\n'
+        '    default: {model: "openai/x", api_key: "${OPENAI_API_KEY}"}\n',
+    )
     config = load_config(path, {})
     key = config.llm.models["default"].api_key
     assert key is not None and key.get_secret_value() == "sk-file"

@@ -14,7 +14,8 @@ from nexflow.testing.harness import GatewayHarness
 async def test_message_tool_call_reply(gateway: GatewayHarness) -> None:
     # curl -d sends form encoding; the API reads the body as JSON regardless.
     resp = await gateway.http.post(
-        "/api/v1/chat", content=b'{"message":"what time is it?"}',
+        "/api/v1/chat",
+        content=b'{"message":"what time is it?"}',
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert resp.status_code == 200, resp.text
@@ -44,7 +45,10 @@ async def test_follow_up_continues_the_session(gateway: GatewayHarness) -> None:
     second = await gateway.chat("what is my name?", session=first["session"])
     assert second["session"] == first["session"]
     sent = gateway.llm.requests[-1]["messages"]
-    assert [m["content"] for m in sent if m["role"] == "user"] == ["my name is Ada", "what is my name?"]
+    assert [m["content"] for m in sent if m["role"] == "user"] == [
+        "my name is Ada",
+        "what is my name?",
+    ]
     assert sent[0]["role"] == "system"
     listed = (await gateway.http.get("/api/v1/sessions")).json()
     assert [s["id"] for s in listed] == [first["session"]]

@@ -52,17 +52,26 @@ async def test_sigkill_mid_conversation_then_restart(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{port}"
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEXFLOW_")}
-    env.update({
-        "NEXFLOW_HOME": str(home),
-        "NEXFLOW_LLM_MODEL": "openai/fake",
-        "NEXFLOW_LLM_API_BASE": f"http://127.0.0.1:{llm_port}/v1",
-        "NEXFLOW_LLM_API_KEY": "k",
-        "NEXFLOW_LLM__OLLAMA__PROBE": "false",
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-    })
+    env.update(
+        {
+            "NEXFLOW_HOME": str(home),
+            "NEXFLOW_LLM_MODEL": "openai/fake",
+            "NEXFLOW_LLM_API_BASE": f"http://127.0.0.1:{llm_port}/v1",
+            "NEXFLOW_LLM_API_KEY": "k",
+            "NEXFLOW_LLM__OLLAMA__PROBE": "false",
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        }
+    )
     serve = [sys.executable, "-m", "nexflow", "serve", "--port", str(port)]
-    fake = [sys.executable, "-m", "nexflow.testing.fake_llm", "--port", str(llm_port),
-            "--latency-ms", "250"]
+    fake = [
+        sys.executable,
+        "-m",
+        "nexflow.testing.fake_llm",
+        "--port",
+        str(llm_port),
+        "--latency-ms",
+        "250",
+    ]
     log = tmp_path / "gateway.log"
     db = home / "nexflow.db"
 
@@ -70,15 +79,19 @@ async def test_sigkill_mid_conversation_then_restart(tmp_path: Path) -> None:
         session = None
         for i in range(turns):
             body = {"message": f"{name} turn {i}", **({"session": session} if session else {})}
-            resp = await http.post(url + "/api/v1/chat", json=body,
-                                   headers={"Idempotency-Key": f"{name}-{i}"})
+            resp = await http.post(
+                url + "/api/v1/chat", json=body, headers={"Idempotency-Key": f"{name}-{i}"}
+            )
             session = resp.json()["session"]
 
     async def burst(http: httpx.AsyncClient, session: str, count: int) -> None:
-        await asyncio.gather(*(
-            http.post(url + "/api/v1/chat", json={"message": f"burst {i}", "session": session})
-            for i in range(count)
-        ), return_exceptions=True)
+        await asyncio.gather(
+            *(
+                http.post(url + "/api/v1/chat", json={"message": f"burst {i}", "session": session})
+                for i in range(count)
+            ),
+            return_exceptions=True,
+        )
 
     with process(fake, env, tmp_path / "fake.log"):
         with process(serve, env, log) as gateway:
@@ -109,8 +122,11 @@ async def test_sigkill_mid_conversation_then_restart(tmp_path: Path) -> None:
                 await asyncio.sleep(0.05)
             # A client retrying with its idempotency key gets the stored reply, not a new turn.
             async with httpx.AsyncClient(timeout=30) as http:
-                again = await http.post(url + "/api/v1/chat", json={"message": "s0 turn 0"},
-                                        headers={"Idempotency-Key": "s0-0"})
+                again = await http.post(
+                    url + "/api/v1/chat",
+                    json={"message": "s0 turn 0"},
+                    headers={"Idempotency-Key": "s0-0"},
+                )
                 assert again.json()["reply"] == "Echo: s0 turn 0"
             gateway.send_signal(signal.SIGTERM)
             # uvicorn re-raises SIGTERM after a graceful shutdown; systemd counts that as clean.
@@ -118,12 +134,15 @@ async def test_sigkill_mid_conversation_then_restart(tmp_path: Path) -> None:
 
     assert db_rows(db, "SELECT COUNT(*) FROM inbox") == [(len(accepted),)]
     assert db_rows(db, "SELECT COUNT(*) FROM inbox WHERE status != 'done'") == [(0,)]
-    per_inbox = db_rows(db, """
+    per_inbox = db_rows(
+        db,
+        """
         SELECT i.id,
                (SELECT COUNT(*) FROM outbox o WHERE o.inbox_id = i.id),
                (SELECT COUNT(*) FROM messages m WHERE m.inbox_id = i.id AND m.role = 'user'),
                (SELECT COUNT(*) FROM messages m WHERE m.inbox_id = i.id AND m.role = 'assistant')
-        FROM inbox i""")
+        FROM inbox i""",
+    )
     assert per_inbox and all(row[1:] == (1, 1, 1) for row in per_inbox), per_inbox
     assert db_rows(db, "SELECT COUNT(*) FROM outbox WHERE status != 'delivered'") == [(0,)]
     assert b"inbox_recovered" in log.read_bytes()

@@ -12,8 +12,16 @@ from nexflow.llm.resolver import ModelResolver
 from nexflow.llm.retry import RetryingClient
 from nexflow.testing.fake_llm import FakeLLMServer, Reply
 
-TOOLS = [{"type": "function", "function": {"name": "get_time", "description": "t",
-                                           "parameters": {"type": "object", "properties": {}}}}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_time",
+            "description": "t",
+            "parameters": {"type": "object", "properties": {}},
+        },
+    }
+]
 
 
 @pytest.fixture(scope="module")
@@ -22,11 +30,15 @@ def loader() -> LiteLLMLoader:
 
 
 def client(fake: FakeLLMServer, loader: LiteLLMLoader, stream: bool) -> LiteLLMClient:
-    return LiteLLMClient(ModelTarget("openai/fake", api_base=fake.base_url, api_key="k"), loader, stream)
+    return LiteLLMClient(
+        ModelTarget("openai/fake", api_base=fake.base_url, api_key="k"), loader, stream
+    )
 
 
 @pytest.mark.parametrize("stream", [True, False])
-async def test_text_and_tool_calls(fake_llm: FakeLLMServer, loader: LiteLLMLoader, stream: bool) -> None:
+async def test_text_and_tool_calls(
+    fake_llm: FakeLLMServer, loader: LiteLLMLoader, stream: bool
+) -> None:
     c = client(fake_llm, loader, stream)
     deltas: list[str] = []
 
@@ -55,7 +67,9 @@ async def test_errors_are_translated(fake_llm: FakeLLMServer, loader: LiteLLMLoa
 
 
 async def test_provider_down_is_unavailable(loader: LiteLLMLoader) -> None:
-    c = LiteLLMClient(ModelTarget("openai/fake", api_base="http://127.0.0.1:9/v1", api_key="k"), loader)
+    c = LiteLLMClient(
+        ModelTarget("openai/fake", api_base="http://127.0.0.1:9/v1", api_key="k"), loader
+    )
     with pytest.raises(ProviderUnavailable, match="unreachable"):
         await c.complete(LLMRequest([{"role": "user", "content": "x"}]))
 
@@ -67,7 +81,9 @@ async def test_retry_then_success(fake_llm: FakeLLMServer, loader: LiteLLMLoader
     async def no_sleep(delay: float) -> None:
         delays.append(delay)
 
-    retrying = RetryingClient(client(fake_llm, loader, False), RetryConfig(attempts=3), sleep=no_sleep)
+    retrying = RetryingClient(
+        client(fake_llm, loader, False), RetryConfig(attempts=3), sleep=no_sleep
+    )
     reply = await retrying.complete(LLMRequest([{"role": "user", "content": "again"}]))
     assert reply.content == "Echo: again"
     assert len(delays) == 2 and delays[1] > delays[0] * 0.9
@@ -80,7 +96,9 @@ async def test_retry_gives_up_and_does_not_retry_rejections(
     async def no_sleep(_: float) -> None:
         return None
 
-    retrying = RetryingClient(client(fake_llm, loader, False), RetryConfig(attempts=2), sleep=no_sleep)
+    retrying = RetryingClient(
+        client(fake_llm, loader, False), RetryConfig(attempts=2), sleep=no_sleep
+    )
     fake_llm.push(Reply(status=500), Reply(status=500))
     with pytest.raises(ProviderUnavailable):
         await retrying.complete(LLMRequest([{"role": "user", "content": "x"}]))

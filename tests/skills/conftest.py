@@ -21,7 +21,7 @@ def make_skill(tmp_path: Path) -> MakeSkill:
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
-    ws = tmp_path / "workspace"
+    ws = tmp_path.resolve() / "workspace"
     ws.mkdir()
     return ws
 

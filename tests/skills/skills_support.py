@@ -8,8 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from nexflow.skills.isolation import IsolationLevel, detect
 from nexflow.skills.limits import Limits
 from nexflow.skills.runner import SkillRunner

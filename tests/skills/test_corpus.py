@@ -6,11 +6,10 @@ import re
 from pathlib import Path
 
 import pytest
+from skills_support import CORPUS
 
 from nexflow.skills.eligibility import HostContext, evaluate
 from nexflow.skills.loader import iter_skill_files, load_roots, load_skill
-
-from skills_support import CORPUS
 
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="shared/corpus not checked out")
 
@@ -28,8 +27,15 @@ BROKEN = {
     ),
 }
 # Recovered by the OpenClaw-compatible line parser (unquoted ': ' in the description).
-RECOVERED = {"clawhub/a-stock-analysis", "openclaw-moltbot-era/discord", "openclaw-moltbot-era/food-order"}
-NAME_DIFFERS = {"anthropics/template": "template-skill", "vercel/composition-patterns": "vercel-composition-patterns"}
+RECOVERED = {
+    "clawhub/a-stock-analysis",
+    "openclaw-moltbot-era/discord",
+    "openclaw-moltbot-era/food-order",
+}
+NAME_DIFFERS = {
+    "anthropics/template": "template-skill",
+    "vercel/composition-patterns": "vercel-composition-patterns",
+}
 
 
 def corpus_files() -> list[Path]:
@@ -104,7 +110,7 @@ def test_name_differing_from_folder_is_a_warning(folder: str) -> None:
 
 
 def test_vendor_blocks_and_aliases_are_read() -> None:
-    def get(folder: str):  # noqa: ANN202 - test helper
+    def get(folder: str):
         return load_skill(CORPUS / folder / "SKILL.md")
 
     assert get("nanobot/github").requirements.bins == ("gh",)

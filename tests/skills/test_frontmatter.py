@@ -83,7 +83,7 @@ def test_defaults_for_limits(tmp_path: Path) -> None:
         'metadata: {"clawdbot":{"emoji":"🦞","requires":{"bins":["gh"],"env":["GH_TOKEN"]}}}',
         'metadata: {"clawdis":{"emoji":"🦞","requires":{"bins":["gh"],"env":["GH_TOKEN"]}}}',
         'metadata: {"nanobot":{"emoji":"🦞","requires":{"bins":["gh"],"env":["GH_TOKEN"]}}}',
-        "metadata: '{\"openclaw\": {\"emoji\": \"🦞\", \"requires\": "
+        'metadata: \'{"openclaw": {"emoji": "🦞", "requires": '
         '{"bins": ["gh"], "env": ["GH_TOKEN"]}}}\'',
         "metadata:\n  openclaw:\n    emoji: 🦞\n    requires:\n      bins: [gh]\n"
         "      env:\n        - GH_TOKEN",
@@ -127,7 +127,10 @@ def test_agent_skills_fields(tmp_path: Path) -> None:
     ("text", "reason"),
     [
         ("# no frontmatter\n", r"SKILL.md:1: no YAML frontmatter"),
-        ("name: demo\ndescription: d\n---\nbody", r"SKILL.md:1: frontmatter is missing its opening"),
+        (
+            "name: demo\ndescription: d\n---\nbody",
+            r"SKILL.md:1: frontmatter is missing its opening",
+        ),
         ("---\nname: demo\ndescription: d\n", r"SKILL.md:1: frontmatter opened on line 1 is never"),
         ("---\nname: demo\n<<<<<<< HEAD\n---\n", r"SKILL.md:3: unresolved git merge-conflict"),
         ("---\n- a\n- b\n---\n", r"SKILL.md:2: frontmatter must be a mapping"),
@@ -136,12 +139,18 @@ def test_agent_skills_fields(tmp_path: Path) -> None:
         ("---\nname: Demo_Skill\ndescription: d\n---\n", r"name 'Demo_Skill' must be lowercase"),
         ("---\nname: demo--x\ndescription: d\n---\n", r"name 'demo--x' must be lowercase"),
         ("---\nname: -demo\ndescription: d\n---\n", r"must be lowercase"),
-        (f"---\nname: {'a' * 65}\ndescription: d\n---\n", r"name is 65 characters; the limit is 64"),
+        (
+            f"---\nname: {'a' * 65}\ndescription: d\n---\n",
+            r"name is 65 characters; the limit is 64",
+        ),
         (f"---\nname: demo\ndescription: {'d' * 1025}\n---\n", r"description is 1025 characters"),
         ("---\nname: demo\ndescription: d\npermissions: [root]\n---\n", r"unknown permission"),
-        ("---\nname: demo\ndescription: d\nmetadata: {\"timeoutSec\": -1}\n---\n", r"timeoutSec"),
+        ('---\nname: demo\ndescription: d\nmetadata: {"timeoutSec": -1}\n---\n', r"timeoutSec"),
         ("---\nname: demo\ndescription: [a, b]\n---\n", r"invalid frontmatter: description:"),
-        ("---\nname: demo\ndescription: d: e\nmetadata: {\"a\": [}\n---\n", r"SKILL.md:4: 'metadata'"),
+        (
+            '---\nname: demo\ndescription: d: e\nmetadata: {"a": [}\n---\n',
+            r"SKILL.md:4: 'metadata'",
+        ),
     ],
 )
 def test_bad_files_are_unavailable_with_a_precise_reason(

@@ -79,7 +79,7 @@ async def test_provider_key_is_not_in_the_child_env(
 
 @pytest.mark.skipif(
     os.getuid() == 0 and pids_cgroup_parent() is None,
-    reason="root without a pids cgroup: RLIMIT_NPROC does not apply, a fork bomb would hit the host",
+    reason="root without a pids cgroup: RLIMIT_NPROC is not enforced, the bomb would hit the host",
 )
 async def test_fork_bomb_is_contained(
     make_skill: MakeSkill, workspace: Path, level: IsolationLevel
@@ -183,7 +183,9 @@ async def test_socket_without_network_permission(
     else:
         assert result.output == "connected: hello\n"
     online = ready(
-        make_skill("online", script=SOCKET_PY, script_name="net.py", extra={"permissions": ["network"]})
+        make_skill(
+            "online", script=SOCKET_PY, script_name="net.py", extra={"permissions": ["network"]}
+        )
     )
     result = await runner.run(online, {"port": listener}, workspace=workspace)
     assert result.output == "connected: hello\n"
@@ -211,7 +213,7 @@ async def test_location_escaping_the_folder_is_rejected(
     assert not skill.available
     assert message in (skill.reason or "")
     forced = skill.with_status(available=True, reason=None)  # even if a caller skips eligibility
-    with pytest.raises(SkillLocationError, match=message.split(" (")[0]):
+    with pytest.raises(SkillLocationError, match=message.split(" (", maxsplit=1)[0]):
         await runner_for(IsolationLevel.NONE).run(forced, {}, workspace=workspace)
 
 

@@ -44,8 +44,15 @@ def test_bundled_skills_are_available() -> None:
         assert skill.runnable
         assert skill.input_schema is not None
         assert not skill.warnings
-        for section in ("Purpose", "When to use", "How to use", "Input schema",
-                        "Output schema", "Examples", "Implementation details"):
+        for section in (
+            "Purpose",
+            "When to use",
+            "How to use",
+            "Input schema",
+            "Output schema",
+            "Examples",
+            "Implementation details",
+        ):
             assert f"## {section}" in skill.body
 
 

@@ -27,7 +27,7 @@ printf '{"stdin": %s, "arg": "%s", "home": "%s", "pwd": "%s"}' \
 """
 
 
-def ready(path: Path):  # noqa: ANN201 - returns a Skill
+def ready(path: Path):
     skill = evaluate(load_skill(path), HostContext())
     assert skill.available, skill.reason
     return skill
@@ -42,8 +42,8 @@ async def test_input_on_stdin_and_env(
     assert result.data == {
         "stdin": {"who": "ana"},
         "arg": "ana",
-        "home": str(workspace.resolve()),
-        "pwd": str(workspace.resolve()),
+        "home": str(workspace),
+        "pwd": str(workspace),
     }
     assert result.exit_code == 0
     assert result.isolation is level
@@ -80,7 +80,9 @@ async def test_shebang_executable(make_skill: MakeSkill, workspace: Path) -> Non
 
 
 def test_non_executable_without_extension_is_unavailable(make_skill: MakeSkill) -> None:
-    skill = evaluate(load_skill(make_skill("nox", script="echo\n", script_name="tool")), HostContext())
+    skill = evaluate(
+        load_skill(make_skill("nox", script="echo\n", script_name="tool")), HostContext()
+    )
     assert not skill.available
     assert "not an executable with a shebang" in (skill.reason or "")
 
@@ -90,7 +92,7 @@ async def test_schemas_are_enforced(make_skill: MakeSkill, workspace: Path) -> N
     skill = ready(
         make_skill(
             "typed",
-            script="echo '{\"n\": \"not a number\"}'\n",
+            script='echo \'{"n": "not a number"}\'\n',
             extra={"inputSchema": schema, "outputSchema": schema},
         )
     )
@@ -138,14 +140,28 @@ async def test_environment_is_scrubbed_and_secrets_need_a_grant(
     assert "gateway-token-leak" not in result.output
     assert "OTHER" not in names
     assert names <= {
-        "PATH", "LANG", "HOME", "TMPDIR", "SKILL_NAME", "SKILL_DIR", "SKILL_INPUT",
-        "NEXFLOW_WORKSPACE", "DEMO_TOKEN", "PWD", "SHLVL", "_",
+        "PATH",
+        "LANG",
+        "HOME",
+        "TMPDIR",
+        "SKILL_NAME",
+        "SKILL_DIR",
+        "SKILL_INPUT",
+        "NEXFLOW_WORKSPACE",
+        "DEMO_TOKEN",
+        "PWD",
+        "SHLVL",
+        "_",
     }
 
 
 async def test_unavailable_skills_are_refused(make_skill: MakeSkill, workspace: Path) -> None:
     skill = evaluate(
-        load_skill(make_skill("no-bin", script="true\n", extra={"requirements": {"binaries": ["nope-xyz"]}})),
+        load_skill(
+            make_skill(
+                "no-bin", script="true\n", extra={"requirements": {"binaries": ["nope-xyz"]}}
+            )
+        ),
         HostContext(),
     )
     with pytest.raises(SkillUnavailable, match="missing binary on PATH: nope-xyz"):

@@ -126,7 +126,12 @@ async def test_confirmed_command_runs_and_is_audited(
     assert result.content == "done\n"
     assert (workspace / "ran").exists()
     record = audit.records[0]
-    assert (record.user_id, record.skill, record.outcome, record.ok) == ("u1", "shell-run", "ran", True)
+    assert (record.user_id, record.skill, record.outcome, record.ok) == (
+        "u1",
+        "shell-run",
+        "ran",
+        True,
+    )
     assert record.confirmed is True
     assert record.exit_code == 0
     assert record.input == {"command": "touch ran && echo done"}
@@ -153,9 +158,7 @@ async def test_secrets_need_the_secrets_permission(
     assert allowed.content == "ok\n"
 
 
-async def test_instructions_only_skill_is_not_run(
-    registry: SkillRegistry, workspace: Path
-) -> None:
+async def test_instructions_only_skill_is_not_run(registry: SkillRegistry, workspace: Path) -> None:
     tool = make_tool(registry, workspace, Audit())
     result = await tool.run({"name": "teach"}, ctx(set()))
     assert result.is_error

@@ -17,11 +17,20 @@ async def store(tmp_path: Path):  # type: ignore[no-untyped-def]
     await storage.close()
 
 
-async def new_event(store: SQLiteStorage, text: str = "hi", external: str | None = None) -> InboundEvent:
+async def new_event(
+    store: SQLiteStorage, text: str = "hi", external: str | None = None
+) -> InboundEvent:
     user = await store.create_user("owner", "owner", "web", "owner")
     session = await store.ensure_session("s1", user, "web", "chat")
-    return InboundEvent(channel="web", chat_id="chat", sender_id="owner", message=text,
-                        user_id=user, session_id=session.id, external_id=external)
+    return InboundEvent(
+        channel="web",
+        chat_id="chat",
+        sender_id="owner",
+        message=text,
+        user_id=user,
+        session_id=session.id,
+        external_id=external,
+    )
 
 
 async def test_wal_and_schema_version(store: SQLiteStorage, tmp_path: Path) -> None:

@@ -18,7 +18,9 @@ async def test_api_requires_the_token(tmp_path: Path) -> None:
             no_token = await anonymous.post("/api/v1/chat", json={"message": "hi"})
             assert no_token.status_code == 401
             assert no_token.headers["www-authenticate"] == "Bearer"
-            wrong = await anonymous.get("/api/v1/sessions", headers={"Authorization": "Bearer nope"})
+            wrong = await anonymous.get(
+                "/api/v1/sessions", headers={"Authorization": "Bearer nope"}
+            )
             assert wrong.status_code == 401
             assert (await anonymous.get("/metrics")).status_code == 401
             assert (await anonymous.get("/health")).status_code == 200
@@ -35,7 +37,9 @@ async def test_token_in_url_is_refused_even_when_correct(tmp_path: Path) -> None
         resp = await gw.http.get(f"/api/v1/sessions?token={TOKEN}")
         assert resp.status_code == 400 and resp.json()["error"]["code"] == "token_in_url"
         with pytest.raises(websockets.InvalidStatus):
-            await websockets.connect(gw.url.replace("http", "ws") + f"/ws/logs?access_token={TOKEN}")
+            await websockets.connect(
+                gw.url.replace("http", "ws") + f"/ws/logs?access_token={TOKEN}"
+            )
 
 
 async def test_websocket_auth_by_first_frame(tmp_path: Path) -> None:

@@ -1,0 +1,128 @@
+"""The agent loop with the real litellm client against the scripted LLM server."""
+
+import asyncio
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from nexflow.bus.events import InboundEvent
+from nexflow.config.model import AgentConfig, LLMConfig, ModelProfile
+from nexflow.llm.litellm_client import LiteLLMLoader
+from nexflow.llm.resolver import ModelResolver
+from nexflow.observability.metrics import Metrics
+from nexflow.orchestrator import Orchestrator, PersonaFiles
+from nexflow.storage.base import SessionRecord
+from nexflow.testing.fake_llm import FakeLLMServer, Reply
+from nexflow.tools import ToolContext, ToolError, ToolRegistry, ToolResult, ToolSpec
+from nexflow.tools.builtin import GetTime
+
+SESSION = SessionRecord("s", "u", "web", "c", "", time.time(), time.time())
+LOADER = LiteLLMLoader()
+
+
+class Slow:
+    spec = ToolSpec("slow", "sleeps")
+
+    async def run(self, args: Mapping[str, Any], ctx: ToolContext) -> ToolResult:
+        await asyncio.sleep(10)
+        return ToolResult("never")
+
+
+class Crashy:
+    spec = ToolSpec("crashy", "raises")
+
+    async def run(self, args: Mapping[str, Any], ctx: ToolContext) -> ToolResult:
+        raise RuntimeError("internal detail that must not leak")
+
+
+class Picky:
+    spec = ToolSpec("picky", "refuses")
+
+    async def run(self, args: Mapping[str, Any], ctx: ToolContext) -> ToolResult:
+        raise ToolError("path must be inside the workspace")
+
+
+def orchestrator(llm: FakeLLMServer, tmp_path: Path, max_steps: int = 4) -> Orchestrator:
+    config = LLMConfig(
+        models={"default": ModelProfile(model="openai/f", api_base=llm.base_url, api_key="k")},
+        stream=False,
+    )
+    tools = ToolRegistry([GetTime(), Slow(), Crashy(), Picky()])
+    return Orchestrator(
+        ModelResolver(config, LOADER),
+        tools,
+        AgentConfig(max_steps=max_steps),
+        PersonaFiles(tmp_path),
+        Metrics(CollectorRegistry()),
+        tool_timeout_s=0.2,
+    )
+
+
+def event(text: str) -> InboundEvent:
+    return InboundEvent(channel="web", chat_id="c", sender_id="owner", message=text, user_id="u")
+
+
+async def test_tool_failures_are_reported_to_the_model(
+    fake_llm: FakeLLMServer, tmp_path: Path
+) -> None:
+    fake_llm.push(
+        Reply(
+            tool_calls=(
+                ("slow", {}),
+                ("crashy", {}),
+                ("picky", {}),
+                ("nope", {}),
+                ("get_time", {"timezone": "Mars/Olympus"}),
+            )
+        ),
+        Reply(text="done"),
+    )
+    result = await orchestrator(fake_llm, tmp_path).run_turn(event("go"), SESSION, [])
+    assert result.reply == "done"
+    outcomes = {c["name"]: c["result"] for c in result.tool_calls}
+    assert "did not finish" in outcomes["slow"]
+    assert outcomes["crashy"] == "error: the tool failed unexpectedly"
+    assert outcomes["picky"] == "error: path must be inside the workspace"
+    assert "no tool named 'nope'" in outcomes["nope"]
+    assert "unknown time zone" in outcomes["get_time"]
+    tool_messages = [m for m in fake_llm.requests[1]["messages"] if m["role"] == "tool"]
+    assert len(tool_messages) == 5
+    assert all("internal detail" not in m["content"] for m in tool_messages)
+    audit = {(a.name, a.outcome) for a in result.audit if a.kind == "tool_call"}
+    assert ("slow", "timeout") in audit and ("crashy", "crash") in audit
+
+
+async def test_step_limit_ends_the_turn(fake_llm: FakeLLMServer, tmp_path: Path) -> None:
+    fake_llm.push(*[Reply(tool_calls=(("get_time", {}),))] * 3)
+    result = await orchestrator(fake_llm, tmp_path, max_steps=3).run_turn(
+        event("loop"), SESSION, []
+    )
+    assert result.error == "step_limit" and "agent.max_steps" in result.reply
+    assert len(fake_llm.requests) == 3
+
+
+async def test_malformed_tool_arguments_get_a_clear_error(
+    fake_llm: FakeLLMServer, tmp_path: Path
+) -> None:
+    fake_llm.push(Reply(tool_calls=(("get_time", "{not json"), ("get_time", "[1]"))), Reply(text="ok"))
+    result = await orchestrator(fake_llm, tmp_path).run_turn(event("time"), SESSION, [])
+    assert result.reply == "ok"
+    first, second = (c["result"] for c in result.tool_calls)
+    assert first.startswith("error: the arguments are not valid JSON")
+    assert second == "error: the arguments must be a JSON object"
+
+
+@pytest.mark.parametrize("persona", ["I am Ada, I write Rust.", ""])
+async def test_persona_files_enter_the_system_prompt(
+    fake_llm: FakeLLMServer, tmp_path: Path, persona: str
+) -> None:
+    if persona:
+        (tmp_path / "USER.md").write_text(persona)
+    await orchestrator(fake_llm, tmp_path).run_turn(event("hi"), SESSION, [])
+    system = fake_llm.requests[0]["messages"][0]
+    assert system["role"] == "system"
+    assert (persona in system["content"]) if persona else ("USER.md" not in system["content"])

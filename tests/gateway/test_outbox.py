@@ -1,0 +1,99 @@
+"""The outbox dispatcher with a connector that fails the way platforms do."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from nexflow.bus.events import InboundEvent, Outbound, TextOut
+from nexflow.config.model import OutboxConfig
+from nexflow.gateway import ConnectorManifest, DeliveryError, OutboxDispatcher
+from nexflow.observability.metrics import Metrics
+from nexflow.storage import SQLiteStorage
+
+
+class FlakyConnector:
+    """Fails the first ``failures`` sends (retryable), or every send of a blocked chat."""
+
+    manifest = ConnectorManifest("flaky", "tests", frozenset({"text"}))
+
+    def __init__(self, failures: int = 0, blocked: frozenset[str] = frozenset()) -> None:
+        self.failures = failures
+        self.blocked = blocked
+        self.delivered: list[tuple[str, str]] = []
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+    async def events(self) -> AsyncIterator[InboundEvent]:
+        return
+        yield
+
+    async def send(self, out: Outbound) -> None:
+        assert isinstance(out, TextOut)
+        if out.chat_id in self.blocked:
+            raise DeliveryError("bot was blocked by the user", retryable=False)
+        if self.failures:
+            self.failures -= 1
+            raise DeliveryError("HTTP 502 from platform", retry_after_s=0.05)
+        self.delivered.append((out.chat_id, out.text))
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStorage]:
+    storage = SQLiteStorage(tmp_path / "db.sqlite")
+    await storage.open()
+    yield storage
+    await storage.close()
+
+
+async def drain(store: SQLiteStorage, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while await store.next_outbox_due() is not None:
+            await asyncio.sleep(0.02)
+
+
+async def test_transient_failures_are_retried_in_order(store: SQLiteStorage) -> None:
+    connector = FlakyConnector(failures=3)
+    metrics = Metrics(CollectorRegistry())
+    outbox = OutboxDispatcher(store, OutboxConfig(), metrics)
+    outbox.attach("flaky", connector)
+    for i in range(4):
+        await store.enqueue(TextOut(channel="flaky", chat_id="A", text=f"a{i}"))
+    await store.enqueue(TextOut(channel="flaky", chat_id="B", text="b0"))
+    outbox.start()
+    outbox.notify()
+    await drain(store)
+    await outbox.stop()
+    assert [t for c, t in connector.delivered if c == "A"] == ["a0", "a1", "a2", "a3"]
+    assert ("B", "b0") in connector.delivered
+    assert metrics.delivery_failures.labels("flaky", "false")._value.get() == 3
+
+
+async def test_undeliverable_is_marked_failed_and_audited(store: SQLiteStorage) -> None:
+    connector = FlakyConnector(blocked=frozenset({"gone"}))
+    outbox = OutboxDispatcher(store, OutboxConfig(), Metrics(CollectorRegistry()))
+    outbox.attach("flaky", connector)
+    dead = await store.enqueue(TextOut(channel="flaky", chat_id="gone", text="x"))
+    after = await store.enqueue(TextOut(channel="flaky", chat_id="gone", text="y"))
+    assert await outbox.deliver_due() == 0
+    item = await store.get_outbox(dead)
+    assert item is not None and item.status == "failed"
+    assert item.last_error == "bot was blocked by the user"
+    audit = await store.audit_tail(5, "delivery")
+    assert audit[0]["outcome"] == "failed" and "blocked" in audit[0]["data"]["reason"]
+    later = await store.get_outbox(after)
+    assert later is not None and later.status == "failed"  # it does not wedge the chat
+
+
+async def test_connector_not_running_gives_up_after_max_attempts(store: SQLiteStorage) -> None:
+    config = OutboxConfig(max_attempts=2, initial_backoff_s=0.01, max_backoff_s=0.01)
+    outbox = OutboxDispatcher(store, config, Metrics(CollectorRegistry()))
+    oid = await store.enqueue(TextOut(channel="telegram", chat_id="1", text="x"))
+    await outbox.deliver_due()
+    await asyncio.sleep(0.02)
+    await outbox.deliver_due()
+    item = await store.get_outbox(oid)
+    assert item is not None and item.status == "failed" and "not running" in (item.last_error or "")
