@@ -61,6 +61,7 @@ class Plan:
     bus_messages: int = 300
     bus_duration_s: float = 5.0
     baseline_calls: int = 300
+    prompt_turns: int = 25
     per_worker_cap: int = 20_000  # bound on any timed loop, whatever the duration
 
 
@@ -74,6 +75,7 @@ QUICK = Plan(
     bus_messages=60,
     bus_duration_s=1.5,
     baseline_calls=60,
+    prompt_turns=5,
 )
 
 
@@ -167,6 +169,12 @@ def rss_mb(pid: int) -> dict[str, float]:
         if key in ("VmRSS", "VmHWM"):
             out[key] = round(int(rest.split()[0]) / 1024, 1)
     return out
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU time of ``pid`` (all its threads) in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def clean_env(extra: dict[str, str]) -> dict[str, str]:
@@ -332,12 +340,17 @@ async def run_sessions(
     sessions: int,
     duration_s: float,
     cap: int,
+    pid: int,
 ) -> dict[str, Any]:
-    """``sessions`` workers each send back-to-back for ``duration_s`` (at most ``cap`` each)."""
+    """``sessions`` workers each send back-to-back for ``duration_s`` (at most ``cap`` each).
+
+    ``pid`` is the gateway's process: its CPU time per message is reported too.
+    """
     senders = [await make() for _ in range(sessions)]
     for send in senders:  # open every session before the clock starts
         await send()
     samples: list[Sample] = []
+    cpu0 = cpu_s(pid)
     started = time.perf_counter()
     deadline = started + duration_s
 
@@ -349,7 +362,9 @@ async def run_sessions(
 
     await asyncio.wait_for(asyncio.gather(*(worker(s) for s in senders)), duration_s + 120)
     elapsed = time.perf_counter() - started
+    cpu = cpu_s(pid) - cpu0
     out = summarize(samples)
+    out["cpu_ms_per_msg"] = round(cpu * 1000 / max(1, len(samples)), 2)
     out.update(
         {
             "sessions": sessions,
@@ -399,7 +414,7 @@ async def bench_http(
                 return ChatSession(client).send
 
             result["levels"] = [
-                await run_sessions(make, n, plan.duration_s, plan.per_worker_cap)
+                await run_sessions(make, n, plan.duration_s, plan.per_worker_cap, pid)
                 for n in plan.levels
             ]
             floor = []
@@ -491,77 +506,130 @@ async def bench_bus(workdir: Path, llm_base: str, plan: Plan) -> dict[str, Any]:
             return BusSession(app, f"b{next(counter)}").send
 
         result["levels"] = [
-            await run_sessions(make, n, plan.bus_duration_s, plan.per_worker_cap)
+            await run_sessions(make, n, plan.bus_duration_s, plan.per_worker_cap, os.getpid())
             for n in plan.levels
         ]
     return result
 
 
-async def bench_prompt(workdir: Path) -> dict[str, Any]:
-    """What the gateway sends the model for a bare "hi" in a new session."""
+async def bench_prompt(workdir: Path, turns: int) -> dict[str, Any]:
+    """What the gateway sends the model for a bare "hi" in a new session, and after ``turns``."""
     import litellm  # noqa: PLC0415 -- seconds to import; only the steps that need it pay
+
+    def count(body: dict[str, Any]) -> int:
+        messages, tools = body.get("messages", []), body.get("tools") or None
+        return int(litellm.token_counter(model="gpt-4o-mini", messages=messages, tools=tools))
 
     server = FakeLLMServer()
     base = await server.start()
     try:
         async with inprocess_app(workdir, base, "prompt") as app:
-            await BusSession(app, "p").send()
+            session = BusSession(app, "p")
+            await session.send()
+            first = server.requests[-1]
+            for _ in range(turns):
+                await session.send()
+            later = server.requests[-1]
     finally:
         await server.stop()
-    body = server.requests[-1]
-    messages, tools = body.get("messages", []), body.get("tools") or []
-    tokens = litellm.token_counter(model="gpt-4o-mini", messages=messages, tools=tools or None)
+    messages, tools = first.get("messages", []), first.get("tools") or []
     return {
-        "tokens": int(tokens),
+        "tokens": count(first),
         "messages": len(messages),
         "system_chars": sum(
             len(str(m.get("content") or "")) for m in messages if m.get("role") == "system"
         ),
         "tools": [t["function"]["name"] for t in tools],
         "tool_schema_chars": len(json.dumps(tools)),
+        "later": {
+            "turn": turns + 1,
+            "messages": len(later.get("messages", [])),
+            "tokens": count(later),
+        },
+    }
+
+
+def steady_history(turns: int) -> list[dict[str, Any]]:
+    """A system prompt, ``turns`` earlier exchanges and a new "hi": what a long session sends."""
+    system = {"role": "system", "content": "You are Nexflow, a self-hosted assistant. " * 5}
+    pairs = [
+        m
+        for _ in range(turns)
+        for m in ({"role": "user", "content": "hi"}, {"role": "assistant", "content": "Echo: hi"})
+    ]
+    return [system, *pairs, {"role": "user", "content": "hi"}]
+
+
+async def timed(call: Callable[[], Awaitable[None]], n: int, warmup: int = 10) -> dict[str, float]:
+    """Wall time per call (p50, p99) and this process's CPU per call (all threads)."""
+    for _ in range(warmup):
+        await call()
+    walls: list[float] = []
+    cpu0 = time.process_time()
+    for _ in range(n):
+        t = time.perf_counter()
+        await call()
+        walls.append((time.perf_counter() - t) * 1000)
+    await asyncio.sleep(0.2)  # litellm finishes its logging callbacks in the background
+    cpu = (time.process_time() - cpu0) * 1000 / n
+    return {
+        "p50_ms": round(med(walls), 3),
+        "p99_ms": round(pct(walls, 99), 3),
+        "cpu_ms": round(cpu, 3),
     }
 
 
 async def bench_baseline(llm_base: str, calls: int) -> dict[str, Any]:
-    """The LLM-client cost alone: litellm streaming (as the gateway calls it) and raw httpx."""
+    """The LLM-client cost alone, called as the gateway calls it (streaming), and raw httpx."""
     import litellm  # noqa: PLC0415 -- seconds to import; only the steps that need it pay
 
     litellm.suppress_debug_info = True
-    kwargs: dict[str, Any] = {
-        "model": "openai/fake",
-        "api_base": llm_base,
-        "api_key": "x",
-        "messages": [{"role": "user", "content": "hi"}],
-        "stream": True,
-        "stream_options": {"include_usage": True},
-        "num_retries": 0,
-        "timeout": 30,
-    }
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_time",
+                "description": "The current date and time.",
+                "parameters": {"type": "object", "properties": {"timezone": {"type": "string"}}},
+            },
+        }
+    ]
+    short = [{"role": "user", "content": "hi"}]
+    long = steady_history(20)
 
-    async def call() -> None:
-        async for _ in await litellm.acompletion(**kwargs):
-            pass
+    def via_litellm(messages: list[dict[str, Any]]) -> Callable[[], Awaitable[None]]:
+        async def call() -> None:
+            stream = await litellm.acompletion(
+                model="openai/fake",
+                api_base=llm_base,
+                api_key="x",
+                messages=messages,
+                tools=tools,
+                stream=True,
+                stream_options={"include_usage": True},
+                num_retries=0,
+                timeout=30,
+            )
+            async for _ in stream:
+                pass
 
-    for _ in range(10):
-        await call()
-    lite = []
-    for _ in range(calls):
-        t = time.perf_counter()
-        await call()
-        lite.append((time.perf_counter() - t) * 1000)
-    raw = []
+        return call
+
     async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
-        body = {k: kwargs[k] for k in ("messages", "stream", "stream_options")} | {"model": "fake"}
-        for i in range(calls + 10):
-            t = time.perf_counter()
-            (await client.post(f"{llm_base}/chat/completions", json=body)).raise_for_status()
-            if i >= 10:
-                raw.append((time.perf_counter() - t) * 1000)
-    return {
-        "litellm_stream_p50_ms": round(med(lite), 3),
-        "litellm_stream_p99_ms": round(pct(lite, 99), 3),
-        "httpx_raw_p50_ms": round(med(raw), 3),
-    }
+
+        async def raw() -> None:
+            body = {"model": "fake", "messages": long, "tools": tools, "stream": True}
+            async with client.stream("POST", f"{llm_base}/chat/completions", json=body) as resp:
+                resp.raise_for_status()
+                async for _ in resp.aiter_lines():
+                    pass
+
+        return {
+            "litellm_1msg": await timed(via_litellm(short), calls),
+            f"litellm_{len(long)}msg": await timed(via_litellm(long), calls),
+            f"httpx_raw_{len(long)}msg": await timed(raw, calls),
+            "history_messages": len(long),
+        }
 
 
 # -- report -------------------------------------------------------------------------
@@ -611,6 +679,7 @@ def rows_for(r: dict[str, Any]) -> list[Row]:
                 )
             )
             rows.append(Row(f"  round trip p50 @{n}", lv["rt_p50_ms"], "ms"))
+            rows.append(Row(f"  gateway CPU per message @{n}", lv["cpu_ms_per_msg"], "ms"))
         rows += [
             Row("idle RSS after start", h["rss_idle_mb"], "MB", 80),
             Row("  RSS after first messages (litellm loaded)", h["rss_after_first_mb"], "MB"),
@@ -634,6 +703,9 @@ def rows_for(r: dict[str, Any]) -> list[Row]:
         for lv in b["levels"]:
             rows.append(Row(f"bus throughput @{lv['sessions']} sessions", lv["msg_per_s"], "msg/s"))
             rows.append(Row(f"  bus own share p50 @{lv['sessions']}", lv["own_p50_ms"], "ms"))
+            rows.append(
+                Row(f"  process CPU per message @{lv['sessions']}", lv["cpu_ms_per_msg"], "ms")
+            )
     if "cold_start" in r:
         rows.append(
             Row(
@@ -644,18 +716,26 @@ def rows_for(r: dict[str, Any]) -> list[Row]:
             )
         )
     if "prompt" in r:
-        rows.append(Row('prompt tokens for a bare "hi"', r["prompt"]["tokens"], "tokens", 1500))
+        pr = r["prompt"]
+        rows.append(Row('prompt tokens for a bare "hi"', pr["tokens"], "tokens", 1500))
+        later = pr["later"]
+        rows.append(
+            Row(
+                f"  prompt tokens at turn {later['turn']} ({later['messages']} messages)",
+                later["tokens"],
+                "tokens",
+            )
+        )
     if "baseline" in r:
-        rows += [
-            Row(
-                "baseline: litellm stream call alone p50",
-                r["baseline"]["litellm_stream_p50_ms"],
-                "ms",
-            ),
-            Row(
-                "baseline: raw httpx POST to fake LLM p50", r["baseline"]["httpx_raw_p50_ms"], "ms"
-            ),
-        ]
+        base = r["baseline"]
+        n = base["history_messages"]
+        for key, label in (
+            ("litellm_1msg", "litellm stream call, 1 message"),
+            (f"litellm_{n}msg", f"litellm stream call, {n} messages"),
+            (f"httpx_raw_{n}msg", f"raw httpx SSE POST, {n} messages"),
+        ):
+            rows.append(Row(f"baseline: {label} p50", base[key]["p50_ms"], "ms"))
+            rows.append(Row(f"  CPU per call (client process)", base[key]["cpu_ms"], "ms"))
     return rows
 
 
@@ -695,7 +775,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             ("cold_start", lambda: bench_cold_start(children, llm_base, plan.cold_runs)),
             ("http", lambda: bench_http(children, llm_base, plan, args.profile)),
             ("bus", lambda: bench_bus(workdir, llm_base, plan)),
-            ("prompt", lambda: bench_prompt(workdir)),
+            ("prompt", lambda: bench_prompt(workdir, plan.prompt_turns)),
         ]
         for name, step in steps:
             if only is None or name in only:
