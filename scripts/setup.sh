@@ -13,9 +13,9 @@ as_root() {
   else say "need root for: $*  (run as root or install sudo)"; return 1; fi
 }
 
-# Debian packages: git for workspaces; clang/wasi for the Wasm sandbox guest;
+# Debian packages: git for workspaces; bubblewrap to isolate skills; clang/wasi for the Wasm sandbox guest;
 # Chromium for the browser tests.
-pkgs=(git ca-certificates)
+pkgs=(git ca-certificates bubblewrap)
 guest_pkgs=(clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32)
 pkgs+=("${guest_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=(chromium)

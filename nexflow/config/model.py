@@ -103,6 +103,24 @@ class SecurityConfig(_Section):
     channels: dict[str, ChannelAccess] = Field(default_factory=dict)
 
 
+class PanelLimitsConfig(_Section):
+    """Sandbox limits for one handler run or binding batch (see docs/panels.md)."""
+
+    fuel: int = Field(1_000_000_000, ge=1_000_000)
+    memory_mb: int = Field(64, ge=8, le=2047)
+    wall_time_ms: int = Field(1_000, ge=10, le=60_000)
+
+
+class PanelsConfig(_Section):
+    workspace: str = Field("main", pattern=r"^[A-Za-z0-9_-]{1,24}$")
+    templates_dir: Path | None = None
+    cache_dir: Path | None = None
+    limits: PanelLimitsConfig = PanelLimitsConfig()
+    template_limits: dict[str, PanelLimitsConfig] = Field(default_factory=dict)
+    grants: dict[str, list[str]] = Field(default_factory=dict)
+    mcp: bool = True
+
+
 class LoggingConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -133,6 +151,7 @@ class NexflowConfig(BaseSettings):
     outbox: OutboxConfig = OutboxConfig()
     security: SecurityConfig = SecurityConfig()
     logging: LoggingConfig = LoggingConfig()
+    panels: PanelsConfig = PanelsConfig()
     connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("home", "workspace", "secrets_file", mode="after")

@@ -8,6 +8,7 @@ asks); permanent ones are marked failed with the reason and audited.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Literal
 
@@ -17,7 +18,6 @@ from nexflow.config.model import OutboxConfig
 from nexflow.gateway.connector import Connector, DeliveryError
 from nexflow.observability.metrics import Metrics
 from nexflow.storage.base import AuditRecord, OutboxItem, Storage
-import contextlib
 
 log = structlog.get_logger("nexflow.outbox")
 Outcome = Literal["delivered", "dead", "retry"]

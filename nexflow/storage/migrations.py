@@ -102,6 +102,41 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        2,
+        "panel instances and their state versions",
+        """
+        CREATE TABLE panels (
+            id TEXT PRIMARY KEY,
+            template TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            title TEXT NOT NULL,
+            nxml TEXT NOT NULL,
+            state TEXT NOT NULL,
+            view TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            grants TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE panel_versions (
+            panel_id TEXT NOT NULL REFERENCES panels(id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            tool TEXT,
+            args TEXT NOT NULL,
+            state_before TEXT NOT NULL,
+            state_after TEXT NOT NULL,
+            view_before TEXT NOT NULL,
+            view_after TEXT NOT NULL,
+            effects TEXT NOT NULL,
+            triggered_by TEXT NOT NULL,
+            user_id TEXT,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (panel_id, version)
+        );
+        """,
+    ),
 )
 
 

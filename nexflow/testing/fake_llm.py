@@ -168,9 +168,7 @@ class FakeLLMServer:
         for index, (name, args) in enumerate(reply.tool_calls):
             call = {"index": index, "id": _call_id(), "type": "function"}
             await send({"tool_calls": [{**call, "function": {"name": name, "arguments": ""}}]})
-            await send(
-                {"tool_calls": [{"index": index, "function": {"arguments": _args(args)}}]}
-            )
+            await send({"tool_calls": [{"index": index, "function": {"arguments": _args(args)}}]})
         await send({}, "tool_calls" if reply.tool_calls else "stop")
         if (body.get("stream_options") or {}).get("include_usage"):
             tail = {
@@ -203,9 +201,7 @@ def _usage(body: dict[str, Any], reply: Reply) -> dict[str, int]:
     prompt_chars = len(json.dumps(body.get("messages", []))) + len(
         json.dumps(body.get("tools") or [])
     )
-    completion_chars = len(reply.text) + sum(
-        len(_args(a)) + len(n) for n, a in reply.tool_calls
-    )
+    completion_chars = len(reply.text) + sum(len(_args(a)) + len(n) for n, a in reply.tool_calls)
     prompt, completion = max(1, prompt_chars // 4), max(1, completion_chars // 4)
     return {
         "prompt_tokens": prompt,

@@ -108,7 +108,8 @@ async def test_step_limit_ends_the_turn(fake_llm: FakeLLMServer, tmp_path: Path)
 async def test_malformed_tool_arguments_get_a_clear_error(
     fake_llm: FakeLLMServer, tmp_path: Path
 ) -> None:
-    fake_llm.push(Reply(tool_calls=(("get_time", "{not json"), ("get_time", "[1]"))), Reply(text="ok"))
+    bad = Reply(tool_calls=(("get_time", "{not json"), ("get_time", "[1]")))
+    fake_llm.push(bad, Reply(text="ok"))
     result = await orchestrator(fake_llm, tmp_path).run_turn(event("time"), SESSION, [])
     assert result.reply == "ok"
     first, second = (c["result"] for c in result.tool_calls)

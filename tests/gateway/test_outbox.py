@@ -49,9 +49,9 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteStorage]:
     await storage.close()
 
 
-async def drain(store: SQLiteStorage, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while await store.next_outbox_due() is not None:
+async def drain(store: SQLiteStorage) -> None:
+    async with asyncio.timeout(5):
+        while await store.next_outbox_due() is not None:  # noqa: ASYNC110 - polling the DB
             await asyncio.sleep(0.02)
 
 

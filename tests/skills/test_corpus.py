@@ -11,8 +11,6 @@ from skills_support import CORPUS
 from nexflow.skills.eligibility import HostContext, evaluate
 from nexflow.skills.loader import iter_skill_files, load_roots, load_skill
 
-pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="shared/corpus not checked out")
-
 # Skills that cannot load whatever the host offers, and the exact (file:line) reason.
 BROKEN = {
     "anthropics/claude-api": r"SKILL\.md: description is 1068 characters; the limit is 1024$",
