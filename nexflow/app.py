@@ -24,7 +24,10 @@ from nexflow.bus.middleware import (
 )
 from nexflow.bus.streams import StreamHub
 from nexflow.config.model import NexflowConfig
+from nexflow.gateway.commands import CommandRouter
+from nexflow.gateway.confirmations import ConfirmationService
 from nexflow.gateway.connector import Connector
+from nexflow.gateway.control import ControlCommands
 from nexflow.gateway.core import Gateway
 from nexflow.gateway.outbox import OutboxDispatcher
 from nexflow.llm.litellm_client import LiteLLMLoader
@@ -33,6 +36,10 @@ from nexflow.observability.logging import LogHub
 from nexflow.observability.metrics import Metrics
 from nexflow.orchestrator.agent import Orchestrator
 from nexflow.orchestrator.persona import PersonaFiles
+from nexflow.panels.runtime import PanelService
+from nexflow.panels.runtime.mcp_server import PanelMCPServer
+from nexflow.panels.runtime.wiring import build_panels
+from nexflow.skills.service import SkillsService, build_skills
 from nexflow.storage.sqlite import SQLiteStorage
 from nexflow.tools.builtin import GetTime
 from nexflow.tools.registry import ToolRegistry
@@ -52,6 +59,9 @@ class Application:
     metrics: Metrics
     tools: ToolRegistry
     llm_loader: LiteLLMLoader
+    skills: SkillsService
+    panels: PanelService | None = None
+    panel_mcp: PanelMCPServer | None = None
     web: FastAPI = field(init=False)
     _pumps: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -59,6 +69,11 @@ class Application:
         self.config.home.mkdir(parents=True, exist_ok=True)
         self.config.workspace_dir.mkdir(parents=True, exist_ok=True)
         await self.storage.open()
+        await self.skills.start()
+        if self.panels is not None:
+            await self.panels.start()
+        if self.panel_mcp is not None:
+            await self.panel_mcp.start()
         for name, connector in self.connectors.items():
             await connector.start()
             self.outbox.attach(name, connector)
@@ -87,6 +102,11 @@ class Application:
         await self.gateway.stop()
         await self.outbox.stop()
         await self.llm_loader.close()
+        await self.skills.stop()
+        if self.panel_mcp is not None:
+            await self.panel_mcp.stop()
+        if self.panels is not None:
+            await self.panels.stop()  # closes the sandbox engine
         await self.storage.close()
         log.info("gateway_stopped")
 
@@ -94,7 +114,14 @@ class Application:
         """Publish a connector's events; tell the sender when one is refused."""
         async for event in connector.events():
             try:
-                await self.gateway.publish(event)
+                accepted = await self.gateway.publish(event)
+                if accepted.immediate is not None:
+                    await self.storage.enqueue(
+                        TextOut(
+                            channel=event.channel, chat_id=event.chat_id, text=accepted.immediate
+                        )
+                    )
+                    self.outbox.notify()
             except Rejected as exc:
                 await self.storage.enqueue(
                     TextOut(channel=event.channel, chat_id=event.chat_id, text=exc.user_message)
@@ -124,16 +151,35 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         ),
     )
     tools = ToolRegistry([GetTime()])
+    skills = build_skills(config, storage, tools)
+    panels, panel_mcp = build_panels(config, storage, tools)
     orchestrator = Orchestrator(
-        models, tools, config.agent, PersonaFiles(config.workspace_dir), metrics
+        models,
+        tools,
+        config.agent,
+        PersonaFiles(config.workspace_dir),
+        metrics,
+        context_sections=skills.prompt_section,
     )
     outbox = OutboxDispatcher(storage, config.outbox, metrics)
+    confirmations = ConfirmationService(storage, outbox.notify, config.skills.confirm_timeout_s)
     middlewares: list[Middleware] = [
         LogContext(),
         MetricsMiddleware(metrics),
         Identity(storage, config.security),
+        ControlCommands(confirmations),
         RateLimit(config.rate_limit),
     ]
+
+    async def status_text() -> str:
+        model = await models.status()
+        level = await skills.runner.isolation_level()
+        ready = len(skills.registry.list(available_only=True))
+        return (
+            f"Nexflow {_version()}\nmodel: {model.model or 'none configured'}"
+            f"\nqueue: {gateway.queue_depth}\nskills: {ready} available, isolation {level.value}"
+        )
+
     gateway = Gateway(
         storage,
         orchestrator,
@@ -144,11 +190,17 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         middlewares,
         history_limit=config.agent.history_messages,
         max_message_chars=config.web.max_message_chars,
+        permissions=config.permissions,
+        confirmations=confirmations,
+        commands=CommandRouter(skills.registry, tools, status_text),
     )
     from connectors.web.connector import STATIC_DIR, WebConnector
 
     connectors: dict[str, Connector] = {"web": WebConnector(streams)}
-    application = Application(config, storage, gateway, outbox, connectors, metrics, tools, loader)
+    application = Application(
+        config, storage, gateway, outbox, connectors, metrics, tools, loader, skills
+    )
+    application.panels, application.panel_mcp = panels, panel_mcp
     token = config.web.token.get_secret_value() if config.web.token else None
     services = WebServices(
         gateway=gateway,
@@ -160,6 +212,11 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         auth=Authenticator(token),
         config=config.web,
         static_dir=STATIC_DIR,
+        skills=skills,
+        confirmations=confirmations,
+        permissions=config.permissions,
+        panels=panels,
+        mcp=panel_mcp.asgi if panel_mcp is not None else None,
     )
     application.web = create_app(services, startup=application.start, shutdown=application.stop)
     return application

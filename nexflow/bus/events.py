@@ -47,6 +47,7 @@ class InboundEvent:
     id: str = field(default_factory=new_id)
     external_id: str | None = None
     user_id: str | None = None
+    role: str = "user"
     session_id: str | None = None
     attachments: tuple[Attachment, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)

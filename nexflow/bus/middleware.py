@@ -22,10 +22,14 @@ from nexflow.observability.metrics import Metrics
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
+    """The event is in the inbox (``inbox_id``), or was answered at once (``immediate``,
+    e.g. ``/confirm``; then nothing was queued and ``inbox_id`` is 0)."""
+
     inbox_id: int
     session_id: str
     event: InboundEvent
     duplicate: bool = False
+    immediate: str | None = None
 
 
 @dataclass(slots=True)
@@ -125,7 +129,7 @@ class Identity:
                 self._cache.popitem(last=False)
         user_id, ctx.role = found
         structlog.contextvars.bind_contextvars(user_id=user_id)
-        return await handler(replace(event, user_id=user_id), ctx)
+        return await handler(replace(event, user_id=user_id, role=ctx.role), ctx)
 
     async def _resolve(self, event: InboundEvent) -> tuple[str, str]:
         channel, sender = event.channel, event.sender_id

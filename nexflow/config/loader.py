@@ -35,7 +35,7 @@ def load_config(
     raw: dict[str, Any] = _read_yaml(path) if path is not None else {}
 
     secrets_path = _secrets_path(raw, env)
-    secrets = _read_secrets(secrets_path) if secrets_path is not None else {}
+    secrets = read_secrets_file(secrets_path) if secrets_path is not None else {}
     lookup = {**secrets, **env}
 
     problems: list[ConfigProblem] = []
@@ -121,7 +121,7 @@ def _secrets_path(raw: Mapping[str, Any], env: Mapping[str, str]) -> Path | None
     return default if default.exists() else None
 
 
-def _read_secrets(path: Path) -> dict[str, str]:
+def read_secrets_file(path: Path) -> dict[str, str]:
     """Read ``KEY=VALUE`` lines from a file only its owner can read."""
     source = f"secrets file {path}"
     try:

@@ -121,6 +121,33 @@ class PanelsConfig(_Section):
     mcp: bool = True
 
 
+Permission = Literal["shell", "filesystem", "network", "secrets"]
+ALL_PERMISSIONS: list[Permission] = ["shell", "filesystem", "network", "secrets"]
+
+
+class PermissionsConfig(_Section):
+    """What each role (and, on top, each user id) may let skills do."""
+
+    roles: dict[str, list[Permission]] = Field(
+        default_factory=lambda: {"owner": list(ALL_PERMISSIONS), "user": []}
+    )
+    users: dict[str, list[Permission]] = Field(default_factory=dict)
+
+    def granted(self, role: str, user_id: str | None) -> frozenset[str]:
+        extra = self.users.get(user_id or "", [])
+        return frozenset([*self.roles.get(role, []), *extra])
+
+
+class SkillsConfig(_Section):
+    dirs: list[Path] = Field(default_factory=list)
+    prompt_budget_chars: int = Field(2_000, ge=0)
+    dangerous: list[str] = Field(default_factory=list)
+    isolation: Literal["auto", "bwrap", "namespaces", "none"] = "auto"
+    watch: bool = True
+    secrets: dict[str, list[str]] = Field(default_factory=dict)
+    confirm_timeout_s: float = Field(300.0, gt=0)
+
+
 class LoggingConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -150,6 +177,8 @@ class NexflowConfig(BaseSettings):
     storage: StorageConfig = StorageConfig()
     outbox: OutboxConfig = OutboxConfig()
     security: SecurityConfig = SecurityConfig()
+    permissions: PermissionsConfig = PermissionsConfig()
+    skills: SkillsConfig = SkillsConfig()
     logging: LoggingConfig = LoggingConfig()
     panels: PanelsConfig = PanelsConfig()
     connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -15,11 +15,14 @@ from nexflow.bus.errors import InvalidMessage, NotAllowed, UnknownSession
 from nexflow.bus.events import InboundEvent, TextOut
 from nexflow.bus.middleware import Accepted, Middleware, PublishContext, build_chain
 from nexflow.bus.streams import StreamHub
-from nexflow.config.model import BusConfig
+from nexflow.config.model import BusConfig, PermissionsConfig
+from nexflow.gateway.commands import CommandRouter
+from nexflow.gateway.confirmations import ConfirmationService
 from nexflow.gateway.outbox import OutboxDispatcher
 from nexflow.observability.metrics import Metrics
-from nexflow.orchestrator.agent import Orchestrator
-from nexflow.storage.base import AuditRecord, SessionRecord, Storage
+from nexflow.orchestrator.agent import Orchestrator, TurnResult
+from nexflow.storage.base import AuditRecord, NewMessage, SessionRecord, Storage
+from nexflow.tools.base import ToolContext
 
 log = structlog.get_logger("nexflow.gateway")
 
@@ -48,6 +51,9 @@ class Gateway:
         middlewares: Sequence[Middleware],
         history_limit: int,
         max_message_chars: int,
+        permissions: PermissionsConfig,
+        confirmations: ConfirmationService,
+        commands: CommandRouter | None = None,
     ) -> None:
         self._storage = storage
         self._orchestrator = orchestrator
@@ -56,6 +62,9 @@ class Gateway:
         self._metrics = metrics
         self._history_limit = history_limit
         self._max_chars = max_message_chars
+        self._permissions = permissions
+        self._confirmations = confirmations
+        self._commands = commands
         self._bus: Bus[int] = Bus(
             self._process,
             concurrency=bus_config.concurrency,
@@ -155,6 +164,41 @@ class Gateway:
 
     # -- the turn worker ----------------------------------------------------------
 
+    def _tool_context(self, event: InboundEvent, session: SessionRecord) -> ToolContext:
+        user_id = event.user_id or ""
+        confirmations = self._confirmations
+
+        async def confirm(title: str, detail: str) -> bool:
+            return await confirmations.ask(
+                user_id, event.channel, event.chat_id, session.id, title, detail
+            )
+
+        return ToolContext(
+            user_id=user_id,
+            session_id=session.id,
+            channel=event.channel,
+            chat_id=event.chat_id,
+            permissions=self._permissions.granted(event.role, user_id),
+            confirm=confirm,
+        )
+
+    async def _run_command(
+        self, event: InboundEvent, session: SessionRecord, ctx: ToolContext
+    ) -> TurnResult:
+        assert self._commands is not None
+        outcome = await self._commands.handle(event, session, ctx)
+        if outcome.new_session:
+            await self._storage.ensure_session(None, session.user_id, event.channel, event.chat_id)
+        return TurnResult(
+            outcome.reply,
+            [NewMessage("user", event.message), NewMessage("assistant", outcome.reply)],
+            [
+                AuditRecord(
+                    "command", event.message.split()[0][:40], "ok", event.user_id, session.id
+                )
+            ],
+        )
+
     async def _process(self, inbox_id: int) -> None:
         item = await self._storage.get_inbox(inbox_id)
         if item is None or item.status != "pending":
@@ -176,7 +220,11 @@ class Gateway:
                 if streams.has_subscribers(session.id)
                 else None
             )
-            result = await self._orchestrator.run_turn(event, session, history, sink)
+            ctx = self._tool_context(event, session)
+            if self._commands is not None and self._commands.is_command(event.message):
+                result = await self._run_command(event, session, ctx)
+            else:
+                result = await self._orchestrator.run_turn(event, session, history, sink, ctx)
             reply = TextOut(
                 channel=event.channel,
                 chat_id=event.chat_id,

@@ -20,7 +20,7 @@ from nexflow.observability.metrics import Metrics
 from nexflow.orchestrator.context import history_messages, system_prompt
 from nexflow.orchestrator.persona import PersonaFiles
 from nexflow.storage.base import AuditRecord, MessageRecord, NewMessage, SessionRecord
-from nexflow.tools.base import ConfirmFn, ToolContext, ToolError, ToolResult
+from nexflow.tools.base import ToolContext, ToolError, ToolResult
 from nexflow.tools.registry import ToolRegistry
 
 log = structlog.get_logger("nexflow.orchestrator")
@@ -59,7 +59,8 @@ class Orchestrator:
         config: AgentConfig,
         persona: PersonaFiles,
         metrics: Metrics,
-        tool_timeout_s: float = 120.0,
+        tool_timeout_s: float = 600.0,
+        context_sections: Callable[[], str] | None = None,
     ) -> None:
         self._models = models
         self._tools = tools
@@ -67,9 +68,11 @@ class Orchestrator:
         self._persona = persona
         self._metrics = metrics
         self._tool_timeout_s = tool_timeout_s
+        self._sections = context_sections
 
     def build_messages(self, history: Sequence[MessageRecord], text: str) -> list[dict[str, Any]]:
-        system = system_prompt(self._persona.text(), self._config.system_prompt)
+        extra = self._sections() if self._sections is not None else ""
+        system = system_prompt(self._persona.text(), self._config.system_prompt, extra)
         return [
             {"role": "system", "content": system},
             *history_messages(history),
@@ -82,17 +85,16 @@ class Orchestrator:
         session: SessionRecord,
         history: Sequence[MessageRecord],
         sink: StreamSink | None = None,
-        confirm: ConfirmFn | None = None,
+        ctx: ToolContext | None = None,
     ) -> TurnResult:
         turn = _Turn(event, session, sink, TurnResult("", [NewMessage("user", event.message)], []))
         messages = self.build_messages(history, event.message)
         tool_specs = [spec.to_openai() for spec in self._tools.specs()]
-        ctx = ToolContext(
+        ctx = ctx or ToolContext(
             user_id=event.user_id or "",
             session_id=session.id,
             channel=event.channel,
             chat_id=event.chat_id,
-            confirm=confirm,
         )
         try:
             client = await self._models.client_for("execute")

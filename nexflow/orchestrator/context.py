@@ -15,11 +15,13 @@ BASE_PROMPT = (
 )
 
 
-def system_prompt(persona: str, extra: str, now: datetime | None = None) -> str:
+def system_prompt(persona: str, extra: str, sections: str = "", now: datetime | None = None) -> str:
     stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%d")
     parts = [BASE_PROMPT, f"Today is {stamp}."]
     if extra:
         parts.append(extra)
+    if sections:
+        parts.append(sections)
     if persona:
         parts.append(persona)
     return "\n\n".join(parts)

@@ -1,6 +1,6 @@
 """Process isolation for skills: bubblewrap, kernel namespaces, or none.
 
-Levels, best first:
+Levels (``auto`` tries namespaces, then bwrap, then falls back to none):
 
 ``bwrap``
     bubblewrap: new user/pid/ipc/uts/net namespaces (net shared only for skills that
@@ -256,9 +256,11 @@ def _probe_level(level: IsolationLevel, tmp: Path) -> str | None:
 def detect(tmp: Path, prefer: IsolationLevel | None = None) -> tuple[IsolationLevel, list[str]]:
     """The best level that works here (blocking: call from a thread or at startup)."""
     notes: list[str] = []
-    order = [IsolationLevel.BWRAP, IsolationLevel.NAMESPACES]
+    # Both confine the same way; namespaces skip an exec (about 7 ms vs 30 ms per run),
+    # bwrap also works without root. ``prefer`` pins one level.
+    order = [IsolationLevel.NAMESPACES, IsolationLevel.BWRAP]
     if prefer is not None:
-        order = order[order.index(prefer) :] if prefer in order else []
+        order = [prefer] if prefer in order else []
     for level in order:
         why = _probe_level(level, tmp)
         if why is None:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,13 +16,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from nexflow import __version__
 from nexflow.bus.errors import RateLimited, Rejected
 from nexflow.bus.streams import StreamHub
-from nexflow.config.model import WebConfig
+from nexflow.config.model import PermissionsConfig, WebConfig
+from nexflow.gateway.confirmations import ConfirmationService
 from nexflow.gateway.core import Gateway
 from nexflow.llm.resolver import ModelResolver
 from nexflow.observability.logging import LogHub
 from nexflow.observability.metrics import Metrics
+from nexflow.skills.service import SkillsService
 from nexflow.storage.base import Storage
 from nexflow.web.asgi import Authenticator, BodyTooLarge, GuardMiddleware
+
+if TYPE_CHECKING:
+    from nexflow.panels.runtime import PanelService
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +40,12 @@ class WebServices:
     logs: LogHub
     auth: Authenticator
     config: WebConfig
+    skills: SkillsService
+    confirmations: ConfirmationService
+    permissions: PermissionsConfig
     static_dir: Path | None = None
+    panels: PanelService | None = None
+    mcp: Any = None  # the MCP endpoint's ASGI app, mounted at /mcp when set
 
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -59,10 +70,15 @@ def create_app(
     app.state.services = services
     _install_errors(app)
 
-    from nexflow.web import routes_api, routes_ws  # routes read services from app.state
+    from nexflow.web import routes_api, routes_skills, routes_ws  # read services from app.state
 
     app.include_router(routes_api.router)
     app.include_router(routes_ws.router)
+    app.include_router(routes_skills.router)
+    if services.panels is not None:
+        from nexflow.web import routes_panels
+
+        routes_panels.install(app, services)
     max_body = services.config.max_message_chars * 4 + 64 * 1024
     app.add_middleware(GuardMiddleware, auth=services.auth, max_body=max_body)
     return app

@@ -60,6 +60,16 @@ async def chat(
         external_id=f"http:{idempotency_key}" if idempotency_key else None,
     )
     accepted = await svc.gateway.publish(event)
+    if accepted.immediate is not None:  # answered in the publish chain (e.g. /confirm)
+        return JSONResponse(
+            {
+                "session": accepted.session_id or body.session,
+                "message_id": None,
+                "status": "done",
+                "reply": accepted.immediate,
+                "tool_calls": [],
+            }
+        )
     summary = await svc.gateway.wait_reply(accepted.inbox_id, svc.config.reply_timeout_s)
     total = time.perf_counter() - started
     if summary is None:

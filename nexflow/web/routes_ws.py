@@ -109,6 +109,9 @@ async def chat_socket(ws: WebSocket, session_id: str) -> None:
                     {"type": "error", "code": exc.reason, "message": exc.user_message}
                 )
                 continue
+            if accepted.immediate is not None:
+                await ws.send_json({"type": "reply", "kind": "text", "text": accepted.immediate})
+                continue
             if current is None:
                 current = accepted.session_id
                 follow(current)

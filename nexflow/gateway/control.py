@@ -1,0 +1,38 @@
+"""Answers that must not wait in the session's queue: ``/confirm <id>``, ``/cancel <id>``.
+
+A turn waiting for a confirmation holds its session's lane, so the answer is handled in
+the publish chain, before the inbox.
+"""
+
+from __future__ import annotations
+
+import re
+
+from nexflow.bus.events import InboundEvent
+from nexflow.bus.middleware import Accepted, Handler, PublishContext
+from nexflow.gateway.confirmations import Answer, ConfirmationService
+
+_CONTROL = re.compile(r"^/(confirm|cancel|yes|no)(?:@\S+)?\s+([0-9a-f]{4,32})\s*$", re.I)
+
+REPLIES: dict[Answer, str] = {
+    "approved": "Confirmed.",
+    "declined": "Cancelled; nothing was run.",
+    "expired": "That confirmation has expired.",
+    "unknown": "There is no pending confirmation with that id (it may have expired).",
+    "not_yours": "That confirmation was not asked of you.",
+}
+
+
+class ControlCommands:
+    def __init__(self, confirmations: ConfirmationService) -> None:
+        self._confirmations = confirmations
+
+    async def __call__(
+        self, handler: Handler, event: InboundEvent, ctx: PublishContext
+    ) -> Accepted:
+        match = _CONTROL.match(event.message.strip())
+        if match is None:
+            return await handler(event, ctx)
+        approve = match.group(1).lower() in ("confirm", "yes")
+        answer = await self._confirmations.answer(match.group(2), event.user_id or "", approve)
+        return Accepted(0, event.session_id or "", event, immediate=REPLIES[answer])

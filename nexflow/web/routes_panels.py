@@ -1,0 +1,218 @@
+"""HTTP endpoints of the panel runtime (contract in ``docs/panels.md``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from nexflow.panels.runtime import (
+    GrantInvalid,
+    PanelInvalid,
+    PanelNotFound,
+    PanelRuntimeError,
+    PanelService,
+    SandboxUnavailable,
+    TemplateNotFound,
+    VersionNotFound,
+)
+from nexflow.panels.runtime.html import preview_page
+from nexflow.panels.runtime.store import StaleVersion
+from nexflow.web.app import WebServices, error_body
+
+router = APIRouter()
+_STATUS: tuple[tuple[type[PanelRuntimeError], int], ...] = (
+    (PanelNotFound, 404),
+    (TemplateNotFound, 404),
+    (VersionNotFound, 404),
+    (PanelInvalid, 422),
+    (GrantInvalid, 422),
+    (StaleVersion, 409),
+    (SandboxUnavailable, 503),
+)
+
+
+def panels(request: Request) -> PanelService:
+    svc: WebServices = request.app.state.services
+    if svc.panels is None:
+        raise SandboxUnavailable("panels are not enabled in this gateway")
+    return svc.panels
+
+
+async def _body(request: Request, model: type[BaseModel]) -> Any:
+    raw = await request.body()
+    try:
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from exc
+
+
+class CreatePanel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    template: str | None = Field(None, max_length=64, description="A bundled template name")
+    nxml: str | None = Field(None, description="NXML source of the panel")
+    grants: list[str] = Field(default_factory=list, description="Capability grants")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CreatePanel:
+        if (self.template is None) == (self.nxml is None):
+            raise ValueError('send either {"template": "<name>"} or {"nxml": "<source>"}')
+        return self
+
+
+class Rollback(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1)
+
+
+class Grants(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grants: list[str]
+
+
+class Press(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: str = Field(max_length=256)
+
+
+def _summary(service: PanelService, panel_id: str) -> dict[str, Any]:
+    r = service.get(panel_id)
+    return {
+        "id": r.id,
+        "title": r.title,
+        "template": r.template,
+        "version": r.version,
+        "state": r.state,
+        "tools": [t.spec.name for t in service.tools_of(panel_id)],
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
+    }
+
+
+@router.get("/api/v1/panel-templates")
+async def list_templates(request: Request) -> list[dict[str, str]]:
+    return panels(request).templates()
+
+
+@router.get("/api/v1/panels")
+async def list_panels(request: Request) -> list[dict[str, Any]]:
+    service = panels(request)
+    return [_summary(service, r.id) for r in service.instances()]
+
+
+@router.post("/api/v1/panels", status_code=201)
+async def create_panel(request: Request) -> dict[str, Any]:
+    """Create an instance from ``{"template": name}`` or ``{"nxml": source}``."""
+    service = panels(request)
+    body: CreatePanel = await _body(request, CreatePanel)
+    record = await service.create(template=body.template, nxml=body.nxml)
+    if body.grants:
+        await service.grant(record.id, body.grants)
+    return _summary(service, record.id)
+
+
+@router.get("/api/v1/panels/{panel_id}")
+async def get_panel(panel_id: str, request: Request) -> dict[str, Any]:
+    service = panels(request)
+    rendered = await service.render(panel_id)
+    return {
+        **_summary(service, panel_id),
+        "view": rendered.record.view,
+        "render": rendered.tree.model_dump(mode="json"),
+        "binding_errors": list(rendered.binding_errors),
+        "capabilities": service.capabilities(panel_id),
+    }
+
+
+@router.delete("/api/v1/panels/{panel_id}", status_code=204)
+async def delete_panel(panel_id: str, request: Request) -> Response:
+    await panels(request).delete(panel_id)
+    return Response(status_code=204)
+
+
+@router.post("/api/v1/panels/{panel_id}/tools/{tool}")
+async def call_tool(panel_id: str, tool: str, request: Request) -> JSONResponse:
+    """Run a Logic tool with the JSON body as its arguments; ``ok: false`` changes nothing."""
+    service = panels(request)
+    raw = await request.body()
+    try:
+        args = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        args = None
+    if not isinstance(args, dict):
+        return JSONResponse(
+            error_body(
+                "invalid_request", "The body must be a JSON object of the tool's arguments."
+            ),
+            422,
+        )
+    outcome = await service.call_tool(panel_id, tool, args, triggered_by="user")
+    status = 404 if outcome.error_code == "unknown_tool" else 200
+    return JSONResponse(outcome.to_json(), status)
+
+
+@router.get("/api/v1/panels/{panel_id}/snapshot")
+async def snapshot(panel_id: str, request: Request) -> dict[str, Any]:
+    return (await panels(request).snapshot(panel_id)).model_dump(mode="json")
+
+
+@router.post("/api/v1/panels/{panel_id}/press")
+async def press(panel_id: str, request: Request) -> dict[str, Any]:
+    """Press a snapshot button (``{"action": "panel:<id>:<key>"}``) as a chat callback would."""
+    body: Press = await _body(request, Press)
+    if not body.action.startswith(f"panel:{panel_id}:"):
+        raise PanelNotFound(f"{body.action!r} is not a button of panel {panel_id!r}")
+    outcome, snap = await panels(request).press(body.action)
+    return {"outcome": outcome.to_json(), "snapshot": snap.model_dump(mode="json")}
+
+
+@router.get("/api/v1/panels/{panel_id}/versions")
+async def versions(panel_id: str, request: Request, limit: int = 100) -> list[dict[str, Any]]:
+    records = await panels(request).versions(panel_id, max(1, min(limit, 1000)))
+    return [v.to_json() for v in records]
+
+
+@router.post("/api/v1/panels/{panel_id}/rollback")
+async def rollback(panel_id: str, request: Request) -> dict[str, Any]:
+    body: Rollback = await _body(request, Rollback)
+    service = panels(request)
+    await service.rollback(panel_id, body.version)
+    return _summary(service, panel_id)
+
+
+@router.post("/api/v1/panels/{panel_id}/grants")
+async def grant(panel_id: str, request: Request) -> dict[str, Any]:
+    body: Grants = await _body(request, Grants)
+    service = panels(request)
+    await service.grant(panel_id, body.grants)
+    return service.capabilities(panel_id)
+
+
+@router.get("/panels/{panel_id}", response_class=HTMLResponse)
+async def preview(panel_id: str, request: Request) -> HTMLResponse:
+    rendered = await panels(request).render(panel_id)
+    page = preview_page(rendered.tree, panel_id, rendered.binding_errors)
+    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
+
+def install(app: FastAPI, services: WebServices) -> None:
+    """Add the panel routes, their error handler and (if enabled) the MCP endpoint."""
+    app.include_router(router)
+    if services.mcp is not None:
+        app.router.add_route("/mcp", services.mcp, include_in_schema=False)
+
+    @app.exception_handler(PanelRuntimeError)
+    async def panel_error(_: Request, exc: PanelRuntimeError) -> JSONResponse:
+        status = next((s for cls, s in _STATUS if isinstance(exc, cls)), 400)
+        body: dict[str, Any] = error_body(exc.code, exc.message)
+        if isinstance(exc, PanelInvalid):
+            body["diagnostics"] = [d.model_dump(mode="json") for d in exc.diagnostics]
+        return JSONResponse(body, status)
