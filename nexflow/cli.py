@@ -104,6 +104,21 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return run_doctor(_config_path(args.config))
 
 
+# Command groups with their own parsers (so `nexflow skills --help` lists theirs).
+GROUPS = {
+    "panels": ("nexflow.panels.cli", "main_panels", "NXML panels: validate FILE"),
+    "skills": ("nexflow.skills.cli", "main_skills", "skills: list | validate PATH | run NAME"),
+}
+
+
+def run_group(name: str, argv: list[str]) -> int:
+    import importlib
+
+    module, func, _ = GROUPS[name]
+    entry = getattr(importlib.import_module(module), func)
+    return int(entry(argv))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nexflow", description="Self-hosted AI agent gateway.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -115,12 +130,19 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="check config, model, channels; say how to fix")
     doctor.add_argument("--config")
     doctor.set_defaults(func=cmd_doctor)
+    for name, (_, _, summary) in GROUPS.items():
+        group = sub.add_parser(name, help=summary, add_help=False)
+        group.add_argument("rest", nargs=argparse.REMAINDER)
+        group.set_defaults(func=lambda a, n=name: run_group(n, a.rest))
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=cmd_version)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] and argv[0] in GROUPS:
+        return run_group(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

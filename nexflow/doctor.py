@@ -45,6 +45,7 @@ def run_doctor(config_path: Path | None) -> int:
     checks += [_home(config), _database(config), _bind(config)]
     checks += asyncio.run(_model(config))
     checks += _connectors(config)
+    checks.append(_isolation())
     for check in checks:
         print(check.render())
     failed = [c for c in checks if not c.ok and not c.warning]
@@ -160,6 +161,20 @@ async def _get(url: str, key: object | None = None) -> bool:
         return resp.status_code < 500
     except httpx.HTTPError:
         return False
+
+
+def _isolation() -> Check:
+    from nexflow.skills import IsolationLevel, isolation_report
+
+    report = isolation_report()
+    confined = report.level is not IsolationLevel.NONE
+    return Check(
+        confined,
+        f"skill isolation {report.level.value}",
+        "; ".join(line.strip() for line in report.text().splitlines()[1:]) or report.level.value,
+        "apt-get install bubblewrap (or run as a user allowed to create namespaces)",
+        warning=True,
+    )
 
 
 def _connectors(config: NexflowConfig) -> list[Check]:

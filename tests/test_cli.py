@@ -72,3 +72,19 @@ def test_doctor_on_bad_config(tmp_path: Path) -> None:
     config.write_text("bus: {concurrency: 0}\n")
     out = run(["doctor", "--config", str(config)], tmp_path)
     assert out.returncode == 1 and "bus.concurrency" in out.stdout
+
+
+def test_skills_list_validate_run(tmp_path: Path) -> None:
+    listed = run(["skills", "list"], tmp_path)
+    assert listed.returncode == 0 and "shell-run" in listed.stdout and "available" in listed.stdout
+    repo = Path(__file__).resolve().parents[1]
+    assert run(["skills", "validate", str(repo / "skills" / "file-read")], tmp_path).returncode == 0
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "SKILL.md").write_text("---\nname: Bad Name\n---\nbody\n")
+    bad = run(["skills", "validate", str(broken)], tmp_path)
+    assert bad.returncode == 1 and "--" in bad.stdout
+    refused = run(["skills", "run", "shell-run", "--input", '{"command": "echo x"}'], tmp_path)
+    assert refused.returncode == 1 and "--yes" in refused.stderr
+    ran = run(["skills", "run", "shell-run", "--input", '{"command": "echo x"}', "--yes"], tmp_path)
+    assert ran.returncode == 0 and ran.stdout == "x\n"
