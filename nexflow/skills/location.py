@@ -48,9 +48,7 @@ def interpreter_for(program: Path, path_env: str | None = None) -> list[str]:
     (which must be executable and start with a shebang)."""
     name = INTERPRETERS.get(program.suffix.lower())
     if name == "python3":
-        # The gateway's own interpreter, outside its virtualenv: always present, and not a
-        # version-manager shim that would need the user's home directory to run.
-        return [os.path.realpath(getattr(sys, "_base_executable", sys.executable))]
+        return [skill_python()]
     if name is not None:
         found = shutil.which(name, path=path_env)
         if found is None:
@@ -66,3 +64,18 @@ def interpreter_for(program: Path, path_env: str | None = None) -> list[str]:
             f"{program.name}: not a .sh/.py/.js file and not an executable with a shebang"
         )
     return []
+
+
+def skill_python() -> str:
+    """The interpreter for ``.py`` skills: the gateway's own, never a version-manager shim
+    that would need the user's home directory to run.
+
+    When the gateway runs in a virtualenv, that venv's ``python`` (a link to the base
+    binary that activates the venv's site-packages), so bundled skills can use packages
+    installed with Nexflow (``git-basic`` needs GitPython); otherwise the base binary.
+    """
+    if sys.prefix != sys.base_prefix:
+        venv_python = os.path.abspath(sys.executable)
+        if os.access(venv_python, os.X_OK):
+            return venv_python
+    return os.path.realpath(getattr(sys, "_base_executable", sys.executable))

@@ -334,5 +334,9 @@ async def _remove_cgroup(cgroup: PidsCgroup) -> None:
 
 
 def _prefixes(interpreter: Sequence[str]) -> list[Path]:
-    """An interpreter's install prefix (``.../bin/python3`` → ``...``), to expose it."""
-    return [Path(p).resolve().parent.parent for p in interpreter]
+    """An interpreter's install prefix (``.../bin/python3`` → ``...``), to expose it; for
+    a virtualenv's python both the venv and the base install its link points to."""
+    found: list[Path] = []
+    for p in interpreter:
+        found += [Path(p).resolve().parent.parent, Path(os.path.abspath(p)).parent.parent]
+    return found

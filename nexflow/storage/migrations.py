@@ -137,6 +137,21 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        3,
+        "reminder jobs (APScheduler job store)",
+        """
+        CREATE TABLE reminder_jobs (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            next_run_time REAL,
+            job_state BLOB NOT NULL,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX reminder_jobs_due ON reminder_jobs(next_run_time);
+        CREATE INDEX reminder_jobs_user ON reminder_jobs(user_id, next_run_time);
+        """,
+    ),
 )
 
 

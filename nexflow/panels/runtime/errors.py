@@ -6,7 +6,16 @@ and the tool-call reply) and ``message`` (safe to show to the user and the model
 
 from __future__ import annotations
 
+from nexflow.panels.ast import Handler
 from nexflow.panels.errors import Diagnostic
+from nexflow.sandbox import (
+    CapabilityDenied,
+    GuestError,
+    MemoryLimitExceeded,
+    OutOfFuel,
+    SandboxError,
+    WallTimeExceeded,
+)
 
 
 class PanelRuntimeError(Exception):
@@ -87,5 +96,19 @@ class ViewEffectRejected(CallFailed):
     code = "view_effect_rejected"
 
 
-class NotConfirmed(CallFailed):
-    code = "not_confirmed"
+def describe_failure(exc: SandboxError, handler: Handler | None = None) -> str:
+    """A user-facing reason for a sandbox failure; handler lines become NXML lines."""
+    if isinstance(exc, OutOfFuel):
+        return f"it ran out of fuel (an endless loop?): {exc}"
+    if isinstance(exc, WallTimeExceeded):
+        return f"it ran out of time: {exc}"
+    if isinstance(exc, MemoryLimitExceeded):
+        return f"it ran out of memory: {exc}"
+    if isinstance(exc, CapabilityDenied):
+        return f"it reached for something it was not granted: {exc}"
+    if isinstance(exc, GuestError):
+        where = ""
+        if exc.line is not None and handler is not None:
+            where = f" at NXML line {handler.line + exc.line - 1}"
+        return f"it threw {exc.name}: {exc.message}{where}"
+    return str(exc) or type(exc).__name__

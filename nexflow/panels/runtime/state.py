@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
+from nexflow.panels import PanelError, load
 from nexflow.panels.ast import Arg, NexusPanel, StateType, Tool
-from nexflow.panels.runtime.errors import ArgsInvalid, StateRejected
+from nexflow.panels.runtime.errors import ArgsInvalid, PanelInvalid, StateRejected
 from nexflow.panels.values import zero_value
 from nexflow.sandbox import JSONObject, JSONValue
 
@@ -57,6 +58,15 @@ def has_type(value: object, type_: StateType) -> bool:
         "object": dict,
     }
     return isinstance(value, expected[type_])
+
+
+def load_panel(source: str) -> NexusPanel:
+    """Parse and validate NXML; :class:`PanelInvalid` (with diagnostics) if it is not usable."""
+    try:
+        panel, _warnings = load(source)
+    except PanelError as exc:
+        raise PanelInvalid(f"the NXML is not a valid panel: {exc.first}", exc.diagnostics) from exc
+    return panel
 
 
 def initial_state(panel: NexusPanel) -> JSONObject:
@@ -112,14 +122,10 @@ def check_args(tool: Tool, args: Mapping[str, Any]) -> JSONObject:
         if not has_type(value, arg.type):
             problems.append(f"{arg.name!r} must be a {arg.type}, not a {type_name(value)}")
             continue
-        out[arg.name] = _json(value)
+        out[arg.name] = cast(JSONValue, value)
     if problems:
         raise ArgsInvalid(f"{tool.name}: " + "; ".join(problems))
     return out
-
-
-def _json(value: Any) -> JSONValue:
-    return value  # type: ignore[no-any-return]  # checked by has_type, JSON from the edge
 
 
 def args_schema(tool: Tool) -> dict[str, Any]:

@@ -1,0 +1,116 @@
+"""Panel tools over the Model Context Protocol (streamable HTTP at ``/mcp``).
+
+``tools/list`` lists every live panel tool under the same provider-safe names
+the gateway's model sees (``owner__main__server-monitor__filter_logs``);
+``tools/call`` runs it as ``triggered_by="ai"`` and answers the same JSON as
+``POST /api/v1/panels/{id}/tools/{tool}`` (as text and ``structuredContent``),
+with ``isError`` when the call failed. Tools marked ``dangerous`` are refused
+(there is nobody to confirm with).
+
+The endpoint sits behind the gateway's bearer-token middleware like the rest of
+the API. The transport is stateless with JSON responses, so any MCP client
+(``mcp.Client("http://127.0.0.1:8080/mcp")``) works without a session. On a
+loopback bind, Host/Origin headers are checked against DNS rebinding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+import mcp_types as types
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel.server import Server
+from mcp.server.streamable_http_manager import (
+    StreamableHTTPASGIApp,
+    StreamableHTTPSessionManager,
+)
+from mcp.server.transport_security import TransportSecuritySettings
+
+from nexflow import __version__
+from nexflow.panels.runtime.errors import PanelRuntimeError
+from nexflow.panels.runtime.service import PanelService
+from nexflow.tools.base import ToolContext, ToolError
+
+MCP_CONTEXT = ToolContext(user_id="mcp", session_id="mcp", channel="mcp", chat_id="mcp")
+
+
+def _loopback_security() -> TransportSecuritySettings:
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost"],
+        allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
+    )
+
+
+class PanelMCPServer:
+    """An MCP server over a :class:`PanelService`; ``asgi`` is mounted at ``/mcp``.
+
+    ``start()``/``stop()`` run the transport's task group; call them from the
+    application's start/stop (the same task, as the lifespan does).
+    """
+
+    def __init__(self, service: PanelService, *, loopback_only: bool = True) -> None:
+        self._service = service
+        self.server: Server[Any] = Server(
+            "nexflow-panels",
+            version=__version__,
+            instructions="Tools of the live Nexflow panels; each changes one panel's state.",
+            on_list_tools=self._list_tools,
+            on_call_tool=self._call_tool,
+        )
+        self._manager = StreamableHTTPSessionManager(
+            app=self.server,
+            json_response=True,
+            stateless=True,
+            security_settings=_loopback_security() if loopback_only else None,
+        )
+        self.asgi = StreamableHTTPASGIApp(self._manager)
+        self._stack: contextlib.AsyncExitStack | None = None
+
+    async def start(self) -> None:
+        stack = contextlib.AsyncExitStack()
+        await stack.enter_async_context(self._manager.run())
+        self._stack = stack
+
+    async def stop(self) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()
+
+    async def _list_tools(
+        self, _ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return types.ListToolsResult(
+            tools=[
+                types.Tool(
+                    name=t.spec.name,
+                    title=t.qualified,
+                    description=t.spec.description,
+                    input_schema=dict(t.spec.parameters),
+                )
+                for t in self._service.all_tools()
+            ]
+        )
+
+    async def _call_tool(
+        self, _ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        tool = next((t for t in self._service.all_tools() if t.spec.name == params.name), None)
+        if tool is None:
+            return _error(f"there is no panel tool {params.name!r}; list them with tools/list")
+        try:
+            result = await tool.run(params.arguments or {}, MCP_CONTEXT)
+        except (ToolError, PanelRuntimeError) as exc:
+            return _error(exc.message)
+        data = dict(result.data) if result.data is not None else None
+        return types.CallToolResult(
+            content=[types.TextContent(text=json.dumps(data) if data else result.content)],
+            structured_content=data,
+            is_error=result.is_error,
+        )
+
+
+def _error(message: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(text=message)], is_error=True)

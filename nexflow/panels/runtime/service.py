@@ -1,0 +1,383 @@
+"""``PanelService``: live panel instances (create, render, run tools, history).
+
+Built once by the composition root with the shared SQLite connection, the
+gateway's :class:`~nexflow.tools.ToolRegistry` and a factory for the
+:class:`~nexflow.sandbox.SandboxEngine` (created on first use, off the event
+loop, so a gateway that never shows a panel never loads the guest).
+
+A tool call runs the handler in a fresh sandbox instance against a copy of the
+state, validates the new state against ``<Data>``, applies the ``$view``
+effects to the instance's view props and commits state + view + a version row
+in one transaction; any failure leaves the instance as it was. Calls on one
+instance are serialised by a per-instance lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from nexflow.bus.events import PanelSnapshotOut
+from nexflow.config.model import PanelsConfig
+from nexflow.panels import LayoutEngine, NexusPanel, RenderTree
+from nexflow.panels.runtime import policy
+from nexflow.panels.runtime.errors import (
+    CallFailed,
+    HandlerFailed,
+    PanelInvalid,
+    PanelNotFound,
+    SandboxUnavailable,
+    TemplateNotFound,
+    ToolNotFound,
+    describe_failure,
+)
+from nexflow.panels.runtime.snapshot import build_snapshot, notices_of, parse_action
+from nexflow.panels.runtime.state import check_args, check_state, initial_state, load_panel
+from nexflow.panels.runtime.store import PanelStore
+from nexflow.panels.runtime.tools import PanelTool, build_tools
+from nexflow.panels.runtime.versions import (
+    CallOutcome,
+    Change,
+    PanelRecord,
+    TriggeredBy,
+    VersionRecord,
+)
+from nexflow.panels.runtime.viewstate import apply_view_effects, with_overrides
+from nexflow.sandbox import GuestNotBuilt, SandboxEngine, SandboxError, SandboxLimits
+from nexflow.tools.registry import ToolRegistry
+
+log = structlog.get_logger("nexflow.panels")
+_TEMPLATE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedPanel:
+    """A render tree resolved for one version; ``binding_errors`` lists failed bindings."""
+
+    record: PanelRecord
+    tree: RenderTree
+    binding_errors: tuple[str, ...] = ()
+
+
+@dataclass
+class _Instance:
+    record: PanelRecord
+    panel: NexusPanel
+    tree: RenderTree
+    tools: list[PanelTool]
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    rendered: RenderedPanel | None = None
+
+
+class PanelService:
+    def __init__(
+        self,
+        store: PanelStore,
+        tools: ToolRegistry,
+        config: PanelsConfig,
+        *,
+        engine_factory: Callable[[], SandboxEngine],
+        templates_dir: Path,
+        workspace_dir: Path,
+        owner: str = "owner",
+    ) -> None:
+        self._store = store
+        self._registry = tools
+        self._config = config
+        self._engine_factory = engine_factory
+        self._engine: SandboxEngine | None = None
+        self._engine_lock = asyncio.Lock()
+        self._templates_dir = templates_dir
+        self._workspace_dir = workspace_dir
+        self._owner = owner
+        self._layout = LayoutEngine()
+        self._instances: dict[str, _Instance] = {}
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load every stored instance and register its tools (storage must be open)."""
+        for record in await self._store.all():
+            try:
+                self._install(record)
+            except PanelInvalid as exc:
+                log.warning("panel_not_loaded", panel=record.id, error=exc.message)
+        log.info("panels_loaded", count=len(self._instances))
+
+    async def stop(self) -> None:
+        for inst in self._instances.values():
+            self._unregister(inst)
+        self._instances.clear()
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            await asyncio.to_thread(engine.close)
+
+    async def sandbox(self) -> SandboxEngine:
+        """The engine, created on first use; :class:`SandboxUnavailable` if it cannot load."""
+        if self._engine is None:
+            async with self._engine_lock:
+                if self._engine is None:
+                    try:
+                        self._engine = await asyncio.to_thread(self._engine_factory)
+                    except SandboxError as exc:
+                        hint = str(exc) if isinstance(exc, GuestNotBuilt) else "see the log"
+                        log.error("sandbox_unavailable", exc_info=True)
+                        raise SandboxUnavailable(
+                            f"the panel sandbox is unavailable: {hint}"
+                        ) from exc
+        return self._engine
+
+    # -- instances ------------------------------------------------------------------
+
+    def templates(self) -> list[dict[str, str]]:
+        return [{"name": path.stem} for path in sorted(self._templates_dir.glob("*.nxml"))]
+
+    def template_source(self, name: str) -> str:
+        path = self._templates_dir / f"{name}.nxml"
+        if not _TEMPLATE.fullmatch(name) or not path.is_file():
+            known = ", ".join(t["name"] for t in self.templates()) or "none"
+            raise TemplateNotFound(f"there is no panel template {name!r} (available: {known})")
+        return path.read_text(encoding="utf-8")
+
+    async def create(
+        self, *, template: str | None = None, nxml: str | None = None, owner: str | None = None
+    ) -> PanelRecord:
+        """A new instance from a bundled template or NXML source, at version 1."""
+        source = self.template_source(template) if template is not None else nxml or ""
+        panel = load_panel(source)
+        state = initial_state(panel)
+        record = await self._store.create(
+            panel.id,
+            panel.id,
+            owner or self._owner,
+            panel.title,
+            source,
+            Change("create", state, {}),
+        )
+        self._install(record, panel)
+        log.info("panel_created", panel=record.id, template=panel.id)
+        return record
+
+    def instances(self) -> list[PanelRecord]:
+        return [inst.record for inst in self._instances.values()]
+
+    def get(self, panel_id: str) -> PanelRecord:
+        return self._get(panel_id).record
+
+    def definition(self, panel_id: str) -> NexusPanel:
+        return self._get(panel_id).panel
+
+    def tools_of(self, panel_id: str) -> list[PanelTool]:
+        return list(self._get(panel_id).tools)
+
+    def all_tools(self) -> list[PanelTool]:
+        return [t for inst in self._instances.values() for t in inst.tools]
+
+    async def delete(self, panel_id: str) -> None:
+        inst = self._get(panel_id)
+        async with inst.lock:
+            await self._store.delete(panel_id)
+            self._unregister(inst)
+            self._instances.pop(panel_id, None)
+        log.info("panel_deleted", panel=panel_id)
+
+    async def grant(self, panel_id: str, grants: Sequence[str]) -> tuple[str, ...]:
+        """Add capability grants to one instance; returns all of its grants."""
+        inst = self._get(panel_id)
+        merged = policy.check_grants((*inst.record.grants, *grants))
+        async with inst.lock:
+            await self._store.set_grants(panel_id, merged)
+            inst.record = dataclasses.replace(inst.record, grants=merged)
+        return merged
+
+    def capabilities(self, panel_id: str) -> dict[str, Any]:
+        inst = self._get(panel_id)
+        granted = (*self._config.grants.get(inst.record.template, ()), *inst.record.grants)
+        caps = policy.capabilities_for(inst.panel, granted, self._workspace_dir)
+        return {
+            "declared": list(policy.declared_grants(inst.panel)),
+            "granted": list(dict.fromkeys(granted)),
+            "effective": sorted(
+                [f"http:{h}" for h in caps.http_hosts] + [f"file:{p}" for p in caps.read_paths]
+            ),
+        }
+
+    # -- rendering ------------------------------------------------------------------
+
+    async def render(self, panel_id: str) -> RenderedPanel:
+        """The laid-out tree with bindings evaluated in the sandbox (cached per version)."""
+        inst = self._get(panel_id)
+        record = inst.record
+        cached = inst.rendered
+        if cached is not None and cached.record.version == record.version:
+            return cached
+        values: dict[str, Any] = {}
+        errors: list[str] = []
+        expressions = inst.tree.expressions()
+        if expressions:
+            engine = await self.sandbox()
+            try:
+                results = await engine.aeval_batch(expressions, record.state, self._limits(inst))
+            except SandboxError as exc:
+                errors.append(f"bindings were not evaluated: {describe_failure(exc)}")
+            else:
+                for expr, res in zip(expressions, results, strict=True):
+                    if res.ok:
+                        values[expr] = res.value
+                    else:
+                        errors.append(f"{{{expr}}}: {res.error}")
+        tree = with_overrides(inst.tree.with_values(values), record.view)
+        rendered = RenderedPanel(record, tree, tuple(errors))
+        inst.rendered = rendered
+        return rendered
+
+    async def snapshot(
+        self, panel_id: str, *, channel: str = "web", chat_id: str = "", notices: Sequence[str] = ()
+    ) -> PanelSnapshotOut:
+        rendered = await self.render(panel_id)
+        return build_snapshot(rendered.tree, panel_id, channel, chat_id, notices)
+
+    async def press(
+        self, action: str, *, channel: str = "web", chat_id: str = "", user_id: str | None = None
+    ) -> tuple[CallOutcome, PanelSnapshotOut]:
+        """Run the tool behind a snapshot button; return the outcome and the new snapshot."""
+        panel_id, key = parse_action(action)
+        node = (await self.render(panel_id)).tree.find(key)
+        if node is None or node.trigger is None:
+            raise PanelNotFound(f"panel {panel_id!r} has no button {key!r} any more")
+        outcome = await self.call_tool(
+            panel_id, node.trigger.tool, node.trigger.args, user_id=user_id
+        )
+        notices = notices_of(outcome.effects) if outcome.ok else [f"⚠ {outcome.error}"]
+        snapshot = await self.snapshot(panel_id, channel=channel, chat_id=chat_id, notices=notices)
+        return outcome, snapshot
+
+    # -- tool calls and history -------------------------------------------------------
+
+    async def call_tool(
+        self,
+        panel_id: str,
+        tool: str,
+        args: Mapping[str, Any],
+        *,
+        triggered_by: TriggeredBy = "user",
+        user_id: str | None = None,
+    ) -> CallOutcome:
+        """Run a Logic tool. Refusals and handler failures come back as ``ok=False``."""
+        inst = self._get(panel_id)
+        try:
+            return await self._call(inst, tool, args, triggered_by, user_id)
+        except CallFailed as exc:
+            log.info(
+                "panel_call_failed", panel=panel_id, tool=tool, code=exc.code, error=exc.message
+            )
+            return CallOutcome(
+                ok=False,
+                panel_id=panel_id,
+                tool=tool,
+                state=inst.record.state,
+                version=inst.record.version,
+                error_code=exc.code,
+                error=exc.message,
+            )
+
+    async def _call(
+        self,
+        inst: _Instance,
+        name: str,
+        args: Mapping[str, Any],
+        triggered_by: TriggeredBy,
+        user_id: str | None,
+    ) -> CallOutcome:
+        tool = inst.panel.tool(name)
+        if tool is None:
+            have = ", ".join(t.name for t in inst.panel.logic.tools) or "none"
+            raise ToolNotFound(f"panel {inst.record.id!r} has no tool {name!r} (it has: {have})")
+        clean = check_args(tool, args)
+        engine = await self.sandbox()
+        granted = (*self._config.grants.get(inst.record.template, ()), *inst.record.grants)
+        caps = policy.capabilities_for(inst.panel, granted, self._workspace_dir)
+        async with inst.lock:
+            before = inst.record
+            source = tool.handler.source if tool.handler is not None else ""
+            try:
+                out = await engine.arun_handler(
+                    source, before.state, clean, self._limits(inst), caps
+                )
+            except SandboxError as exc:
+                raise HandlerFailed(
+                    f"{name} failed, nothing was applied: {describe_failure(exc, tool.handler)}",
+                    type(exc).__name__,
+                ) from exc
+            check_state(inst.panel, out.state)
+            view = apply_view_effects(inst.tree, before.view, out.effects)
+            effects = tuple(e.to_json() for e in out.effects)
+            change = Change("tool", out.state, view, name, clean, effects, triggered_by, user_id)
+            inst.record = await self._store.commit(before, change)
+        log.info("panel_call", panel=inst.record.id, tool=name, by=triggered_by, fuel=out.fuel_used)
+        return CallOutcome(
+            ok=True,
+            panel_id=inst.record.id,
+            tool=name,
+            state=inst.record.state,
+            effects=effects,
+            version=inst.record.version,
+            result=out.result,
+            logs=out.logs,
+        )
+
+    async def versions(self, panel_id: str, limit: int = 100) -> list[VersionRecord]:
+        self._get(panel_id)
+        return await self._store.versions(panel_id, limit)
+
+    async def rollback(
+        self, panel_id: str, version: int, user_id: str | None = None
+    ) -> PanelRecord:
+        """Make an older version's state and view current again, as a new version."""
+        inst = self._get(panel_id)
+        target = await self._store.version(panel_id, version)
+        async with inst.lock:
+            change = Change(
+                "rollback",
+                target.state_after,
+                target.view_after,
+                args={"to_version": version},
+                triggered_by="user",
+                user_id=user_id,
+            )
+            inst.record = await self._store.commit(inst.record, change)
+        return inst.record
+
+    # -- internals --------------------------------------------------------------------
+
+    def _get(self, panel_id: str) -> _Instance:
+        inst = self._instances.get(panel_id)
+        if inst is None:
+            raise PanelNotFound(f"there is no panel {panel_id!r}")
+        return inst
+
+    def _limits(self, inst: _Instance) -> SandboxLimits:
+        return policy.limits_for(self._config, inst.record.template)
+
+    def _install(self, record: PanelRecord, panel: NexusPanel | None = None) -> None:
+        panel = panel or load_panel(record.nxml)
+        tools = build_tools(record.id, record.owner, self._config.workspace, panel, self)
+        inst = _Instance(record, panel, self._layout.layout(panel), tools)
+        for tool in tools:
+            if tool.spec.name in self._registry:
+                log.warning("panel_tool_name_taken", tool=tool.spec.name, panel=record.id)
+                continue
+            self._registry.add(tool)
+        self._instances[record.id] = inst
+
+    def _unregister(self, inst: _Instance) -> None:
+        for tool in inst.tools:
+            if tool.spec.name in self._registry and self._registry.get(tool.spec.name) is tool:
+                self._registry.remove(tool.spec.name)

@@ -1,0 +1,232 @@
+"""Panel instances and versions in SQLite, on the gateway's shared connection.
+
+Tables ``panels`` and ``panel_versions`` (migration 2). A commit updates the
+instance and appends its version in one transaction, guarded by the version
+number the caller read (optimistic concurrency), so a state is never lost
+between two writers.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from typing import Any
+
+from nexflow.panels.runtime.errors import PanelNotFound, PanelRuntimeError, VersionNotFound
+from nexflow.panels.runtime.versions import Change, PanelRecord, VersionRecord
+from nexflow.storage.sqlite_conn import SQLiteConnection, _tx
+
+_PANEL_COLS = (
+    "id, template, owner, title, nxml, state, view, version, grants, created_at, updated_at"
+)
+_VERSION_COLS = (
+    "panel_id, version, kind, tool, args, state_before, state_after, view_before, view_after, "
+    "effects, triggered_by, user_id, created_at"
+)
+
+
+class StaleVersion(PanelRuntimeError):
+    """The instance changed since it was read (another writer committed first)."""
+
+    code = "conflict"
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _panel(row: tuple[Any, ...]) -> PanelRecord:
+    return PanelRecord(
+        id=row[0],
+        template=row[1],
+        owner=row[2],
+        title=row[3],
+        nxml=row[4],
+        state=json.loads(row[5]),
+        view=json.loads(row[6]),
+        version=int(row[7]),
+        grants=tuple(json.loads(row[8])),
+        created_at=float(row[9]),
+        updated_at=float(row[10]),
+    )
+
+
+def _version(row: tuple[Any, ...]) -> VersionRecord:
+    return VersionRecord(
+        panel_id=row[0],
+        version=int(row[1]),
+        kind=row[2],
+        tool=row[3],
+        args=json.loads(row[4]),
+        state_before=json.loads(row[5]),
+        state_after=json.loads(row[6]),
+        view_before=json.loads(row[7]),
+        view_after=json.loads(row[8]),
+        effects=json.loads(row[9]),
+        triggered_by=row[10],
+        user_id=row[11],
+        created_at=float(row[12]),
+    )
+
+
+def _insert_version(
+    c: sqlite3.Connection,
+    before: PanelRecord | None,
+    panel_id: str,
+    version: int,
+    ch: Change,
+    now: float,
+) -> None:
+    c.execute(
+        f"INSERT INTO panel_versions ({_VERSION_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            panel_id,
+            version,
+            ch.kind,
+            ch.tool,
+            _dump(ch.args or {}),
+            _dump(before.state if before else {}),
+            _dump(ch.state),
+            _dump(before.view if before else {}),
+            _dump(ch.view),
+            _dump(list(ch.effects)),
+            ch.triggered_by,
+            ch.user_id,
+            now,
+        ),
+    )
+
+
+class PanelStore:
+    """Repository of panel instances. Every method runs on the connection's DB thread."""
+
+    def __init__(self, conn: SQLiteConnection) -> None:
+        self._conn = conn
+
+    async def create(
+        self,
+        base_id: str,
+        template: str,
+        owner: str,
+        title: str,
+        nxml: str,
+        change: Change,
+        grants: tuple[str, ...] = (),
+    ) -> PanelRecord:
+        """Insert a new instance (id ``base_id``, else ``base_id-2``, ``-3``...) at version 1."""
+
+        def q(c: sqlite3.Connection) -> PanelRecord:
+            now = time.time()
+            with _tx(c):
+                taken = {
+                    str(r[0])
+                    for r in c.execute(
+                        "SELECT id FROM panels WHERE id = ? OR id LIKE ?", (base_id, f"{base_id}-%")
+                    )
+                }
+                panel_id, n = base_id, 1
+                while panel_id in taken:
+                    n += 1
+                    panel_id = f"{base_id}-{n}"
+                c.execute(
+                    f"INSERT INTO panels ({_PANEL_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (panel_id, template, owner, title, nxml, _dump(change.state),
+                     _dump(change.view), 1, _dump(list(grants)), now, now),
+                )  # fmt: skip
+                _insert_version(c, None, panel_id, 1, change, now)
+            return PanelRecord(
+                panel_id,
+                template,
+                owner,
+                title,
+                nxml,
+                change.state,
+                change.view,
+                1,
+                grants,
+                now,
+                now,
+            )
+
+        return await self._conn._run(q)
+
+    async def commit(self, before: PanelRecord, change: Change) -> PanelRecord:
+        """Apply ``change`` on top of ``before`` and append its version, or raise StaleVersion."""
+
+        def q(c: sqlite3.Connection) -> PanelRecord:
+            now = time.time()
+            version = before.version + 1
+            with _tx(c):
+                cur = c.execute(
+                    "UPDATE panels SET state=?, view=?, version=?, updated_at=? "
+                    "WHERE id=? AND version=?",
+                    (_dump(change.state), _dump(change.view), version, now, before.id,
+                     before.version),
+                )  # fmt: skip
+                if cur.rowcount != 1:
+                    raise StaleVersion(f"panel {before.id!r} changed meanwhile; try again")
+                _insert_version(c, before, before.id, version, change, now)
+            return PanelRecord(
+                before.id, before.template, before.owner, before.title, before.nxml,
+                change.state, change.view, version, before.grants, before.created_at, now,
+            )  # fmt: skip
+
+        return await self._conn._run(q)
+
+    async def set_grants(self, panel_id: str, grants: tuple[str, ...]) -> None:
+        def q(c: sqlite3.Connection) -> None:
+            cur = c.execute(
+                "UPDATE panels SET grants=? WHERE id=?", (_dump(list(grants)), panel_id)
+            )
+            if cur.rowcount != 1:
+                raise PanelNotFound(f"there is no panel {panel_id!r}")
+
+        await self._conn._run(q)
+
+    async def get(self, panel_id: str) -> PanelRecord | None:
+        def q(c: sqlite3.Connection) -> PanelRecord | None:
+            row = c.execute(f"SELECT {_PANEL_COLS} FROM panels WHERE id=?", (panel_id,)).fetchone()
+            return _panel(row) if row else None
+
+        return await self._conn._run(q)
+
+    async def all(self) -> list[PanelRecord]:
+        def q(c: sqlite3.Connection) -> list[PanelRecord]:
+            rows = c.execute(f"SELECT {_PANEL_COLS} FROM panels ORDER BY created_at, id")
+            return [_panel(r) for r in rows]
+
+        return await self._conn._run(q)
+
+    async def delete(self, panel_id: str) -> bool:
+        def q(c: sqlite3.Connection) -> bool:
+            with _tx(c):
+                c.execute("DELETE FROM panel_versions WHERE panel_id=?", (panel_id,))
+                return c.execute("DELETE FROM panels WHERE id=?", (panel_id,)).rowcount == 1
+
+        return await self._conn._run(q)
+
+    async def versions(self, panel_id: str, limit: int = 100) -> list[VersionRecord]:
+        """Newest first."""
+
+        def q(c: sqlite3.Connection) -> list[VersionRecord]:
+            rows = c.execute(
+                f"SELECT {_VERSION_COLS} FROM panel_versions WHERE panel_id=? "
+                "ORDER BY version DESC LIMIT ?",
+                (panel_id, limit),
+            )
+            return [_version(r) for r in rows]
+
+        return await self._conn._run(q)
+
+    async def version(self, panel_id: str, version: int) -> VersionRecord:
+        def q(c: sqlite3.Connection) -> VersionRecord:
+            row = c.execute(
+                f"SELECT {_VERSION_COLS} FROM panel_versions WHERE panel_id=? AND version=?",
+                (panel_id, version),
+            ).fetchone()
+            if row is None:
+                raise VersionNotFound(f"panel {panel_id!r} has no version {version}")
+            return _version(row)
+
+        return await self._conn._run(q)

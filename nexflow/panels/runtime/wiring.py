@@ -1,0 +1,35 @@
+"""How the composition root builds the panel runtime (one call, explicit inputs)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from nexflow.config.model import NexflowConfig
+from nexflow.panels.runtime.mcp_server import PanelMCPServer
+from nexflow.panels.runtime.service import PanelService
+from nexflow.panels.runtime.store import PanelStore
+from nexflow.sandbox import SandboxEngine
+from nexflow.storage.sqlite_conn import SQLiteConnection
+from nexflow.tools.registry import ToolRegistry
+
+BUNDLED_TEMPLATES = Path(__file__).resolve().parents[3] / "panels"
+
+
+def build_panels(
+    config: NexflowConfig, conn: SQLiteConnection, tools: ToolRegistry
+) -> tuple[PanelService, PanelMCPServer | None]:
+    """The service (start it after storage opens) and, if enabled, its MCP server."""
+    cache_dir = config.panels.cache_dir or config.home / "cache" / "sandbox"
+    service = PanelService(
+        PanelStore(conn),
+        tools,
+        config.panels,
+        engine_factory=functools.partial(SandboxEngine, cache_dir=cache_dir),
+        templates_dir=config.panels.templates_dir or BUNDLED_TEMPLATES,
+        workspace_dir=config.workspace_dir,
+    )
+    mcp = None
+    if config.panels.mcp:
+        mcp = PanelMCPServer(service, loopback_only=config.web.token is None)
+    return service, mcp

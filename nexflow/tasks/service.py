@@ -1,0 +1,288 @@
+"""``ReminderService``: one-shot and cron reminders delivered back to the chat they came from.
+
+Built on APScheduler 3's ``AsyncIOScheduler`` with :class:`SQLiteJobStore`, so reminders
+survive a restart. A fired reminder is handed to the injected ``deliver`` callback.
+
+Misfires: jobs are stored with ``coalesce=True`` and no grace limit, so a reminder whose
+time passed while the gateway was down fires exactly once when it starts again (a cron
+reminder that missed several runs fires once), and the text says it is late. The
+service's own executor receives the scheduled run time, which is how it knows.
+
+A one-shot is removed from the store when it is handed to the executor, before
+``deliver`` returns: a crash in that window loses it (at-most-once). ``deliver`` only
+has to enqueue the message durably, which takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import Any
+
+from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
+from apscheduler.executors.base import BaseExecutor
+from apscheduler.job import Job
+from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+
+from nexflow.tasks import schedule
+from nexflow.tasks.errors import ReminderInvalid, ReminderNotFound, ReminderRefused
+from nexflow.tasks.jobstore import SQLiteJobStore
+from nexflow.tasks.model import Budget, Deliver, Kind, Reminder, ReminderTarget
+
+log = logging.getLogger(__name__)
+
+STORE = "reminders"
+EXECUTOR = "reminders"
+JOB_FUNC = "nexflow.tasks.service:reminder_job"
+
+
+def reminder_job(**_: Any) -> None:
+    """The job's callable reference. Reminder jobs run through the service's executor,
+    which reads the job's kwargs instead of calling this."""
+    raise RuntimeError("reminder jobs are run by ReminderService, not called directly")
+
+
+FireFn = Callable[[Job, list[datetime]], Coroutine[Any, Any, None]]
+
+
+class _ReminderExecutor(BaseExecutor):  # type: ignore[misc]  # APScheduler 3 ships no types
+    """Runs each due reminder as a task the service owns (and awaits on stop)."""
+
+    def __init__(self, fire: FireFn) -> None:
+        super().__init__()
+        self._fire = fire
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        task = asyncio.get_running_loop().create_task(self._fire(job, list(run_times)))
+        self.tasks.add(task)
+
+        def done(t: asyncio.Task[None]) -> None:
+            self.tasks.discard(t)
+            if t.cancelled():
+                self._run_job_error(job.id, asyncio.CancelledError())
+            elif (exc := t.exception()) is not None:
+                self._run_job_error(job.id, exc, exc.__traceback__)
+            else:
+                self._run_job_success(job.id, [])
+
+        task.add_done_callback(done)
+
+
+class ReminderService:
+    """Schedules reminders and delivers them. One per gateway, built by the composition root.
+
+    ``db_path`` is the project's SQLite file (the ``reminder_jobs`` table, migration 3).
+    ``deliver(channel, chat_id, session_id, text)`` sends a fired reminder; ``budget``
+    (optional) may refuse an ``add`` or a ``fire`` for a user. ``timezone`` is used for
+    times without an offset and for cron lines when the caller names none.
+    """
+
+    def __init__(
+        self,
+        db_path: Path,
+        deliver: Deliver,
+        *,
+        timezone: tzinfo | None = None,
+        budget: Budget | None = None,
+        max_per_user: int = 50,
+        max_text: int = 1000,
+        late_after: timedelta = timedelta(minutes=1),
+        stop_timeout: float = 5.0,
+    ) -> None:
+        self._deliver = deliver
+        self._budget = budget
+        self.timezone: tzinfo = timezone or _local_zone()
+        self._max_per_user = max_per_user
+        self._max_text = max_text
+        self._late_after = late_after
+        self._stop_timeout = stop_timeout
+        self._store = SQLiteJobStore(db_path)
+        self._executor = _ReminderExecutor(self._fire)
+        self._scheduler: AsyncIOScheduler | None = None
+        self._stopped = asyncio.Event()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the store and start the scheduler; overdue reminders fire right away."""
+        if self._scheduler is not None:
+            return
+        await asyncio.to_thread(self._store.open)
+        scheduler = AsyncIOScheduler(
+            timezone=self.timezone,
+            jobstores={STORE: self._store},
+            executors={EXECUTOR: self._executor},
+            job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
+        )
+        self._stopped.clear()
+        scheduler.add_listener(lambda _event: self._stopped.set(), EVENT_SCHEDULER_SHUTDOWN)
+        scheduler.start()
+        self._scheduler = scheduler
+
+    async def stop(self) -> None:
+        """Stop scheduling, let reminders being delivered finish, close the store."""
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is None:
+            return
+        scheduler.shutdown(wait=False)  # runs on the loop's next turn
+        await self._stopped.wait()
+        tasks = set(self._executor.tasks)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=self._stop_timeout)
+            for task in pending:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    @property
+    def running(self) -> bool:
+        return self._scheduler is not None
+
+    # -- API -----------------------------------------------------------------------------
+
+    async def add_once(
+        self, target: ReminderTarget, text: str, at: datetime, *, timezone: str | None = None
+    ) -> Reminder:
+        """A reminder that fires once at ``at`` (naive times are read in the zone)."""
+        tz = schedule.zone(timezone, self.timezone)
+        when = at.replace(tzinfo=tz) if at.tzinfo is None else at
+        if when <= datetime.now(UTC) - timedelta(seconds=1):
+            raise ReminderInvalid(
+                f"{schedule.describe(when, tz)} is in the past; give a future time"
+            )
+        trigger = DateTrigger(run_date=when, timezone=tz)
+        return await self._add(target, text, "once", when.isoformat(), tz, trigger)
+
+    async def add_in(
+        self, target: ReminderTarget, text: str, delay: timedelta, *, timezone: str | None = None
+    ) -> Reminder:
+        if delay <= timedelta(0):
+            raise ReminderInvalid("the delay must be positive")
+        return await self.add_once(target, text, datetime.now(UTC) + delay, timezone=timezone)
+
+    async def add_cron(
+        self,
+        target: ReminderTarget,
+        text: str,
+        cron: str,
+        *,
+        timezone: str | None = None,
+        allow_seconds: bool = False,
+    ) -> Reminder:
+        """A repeating reminder from a crontab line (weekday 0 = Sunday, as in cron)."""
+        tz = schedule.zone(timezone, self.timezone)
+        trigger = schedule.cron_trigger(cron, tz, allow_seconds=allow_seconds)
+        return await self._add(target, text, "cron", " ".join(cron.split()), tz, trigger)
+
+    async def list_for(self, user_id: str) -> list[Reminder]:
+        """This user's reminders, soonest first."""
+        jobs = await asyncio.to_thread(self._store.jobs_of, user_id)
+        return [Reminder.from_job(j.id, j.kwargs, j.next_run_time) for j in jobs]
+
+    async def cancel(self, user_id: str, reminder_id: str) -> Reminder:
+        """Remove one of this user's reminders; another user's id is 'not found'."""
+        scheduler = self._running()
+        job = await asyncio.to_thread(self._store.lookup_job, reminder_id)
+        if job is None or job.kwargs.get("user_id") != user_id:
+            raise ReminderNotFound(f"you have no reminder {reminder_id!r}")
+        try:
+            await asyncio.to_thread(scheduler.remove_job, reminder_id, STORE)
+        except JobLookupError as e:  # it fired (or was cancelled) meanwhile
+            raise ReminderNotFound(f"you have no reminder {reminder_id!r}") from e
+        return Reminder.from_job(job.id, job.kwargs, job.next_run_time)
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _running(self) -> AsyncIOScheduler:
+        if self._scheduler is None:
+            raise RuntimeError("ReminderService is not started")
+        return self._scheduler
+
+    async def _add(
+        self, target: ReminderTarget, text: str, kind: Kind, spec: str, tz: tzinfo, trigger: Any
+    ) -> Reminder:
+        scheduler = self._running()
+        text = text.strip()
+        if not text:
+            raise ReminderInvalid("the reminder text is empty")
+        if len(text) > self._max_text:
+            raise ReminderInvalid(f"the reminder text is over {self._max_text} characters")
+        if await asyncio.to_thread(self._store.count_of, target.user_id) >= self._max_per_user:
+            raise ReminderRefused(
+                f"you already have {self._max_per_user} reminders; cancel some first"
+            )
+        if self._budget is not None and (why := await self._budget(target.user_id, "add")):
+            raise ReminderRefused(why)
+        draft = Reminder(
+            id="",
+            target=target,
+            text=text,
+            kind=kind,
+            schedule=spec,
+            timezone=schedule.zone_name(tz),
+            created_at=datetime.now(UTC),
+            next_run=None,
+        )
+        for _ in range(5):
+            rid = "r" + secrets.token_hex(4)
+            try:
+                job = await asyncio.to_thread(
+                    scheduler.add_job,
+                    JOB_FUNC,
+                    trigger=trigger,
+                    id=rid,
+                    name=f"reminder for {target.user_id}",
+                    kwargs=draft.job_kwargs(),
+                    jobstore=STORE,
+                    executor=EXECUTOR,
+                )
+            except ConflictingIdError:
+                continue
+            if job.next_run_time is None:
+                with contextlib.suppress(JobLookupError):
+                    await asyncio.to_thread(scheduler.remove_job, rid, STORE)
+                raise ReminderInvalid(f"{spec!r} never fires")
+            log.info("reminder %s added for %s (%s %s)", rid, target.user_id, kind, spec)
+            return Reminder.from_job(rid, job.kwargs, job.next_run_time)
+        raise RuntimeError("could not allocate a reminder id")
+
+    async def _fire(self, job: Job, run_times: list[datetime]) -> None:
+        reminder = Reminder.from_job(job.id, job.kwargs, None)
+        target = reminder.target
+        due = run_times[-1]
+        if self._budget is not None and (why := await self._budget(target.user_id, "fire")):
+            log.warning("reminder %s for %s not delivered: %s", job.id, target.user_id, why)
+            return
+        late = datetime.now(UTC) - due > self._late_after
+        tz = schedule.zone(reminder.timezone, self.timezone)
+        if late:
+            text = (
+                f"⏰ Reminder (late: it was due {schedule.describe(due, tz)}, "
+                f"while Nexflow was offline): {reminder.text}"
+            )
+        else:
+            text = f"⏰ Reminder: {reminder.text}"
+        try:
+            await self._deliver(target.channel, target.chat_id, target.session_id, text)
+        except Exception:
+            log.exception("delivering reminder %s to %s failed", job.id, target.channel)
+            return
+        log.info("reminder %s delivered (late=%s)", job.id, late)
+
+
+def _local_zone() -> tzinfo:
+    try:
+        from tzlocal import get_localzone
+
+        return get_localzone()
+    except Exception:  # no usable local zone configured on the host: UTC
+        log.warning("cannot determine the local time zone; reminders use UTC", exc_info=True)
+        return UTC

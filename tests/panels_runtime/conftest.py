@@ -1,0 +1,52 @@
+"""Fixtures for the panel runtime: a PanelService on a real SQLite file and sandbox,
+and a real gateway (GatewayHarness) sharing one precompiled sandbox cache."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from runtime_support import make_service
+
+from nexflow.panels.runtime import PanelService
+from nexflow.sandbox import build_guest
+from nexflow.storage.sqlite import SQLiteStorage
+from nexflow.testing.harness import GatewayHarness
+from nexflow.tools.registry import ToolRegistry
+
+
+@pytest.fixture(scope="session")
+def sandbox_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    build_guest()  # a no-op when the guest is up to date
+    return tmp_path_factory.mktemp("panel-sandbox-cache")
+
+
+@pytest.fixture
+async def storage(tmp_path: Path) -> AsyncIterator[SQLiteStorage]:
+    store = SQLiteStorage(tmp_path / "nexflow.db")
+    await store.open()
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+def registry() -> ToolRegistry:
+    return ToolRegistry()
+
+
+@pytest.fixture
+async def service(
+    storage: SQLiteStorage, registry: ToolRegistry, sandbox_cache: Path, tmp_path: Path
+) -> AsyncIterator[PanelService]:
+    svc = make_service(storage, registry, sandbox_cache, tmp_path / "workspace")
+    await svc.start()
+    yield svc
+    await svc.stop()
+
+
+@pytest.fixture
+async def gw(tmp_path: Path, sandbox_cache: Path) -> AsyncIterator[GatewayHarness]:
+    env = {"NEXFLOW_PANELS__CACHE_DIR": str(sandbox_cache)}
+    async with GatewayHarness(tmp_path / "home", env=env) as harness:
+        yield harness
