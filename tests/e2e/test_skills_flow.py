@@ -15,22 +15,24 @@ async def collect_until(ws: Any, kind: str, predicate: Any = None) -> dict[str, 
     async with asyncio.timeout(30):
         while True:
             event = json.loads(await ws.recv())
-            if event.get("type") == "reply" and event.get("kind") == kind:
-                if predicate is None or predicate(event):
-                    return event
+            is_kind = event.get("type") == "reply" and event.get("kind") == kind
+            if is_kind and (predicate is None or predicate(event)):
+                return event
 
 
 async def run_shell_via_chat(gw: GatewayHarness, approve: bool, marker: Path) -> dict[str, Any]:
     command = f"echo ran > {marker} && echo done-it"
-    gw.llm.push(Reply(tool_calls=(("run_skill", {"name": "shell-run", "input": {"command": command}}),)))
+    call = ("run_skill", {"name": "shell-run", "input": {"command": command}})
+    gw.llm.push(Reply(tool_calls=(call,)))
     async with websockets.connect(gw.url.replace("http", "ws") + "/ws/chat/new") as ws:
         await ws.send(json.dumps({"type": "message", "message": "please run my command"}))
         ask = await collect_until(ws, "confirmation")
         assert ask["title"] == "Run skill shell-run?"
         assert f"$ {command}" in ask["detail"]  # the exact command is shown
         # The model cannot answer: only the user's own channel can.
-        resp = await gw.http.post(f"/api/v1/confirmations/{ask['confirmation_id']}",
-                                  json={"approve": approve})
+        resp = await gw.http.post(
+            f"/api/v1/confirmations/{ask['confirmation_id']}", json={"approve": approve}
+        )
         assert resp.json()["outcome"] == ("approved" if approve else "declined")
         return await collect_until(ws, "text", lambda e: e.get("reply_to") is not None)
 
@@ -61,8 +63,11 @@ async def test_cancel_means_nothing_ran(gateway: GatewayHarness) -> None:
 
 
 async def test_confirm_command_in_chat_text(gateway: GatewayHarness) -> None:
-    gateway.llm.push(Reply(tool_calls=(("run_skill", {"name": "shell-run",
-                                                      "input": {"command": "echo typed"}}),)))
+    gateway.llm.push(
+        Reply(
+            tool_calls=(("run_skill", {"name": "shell-run", "input": {"command": "echo typed"}}),)
+        )
+    )
     turn = asyncio.create_task(gateway.chat("run echo"))
     assert gateway.app is not None
     for _ in range(200):
@@ -91,11 +96,17 @@ async def test_skills_http_api_with_confirmation(gateway: GatewayHarness) -> Non
     pending = first.json()["confirmation"]
     assert "$ echo api" in pending["detail"]
     # The id is bound to this exact input.
-    other = await gateway.http.post("/api/v1/skills/shell-run", json={"command": "echo other"},
-                                    headers={"Nexflow-Confirmation": pending["id"]})
+    other = await gateway.http.post(
+        "/api/v1/skills/shell-run",
+        json={"command": "echo other"},
+        headers={"Nexflow-Confirmation": pending["id"]},
+    )
     assert other.status_code == 409
-    ok = await gateway.http.post("/api/v1/skills/shell-run", json={"command": "echo api"},
-                                 headers={"Nexflow-Confirmation": pending["id"]})
+    ok = await gateway.http.post(
+        "/api/v1/skills/shell-run",
+        json={"command": "echo api"},
+        headers={"Nexflow-Confirmation": pending["id"]},
+    )
     body = ok.json()
     assert ok.status_code == 200 and body["ok"] and body["exit_code"] == 0
     assert body["output"] == "api\n" and body["duration_ms"] > 0 and body["error"] is None
