@@ -37,7 +37,7 @@ from nexflow.observability.metrics import Metrics
 from nexflow.orchestrator.agent import Orchestrator
 from nexflow.orchestrator.persona import PersonaFiles
 from nexflow.panels.runtime import PanelService
-from nexflow.panels.runtime.mcp_server import PanelMCPServer
+from nexflow.panels.runtime.mcp_endpoint import LazyMCPEndpoint
 from nexflow.panels.runtime.wiring import build_panels
 from nexflow.skills.service import SkillsService, build_skills
 from nexflow.storage.sqlite import SQLiteStorage
@@ -58,10 +58,10 @@ class Application:
     connectors: dict[str, Connector]
     metrics: Metrics
     tools: ToolRegistry
-    llm_loader: LiteLLMLoader
+    models: ModelResolver
     skills: SkillsService
     panels: PanelService | None = None
-    panel_mcp: PanelMCPServer | None = None
+    panel_mcp: LazyMCPEndpoint | None = None
     web: FastAPI = field(init=False)
     _pumps: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -72,8 +72,6 @@ class Application:
         await self.skills.start()
         if self.panels is not None:
             await self.panels.start()
-        if self.panel_mcp is not None:
-            await self.panel_mcp.start()
         for name, connector in self.connectors.items():
             await connector.start()
             self.outbox.attach(name, connector)
@@ -101,7 +99,7 @@ class Application:
         self._pumps.clear()
         await self.gateway.stop()
         await self.outbox.stop()
-        await self.llm_loader.close()
+        await self.models.close()
         await self.skills.stop()
         if self.panel_mcp is not None:
             await self.panel_mcp.stop()
@@ -198,7 +196,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
 
     connectors: dict[str, Connector] = {"web": WebConnector(streams)}
     application = Application(
-        config, storage, gateway, outbox, connectors, metrics, tools, loader, skills
+        config, storage, gateway, outbox, connectors, metrics, tools, models, skills
     )
     application.panels, application.panel_mcp = panels, panel_mcp
     token = config.web.token.get_secret_value() if config.web.token else None
@@ -216,7 +214,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         confirmations=confirmations,
         permissions=config.permissions,
         panels=panels,
-        mcp=panel_mcp.asgi if panel_mcp is not None else None,
+        mcp=panel_mcp,
     )
     application.web = create_app(services, startup=application.start, shutdown=application.stop)
     return application

@@ -186,7 +186,8 @@ def _interpolate(
 
 
 def _apply_shortcuts(data: dict[str, Any], env: Mapping[str, str]) -> None:
-    """The documented short environment names: NEXFLOW_LLM_*, NEXFLOW_GATEWAY_TOKEN."""
+    """The documented short environment names: NEXFLOW_LLM_MODEL / _API_BASE / _API_KEY /
+    _CLIENT and NEXFLOW_GATEWAY_TOKEN."""
     if token := env.get("NEXFLOW_GATEWAY_TOKEN"):
         data.setdefault("web", {})["token"] = token
     model = env.get("NEXFLOW_LLM_MODEL")
@@ -197,6 +198,8 @@ def _apply_shortcuts(data: dict[str, Any], env: Mapping[str, str]) -> None:
         profile["api_base"] = base
     if key := env.get("NEXFLOW_LLM_API_KEY"):
         profile["api_key"] = key
+    if client := env.get("NEXFLOW_LLM_CLIENT"):
+        profile["client"] = client
     llm = data.setdefault("llm", {})
     llm["models"] = {"default": profile}
     llm["routes"] = {}

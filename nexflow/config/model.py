@@ -23,6 +23,9 @@ class WebConfig(_Section):
 
 class ModelProfile(_Section):
     model: str
+    # auto: the built-in OpenAI-compatible client for "openai/..." with an api_base,
+    # litellm for everything else; "litellm" or "openai" force one.
+    client: Literal["auto", "litellm", "openai"] = "auto"
     api_base: str | None = None
     api_key: SecretStr | None = None
     timeout_s: float = Field(60.0, gt=0)

@@ -90,7 +90,7 @@ class LiteLLMClient:
         for key in ("api_base", "api_key", "max_tokens", "temperature"):
             if (value := getattr(t, key)) is not None:
                 kwargs[key] = value
-        stream = self._stream
+        stream = self._stream and on_delta is not None  # stream only when someone watches
         if stream:
             kwargs["stream"] = True
             kwargs["stream_options"] = {"include_usage": True}

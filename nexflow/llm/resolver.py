@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -13,6 +13,8 @@ from nexflow.config.model import LLMConfig, ModelProfile
 from nexflow.llm.client import LLMClient
 from nexflow.llm.errors import NoModelConfigured
 from nexflow.llm.litellm_client import LiteLLMClient, LiteLLMLoader, ModelTarget
+from nexflow.llm.openai_compat import OpenAICompatClient
+from nexflow.llm.prices import PriceMap
 from nexflow.llm.retry import OnRetry, RetryingClient
 
 NO_MODEL_HELP = (
@@ -54,6 +56,8 @@ class ModelResolver:
         self._on_retry = on_retry
         self._probe_ttl_s = probe_ttl_s
         self._clients: dict[str, LLMClient] = {}
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+        self._prices = PriceMap()
         self._ollama: tuple[float, str | None] | None = None
         self._probe_lock = asyncio.Lock()
 
@@ -68,17 +72,26 @@ class ModelResolver:
     async def client_for(self, route: str = "execute") -> LLMClient:
         name = self._profile_name(route)
         if name is not None:
-            return self._cached(name, lambda: _target(self._config.models[name]))
+            profile = self._config.models[name]
+            return self._cached(name, lambda: _target(profile), self._is_native(profile))
         ollama_model = await self.probe_ollama()
         if ollama_model is None:
             raise NoModelConfigured(NO_MODEL_HELP.format(ollama=self._config.ollama.base_url))
-        target = ModelTarget(f"ollama_chat/{ollama_model}", api_base=self._config.ollama.base_url)
-        return self._cached(f"ollama:{ollama_model}", lambda: target)
+        # Ollama speaks the OpenAI wire format under /v1.
+        base = self._config.ollama.base_url.rstrip("/") + "/v1"
+        target = ModelTarget(f"ollama/{ollama_model}", api_base=base, api_key="ollama")
+        return self._cached(f"ollama:{ollama_model}", lambda: target, native=True)
 
-    def _cached(self, key: str, make: Callable[[], ModelTarget]) -> LLMClient:
+    def _cached(self, key: str, make: Callable[[], ModelTarget], native: bool) -> LLMClient:
         client = self._clients.get(key)
         if client is None:
-            inner = LiteLLMClient(make(), self._loader, stream=self._config.stream)
+            inner: LLMClient
+            if native:
+                compat = OpenAICompatClient(make(), self._prices, stream=self._config.stream)
+                self._closers.append(compat.aclose)
+                inner = compat
+            else:
+                inner = LiteLLMClient(make(), self._loader, stream=self._config.stream)
             client = RetryingClient(inner, self._config.retry, on_retry=self._on_retry)
             self._clients[key] = client
         return client
@@ -97,8 +110,24 @@ class ModelResolver:
             return found
 
     def warm(self) -> None:
-        """Load the model client library in the background; the first reply is then fast."""
-        self._loader.warm()
+        """Load litellm in the background if a profile uses it; the first reply is then fast."""
+        if any(not self._is_native(p) for p in self._config.models.values()):
+            self._loader.warm()
+
+    @staticmethod
+    def _is_native(profile: ModelProfile) -> bool:
+        return profile.client == "openai" or (
+            profile.client == "auto"
+            and profile.model.startswith("openai/")
+            and bool(profile.api_base)
+        )
+
+    async def close(self) -> None:
+        await self._loader.close()
+        for close in self._closers:
+            await close()
+        self._closers.clear()
+        self._clients.clear()
 
     async def status(self) -> ModelStatus:
         name = self._profile_name("execute")
@@ -106,7 +135,7 @@ class ModelResolver:
             return ModelStatus(True, self._config.models[name].model, "config", None)
         found = await self.probe_ollama()
         if found is not None:
-            return ModelStatus(True, f"ollama_chat/{found}", "ollama", None)
+            return ModelStatus(True, f"ollama/{found}", "ollama", None)
         return ModelStatus(
             False, None, None, NO_MODEL_HELP.format(ollama=self._config.ollama.base_url)
         )

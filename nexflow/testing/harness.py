@@ -3,7 +3,8 @@
 ``async with GatewayHarness(tmp_path) as gw:`` gives ``gw.url``, ``gw.http`` (an httpx
 client), ``gw.llm`` (the :class:`~nexflow.testing.fake_llm.FakeLLMServer`) and
 ``gw.app`` (the composition root's :class:`~nexflow.app.Application`). ``gw.chat(text)``
-pushes a message in and returns the reply JSON.
+pushes a message in and returns the reply JSON. ``client`` picks the LLM client
+(``litellm`` by default, ``openai`` for the built-in OpenAI-compatible one).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class GatewayHarness:
         config_file: Path | None = None,
         with_llm: bool = True,
         token: str | None = None,
+        client: str = "litellm",
     ) -> None:
         self.home = home
         self.llm = FakeLLMServer()
@@ -45,6 +47,7 @@ class GatewayHarness:
         self._env = dict(env or {})
         self._config_file = config_file
         self._token = token
+        self._client = client
         self.logs = LogHub()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -60,6 +63,7 @@ class GatewayHarness:
             env.setdefault("NEXFLOW_LLM_MODEL", "openai/fake-model")
             env.setdefault("NEXFLOW_LLM_API_BASE", base)
             env.setdefault("NEXFLOW_LLM_API_KEY", "test-key")
+            env.setdefault("NEXFLOW_LLM_CLIENT", self._client)
         if self._token:
             env["NEXFLOW_GATEWAY_TOKEN"] = self._token
             self.http.headers["Authorization"] = f"Bearer {self._token}"

@@ -162,3 +162,20 @@ async def test_openapi_is_served(gateway: GatewayHarness) -> None:
     schema = (await gateway.http.get("/openapi.json")).json()
     assert "/api/v1/chat" in schema["paths"]
     assert isinstance(gateway.http, httpx.AsyncClient)
+
+
+async def test_builtin_openai_compatible_client_end_to_end(tmp_path: Path) -> None:
+    async with GatewayHarness(tmp_path, client="openai") as gw:
+        data = await gw.chat("what time is it?")
+        assert [c["name"] for c in data["tool_calls"]] == ["get_time"]
+        assert data["reply"].startswith("The tool get_time returned: ")
+        async with websockets.connect(gw.url.replace("http", "ws") + "/ws/chat/new") as ws:
+            await ws.send(json.dumps({"type": "message", "message": "stream me"}))
+            tokens = []
+            async with asyncio.timeout(20):
+                while (event := json.loads(await ws.recv()))["type"] != "reply":
+                    if event["type"] == "token":
+                        tokens.append(event["text"])
+        assert "".join(tokens) == event["text"] == "Echo: stream me"
+        metrics = (await gw.http.get("/metrics")).text
+        assert 'nexflow_llm_calls_total{model="openai/fake-model",outcome="ok"} 3.0' in metrics

@@ -6,7 +6,7 @@ import functools
 from pathlib import Path
 
 from nexflow.config.model import NexflowConfig
-from nexflow.panels.runtime.mcp_server import PanelMCPServer
+from nexflow.panels.runtime.mcp_endpoint import LazyMCPEndpoint
 from nexflow.panels.runtime.service import PanelService
 from nexflow.panels.runtime.store import PanelStore
 from nexflow.sandbox import SandboxEngine
@@ -18,8 +18,8 @@ BUNDLED_TEMPLATES = Path(__file__).resolve().parents[3] / "panels"
 
 def build_panels(
     config: NexflowConfig, conn: SQLiteConnection, tools: ToolRegistry
-) -> tuple[PanelService, PanelMCPServer | None]:
-    """The service (start it after storage opens) and, if enabled, its MCP server."""
+) -> tuple[PanelService, LazyMCPEndpoint | None]:
+    """The service (start it after storage opens) and, if enabled, its MCP endpoint."""
     cache_dir = config.panels.cache_dir or config.home / "cache" / "sandbox"
     service = PanelService(
         PanelStore(conn),
@@ -31,5 +31,5 @@ def build_panels(
     )
     mcp = None
     if config.panels.mcp:
-        mcp = PanelMCPServer(service, loopback_only=config.web.token is None)
+        mcp = LazyMCPEndpoint(service, loopback_only=config.web.token is None)
     return service, mcp

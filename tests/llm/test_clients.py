@@ -1,13 +1,23 @@
-"""The real litellm client against the fake OpenAI-compatible server over loopback."""
+"""Both LLM clients — litellm and the built-in OpenAI-compatible one — against the fake
+OpenAI-compatible server over loopback."""
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
 
-from nexflow.config.model import LLMConfig, OllamaConfig, RetryConfig
-from nexflow.llm import LLMRequest, NoModelConfigured, ProviderRejected, ProviderUnavailable
+from nexflow.config.model import LLMConfig, ModelProfile, OllamaConfig, RetryConfig
+from nexflow.llm import (
+    LLMClient,
+    LLMRequest,
+    NoModelConfigured,
+    ProviderRejected,
+    ProviderUnavailable,
+)
 from nexflow.llm.litellm_client import LiteLLMClient, LiteLLMLoader, ModelTarget
+from nexflow.llm.openai_compat import OpenAICompatClient
+from nexflow.llm.prices import PriceMap
 from nexflow.llm.resolver import ModelResolver
 from nexflow.llm.retry import RetryingClient
 from nexflow.testing.fake_llm import FakeLLMServer, Reply
@@ -29,17 +39,37 @@ def loader() -> LiteLLMLoader:
     return LiteLLMLoader()
 
 
-def client(fake: FakeLLMServer, loader: LiteLLMLoader, stream: bool) -> LiteLLMClient:
-    return LiteLLMClient(
-        ModelTarget("openai/fake", api_base=fake.base_url, api_key="k"), loader, stream
-    )
+@pytest.fixture(params=["litellm", "openai"])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+_OPEN: list[OpenAICompatClient] = []
+
+
+@pytest.fixture(autouse=True)
+async def _close_clients() -> AsyncIterator[None]:
+    yield
+    while _OPEN:
+        await _OPEN.pop().aclose()
+
+
+def client(
+    fake: FakeLLMServer | None, loader: LiteLLMLoader, stream: bool, kind: str = "litellm"
+) -> LLMClient:
+    base = fake.base_url if fake is not None else "http://127.0.0.1:9/v1"
+    target = ModelTarget("openai/fake", api_base=base, api_key="k")
+    if kind == "openai":
+        _OPEN.append(OpenAICompatClient(target, PriceMap(), stream))
+        return _OPEN[-1]
+    return LiteLLMClient(target, loader, stream)
 
 
 @pytest.mark.parametrize("stream", [True, False])
 async def test_text_and_tool_calls(
-    fake_llm: FakeLLMServer, loader: LiteLLMLoader, stream: bool
+    fake_llm: FakeLLMServer, loader: LiteLLMLoader, stream: bool, kind: str
 ) -> None:
-    c = client(fake_llm, loader, stream)
+    c = client(fake_llm, loader, stream, kind)
     deltas: list[str] = []
 
     async def sink(text: str) -> None:
@@ -54,24 +84,31 @@ async def test_text_and_tool_calls(
     assert call.tool_calls[0].arguments == "{}"
     assert fake_llm.requests[-1]["tools"][0]["function"]["name"] == "get_time"
     assert bool(fake_llm.requests[0].get("stream")) is stream
+    # Without a live listener there is nothing to stream to: one plain request.
+    await c.complete(LLMRequest([{"role": "user", "content": "quiet"}]))
+    assert not fake_llm.requests[-1].get("stream")
 
 
-async def test_errors_are_translated(fake_llm: FakeLLMServer, loader: LiteLLMLoader) -> None:
-    c = client(fake_llm, loader, False)
+async def test_errors_are_translated(
+    fake_llm: FakeLLMServer, loader: LiteLLMLoader, kind: str
+) -> None:
+    c = client(fake_llm, loader, False, kind)
     fake_llm.push(Reply(status=503))
     with pytest.raises(ProviderUnavailable, match="503"):
         await c.complete(LLMRequest([{"role": "user", "content": "x"}]))
     fake_llm.push(Reply(status=401))
     with pytest.raises(ProviderRejected, match="API key"):
         await c.complete(LLMRequest([{"role": "user", "content": "x"}]))
-
-
-async def test_provider_down_is_unavailable(loader: LiteLLMLoader) -> None:
-    c = LiteLLMClient(
-        ModelTarget("openai/fake", api_base="http://127.0.0.1:9/v1", api_key="k"), loader
-    )
-    with pytest.raises(ProviderUnavailable, match="unreachable"):
+    fake_llm.push(Reply(status=400))
+    with pytest.raises(ProviderRejected, match="400"):
         await c.complete(LLMRequest([{"role": "user", "content": "x"}]))
+
+
+async def test_provider_down_is_unavailable(loader: LiteLLMLoader, kind: str) -> None:
+    with pytest.raises(ProviderUnavailable, match="unreachable"):
+        await client(None, loader, False, kind).complete(
+            LLMRequest([{"role": "user", "content": "x"}])
+        )
 
 
 async def test_retry_then_success(fake_llm: FakeLLMServer, loader: LiteLLMLoader) -> None:
@@ -134,7 +171,7 @@ async def test_ollama_is_found_when_it_answers() -> None:
             LLMConfig(ollama=OllamaConfig(base_url=f"http://127.0.0.1:{port}")), LiteLLMLoader()
         )
         status = await resolver.status()
-        assert status.configured and status.model == "ollama_chat/llama3.2:latest"
+        assert status.configured and status.model == "ollama/llama3.2:latest"
         assert status.source == "ollama"
     finally:
         await runner.cleanup()
@@ -146,3 +183,24 @@ async def test_warm_imports_in_background() -> None:
     module = await asyncio.wait_for(loader.get(), 60)
     assert hasattr(module, "acompletion")
     await loader.close()
+
+
+async def test_price_map_costs_known_models_without_importing_litellm() -> None:
+    prices = PriceMap()
+    assert prices.cost("openai/gpt-4o-mini", 1_000_000, 0) == pytest.approx(0.15)
+    assert prices.cost("gpt-4o-mini", 0, 1_000_000) == pytest.approx(0.60)
+    assert prices.cost("openai/no-such-model", 10, 10) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("profile", "native"),
+    [
+        (ModelProfile(model="openai/x", api_base="http://h/v1"), True),
+        (ModelProfile(model="openai/x"), False),
+        (ModelProfile(model="anthropic/claude", api_base="http://h"), False),
+        (ModelProfile(model="openai/x", api_base="http://h/v1", client="litellm"), False),
+        (ModelProfile(model="groq/x", api_base="http://h/v1", client="openai"), True),
+    ],
+)
+def test_client_choice(profile: ModelProfile, native: bool) -> None:
+    assert ModelResolver._is_native(profile) is native
