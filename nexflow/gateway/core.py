@@ -141,13 +141,19 @@ class Gateway:
 
     # -- waiting for a reply ------------------------------------------------------
 
-    async def wait_reply(self, inbox_id: int, timeout_s: float) -> TurnSummary | None:
-        """The turn's result, or None if it is not done within ``timeout_s``."""
+    async def wait_reply(
+        self, inbox_id: int, timeout_s: float, *, duplicate: bool = False
+    ) -> TurnSummary | None:
+        """The turn's result, or None if it is not done within ``timeout_s``.
+
+        Call it right after :meth:`publish` (before awaiting anything else), so the
+        waiter is registered before the turn can finish. For a ``duplicate`` the stored
+        reply of the first delivery is returned if there is one.
+        """
         fut: asyncio.Future[TurnSummary] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(inbox_id, []).append(fut)
         try:
-            done = await self._storage.outbox_for_inbox(inbox_id)
-            if done is not None:  # finished before we started waiting (or a duplicate)
+            if duplicate and (done := await self._storage.outbox_for_inbox(inbox_id)) is not None:
                 item = await self._storage.get_inbox(inbox_id)
                 text = getattr(done.outbound, "text", "")
                 session_id = item.event.session_id if item and item.event.session_id else ""
@@ -200,20 +206,15 @@ class Gateway:
         )
 
     async def _process(self, inbox_id: int) -> None:
-        item = await self._storage.get_inbox(inbox_id)
-        if item is None or item.status != "pending":
+        loaded = await self._storage.load_turn(inbox_id, self._history_limit)
+        if loaded is None:  # already answered, or its session is gone
             return
+        item, session, history = loaded
         event = item.event
-        session_id = event.session_id or ""
         with structlog.contextvars.bound_contextvars(
-            channel=event.channel, user_id=event.user_id, session_id=session_id, inbox_id=inbox_id
+            channel=event.channel, user_id=event.user_id, session_id=session.id, inbox_id=inbox_id
         ):
             started = time.perf_counter()
-            session = await self._storage.get_session(session_id)
-            if session is None:
-                log.error("session_missing", session_id=session_id)
-                return
-            history = await self._storage.history(session.id, self._history_limit)
             streams = self._streams
             sink = (
                 (lambda e: streams.publish(session.id, e))

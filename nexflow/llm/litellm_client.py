@@ -46,6 +46,13 @@ class LiteLLMLoader:
         if self._warming is not None and not self._warming.done():
             self._warming.cancel()
             await asyncio.gather(self._warming, return_exceptions=True)
+        module = self._module
+        if module is not None:
+            # litellm caches HTTP clients bound to the running loop; close them with it.
+            await module.close_litellm_async_clients()
+            cache = getattr(module, "in_memory_llm_clients_cache", None)
+            if cache is not None and hasattr(cache, "flush_cache"):
+                cache.flush_cache()
 
     async def get(self) -> ModuleType:
         if self._module is not None:

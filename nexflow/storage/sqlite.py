@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from nexflow.storage import codec
-from nexflow.storage.base import AuditRecord, MessageRecord, SessionRecord, TaskRecord
+from nexflow.storage.base import AuditRecord, InboxItem, MessageRecord, SessionRecord, TaskRecord
 from nexflow.storage.sqlite_conn import _insert_audit, _tx
-from nexflow.storage.sqlite_queue import SQLiteQueues
+from nexflow.storage.sqlite_queue import SQLiteQueues, fetch_inbox
 
 
 class SQLiteStorage(SQLiteQueues):
@@ -107,18 +107,21 @@ class SQLiteStorage(SQLiteQueues):
         return await self._run(q)
 
     async def history(self, session_id: str, limit: int) -> list[MessageRecord]:
-        def q(c: sqlite3.Connection) -> list[MessageRecord]:
-            rows = c.execute(
-                "SELECT id, session_id, role, content, created_at, tool_calls, tool_call_id, name "
-                "FROM messages WHERE session_id=? ORDER BY id DESC LIMIT ?",
-                (session_id, limit),
-            ).fetchall()
-            return [
-                MessageRecord(
-                    r[0], r[1], r[2], r[3], r[4], json.loads(r[5]) if r[5] else None, r[6], r[7]
-                )
-                for r in reversed(rows)
-            ]
+        return await self._run(lambda c: _history(c, session_id, limit))
+
+    async def load_turn(
+        self, inbox_id: int, history_limit: int
+    ) -> tuple[InboxItem, SessionRecord, list[MessageRecord]] | None:
+        def q(c: sqlite3.Connection) -> tuple[InboxItem, SessionRecord, list[MessageRecord]] | None:
+            item = fetch_inbox(c, inbox_id)
+            if item is None or item.status != "pending" or not item.event.session_id:
+                return None
+            row = c.execute(
+                f"SELECT {_SESSION_COLS} FROM sessions WHERE id=?", (item.event.session_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            return item, SessionRecord(*row), _history(c, row[0], history_limit)
 
         return await self._run(q)
 
@@ -188,6 +191,18 @@ class SQLiteStorage(SQLiteQueues):
 
 
 _SESSION_COLS = "id, user_id, channel, chat_id, title, created_at, updated_at"
+
+
+def _history(c: sqlite3.Connection, session_id: str, limit: int) -> list[MessageRecord]:
+    rows = c.execute(
+        "SELECT id, session_id, role, content, created_at, tool_calls, tool_call_id, name "
+        "FROM messages WHERE session_id=? ORDER BY id DESC LIMIT ?",
+        (session_id, limit),
+    ).fetchall()
+    return [
+        MessageRecord(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]) if r[5] else None, r[6], r[7])
+        for r in reversed(rows)
+    ]
 
 
 def _astuple(record: SessionRecord) -> tuple[Any, ...]:

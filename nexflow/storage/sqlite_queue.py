@@ -43,13 +43,7 @@ class SQLiteQueues(SQLiteConnection):
         return await self._run(q)
 
     async def get_inbox(self, inbox_id: int) -> InboxItem | None:
-        def q(c: sqlite3.Connection) -> InboxItem | None:
-            r = c.execute(
-                "SELECT id, payload, status, attempts FROM inbox WHERE id=?", (inbox_id,)
-            ).fetchone()
-            return InboxItem(r[0], codec.load_event(r[1]), r[2], r[3]) if r else None
-
-        return await self._run(q)
+        return await self._run(lambda c: fetch_inbox(c, inbox_id))
 
     async def complete(
         self,
@@ -177,6 +171,13 @@ class SQLiteQueues(SQLiteConnection):
 
 
 _OUTBOX_COLS = "id, payload, attempts, inbox_id, status, last_error"
+
+
+def fetch_inbox(c: sqlite3.Connection, inbox_id: int) -> InboxItem | None:
+    r = c.execute(
+        "SELECT id, payload, status, attempts FROM inbox WHERE id=?", (inbox_id,)
+    ).fetchone()
+    return InboxItem(r[0], codec.load_event(r[1]), r[2], r[3]) if r else None
 
 
 def _outbox_item(row: tuple[Any, ...]) -> OutboxItem:

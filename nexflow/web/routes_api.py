@@ -70,7 +70,9 @@ async def chat(
                 "tool_calls": [],
             }
         )
-    summary = await svc.gateway.wait_reply(accepted.inbox_id, svc.config.reply_timeout_s)
+    summary = await svc.gateway.wait_reply(
+        accepted.inbox_id, svc.config.reply_timeout_s, duplicate=accepted.duplicate
+    )
     total = time.perf_counter() - started
     if summary is None:
         return JSONResponse(

@@ -2,7 +2,7 @@
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,14 @@ from nexflow.tools import ToolContext, ToolError, ToolRegistry, ToolResult, Tool
 from nexflow.tools.builtin import GetTime
 
 SESSION = SessionRecord("s", "u", "web", "c", "", time.time(), time.time())
-LOADER = LiteLLMLoader()
+RESOLVERS: list[ModelResolver] = []
+
+
+@pytest.fixture(autouse=True)
+async def _close_resolvers() -> AsyncIterator[None]:
+    yield
+    while RESOLVERS:
+        await RESOLVERS.pop().close()
 
 
 class Slow:
@@ -52,8 +59,9 @@ def orchestrator(llm: FakeLLMServer, tmp_path: Path, max_steps: int = 4) -> Orch
         stream=False,
     )
     tools = ToolRegistry([GetTime(), Slow(), Crashy(), Picky()])
+    RESOLVERS.append(ModelResolver(config, LiteLLMLoader()))
     return Orchestrator(
-        ModelResolver(config, LOADER),
+        RESOLVERS[-1],
         tools,
         AgentConfig(max_steps=max_steps),
         PersonaFiles(tmp_path),

@@ -34,9 +34,11 @@ TOOLS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def loader() -> LiteLLMLoader:
-    return LiteLLMLoader()
+@pytest.fixture
+async def loader() -> AsyncIterator[LiteLLMLoader]:
+    loader = LiteLLMLoader()
+    yield loader
+    await loader.close()
 
 
 @pytest.fixture(params=["litellm", "openai"])
