@@ -41,6 +41,7 @@ from nexflow.panels.runtime.mcp_endpoint import LazyMCPEndpoint
 from nexflow.panels.runtime.wiring import build_panels
 from nexflow.skills.service import SkillsService, build_skills
 from nexflow.storage.sqlite import SQLiteStorage
+from nexflow.tasks import ReminderService, reminder_tools
 from nexflow.tools.builtin import GetTime
 from nexflow.tools.registry import ToolRegistry
 from nexflow.web.app import WebServices, create_app
@@ -60,6 +61,7 @@ class Application:
     tools: ToolRegistry
     models: ModelResolver
     skills: SkillsService
+    reminders: ReminderService
     panels: PanelService | None = None
     panel_mcp: LazyMCPEndpoint | None = None
     web: FastAPI = field(init=False)
@@ -70,6 +72,7 @@ class Application:
         self.config.workspace_dir.mkdir(parents=True, exist_ok=True)
         await self.storage.open()
         await self.skills.start()
+        await self.reminders.start()  # after storage.open: it shares the database file
         if self.panels is not None:
             await self.panels.start()
         for name, connector in self.connectors.items():
@@ -101,6 +104,7 @@ class Application:
         await self.outbox.stop()
         await self.models.close()
         await self.skills.stop()
+        await self.reminders.stop()
         if self.panel_mcp is not None:
             await self.panel_mcp.stop()
         if self.panels is not None:
@@ -160,6 +164,16 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         context_sections=skills.prompt_section,
     )
     outbox = OutboxDispatcher(storage, config.outbox, metrics)
+
+    async def deliver(channel: str, chat_id: str, session_id: str, text: str) -> None:
+        await storage.enqueue(
+            TextOut(channel=channel, chat_id=chat_id, session_id=session_id or None, text=text)
+        )
+        outbox.notify()
+
+    reminders = ReminderService(config.database_path, deliver)
+    for tool in reminder_tools(reminders):
+        tools.add(tool)
     confirmations = ConfirmationService(storage, outbox.notify, config.skills.confirm_timeout_s)
     middlewares: list[Middleware] = [
         LogContext(),
@@ -196,7 +210,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
 
     connectors: dict[str, Connector] = {"web": WebConnector(streams)}
     application = Application(
-        config, storage, gateway, outbox, connectors, metrics, tools, models, skills
+        config, storage, gateway, outbox, connectors, metrics, tools, models, skills, reminders
     )
     application.panels, application.panel_mcp = panels, panel_mcp
     token = config.web.token.get_secret_value() if config.web.token else None
