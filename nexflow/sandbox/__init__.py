@@ -22,8 +22,8 @@ Exceptions (every one means "apply nothing"; the caller keeps its old state)::
 wasmtime traps and errors are translated with ``raise X(...) from e``.
 """
 
-from nexflow.sandbox.cache import CacheStatus
-from nexflow.sandbox.engine import SandboxEngine
+from typing import TYPE_CHECKING, Any
+
 from nexflow.sandbox.errors import (
     CapabilityDenied,
     GuestError,
@@ -46,6 +46,24 @@ from nexflow.sandbox.models import (
     SandboxLimits,
     ViewEffect,
 )
+
+if TYPE_CHECKING:
+    from nexflow.sandbox.cache import CacheStatus
+    from nexflow.sandbox.engine import SandboxEngine
+
+
+def __getattr__(name: str) -> Any:
+    # wasmtime (~30 ms to import) loads with the engine, on the first panel call.
+    if name == "SandboxEngine":
+        from nexflow.sandbox.engine import SandboxEngine
+
+        return SandboxEngine
+    if name == "CacheStatus":
+        from nexflow.sandbox.cache import CacheStatus
+
+        return CacheStatus
+    raise AttributeError(f"module 'nexflow.sandbox' has no attribute {name!r}")
+
 
 __all__ = [
     "BUILD_COMMAND",

@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -50,8 +50,11 @@ from nexflow.panels.runtime.versions import (
     VersionRecord,
 )
 from nexflow.panels.runtime.viewstate import apply_view_effects, with_overrides
-from nexflow.sandbox import GuestNotBuilt, SandboxEngine, SandboxError, SandboxLimits
+from nexflow.sandbox import GuestNotBuilt, SandboxError, SandboxLimits
 from nexflow.tools.registry import ToolRegistry
+
+if TYPE_CHECKING:
+    from nexflow.sandbox import SandboxEngine
 
 log = structlog.get_logger("nexflow.panels")
 _TEMPLATE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nexflow.config.model import NexflowConfig
 from nexflow.panels.runtime.mcp_endpoint import LazyMCPEndpoint
 from nexflow.panels.runtime.service import PanelService
 from nexflow.panels.runtime.store import PanelStore
-from nexflow.sandbox import SandboxEngine
 from nexflow.storage.sqlite_conn import SQLiteConnection
 from nexflow.tools.registry import ToolRegistry
 
+if TYPE_CHECKING:
+    from nexflow.sandbox import SandboxEngine
+
 BUNDLED_TEMPLATES = Path(__file__).resolve().parents[3] / "panels"
+
+
+def _engine(cache_dir: Path) -> SandboxEngine:
+    from nexflow.sandbox import SandboxEngine  # imports wasmtime: only when a panel runs
+
+    return SandboxEngine(cache_dir=cache_dir)
 
 
 def build_panels(
@@ -25,7 +34,7 @@ def build_panels(
         PanelStore(conn),
         tools,
         config.panels,
-        engine_factory=functools.partial(SandboxEngine, cache_dir=cache_dir),
+        engine_factory=functools.partial(_engine, cache_dir),
         templates_dir=config.panels.templates_dir or BUNDLED_TEMPLATES,
         workspace_dir=config.workspace_dir,
     )
