@@ -37,6 +37,7 @@ from nexflow.observability.metrics import Metrics
 from nexflow.orchestrator.agent import Orchestrator
 from nexflow.orchestrator.persona import PersonaFiles
 from nexflow.panels.runtime import PanelService
+from nexflow.panels.runtime.chat import PanelChat, PanelListTool, PanelOpenTool
 from nexflow.panels.runtime.mcp_endpoint import LazyMCPEndpoint
 from nexflow.panels.runtime.wiring import build_panels
 from nexflow.skills.service import SkillsService, build_skills
@@ -155,6 +156,8 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
     tools = ToolRegistry([GetTime()])
     skills = build_skills(config, storage, tools)
     panels, panel_mcp = build_panels(config, storage, tools)
+    tools.add(PanelOpenTool(panels))
+    tools.add(PanelListTool(panels))
     orchestrator = Orchestrator(
         models,
         tools,
@@ -204,7 +207,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         max_message_chars=config.web.max_message_chars,
         permissions=config.permissions,
         confirmations=confirmations,
-        commands=CommandRouter(skills.registry, tools, status_text),
+        commands=CommandRouter(skills.registry, tools, status_text, PanelChat(panels)),
     )
     from connectors.web.connector import STATIC_DIR, WebConnector
 

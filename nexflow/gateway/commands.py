@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nexflow.bus.events import InboundEvent
+from nexflow.bus.events import InboundEvent, PanelSnapshotOut
+from nexflow.panels.runtime.chat import PanelChat
 from nexflow.skills import SkillNotFound, SkillRegistry, render_index
 from nexflow.storage.base import SessionRecord
 from nexflow.tools.base import ToolContext
@@ -21,23 +22,35 @@ HELP = """Commands:
 /run <skill> [json | key=value …] — run a skill directly, without the model
 /status — version, model, queue
 /new — start a fresh conversation
+/panels — open panels and templates; /panel new <template>, /panel <id>
 /confirm <id>, /cancel <id> — answer a confirmation request"""
 
 
 @dataclass(frozen=True, slots=True)
 class CommandResult:
+    """``reply`` is stored in the history; ``outbound`` (a panel snapshot) replaces the plain
+    text reply on the channel when set."""
+
     reply: str
     new_session: bool = False
+    outbound: PanelSnapshotOut | None = None
 
 
 StatusFn = Callable[[], Awaitable[str]]
 
 
 class CommandRouter:
-    def __init__(self, skills: SkillRegistry, tools: ToolRegistry, status: StatusFn) -> None:
+    def __init__(
+        self,
+        skills: SkillRegistry,
+        tools: ToolRegistry,
+        status: StatusFn,
+        panels: PanelChat | None = None,
+    ) -> None:
         self._skills = skills
         self._tools = tools
         self._status = status
+        self._panels = panels
 
     @staticmethod
     def is_command(text: str) -> bool:
@@ -59,8 +72,26 @@ class CommandRouter:
                 return CommandResult(await self._status())
             case "new":
                 return CommandResult("Started a new conversation.", new_session=True)
+            case "panels" | "panel" | "press" if self._panels is not None:
+                return await self._panel(name, rest.strip(), event, ctx)
             case _:
                 return CommandResult(f"Unknown command /{name}. /help lists the commands.")
+
+    async def _panel(
+        self, name: str, rest: str, event: InboundEvent, ctx: ToolContext
+    ) -> CommandResult:
+        assert self._panels is not None
+        if name == "panels":
+            return CommandResult(self._panels.listing())
+        where = (event.channel, event.chat_id, ctx.user_id)
+        answer = await (
+            self._panels.press(rest, *where)
+            if name == "press"
+            else self._panels.command(rest, *where)
+        )
+        if isinstance(answer, str):
+            return CommandResult(answer)
+        return CommandResult(f"[panel {answer.panel_id}] {answer.title}", outbound=answer)
 
     def _list_skills(self) -> str:
         skills = self._skills.list()

@@ -12,7 +12,7 @@ import structlog
 
 from nexflow.bus.bus import Bus
 from nexflow.bus.errors import InvalidMessage, NotAllowed, UnknownSession
-from nexflow.bus.events import InboundEvent, TextOut
+from nexflow.bus.events import InboundEvent, Outbound, TextOut
 from nexflow.bus.middleware import Accepted, Middleware, PublishContext, build_chain
 from nexflow.bus.streams import StreamHub
 from nexflow.config.model import BusConfig, PermissionsConfig
@@ -203,6 +203,7 @@ class Gateway:
                     "command", event.message.split()[0][:40], "ok", event.user_id, session.id
                 )
             ],
+            outbound=outcome.outbound,
         )
 
     async def _process(self, inbox_id: int) -> None:
@@ -226,12 +227,16 @@ class Gateway:
                 result = await self._run_command(event, session, ctx)
             else:
                 result = await self._orchestrator.run_turn(event, session, history, sink, ctx)
-            reply = TextOut(
-                channel=event.channel,
-                chat_id=event.chat_id,
-                session_id=session.id,
-                reply_to=event.id,
-                text=result.reply,
+            where = {
+                "channel": event.channel,
+                "chat_id": event.chat_id,
+                "session_id": session.id,
+                "reply_to": event.id,
+            }
+            reply: Outbound = (
+                result.outbound.model_copy(update=where)
+                if result.outbound is not None
+                else TextOut(**where, text=result.reply)
             )
             audit = [
                 AuditRecord(

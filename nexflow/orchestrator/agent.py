@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from nexflow.bus.events import InboundEvent
+from nexflow.bus.events import InboundEvent, Outbound
 from nexflow.bus.streams import StreamEvent
 from nexflow.config.model import AgentConfig
 from nexflow.llm.client import LLMClient, LLMRequest, LLMResponse, ToolCall
@@ -39,6 +39,7 @@ class TurnResult:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     llm_seconds: float = 0.0
+    outbound: Outbound | None = None  # replaces the plain text reply (e.g. a panel snapshot)
 
 
 @dataclass(slots=True)

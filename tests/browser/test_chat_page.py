@@ -38,3 +38,19 @@ async def test_banner_explains_missing_model(tmp_path: Path, browser: Browser) -
         await expect(page.locator(".msg.assistant").last).to_contain_text("No language model")
         await page.screenshot(path=str(tmp_path / "no-model.png"))
         await page.close()
+
+
+async def test_panel_card_button_runs_the_handler(
+    gateway: GatewayHarness, browser: Browser
+) -> None:
+    page = await browser.new_page()
+    await page.goto(gateway.url + "/")
+    await expect(page.locator("#conn")).to_have_text("connected")
+    await page.fill("#input", "/panel new server-monitor")
+    await page.keyboard.press("Enter")
+    card = page.locator(".msg.panel").last
+    await expect(card).to_contain_text("Cluster Health")
+    await card.get_by_role("button", name="Emergency Restart").click()
+    await expect(card).to_contain_text("rebooting")
+    await page.screenshot(path=str(gateway.home / "panel.png"))
+    await page.close()

@@ -1,0 +1,124 @@
+"""Panels in conversation: the ``/panels``, ``/panel`` and ``/press`` commands and the
+``panel_open`` / ``panel_list`` tools the model uses to open a panel and learn its tools.
+
+Snapshots go out as :class:`~nexflow.bus.events.PanelSnapshotOut`; each connector renders
+them (web card, Telegram HTML + inline keyboard, Discord embed + buttons) and sends a
+pressed button back as ``/press <action>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from nexflow.bus.events import PanelSnapshotOut
+from nexflow.panels import PanelError
+from nexflow.panels.runtime.errors import PanelRuntimeError
+from nexflow.panels.runtime.service import PanelService
+from nexflow.tools.base import ToolContext, ToolError, ToolResult, ToolSpec
+
+USAGE = "Usage: /panels · /panel new <template> · /panel <id> · /panel delete <id>"
+
+
+class PanelChat:
+    def __init__(self, service: PanelService) -> None:
+        self._service = service
+
+    def listing(self) -> str:
+        lines = []
+        instances = self._service.instances()
+        if instances:
+            lines.append("Open panels:")
+            lines += [f"- {p.id}: {p.title} (version {p.version})" for p in instances]
+        else:
+            lines.append("No panels are open.")
+        templates = ", ".join(t["name"] for t in self._service.templates())
+        lines.append(f"Templates: {templates}\n{USAGE}")
+        return "\n".join(lines)
+
+    async def command(
+        self, args: str, channel: str, chat_id: str, user_id: str
+    ) -> str | PanelSnapshotOut:
+        """``/panel …``: a text answer, or the snapshot to show."""
+        words = args.split()
+        try:
+            if not words:
+                return USAGE
+            if words[0] == "new" and len(words) == 2:
+                record = await self._service.create(template=words[1], owner=user_id)
+                return await self._service.snapshot(record.id, channel=channel, chat_id=chat_id)
+            if words[0] == "delete" and len(words) == 2:
+                await self._service.delete(words[1])
+                return f"Panel {words[1]} deleted."
+            if len(words) == 1:
+                return await self._service.snapshot(words[0], channel=channel, chat_id=chat_id)
+        except (PanelRuntimeError, PanelError) as exc:
+            return _message(exc)
+        return USAGE
+
+    async def press(
+        self, action: str, channel: str, chat_id: str, user_id: str
+    ) -> str | PanelSnapshotOut:
+        try:
+            _, snapshot = await self._service.press(
+                action.strip(), channel=channel, chat_id=chat_id, user_id=user_id
+            )
+        except (PanelRuntimeError, PanelError) as exc:
+            return _message(exc)
+        return snapshot
+
+
+def _message(exc: Exception) -> str:
+    text = getattr(exc, "message", None) or str(exc)
+    return f"Panel error: {text}"
+
+
+class PanelOpenTool:
+    """Lets the model open a panel from a template (or reuse the open one) and see its tools."""
+
+    spec = ToolSpec(
+        name="panel_open",
+        description=(
+            "Open a panel from a template (e.g. server-monitor, todo, notes, flowchart, "
+            "dashboard) or return it if open; answers with its state and tool names."
+        ),
+        parameters={
+            "type": "object",
+            "properties": {"template": {"type": "string"}},
+            "required": ["template"],
+        },
+    )
+
+    def __init__(self, service: PanelService) -> None:
+        self._service = service
+
+    async def run(self, args: Mapping[str, Any], ctx: ToolContext) -> ToolResult:
+        template = str(args.get("template") or "")
+        try:
+            existing = [p for p in self._service.instances() if p.template == template]
+            record = (
+                existing[0]
+                if existing
+                else await self._service.create(template=template, owner=ctx.user_id)
+            )
+        except (PanelRuntimeError, PanelError) as exc:
+            raise ToolError(_message(exc)) from exc
+        tools = [t.spec.name for t in self._service.tools_of(record.id)]
+        return ToolResult(
+            f"Panel {record.id} ({record.title}) is open at version {record.version}. "
+            f"State: {record.state}. Its tools: {', '.join(tools) or 'none'}.",
+            data={"id": record.id, "tools": tools},
+        )
+
+
+class PanelListTool:
+    spec = ToolSpec(
+        name="panel_list",
+        description="List the open panels and the templates that can be opened.",
+    )
+
+    def __init__(self, service: PanelService) -> None:
+        self._chat = PanelChat(service)
+
+    async def run(self, args: Mapping[str, Any], ctx: ToolContext) -> ToolResult:
+        return ToolResult(self._chat.listing())
