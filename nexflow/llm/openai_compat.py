@@ -2,7 +2,8 @@
 
 litellm costs about 20 ms of CPU and 170 MB per process for what is, against an
 OpenAI-compatible server, one HTTP request; this client speaks the same wire format
-directly over one pooled ``httpx.AsyncClient`` (streaming SSE included). It is used for
+directly over one pooled ``aiohttp.ClientSession`` (streaming SSE included; aiohttp's
+pool costs a fraction of httpx's per request under concurrency). It is used for
 ``openai/<model>`` profiles that name an ``api_base`` and for a discovered Ollama;
 ``llm.models.<name>.client: litellm`` forces litellm.
 """
@@ -14,7 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import aiohttp
 
 from nexflow.llm.client import DeltaSink, LLMRequest, LLMResponse, ToolCall, Usage
 from nexflow.llm.errors import LLMError, ProviderRejected, ProviderUnavailable
@@ -32,20 +33,31 @@ class OpenAICompatClient:
         self._prices = prices
         self._stream = stream
         self._wire_model = target.model.split("/", 1)[1] if "/" in target.model else target.model
-        headers = {"Authorization": f"Bearer {target.api_key}"} if target.api_key else {}
-        self._http = httpx.AsyncClient(
-            base_url=target.api_base.rstrip("/"),
-            headers=headers,
-            timeout=httpx.Timeout(target.timeout_s, connect=min(10.0, target.timeout_s)),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+        self._url = target.api_base.rstrip("/") + "/chat/completions"
+        self._headers = {"Authorization": f"Bearer {target.api_key}"} if target.api_key else {}
+        self._timeout = aiohttp.ClientTimeout(
+            total=target.timeout_s, connect=min(10.0, target.timeout_s)
         )
+        self._session: aiohttp.ClientSession | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        # Created on first use: a session belongs to the running event loop.
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=64),
+            )
+        return self._session
 
     @property
     def model(self) -> str:
         return self._target.model
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     async def complete(self, request: LLMRequest, on_delta: DeltaSink | None = None) -> LLMResponse:
         t = self._target
@@ -62,17 +74,15 @@ class OpenAICompatClient:
             body["stream_options"] = {"include_usage": True}
         started = time.perf_counter()
         try:
-            if stream:
-                async with self._http.stream("POST", "/chat/completions", json=body) as resp:
-                    await _check(resp, t.model)
-                    content, calls, usage = await _collect(resp.aiter_lines(), on_delta)
-            else:
-                resp = await self._http.post("/chat/completions", json=body)
+            async with self._http().post(self._url, json=body) as resp:
                 await _check(resp, t.model)
-                content, calls, usage = _read(resp.json())
+                if stream:
+                    content, calls, usage = await _collect(_lines(resp), on_delta)
+                else:
+                    content, calls, usage = _read(await resp.json(content_type=None))
         except LLMError:
             raise
-        except httpx.HTTPError as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise ProviderUnavailable(
                 f"the model provider for {t.model} is unreachable (connection failed or timed out)",
                 model=t.model,
@@ -91,11 +101,16 @@ class OpenAICompatClient:
         )
 
 
-async def _check(resp: httpx.Response, model: str) -> None:
-    status = resp.status_code
+async def _lines(resp: aiohttp.ClientResponse) -> AsyncIterator[str]:
+    async for raw in resp.content:
+        yield raw.decode("utf-8", "replace").rstrip("\r\n")
+
+
+async def _check(resp: aiohttp.ClientResponse, model: str) -> None:
+    status = resp.status
     if status < 400:
         return
-    await resp.aread()
+    await resp.read()
     if status >= 500 or status in _RETRYABLE_STATUS:
         raise ProviderUnavailable(
             f"the model provider for {model} answered HTTP {status}", model=model

@@ -1,0 +1,496 @@
+"""The Telegram connector: aiogram 3's ``Bot`` driven by a polling loop this class owns.
+
+Why not ``Dispatcher.start_polling``: it installs signal handlers, runs its own backoff
+and has no notion of a stalled ``getUpdates``; here one supervised task polls, a
+watchdog deadline (``poll_timeout_s + watchdog_s``) cancels a poll the server never
+answers, and network errors back off and reconnect. Updates are confirmed to Telegram
+(the next ``getUpdates`` offset) only after the consumer of :meth:`events` has taken
+every event of the previous batch, so a crash re-delivers rather than loses messages
+(the inbox drops the duplicates by ``external_id``).
+
+Errors: ``send`` raises :class:`~nexflow.gateway.connector.DeliveryError` (403 and 400
+are final; 429 carries ``retry_after_s``; network and 5xx are retryable). Nothing else
+escapes this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import structlog
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    AiogramError,
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramEntityTooLarge,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramUnauthorizedError,
+)
+from aiogram.types import (
+    CallbackQuery,
+    FSInputFile,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyParameters,
+    Update,
+)
+
+from connectors.telegram.config import TelegramConfig
+from connectors.telegram.format import CAPTION_LIMIT, markdown_to_html, split_html, to_plain
+from connectors.telegram.inbound import (
+    BotIdentity,
+    access,
+    callback_event,
+    message_event,
+)
+from connectors.telegram.manifest import MANIFEST
+from connectors.telegram.render import ActionTokens, Rendered, callback_message, render
+from connectors.telegram.webhook import WebhookApp
+from nexflow.bus.events import FileOut, InboundEvent, Outbound
+from nexflow.gateway.connector import ConnectorManifest, DeliveryError
+
+log = structlog.get_logger("nexflow.telegram")
+K = TypeVar("K")
+V = TypeVar("V")
+
+NOT_ALLOWED = "Sorry, this bot is private. Your Telegram id is {id}; ask its owner to add it."
+_UPDATES = ["message", "callback_query"]
+
+
+@dataclass
+class PollHealth:
+    """Counters for tests and ``/status``: polls answered, stalls caught, restarts."""
+
+    polls: int = 0
+    stalls: int = 0
+    restarts: int = 0
+    last_ok: float = 0.0
+
+
+class PollStalled(Exception):
+    pass
+
+
+@dataclass
+class _Draft:
+    message_id: int
+    html: str
+    at: float
+
+
+def delivery_error(exc: Exception) -> DeliveryError:
+    """Translate an aiogram error into the outbox's terms."""
+    reason = exc.message if isinstance(exc, TelegramAPIError) else type(exc).__name__
+    match exc:
+        case TelegramRetryAfter():
+            return DeliveryError(
+                f"Telegram flood control: {reason}", retry_after_s=float(exc.retry_after)
+            )
+        case TelegramMigrateToChat():
+            return DeliveryError(
+                f"group moved to {exc.migrate_to_chat_id}: {reason}", retryable=False
+            )
+        case TelegramForbiddenError() | TelegramBadRequest() | TelegramNotFound():
+            return DeliveryError(f"Telegram refused: {reason}", retryable=False)
+        case TelegramEntityTooLarge():
+            return DeliveryError(f"Telegram refused: {reason}", retryable=False)
+        case TelegramUnauthorizedError():
+            return DeliveryError("Telegram rejected the bot token (connectors.telegram)")
+        case _:
+            return DeliveryError(f"Telegram unreachable: {reason}")
+
+
+class TelegramConnector:
+    """``files_dir`` receives downloaded attachments (``<chat id>/<message id>-<name>``)."""
+
+    def __init__(self, config: TelegramConfig, files_dir: Path, channel: str = "telegram") -> None:
+        self._config = config
+        self._files_dir = files_dir
+        self._channel = channel
+        self._bot: Bot | None = None
+        self._me: BotIdentity | None = None
+        self._queue: asyncio.Queue[InboundEvent] = asyncio.Queue(config.queue_size)
+        self._stopped = asyncio.Event()
+        self._supervisor: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # typing indicators
+        self._typing: dict[str, asyncio.Task[None]] = {}
+        self._drafts: OrderedDict[str, _Draft] = OrderedDict()
+        self._progress: OrderedDict[str, int] = OrderedDict()  # chunks already delivered
+        self._replies: OrderedDict[str, int] = OrderedDict()  # event id → message id
+        self._told: OrderedDict[int, None] = OrderedDict()
+        self._tokens = ActionTokens()
+        self._offset: int | None = None
+        self.health = PollHealth()
+
+    @property
+    def manifest(self) -> ConnectorManifest:
+        return MANIFEST
+
+    @property
+    def bot(self) -> Bot:
+        if self._bot is None:
+            raise DeliveryError("the Telegram connector is not started")
+        return self._bot
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Returns at once; connecting (and retrying) happens in the supervised task."""
+        config = self._config
+        api = TelegramAPIServer.from_base(config.api_server) if config.api_server else None
+        session = AiohttpSession(api=api) if api else AiohttpSession()
+        session.timeout = config.request_timeout_s
+        self._bot = Bot(config.bot_token.get_secret_value(), session=session)
+        self._stopped.clear()
+        self._supervisor = asyncio.create_task(self._supervise(), name="nexflow-telegram")
+
+    async def stop(self) -> None:
+        self._stopped.set()
+        tasks = [*self._tasks, *([self._supervisor] if self._supervisor else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._supervisor = None
+        if self._bot is not None:
+            await self._bot.session.close()
+            self._bot = None
+
+    async def events(self) -> AsyncIterator[InboundEvent]:
+        stopped = asyncio.create_task(self._stopped.wait())
+        try:
+            while not self._stopped.is_set():
+                getter = asyncio.create_task(self._queue.get())
+                await asyncio.wait({getter, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():
+                    getter.cancel()
+                    return
+                yield getter.result()
+                self._queue.task_done()  # the consumer came back: the event is published
+        finally:
+            stopped.cancel()
+
+    def webhook_app(self) -> WebhookApp:
+        """A pure ASGI app for ``mode: webhook``; mount it at ``webhook_url``'s path."""
+        secret = self._config.webhook_secret
+        return WebhookApp(self, secret.get_secret_value() if secret else "")
+
+    # -- receiving ---------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        delay = self._config.backoff_initial_s
+        while not self._stopped.is_set():
+            attempt = time.monotonic()
+            wait = 0.0
+            try:
+                await self._connect()
+                if self._config.mode == "webhook":
+                    return
+                await self._poll()
+            except TelegramRetryAfter as exc:
+                log.warning("telegram_flood_control", retry_after=exc.retry_after)
+                wait = float(exc.retry_after)
+            except TelegramUnauthorizedError:
+                log.error("telegram_token_rejected", hint="check connectors.telegram.bot_token")
+                wait = self._config.backoff_max_s
+            except PollStalled:
+                log.warning("telegram_poll_stalled", stalls=self.health.stalls)
+            except (AiogramError, OSError) as exc:
+                log.warning("telegram_poll_failed", error=type(exc).__name__, detail=str(exc))
+            except Exception:
+                log.exception("telegram_poll_crashed")
+            self.health.restarts += 1
+            if self.health.last_ok > attempt:  # it was working: the first retry is quick
+                delay = self._config.backoff_initial_s
+            await asyncio.sleep(max(wait, delay))
+            delay = min(self._config.backoff_max_s, delay * 2)
+
+    async def _connect(self) -> None:
+        bot = self.bot
+        if self._me is None:
+            me = await bot.get_me()
+            self._me = BotIdentity(me.id, me.username or "")
+            log.info("telegram_connected", bot=me.username, mode=self._config.mode)
+        if self._config.mode == "webhook":
+            secret = self._config.webhook_secret
+            await bot.set_webhook(
+                str(self._config.webhook_url),
+                secret_token=secret.get_secret_value() if secret else None,
+                allowed_updates=_UPDATES,
+            )
+        else:
+            await bot.delete_webhook()
+
+    async def _poll(self) -> None:
+        bot, config = self.bot, self._config
+        deadline = config.poll_timeout_s + config.watchdog_s
+        while True:
+            await self._queue.join()  # confirm a batch only once it has been consumed
+            try:
+                async with asyncio.timeout(deadline):
+                    updates = await bot.get_updates(
+                        offset=self._offset,
+                        timeout=config.poll_timeout_s,
+                        allowed_updates=_UPDATES,
+                        request_timeout=int(deadline) + 5,
+                    )
+            except TimeoutError as exc:
+                self.health.stalls += 1
+                raise PollStalled(f"getUpdates unanswered for {deadline:.1f}s") from exc
+            self.health.polls += 1
+            self.health.last_ok = time.monotonic()
+            for update in updates:
+                self._offset = update.update_id + 1
+                await self.feed(update)
+
+    async def feed(self, update: Update) -> None:
+        """Handle one update (from polling or the webhook); a bad one is logged, skipped."""
+        try:
+            if update.message is not None:
+                await self._on_message(update.message)
+            elif update.callback_query is not None:
+                await self._on_callback(update.callback_query)
+        except Exception:
+            log.exception("telegram_update_failed", update_id=update.update_id)
+
+    async def _on_message(self, message: Message) -> None:
+        me = self._me
+        if me is None:
+            return
+        verdict = access(self._config, message.chat, message.from_user)
+        if verdict == "ignore":
+            return
+        if verdict == "reject" and self._config.unknown_users == "reject":
+            await self._tell_not_allowed(message)
+            return
+        event = await message_event(
+            self.bot,
+            message,
+            me,
+            self._config,
+            self._files_dir,
+            self._channel,
+            allowed=verdict == "ok",
+        )
+        if event is None:
+            return
+        if message.chat.type != "private":
+            _remember(self._replies, event.id, message.message_id)
+        await self._queue.put(event)
+        if self._config.typing:
+            self.typing(event.chat_id)
+
+    async def _on_callback(self, query: CallbackQuery) -> None:
+        message = query.message
+        if message is None:
+            return
+        verdict = access(self._config, message.chat, query.from_user)
+        command = callback_message(query.data or "", self._tokens)
+        if verdict == "ignore" or (verdict == "reject" and self._config.unknown_users == "reject"):
+            await self._answer(query, "You are not allowed to use this bot.")
+            return
+        if command is None:
+            await self._answer(query, "This button has expired.")
+            return
+        await self._answer(query, "")
+        event = callback_event(query, command, self._channel, allowed=verdict == "ok")
+        if event is None:
+            return
+        if message.chat.type == "private" and command.startswith(("/confirm", "/cancel")):
+            with contextlib.suppress(AiogramError):  # only they could press it: done with it
+                await self.bot.edit_message_reply_markup(
+                    chat_id=message.chat.id, message_id=message.message_id, reply_markup=None
+                )
+        await self._queue.put(event)
+
+    async def _answer(self, query: CallbackQuery, text: str) -> None:
+        try:
+            await self.bot.answer_callback_query(query.id, text=text or None)
+        except AiogramError as exc:
+            log.info("telegram_callback_answer_failed", error=str(exc))
+
+    async def _tell_not_allowed(self, message: Message) -> None:
+        user = message.from_user
+        if user is None or user.id in self._told:
+            return
+        _remember(self._told, user.id, None)
+        log.info("telegram_sender_not_allowed", sender_id=user.id)
+        try:
+            await self.bot.send_message(message.chat.id, NOT_ALLOWED.format(id=user.id))
+        except AiogramError as exc:
+            log.info("telegram_not_allowed_notice_failed", error=str(exc))
+
+    # -- typing and streamed drafts ------------------------------------------------------
+
+    def typing(self, chat_id: str) -> None:
+        """Show "typing…" in the chat until something is sent there (or ``typing_max_s``)."""
+        if chat_id in self._typing or self._bot is None or len(self._typing) >= 256:
+            return
+        task = asyncio.create_task(self._keep_typing(chat_id), name=f"telegram-typing-{chat_id}")
+        self._typing[chat_id] = task
+        self._tasks.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._tasks.discard(finished)
+            if self._typing.get(chat_id) is finished:
+                del self._typing[chat_id]
+
+        task.add_done_callback(done)
+
+    def _stop_typing(self, chat_id: str) -> None:
+        task = self._typing.pop(chat_id, None)
+        if task is not None:
+            task.cancel()
+
+    async def _keep_typing(self, chat_id: str) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._config.typing_max_s):
+                while True:  # Telegram shows an action for 5 s
+                    try:
+                        await self.bot.send_chat_action(int(chat_id), "typing")
+                    except AiogramError as exc:
+                        log.debug("telegram_typing_failed", error=str(exc))
+                        return
+                    await asyncio.sleep(4.0)
+
+    async def draft(self, chat_id: str, text: str) -> None:
+        """Show a partial reply, edited in place at most every ``stream_edit_interval_s``;
+        the next :meth:`send` to the chat turns the draft into the final message."""
+        if not self._config.stream_edits or not text.strip():
+            return
+        current = self._drafts.get(chat_id)
+        now = time.monotonic()
+        if current is not None and now - current.at < self._config.stream_edit_interval_s:
+            return
+        html = (split_html(markdown_to_html(text)) or [""])[0]
+        self._stop_typing(chat_id)
+        try:
+            if current is None:
+                sent = await self.bot.send_message(int(chat_id), html, parse_mode="HTML")
+                _remember(self._drafts, chat_id, _Draft(sent.message_id, html, now))
+            elif html != current.html:
+                await self.bot.edit_message_text(
+                    html, chat_id=int(chat_id), message_id=current.message_id, parse_mode="HTML"
+                )
+                current.html, current.at = html, now
+        except AiogramError as exc:
+            log.info("telegram_draft_failed", error=str(exc))
+
+    # -- sending -----------------------------------------------------------------------
+
+    async def send(self, out: Outbound) -> None:
+        bot = self.bot
+        self._stop_typing(out.chat_id)
+        try:
+            chat_id = int(out.chat_id)
+        except ValueError as exc:
+            raise DeliveryError(
+                f"not a Telegram chat id: {out.chat_id!r}", retryable=False
+            ) from exc
+        try:
+            if isinstance(out, FileOut):
+                await self._send_file(bot, chat_id, out)
+            else:
+                await self._send_rendered(bot, chat_id, out)
+        except (AiogramError, OSError) as exc:
+            raise delivery_error(exc) from exc
+
+    async def _send_rendered(self, bot: Bot, chat_id: int, out: Outbound) -> None:
+        rendered = render(out, self._tokens)
+        key = _key(out.chat_id, rendered)
+        done = self._progress.get(key, 0)  # a retry resumes after the chunks that went out
+        draft = self._drafts.get(out.chat_id)
+        reply_to = self._replies.get(out.reply_to or "")
+        for index in range(done, len(rendered.chunks)):
+            chunk = rendered.chunks[index]
+            last = index == len(rendered.chunks) - 1
+            markup = rendered.markup if last else None
+            if index == 0 and draft is not None:
+                await self._finish_draft(bot, chat_id, draft, chunk, rendered)
+            else:
+                reply = (
+                    ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
+                    if reply_to is not None and index == 0
+                    else None
+                )
+                await self._send_chunk(bot, chat_id, chunk, markup, reply)
+            _remember(self._progress, key, index + 1)
+        self._progress.pop(key, None)
+        if draft is not None:
+            self._drafts.pop(out.chat_id, None)
+
+    async def _send_chunk(
+        self,
+        bot: Bot,
+        chat_id: int,
+        chunk: str,
+        keyboard: InlineKeyboardMarkup | None,
+        reply: ReplyParameters | None,
+    ) -> None:
+        try:
+            await bot.send_message(
+                chat_id, chunk, parse_mode="HTML", reply_markup=keyboard, reply_parameters=reply
+            )
+        except TelegramBadRequest as exc:
+            if "parse entities" not in exc.message:
+                raise
+            log.warning("telegram_html_refused", error=exc.message)  # a formatter bug: say so
+            await bot.send_message(
+                chat_id, to_plain(chunk), reply_markup=keyboard, reply_parameters=reply
+            )
+
+    async def _finish_draft(
+        self, bot: Bot, chat_id: int, draft: _Draft, chunk: str, rendered: Rendered
+    ) -> None:
+        markup = rendered.markup if len(rendered.chunks) == 1 else None
+        try:
+            await bot.edit_message_text(
+                chunk,
+                chat_id=chat_id,
+                message_id=draft.message_id,
+                parse_mode="HTML",
+                reply_markup=markup,
+            )
+        except TelegramBadRequest as exc:
+            if "not modified" in exc.message:
+                return
+            log.info("telegram_draft_finish_failed", error=exc.message)
+            await self._send_chunk(bot, chat_id, chunk, markup, None)
+
+    async def _send_file(self, bot: Bot, chat_id: int, out: FileOut) -> None:
+        path = Path(out.path)
+        if not await asyncio.to_thread(path.is_file):
+            raise DeliveryError(f"file not found: {path.name}", retryable=False)
+        captions = split_html(markdown_to_html(out.caption), CAPTION_LIMIT)
+        caption = captions[0] if len(captions) == 1 else None
+        await bot.send_document(
+            chat_id, FSInputFile(path), caption=caption, parse_mode="HTML" if caption else None
+        )
+        if len(captions) > 1:
+            for chunk in split_html(markdown_to_html(out.caption)):
+                await self._send_chunk(bot, chat_id, chunk, None, None)
+
+
+def _key(chat_id: str, rendered: Rendered) -> str:
+    digest = hashlib.sha256("\x00".join((chat_id, *rendered.chunks)).encode()).hexdigest()
+    return digest[:32]
+
+
+def _remember(cache: OrderedDict[K, V], key: K, value: V, capacity: int = 4096) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    if len(cache) > capacity:
+        cache.popitem(last=False)
