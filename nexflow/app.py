@@ -23,6 +23,7 @@ from nexflow.bus.middleware import (
     RateLimit,
 )
 from nexflow.bus.streams import StreamHub
+from nexflow.config import ConfigError, ConfigProblem
 from nexflow.config.model import NexflowConfig
 from nexflow.gateway.commands import CommandRouter
 from nexflow.gateway.confirmations import ConfirmationService
@@ -140,6 +141,34 @@ def _version() -> str:
     return __version__
 
 
+# Chat connectors: a section under ``connectors:`` turns one on (``enabled: false`` turns it
+# off again). Each module's ``create`` imports its SDK, so a disabled channel costs nothing.
+CHAT_CONNECTORS = {
+    "telegram": "connectors.telegram.factory",
+    "discord": "connectors.discord.factory",
+}
+
+
+def chat_connectors(config: NexflowConfig) -> dict[str, Connector]:
+    """Build the enabled chat connectors; a bad section raises ``ConfigError``."""
+    import importlib
+
+    built: dict[str, Connector] = {}
+    for name, raw in config.connectors.items():
+        section = dict(raw)
+        if not section.pop("enabled", True):
+            continue
+        if name not in CHAT_CONNECTORS:
+            known = ", ".join(sorted(CHAT_CONNECTORS))
+            raise ConfigError(
+                "configuration",
+                [ConfigProblem(f"connectors.{name}", "unknown connector", f"use one of: {known}")],
+            )
+        factory = importlib.import_module(CHAT_CONNECTORS[name])
+        built[name] = factory.create(section, config)
+    return built
+
+
 def build_application(config: NexflowConfig, logs: LogHub) -> Application:
     registry = CollectorRegistry()
     metrics = Metrics(registry)
@@ -211,7 +240,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
     )
     from connectors.web.connector import STATIC_DIR, WebConnector
 
-    connectors: dict[str, Connector] = {"web": WebConnector(streams)}
+    connectors: dict[str, Connector] = {"web": WebConnector(streams), **chat_connectors(config)}
     application = Application(
         config, storage, gateway, outbox, connectors, metrics, tools, models, skills, reminders
     )

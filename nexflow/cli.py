@@ -71,11 +71,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from nexflow.app import build_application
+    from nexflow.config import ConfigError
     from nexflow.observability.logging import LogHub, configure_logging
 
     hub = LogHub()
     configure_logging(config.logging.level, config.logging.format, hub)
-    application = build_application(config, hub)
+    try:
+        application = build_application(config, hub)
+    except ConfigError as exc:
+        print(f"nexflow: {exc.render()}", file=sys.stderr)
+        return EX_CONFIG
     server = uvicorn.Server(
         uvicorn.Config(
             application.web,

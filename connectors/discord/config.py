@@ -12,9 +12,12 @@ Names follow the PRD's example (seed 004)::
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+
+from nexflow.config.errors import ConfigError, ConfigProblem
 
 # YAML turns an unquoted id into an int; Discord ids are strings of digits.
 Snowflake = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)]
@@ -47,3 +50,18 @@ class DiscordConfig(BaseModel):
     send with ``retry_after`` so the outbox reschedules it (discord.py's minimum is 30)."""
     guild_ready_timeout_s: float = Field(default=2.0, gt=0)
     """How long discord.py waits for GUILD_CREATE after READY before it reports ready."""
+
+    @classmethod
+    def from_section(cls, section: Mapping[str, Any], source: str = "config") -> DiscordConfig:
+        """Validate the raw section; problems name ``connectors.discord.<key>``."""
+        try:
+            return cls.model_validate(dict(section))
+        except ValidationError as exc:
+            problems = [
+                ConfigProblem(
+                    ".".join(["connectors", "discord", *(str(p) for p in err["loc"])]),
+                    err["msg"],
+                )
+                for err in exc.errors()
+            ]
+            raise ConfigError(source, problems) from exc

@@ -19,6 +19,7 @@ unreachable at start), and stops for good on a rejected token.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import re
 from collections import OrderedDict
@@ -82,7 +83,7 @@ class DiscordConnector:
         self._client: _Client | None = None
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
-        self._stopping = False
+        self._stopped = asyncio.Event()
         self._saved_endpoints: tuple[str, yarl.URL] | None = None
         self._channel_names = {cid: name for name, cid in config.channels.items()}
         self._roles = frozenset(config.allowed_roles)
@@ -99,14 +100,14 @@ class DiscordConnector:
         if self._task is not None:
             return
         self._point_at_endpoints()
-        self._stopping = False
+        self._stopped.clear()
         self._ready.clear()
         self._queue = asyncio.Queue(self._queue.maxsize)
         self._download_dir.mkdir(parents=True, exist_ok=True)
         self._task = asyncio.create_task(self._run(), name="nexflow-discord")
 
     async def stop(self) -> None:
-        self._stopping = True
+        self._stopped.set()
         if self._client is not None:
             await self._client.close()
         if self._task is not None:
@@ -159,12 +160,15 @@ class DiscordConnector:
         )
 
     async def _run(self) -> None:
+        """Supervise the client: discord.py reconnects the gateway itself; when it gives up
+        (or cannot log in because Discord is unreachable) a new client is started after a
+        backoff. A rejected token or a missing intent stops it for good."""
         backoff = 1.0
         token = self._config.bot_token.get_secret_value()
-        while not self._stopping:
+        while not self._stopped.is_set():
             client = self._client = self._new_client()
             try:
-                await client.start(token)  # returns when closed; reconnects by itself
+                await client.start(token)  # returns when closed
             except discord.LoginFailure:
                 log.error("discord_login_failed", hint="check connectors.discord.bot_token")
                 return
@@ -174,13 +178,18 @@ class DiscordConnector:
                     hint="enable the Message Content intent for the bot in the developer portal",
                 )
                 return
-            except (*_NETWORK_ERRORS, discord.DiscordException):
-                log.warning("discord_connection_lost", retry_in_s=backoff, exc_info=True)
+            except Exception:
+                if self._stopped.is_set():
+                    return  # closed under a request in flight
+                log.warning("discord_client_failed", retry_in_s=backoff, exc_info=True)
             finally:
                 await client.close()
-            if self._stopping:
-                return
-            await asyncio.sleep(backoff)
+            if self._ready.is_set():  # it had been connected: start the backoff afresh
+                self._ready.clear()
+                backoff = 1.0
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(backoff):
+                    await self._stopped.wait()
             backoff = min(backoff * 2, 60.0)
 
     # -- inbound ----------------------------------------------------------------------
@@ -217,6 +226,10 @@ class DiscordConnector:
                     log.warning("discord_member_lookup_failed", user_id=user.id, exc_info=True)
                     return False
         return any(r.name in self._roles or str(r.id) in self._roles for r in member.roles)
+
+    def _role_verified(self, guild: discord.Guild | None) -> bool:
+        """Whether :meth:`_permitted` checked a role (the sender counts as approved)."""
+        return bool(self._roles) and (guild is not None or self._config.guild_id is not None)
 
     def _in_scope(self, guild: discord.Guild | None, channel: Any) -> bool:
         if guild is None:
@@ -261,6 +274,7 @@ class DiscordConnector:
             "username": message.author.name,
             "display_name": message.author.display_name,
             "dm": message.guild is None,
+            "allowlisted": self._role_verified(message.guild),
         }
         if message.guild is not None:
             metadata["guild_id"] = str(message.guild.id)
@@ -268,7 +282,6 @@ class DiscordConnector:
             metadata["channel_name"] = name or getattr(message.channel, "name", None)
         if skipped:
             metadata["skipped_attachments"] = skipped
-        await self._typing(message.channel)
         await self._queue.put(
             InboundEvent(
                 channel=CHANNEL,
@@ -280,6 +293,7 @@ class DiscordConnector:
                 metadata=metadata,
             )
         )
+        await self._typing(message.channel)
 
     async def _typing(self, channel: discord.abc.Messageable) -> None:
         try:
@@ -337,6 +351,7 @@ class DiscordConnector:
                 metadata={
                     "username": interaction.user.name,
                     "dm": interaction.guild is None,
+                    "allowlisted": self._role_verified(interaction.guild),
                     "button": True,
                 },
             )

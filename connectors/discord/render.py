@@ -45,10 +45,11 @@ def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
 
     def flush() -> None:
         nonlocal current
-        reopened = fence is not None and current == fence + "\n"
-        if current.strip() and not reopened:
+        if fence is not None and current == fence + "\n":
+            return  # nothing yet after the reopened fence
+        if current.strip():  # a part of only whitespace is dropped
             parts.append(current.rstrip("\n") + ("\n" + _FENCE if fence else ""))
-            current = fence + "\n" if fence else ""
+        current = fence + "\n" if fence else ""
 
     for line in text.splitlines(keepends=True):
         room = limit - (len(_FENCE) + 1 if fence else 0)

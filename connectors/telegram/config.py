@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from nexflow.config.errors import ConfigError, ConfigProblem
+
+_TOKEN = re.compile(r"\d+:[\w-]+")
 
 
 class TelegramConfig(BaseModel):
@@ -38,6 +49,15 @@ class TelegramConfig(BaseModel):
     stream_edit_interval_s: float = Field(1.5, ge=0)
     max_file_mb: int = Field(20, ge=1, le=2000)
     queue_size: int = Field(256, ge=1)
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr) -> SecretStr:
+        if not _TOKEN.fullmatch(value.get_secret_value()):
+            raise ValueError(
+                "not a Telegram bot token (expected <digits>:<secret>, from @BotFather)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _webhook_needs_url_and_secret(self) -> TelegramConfig:

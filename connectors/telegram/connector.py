@@ -9,21 +9,19 @@ every event of the previous batch, so a crash re-delivers rather than loses mess
 (the inbox drops the duplicates by ``external_id``).
 
 Errors: ``send`` raises :class:`~nexflow.gateway.connector.DeliveryError` (403 and 400
-are final; 429 carries ``retry_after_s``; network and 5xx are retryable). Nothing else
-escapes this module.
+are final; 429 carries ``retry_after_s``; network and 5xx are retryable; see
+:mod:`connectors.telegram.outbound`). Nothing else escapes this module.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import structlog
 from aiogram import Bot
@@ -31,26 +29,16 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     AiogramError,
-    TelegramAPIError,
-    TelegramBadRequest,
-    TelegramEntityTooLarge,
-    TelegramForbiddenError,
-    TelegramMigrateToChat,
-    TelegramNotFound,
     TelegramRetryAfter,
     TelegramUnauthorizedError,
 )
 from aiogram.types import (
     CallbackQuery,
-    FSInputFile,
-    InlineKeyboardMarkup,
     Message,
-    ReplyParameters,
     Update,
 )
 
 from connectors.telegram.config import TelegramConfig
-from connectors.telegram.format import CAPTION_LIMIT, markdown_to_html, split_html, to_plain
 from connectors.telegram.inbound import (
     BotIdentity,
     access,
@@ -58,14 +46,13 @@ from connectors.telegram.inbound import (
     message_event,
 )
 from connectors.telegram.manifest import MANIFEST
-from connectors.telegram.render import ActionTokens, Rendered, callback_message, render
+from connectors.telegram.outbound import Delivery, remember
+from connectors.telegram.render import ActionTokens, callback_message
 from connectors.telegram.webhook import WebhookApp
-from nexflow.bus.events import FileOut, InboundEvent, Outbound
+from nexflow.bus.events import InboundEvent, Outbound
 from nexflow.gateway.connector import ConnectorManifest, DeliveryError
 
 log = structlog.get_logger("nexflow.telegram")
-K = TypeVar("K")
-V = TypeVar("V")
 
 NOT_ALLOWED = "Sorry, this bot is private. Your Telegram id is {id}; ask its owner to add it."
 _UPDATES = ["message", "callback_query"]
@@ -85,35 +72,6 @@ class PollStalled(Exception):
     pass
 
 
-@dataclass
-class _Draft:
-    message_id: int
-    html: str
-    at: float
-
-
-def delivery_error(exc: Exception) -> DeliveryError:
-    """Translate an aiogram error into the outbox's terms."""
-    reason = exc.message if isinstance(exc, TelegramAPIError) else type(exc).__name__
-    match exc:
-        case TelegramRetryAfter():
-            return DeliveryError(
-                f"Telegram flood control: {reason}", retry_after_s=float(exc.retry_after)
-            )
-        case TelegramMigrateToChat():
-            return DeliveryError(
-                f"group moved to {exc.migrate_to_chat_id}: {reason}", retryable=False
-            )
-        case TelegramForbiddenError() | TelegramBadRequest() | TelegramNotFound():
-            return DeliveryError(f"Telegram refused: {reason}", retryable=False)
-        case TelegramEntityTooLarge():
-            return DeliveryError(f"Telegram refused: {reason}", retryable=False)
-        case TelegramUnauthorizedError():
-            return DeliveryError("Telegram rejected the bot token (connectors.telegram)")
-        case _:
-            return DeliveryError(f"Telegram unreachable: {reason}")
-
-
 class TelegramConnector:
     """``files_dir`` receives downloaded attachments (``<chat id>/<message id>-<name>``)."""
 
@@ -128,9 +86,7 @@ class TelegramConnector:
         self._supervisor: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()  # typing indicators
         self._typing: dict[str, asyncio.Task[None]] = {}
-        self._drafts: OrderedDict[str, _Draft] = OrderedDict()
-        self._progress: OrderedDict[str, int] = OrderedDict()  # chunks already delivered
-        self._replies: OrderedDict[str, int] = OrderedDict()  # event id → message id
+        self._delivery: Delivery | None = None  # exists while started
         self._told: OrderedDict[int, None] = OrderedDict()
         self._tokens = ActionTokens()
         self._offset: int | None = None
@@ -155,6 +111,7 @@ class TelegramConnector:
         session = AiohttpSession(api=api) if api else AiohttpSession()
         session.timeout = config.request_timeout_s
         self._bot = Bot(config.bot_token.get_secret_value(), session=session)
+        self._delivery = Delivery(self._bot, config, self._tokens)
         self._stopped.clear()
         self._supervisor = asyncio.create_task(self._supervise(), name="nexflow-telegram")
 
@@ -167,21 +124,25 @@ class TelegramConnector:
         self._supervisor = None
         if self._bot is not None:
             await self._bot.session.close()
-            self._bot = None
+            self._bot = self._delivery = None
 
     async def events(self) -> AsyncIterator[InboundEvent]:
         stopped = asyncio.create_task(self._stopped.wait())
+        getter: asyncio.Task[InboundEvent] | None = None
         try:
             while not self._stopped.is_set():
                 getter = asyncio.create_task(self._queue.get())
                 await asyncio.wait({getter, stopped}, return_when=asyncio.FIRST_COMPLETED)
                 if not getter.done():
-                    getter.cancel()
                     return
-                yield getter.result()
+                event, getter = getter.result(), None
+                yield event
                 self._queue.task_done()  # the consumer came back: the event is published
         finally:
             stopped.cancel()
+            if getter is not None and not getter.cancel() and not getter.cancelled():
+                self._queue.put_nowait(getter.result())  # taken but never handed out
+                self._queue.task_done()
 
     def webhook_app(self) -> WebhookApp:
         """A pure ASGI app for ``mode: webhook``; mount it at ``webhook_url``'s path."""
@@ -283,12 +244,12 @@ class TelegramConnector:
             self._config,
             self._files_dir,
             self._channel,
-            allowed=verdict == "ok",
+            allowlisted=verdict == "listed",
         )
         if event is None:
             return
         if message.chat.type != "private":
-            _remember(self._replies, event.id, message.message_id)
+            self._delivery_or_fail().remember_reply(event.id, message.message_id)
         await self._queue.put(event)
         if self._config.typing:
             self.typing(event.chat_id)
@@ -306,7 +267,7 @@ class TelegramConnector:
             await self._answer(query, "This button has expired.")
             return
         await self._answer(query, "")
-        event = callback_event(query, command, self._channel, allowed=verdict == "ok")
+        event = callback_event(query, command, self._channel, allowlisted=verdict == "listed")
         if event is None:
             return
         if message.chat.type == "private" and command.startswith(("/confirm", "/cancel")):
@@ -326,7 +287,7 @@ class TelegramConnector:
         user = message.from_user
         if user is None or user.id in self._told:
             return
-        _remember(self._told, user.id, None)
+        remember(self._told, user.id, None)
         log.info("telegram_sender_not_allowed", sender_id=user.id)
         try:
             await self.bot.send_message(message.chat.id, NOT_ALLOWED.format(id=user.id))
@@ -369,128 +330,14 @@ class TelegramConnector:
     async def draft(self, chat_id: str, text: str) -> None:
         """Show a partial reply, edited in place at most every ``stream_edit_interval_s``;
         the next :meth:`send` to the chat turns the draft into the final message."""
-        if not self._config.stream_edits or not text.strip():
-            return
-        current = self._drafts.get(chat_id)
-        now = time.monotonic()
-        if current is not None and now - current.at < self._config.stream_edit_interval_s:
-            return
-        html = (split_html(markdown_to_html(text)) or [""])[0]
         self._stop_typing(chat_id)
-        try:
-            if current is None:
-                sent = await self.bot.send_message(int(chat_id), html, parse_mode="HTML")
-                _remember(self._drafts, chat_id, _Draft(sent.message_id, html, now))
-            elif html != current.html:
-                await self.bot.edit_message_text(
-                    html, chat_id=int(chat_id), message_id=current.message_id, parse_mode="HTML"
-                )
-                current.html, current.at = html, now
-        except AiogramError as exc:
-            log.info("telegram_draft_failed", error=str(exc))
-
-    # -- sending -----------------------------------------------------------------------
+        await self._delivery_or_fail().draft(chat_id, text)
 
     async def send(self, out: Outbound) -> None:
-        bot = self.bot
         self._stop_typing(out.chat_id)
-        try:
-            chat_id = int(out.chat_id)
-        except ValueError as exc:
-            raise DeliveryError(
-                f"not a Telegram chat id: {out.chat_id!r}", retryable=False
-            ) from exc
-        try:
-            if isinstance(out, FileOut):
-                await self._send_file(bot, chat_id, out)
-            else:
-                await self._send_rendered(bot, chat_id, out)
-        except (AiogramError, OSError) as exc:
-            raise delivery_error(exc) from exc
+        await self._delivery_or_fail().send(out)
 
-    async def _send_rendered(self, bot: Bot, chat_id: int, out: Outbound) -> None:
-        rendered = render(out, self._tokens)
-        key = _key(out.chat_id, rendered)
-        done = self._progress.get(key, 0)  # a retry resumes after the chunks that went out
-        draft = self._drafts.get(out.chat_id)
-        reply_to = self._replies.get(out.reply_to or "")
-        for index in range(done, len(rendered.chunks)):
-            chunk = rendered.chunks[index]
-            last = index == len(rendered.chunks) - 1
-            markup = rendered.markup if last else None
-            if index == 0 and draft is not None:
-                await self._finish_draft(bot, chat_id, draft, chunk, rendered)
-            else:
-                reply = (
-                    ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
-                    if reply_to is not None and index == 0
-                    else None
-                )
-                await self._send_chunk(bot, chat_id, chunk, markup, reply)
-            _remember(self._progress, key, index + 1)
-        self._progress.pop(key, None)
-        if draft is not None:
-            self._drafts.pop(out.chat_id, None)
-
-    async def _send_chunk(
-        self,
-        bot: Bot,
-        chat_id: int,
-        chunk: str,
-        keyboard: InlineKeyboardMarkup | None,
-        reply: ReplyParameters | None,
-    ) -> None:
-        try:
-            await bot.send_message(
-                chat_id, chunk, parse_mode="HTML", reply_markup=keyboard, reply_parameters=reply
-            )
-        except TelegramBadRequest as exc:
-            if "parse entities" not in exc.message:
-                raise
-            log.warning("telegram_html_refused", error=exc.message)  # a formatter bug: say so
-            await bot.send_message(
-                chat_id, to_plain(chunk), reply_markup=keyboard, reply_parameters=reply
-            )
-
-    async def _finish_draft(
-        self, bot: Bot, chat_id: int, draft: _Draft, chunk: str, rendered: Rendered
-    ) -> None:
-        markup = rendered.markup if len(rendered.chunks) == 1 else None
-        try:
-            await bot.edit_message_text(
-                chunk,
-                chat_id=chat_id,
-                message_id=draft.message_id,
-                parse_mode="HTML",
-                reply_markup=markup,
-            )
-        except TelegramBadRequest as exc:
-            if "not modified" in exc.message:
-                return
-            log.info("telegram_draft_finish_failed", error=exc.message)
-            await self._send_chunk(bot, chat_id, chunk, markup, None)
-
-    async def _send_file(self, bot: Bot, chat_id: int, out: FileOut) -> None:
-        path = Path(out.path)
-        if not await asyncio.to_thread(path.is_file):
-            raise DeliveryError(f"file not found: {path.name}", retryable=False)
-        captions = split_html(markdown_to_html(out.caption), CAPTION_LIMIT)
-        caption = captions[0] if len(captions) == 1 else None
-        await bot.send_document(
-            chat_id, FSInputFile(path), caption=caption, parse_mode="HTML" if caption else None
-        )
-        if len(captions) > 1:
-            for chunk in split_html(markdown_to_html(out.caption)):
-                await self._send_chunk(bot, chat_id, chunk, None, None)
-
-
-def _key(chat_id: str, rendered: Rendered) -> str:
-    digest = hashlib.sha256("\x00".join((chat_id, *rendered.chunks)).encode()).hexdigest()
-    return digest[:32]
-
-
-def _remember(cache: OrderedDict[K, V], key: K, value: V, capacity: int = 4096) -> None:
-    cache[key] = value
-    cache.move_to_end(key)
-    if len(cache) > capacity:
-        cache.popitem(last=False)
+    def _delivery_or_fail(self) -> Delivery:
+        if self._delivery is None:
+            raise DeliveryError("the Telegram connector is not started")
+        return self._delivery

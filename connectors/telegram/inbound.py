@@ -7,8 +7,12 @@ Access (``allowed_users`` / ``allowed_chats``):
 * otherwise (private chats, and any group when ``allowed_chats`` is empty) the sender
   must be in ``allowed_users``, unless that list is empty;
 * a sender who fails the check is dropped (``unknown_users: reject``; told once per
-  process, in private chats only) or forwarded with ``metadata["allowed"] = False``
-  (``unknown_users: pass``) for the gateway's pairing policy to decide.
+  process, in private chats only) or forwarded (``unknown_users: pass``) for the
+  gateway's pairing policy to decide.
+
+``metadata["allowlisted"]`` is True only when the sender (or the group) is listed
+explicitly: those count as approved and need no pairing. With both lists empty every
+sender gets through with ``allowlisted`` False.
 
 In groups with ``group_mode: mention`` only messages that mention the bot, reply to
 one of its messages, or are commands (``/cmd`` or ``/cmd@this_bot``) are taken.
@@ -30,7 +34,7 @@ from nexflow.bus.events import Attachment, InboundEvent
 
 log = structlog.get_logger("nexflow.telegram")
 
-Access = Literal["ok", "reject", "ignore"]
+Access = Literal["listed", "open", "reject", "ignore"]
 _UNSAFE = re.compile(r"[^\w.\-]+")
 
 
@@ -43,13 +47,13 @@ class BotIdentity:
 def access(config: TelegramConfig, chat: Chat, user: User | None) -> Access:
     group = chat.type != "private"
     if group and config.allowed_chats:
-        if chat.id in config.allowed_chats:
-            return "ok"
-        return "ignore"
+        return "listed" if chat.id in config.allowed_chats else "ignore"
     if user is None:
         return "ignore"
-    if not config.allowed_users or user.id in config.allowed_users:
-        return "ok"
+    if user.id in config.allowed_users:
+        return "listed"
+    if not config.allowed_users:
+        return "open"
     return "reject" if not group else "ignore"
 
 
@@ -83,8 +87,8 @@ def strip_mention(text: str, me: BotIdentity) -> str:
     return re.sub(r"[ \t]{2,}", " ", re.sub(pattern, "", text, flags=re.I)).strip()
 
 
-def _metadata(chat: Chat, user: User | None, allowed: bool) -> dict[str, object]:
-    meta: dict[str, object] = {"chat_type": chat.type, "allowed": allowed}
+def _metadata(chat: Chat, user: User | None, allowlisted: bool) -> dict[str, object]:
+    meta: dict[str, object] = {"chat_type": chat.type, "allowlisted": allowlisted}
     if user is not None:
         meta["first_name"] = user.first_name
         if user.username:
@@ -101,7 +105,7 @@ async def message_event(
     config: TelegramConfig,
     files_dir: Path,
     channel: str,
-    allowed: bool,
+    allowlisted: bool,
 ) -> InboundEvent | None:
     """The event for a message, or None when it is not for the bot (group gating)."""
     group = message.chat.type != "private"
@@ -121,12 +125,12 @@ async def message_event(
         message=text,
         external_id=f"{message.chat.id}:{message.message_id}",
         attachments=tuple(attachments),
-        metadata={**_metadata(message.chat, user, allowed), "message_id": message.message_id},
+        metadata={**_metadata(message.chat, user, allowlisted), "message_id": message.message_id},
     )
 
 
 def callback_event(
-    query: CallbackQuery, command: str, channel: str, allowed: bool
+    query: CallbackQuery, command: str, channel: str, allowlisted: bool
 ) -> InboundEvent | None:
     message = query.message
     if message is None:
@@ -138,7 +142,7 @@ def callback_event(
         message=command,
         external_id=f"cb:{query.id}",
         metadata={
-            **_metadata(message.chat, query.from_user, allowed),
+            **_metadata(message.chat, query.from_user, allowlisted),
             "callback": True,
             "message_id": message.message_id,
         },

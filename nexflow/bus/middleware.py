@@ -139,10 +139,13 @@ class Identity:
             return known
         access = self._security.channels.get(channel)
         policy = access.policy if access else "pairing"
-        allowed = access is not None and sender in access.allow
+        # A connector's own allow list (e.g. connectors.telegram.allowed_users) approves too.
+        allowed = (access is not None and sender in access.allow) or (
+            event.metadata.get("allowlisted") is True
+        )
         if is_owner:
             return await self._users.create_user("owner", "owner", channel, sender), "owner"
-        if policy == "open" or (policy == "allowlist" and allowed):
+        if policy == "open" or allowed:
             return await self._users.create_user(sender, "user", channel, sender), "user"
         if policy == "disabled":
             raise NotAllowed("This channel is disabled on this Nexflow.")

@@ -48,6 +48,28 @@ _ERRORS = {
 }
 
 Payload = dict[str, Any]
+_PERMISSIONS = "1071698660929"  # view, send, embed, attach, read history, ...
+_JOINED = "2024-01-01T00:00:00+00:00"
+_USER: Payload = dict(discriminator="0", global_name=None, avatar=None, public_flags=0)
+_MEMBER: Payload = dict(nick=None, avatar=None, joined_at=_JOINED, deaf=False, mute=False, flags=0)
+_ROLE: Payload = dict(
+    color=0, hoist=False, permissions=_PERMISSIONS, managed=False, mentionable=True, flags=0
+)
+_CHANNEL: Payload = dict(
+    position=0, permission_overwrites=[], nsfw=False, parent_id=None, topic=None,
+    last_message_id=None, rate_limit_per_user=0,
+)  # fmt: skip
+_GUILD: Payload = dict(
+    icon=None, unavailable=False, large=False, features=[], verification_level=0,
+    default_message_notifications=0, explicit_content_filter=0, mfa_level=0, premium_tier=0,
+    preferred_locale="en-US", system_channel_id=None, afk_channel_id=None, afk_timeout=300,
+    nsfw_level=0, emojis=[], stickers=[], threads=[], voice_states=[], presences=[],
+    stage_instances=[], guild_scheduled_events=[], joined_at=_JOINED,
+)  # fmt: skip
+_MESSAGE: Payload = dict(
+    timestamp=_JOINED, edited_timestamp=None, tts=False, mention_everyone=False,
+    mention_roles=[], embeds=[], pinned=False, flags=0, components=[],
+)  # fmt: skip
 
 
 @dataclass
@@ -201,44 +223,14 @@ class FakeDiscord:
 
     def _user(self, username: str, *, bot: bool = False) -> Payload:
         uid = self.snowflake()
-        self._users[uid] = user = {
-            "id": uid,
-            "username": username,
-            "discriminator": "0",
-            "global_name": None,
-            "avatar": None,
-            "bot": bot,
-            "public_flags": 0,
-        }
+        self._users[uid] = user = {"id": uid, "username": username, "bot": bot, **_USER}
         return user
 
     def _guild_channel(self, cid: str, name: str) -> Payload:
-        return {
-            "id": cid,
-            "type": 0,
-            "guild_id": self.guild_id,
-            "name": name,
-            "position": 0,
-            "permission_overwrites": [],
-            "nsfw": False,
-            "parent_id": None,
-            "topic": None,
-            "last_message_id": None,
-            "rate_limit_per_user": 0,
-        }
+        return {"id": cid, "type": 0, "guild_id": self.guild_id, "name": name, **_CHANNEL}
 
     def _add_member(self, user: Payload, roles: tuple[str, ...]) -> Payload:
-        member = {
-            "user": user,
-            "nick": None,
-            "avatar": None,
-            "roles": [self.roles[r] for r in roles],
-            "joined_at": "2024-01-01T00:00:00+00:00",
-            "deaf": False,
-            "mute": False,
-            "flags": 0,
-            "pending": False,
-        }
+        member = {"user": user, "roles": [self.roles[r] for r in roles], **_MEMBER}
         self._members[user["id"]] = member
         return member
 
@@ -250,64 +242,27 @@ class FakeDiscord:
         return str(user["id"])
 
     def _guild(self) -> Payload:
+        roles = [
+            {"id": rid, "name": name, "position": int(name != "@everyone"), **_ROLE}
+            for name, rid in self.roles.items()
+        ]
+        channels = [c for c in self._channels.values() if c.get("guild_id") == self.guild_id]
         return {
             "id": self.guild_id,
             "name": "Nexflow test guild",
-            "icon": None,
             "owner_id": self.bot["id"],
-            "unavailable": False,
-            "large": False,
             "member_count": len(self._members),
-            "features": [],
-            "verification_level": 0,
-            "default_message_notifications": 0,
-            "explicit_content_filter": 0,
-            "mfa_level": 0,
-            "premium_tier": 0,
-            "preferred_locale": "en-US",
-            "system_channel_id": None,
-            "afk_channel_id": None,
-            "afk_timeout": 300,
-            "nsfw_level": 0,
-            "emojis": [],
-            "stickers": [],
-            "roles": [self._role(name, rid) for name, rid in self.roles.items()],
-            "channels": list(self._channels_in_guild()),
+            "roles": roles,
+            "channels": channels,
             "members": list(self._members.values()),
-            "threads": [],
-            "voice_states": [],
-            "presences": [],
-            "stage_instances": [],
-            "guild_scheduled_events": [],
-            "joined_at": "2024-01-01T00:00:00+00:00",
-        }
-
-    def _channels_in_guild(self) -> list[Payload]:
-        return [c for c in self._channels.values() if c.get("guild_id") == self.guild_id]
-
-    def _role(self, name: str, rid: str) -> Payload:
-        return {
-            "id": rid,
-            "name": name,
-            "color": 0,
-            "hoist": False,
-            "position": 0 if name == "@everyone" else 1,
-            "permissions": "1071698660929",
-            "managed": False,
-            "mentionable": True,
-            "flags": 0,
+            **_GUILD,
         }
 
     def _dm_channel(self, user_id: str) -> Payload:
         if user_id not in self._dms:
-            cid = self.snowflake()
-            self._dms[user_id] = cid
-            self._channels[cid] = {
-                "id": cid,
-                "type": 1,
-                "last_message_id": None,
-                "recipients": [self._users[user_id]],
-            }
+            cid = self._dms[user_id] = self.snowflake()
+            recipients = [self._users[user_id]]
+            self._channels[cid] = {"id": cid, "type": 1, "recipients": recipients}
         return self._channels[self._dms[user_id]]
 
     def dm_channel_id(self, user_id: str) -> str:
@@ -318,14 +273,11 @@ class FakeDiscord:
         key = uuid.uuid4().hex
         self._attachments[key] = data
         url = f"{self.base_url}/attachments/{key}/{name}"
-        return {
-            "id": self.snowflake(),
-            "filename": name,
-            "size": len(data),
-            "url": url,
-            "proxy_url": url,
-            "content_type": "text/plain" if name.endswith(".txt") else "application/octet-stream",
-        }
+        kind = "text/plain" if name.endswith(".txt") else "application/octet-stream"
+        return dict(
+            id=self.snowflake(), filename=name, size=len(data), url=url, proxy_url=url,
+            content_type=kind,
+        )  # fmt: skip
 
     # -- injecting traffic ------------------------------------------------------------
 
@@ -346,18 +298,10 @@ class FakeDiscord:
             "channel_id": channel_id,
             "author": self._users[author_id],
             "content": content,
-            "timestamp": "2024-01-01T00:00:00+00:00",
-            "edited_timestamp": None,
-            "tts": False,
-            "mention_everyone": False,
             "mentions": mentions,
-            "mention_roles": [],
             "attachments": attachments,
-            "embeds": [],
-            "pinned": False,
             "type": 19 if reference else 0,
-            "flags": 0,
-            "components": [],
+            **_MESSAGE,
         }
         if reference is not None:
             data["message_reference"] = {"message_id": reference, "channel_id": channel_id}
@@ -413,27 +357,18 @@ class FakeDiscord:
         message = self._messages[message_id]
         channel = self._channels[message["channel_id"]]
         iid = self.snowflake()
-        data: Payload = {
-            "id": iid,
-            "application_id": self.bot["id"],
-            "type": 3,
-            "data": {"custom_id": custom_id, "component_type": 2},
-            "channel_id": channel["id"],
-            "channel": channel,
-            "token": f"itoken-{iid}",
-            "version": 1,
-            "message": message,
-            "app_permissions": "1071698660929",
-            "locale": "en-US",
-            "entitlements": [],
-            "authorizing_integration_owners": {"0": self.guild_id},
-            "attachment_size_limit": 10 * 1024 * 1024,
-        }
+        data: Payload = dict(
+            id=iid, application_id=self.bot["id"], type=3, token=f"itoken-{iid}", version=1,
+            data={"custom_id": custom_id, "component_type": 2}, channel_id=channel["id"],
+            channel=channel, message=message, app_permissions=_PERMISSIONS, locale="en-US",
+            entitlements=[], authorizing_integration_owners={"0": self.guild_id},
+            attachment_size_limit=10 * 1024 * 1024,
+        )  # fmt: skip
         if channel.get("guild_id"):
             data["guild_id"] = channel["guild_id"]
             data["guild_locale"] = "en-US"
             data["context"] = 0
-            data["member"] = {**self._members[user_id], "permissions": "1071698660929"}
+            data["member"] = {**self._members[user_id], "permissions": _PERMISSIONS}
         else:
             data["context"] = 1
             data["user"] = self._users[user_id]
@@ -533,22 +468,13 @@ class FakeDiscord:
         return _json(self.bot)
 
     async def _application(self, _: web.Request) -> web.Response:
-        return _json(
-            {
-                "id": self.bot["id"],
-                "name": "nexflow",
-                "description": "",
-                "icon": None,
-                "bot_public": False,
-                "bot_require_code_grant": False,
-                "owner": self._user("owner"),
-                "team": None,
-                "verify_key": "0" * 64,
-                "flags": 0,
-                "summary": "",
-                "rpc_origins": [],
-            }
-        )
+        owner = self._user("owner")
+        app = dict(
+            id=self.bot["id"], name="nexflow", description="", icon=None, bot_public=False,
+            bot_require_code_grant=False, owner=owner, team=None, verify_key="0" * 64,
+            flags=0, summary="", rpc_origins=[],
+        )  # fmt: skip
+        return _json(app)
 
     async def _open_dm(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -592,36 +518,18 @@ class FakeDiscord:
         if cid not in self._channels:
             return _error(404)
         body, files = await self._read_body(request)
-        mid = self.snowflake()
-        channel = self._channels[cid]
-        data: Payload = {
-            "id": mid,
-            "channel_id": cid,
-            "author": self.bot,
-            "content": body.get("content") or "",
-            "timestamp": "2024-01-01T00:00:00+00:00",
-            "edited_timestamp": None,
-            "tts": False,
-            "mention_everyone": False,
-            "mentions": [],
-            "mention_roles": [],
-            "attachments": [
-                {**self.add_attachment(name, blob), "id": self.snowflake()} for name, blob in files
-            ],
-            "embeds": body.get("embeds") or [],
-            "components": body.get("components") or [],
-            "pinned": False,
-            "type": 0,
-            "flags": 0,
-        }
-        if channel.get("guild_id"):
-            data["guild_id"] = channel["guild_id"]
-        self._messages[mid] = data
+        attachments = [self.add_attachment(name, blob) for name, blob in files]
+        content = body.get("content") or ""
+        data = self._message_payload(
+            cid, self.bot["id"], content, mentions=[], attachments=attachments
+        )
+        data.update(embeds=body.get("embeds") or [], components=body.get("components") or [])
+        mid = data["id"]
         self.sent.append(
             SentMessage(
                 id=mid,
                 channel_id=cid,
-                content=data["content"],
+                content=content,
                 embeds=data["embeds"],
                 components=data["components"],
                 files=files,
@@ -693,21 +601,12 @@ class FakeDiscord:
         self.identifies += 1
         self._session = _Session(uuid.uuid4().hex)
         self._socket = ws
-        ready = {
-            "v": 10,
-            "user": self.bot,
-            "guilds": [{"id": self.guild_id, "unavailable": True}],
-            "session_id": self._session.id,
-            "resume_gateway_url": self.gateway_url,
-            "shard": [0, 1],
-            "application": {"id": self.bot["id"], "flags": 0},
-            "private_channels": [],
-            "relationships": [],
-            "user_settings": {},
-            "presences": [],
-            "guild_join_requests": [],
-            "geo_ordered_rtc_regions": [],
-        }
+        ready = dict(
+            v=10, user=self.bot, guilds=[{"id": self.guild_id, "unavailable": True}],
+            session_id=self._session.id, resume_gateway_url=self.gateway_url, shard=[0, 1],
+            application={"id": self.bot["id"], "flags": 0}, private_channels=[],
+            relationships=[], user_settings={}, presences=[], guild_join_requests=[],
+        )  # fmt: skip
         await self.dispatch("READY", ready)
         await self.dispatch("GUILD_CREATE", self._guild())
         await self._notify()

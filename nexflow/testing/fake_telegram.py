@@ -113,6 +113,7 @@ class _Failure:
     status: int
     description: str
     retry_after: int | None
+    after: int = 0  # calls to let through first
 
 
 @dataclass
@@ -197,16 +198,19 @@ class FakeTelegram:
         times: int = 1,
         retry_after: int | None = None,
         description: str | None = None,
+        after: int = 0,
     ) -> None:
-        """The next ``times`` calls of ``method`` (``"*"``: any but getUpdates) fail."""
+        """After ``after`` more successful calls, the next ``times`` calls of ``method``
+        (``"*"``: any method but getUpdates) fail with ``status``."""
         default = {
             429: f"Too Many Requests: retry after {retry_after}",
             403: "Forbidden: bot was blocked by the user",
             400: "Bad Request: chat not found",
             502: "Bad Gateway",
         }.get(status, "Internal Server Error")
-        failure = _Failure(status, description or default, retry_after)
-        self._failures[method].extend([failure] * times)
+        failures = [_Failure(status, description or default, retry_after) for _ in range(times)]
+        failures[0].after = after
+        self._failures[method].extend(failures)
 
     def stall_polls(self, times: int = 1) -> None:
         """The next ``times`` getUpdates calls never answer (until the client gives up)."""
@@ -410,7 +414,9 @@ class FakeTelegram:
         queue = self._failures.get(method) or (
             self._failures.get("*") if method != "getUpdates" else None
         )
-        if queue:
+        if queue and queue[0].after > 0:
+            queue[0].after -= 1
+        elif queue:
             failure = queue.popleft()
             return _error(failure.status, failure.description, failure.retry_after)
         handler = getattr(self, f"_m_{method}", None)

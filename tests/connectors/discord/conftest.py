@@ -1,4 +1,4 @@
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -8,7 +8,7 @@ from connectors.discord.config import DiscordConfig
 from connectors.discord.connector import DiscordConnector
 from nexflow.testing.fake_discord import FakeDiscord
 
-MakeBot = Callable[..., Any]
+MakeBot = Callable[..., Awaitable[DiscordConnector]]
 
 
 @pytest.fixture

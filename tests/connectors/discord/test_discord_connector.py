@@ -2,11 +2,10 @@
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from conftest import MakeBot
 
 from connectors.discord.connector import DiscordConnector
 from connectors.discord.sdk import gateway, http
@@ -21,6 +20,8 @@ from nexflow.bus.events import (
 )
 from nexflow.gateway.connector import DeliveryError
 from nexflow.testing.fake_discord import Failure, FakeDiscord
+
+MakeBot = Callable[..., Awaitable[DiscordConnector]]  # the make_bot fixture (conftest.py)
 
 
 class Inbox:
@@ -61,7 +62,8 @@ async def test_guild_message_with_mention_becomes_event(
     assert event.external_id == mid
     assert event.metadata["channel_name"] == "general"
     assert event.metadata["dm"] is False
-    assert fake.channels["general"] in fake.typing
+    assert event.metadata["allowlisted"] is False  # no allowed_roles: pairing decides
+    await fake.wait_for(lambda: fake.channels["general"] in fake.typing)
 
 
 async def test_without_mention_is_ignored_unless_replying_to_the_bot(
@@ -94,7 +96,9 @@ async def test_allowed_roles_filter_members_and_dms(fake: FakeDiscord, make_bot:
     await fake.dm(guest, "let me in")
     await fake.dm(outsider, "let me in")
     await fake.message("general", dev, "from dev", mention_bot=True)
-    assert (await inbox.next()).sender_id == dev
+    event = await inbox.next()
+    assert event.sender_id == dev
+    assert event.metadata["allowlisted"] is True  # a role counts as approval
     await fake.dm(dev, "dm from dev")
     event = await inbox.next()
     assert (event.sender_id, event.message) == (dev, "dm from dev")
@@ -287,3 +291,49 @@ async def test_bad_token_stops_quietly_and_sends_fail_retryably(
         await bot.send(text_to(fake.channels["general"], "hi"))
     assert caught.value.retryable is True
     assert fake.identifies == 0
+
+
+async def test_discord_unreachable_at_start_connects_when_back(
+    fake: FakeDiscord, make_bot: MakeBot
+) -> None:
+    await fake.stop()  # the port stays known; nothing listens on it now
+    bot = await make_bot(ready=False)
+    with pytest.raises(DeliveryError) as caught:
+        await bot.send(text_to(fake.channels["general"], "too early"))
+    assert caught.value.retryable is True
+    await asyncio.sleep(0.2)  # the first login attempt fails and backs off
+    await fake.start()
+    await bot.wait_ready(5)
+    await bot.send(text_to(fake.channels["general"], "now"))
+    assert [m.content for m in fake.sent] == ["now"]
+
+
+@pytest.mark.parametrize("after_s", [0.0, 0.005, 0.02])
+async def test_stop_while_logging_in_is_clean(
+    fake: FakeDiscord, make_bot: MakeBot, after_s: float
+) -> None:
+    bot = await make_bot(ready=False)
+    await asyncio.sleep(after_s)
+    await bot.stop()
+    with pytest.raises(DeliveryError):
+        await bot.send(text_to(fake.channels["general"], "hi"))
+
+
+async def test_button_press_without_role_is_refused(fake: FakeDiscord, make_bot: MakeBot) -> None:
+    bot = await make_bot(allowed_roles=["dev"])
+    inbox = Inbox(bot)
+    guest, dev = fake.add_user("guest"), fake.add_user("dev", ("dev",))
+    general = fake.channels["general"]
+    buttons = (ButtonSpec(label="Deploy", action="deploy"),)
+    await bot.send(
+        PanelSnapshotOut(
+            channel="discord", chat_id=general, panel_id="p", title="T", text="x", buttons=buttons
+        )
+    )
+    (sent,) = await fake.wait_sent(1)
+    await fake.click(sent.id, "nxf:press:deploy", guest)
+    await fake.wait_for(lambda: len(fake.callbacks) == 1)
+    refusal = fake.callbacks[0]
+    assert (refusal["type"], refusal["data"]["flags"]) == (4, 64)  # an ephemeral message
+    await fake.click(sent.id, "nxf:press:deploy", dev)
+    assert (await inbox.next()).sender_id == dev

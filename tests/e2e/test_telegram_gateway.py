@@ -1,0 +1,69 @@
+"""Telegram through the whole gateway: the real aiogram client against the fake Bot API,
+the fake LLM behind the orchestrator, confirmations as inline buttons."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nexflow.testing.fake_llm import Reply
+from nexflow.testing.fake_telegram import FakeTelegram
+from nexflow.testing.harness import GatewayHarness
+
+OWNER = 4242
+
+
+@pytest.fixture
+async def telegram_gateway(tmp_path: Path) -> AsyncIterator[tuple[GatewayHarness, FakeTelegram]]:
+    async with FakeTelegram() as fake:
+        config = tmp_path / "config.yml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "security": {"owner": {"telegram": [str(OWNER)]}},
+                    "connectors": {
+                        "telegram": {
+                            "bot_token": fake.token,
+                            "api_server": fake.base_url,
+                            "poll_timeout_s": 1,
+                            "watchdog_s": 0.5,
+                            "typing": False,
+                        }
+                    },
+                }
+            )
+        )
+        async with GatewayHarness(tmp_path / "home", config_file=config, client="openai") as gw:
+            yield gw, fake
+
+
+async def test_message_and_reply(telegram_gateway: tuple[GatewayHarness, FakeTelegram]) -> None:
+    gw, fake = telegram_gateway
+    fake.message(OWNER, "what time is it?")
+    (sent,) = await fake.wait_sent(1, within=10)
+    assert sent.chat_id == OWNER and "get_time returned" in sent.text
+    assert gw.llm.requests[0]["messages"][-1]["content"] == "what time is it?"
+
+
+async def test_stranger_is_not_answered_by_the_model(
+    telegram_gateway: tuple[GatewayHarness, FakeTelegram],
+) -> None:
+    gw, fake = telegram_gateway
+    fake.message(999, "hello?")
+    (sent,) = await fake.wait_sent(1, within=10)
+    assert sent.chat_id == 999 and "not" in sent.text.lower()
+    assert gw.llm.requests == []
+
+
+async def test_confirmation_buttons(telegram_gateway: tuple[GatewayHarness, FakeTelegram]) -> None:
+    gw, fake = telegram_gateway
+    call = ("run_skill", {"name": "shell-run", "input": {"command": "echo from-telegram"}})
+    gw.llm.push(Reply(tool_calls=(call,)))
+    fake.message(OWNER, "run it")
+    (ask,) = await fake.wait_sent(1, within=10)
+    assert "echo from-telegram" in ask.text
+    confirm = next(b for b in ask.buttons if "onfirm" in b["text"])
+    fake.press(ask, confirm["callback_data"], user_id=OWNER)
+    sent = await fake.wait_sent(3, within=15)
+    assert any("from-telegram" in s.text for s in sent[1:]), [s.text for s in sent]
