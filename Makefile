@@ -15,6 +15,7 @@ lint:           ## ruff and mypy, as CI runs them
 	@.venv/bin/ruff check nexflow connectors tests bench
 	@.venv/bin/ruff format --check nexflow connectors
 	@.venv/bin/mypy
+	@.venv/bin/mypy connectors
 
 bench:          ## the gateway benchmark (see docs/benchmarks.md)
 	@.venv/bin/python bench/gateway_bench.py
