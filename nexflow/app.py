@@ -39,11 +39,13 @@ from nexflow.orchestrator.agent import Orchestrator
 from nexflow.orchestrator.persona import PersonaFiles
 from nexflow.panels.runtime import PanelService
 from nexflow.panels.runtime.chat import PanelChat, PanelListTool, PanelOpenTool
+from nexflow.panels.runtime.feeds import HostFeed
 from nexflow.panels.runtime.mcp_endpoint import LazyMCPEndpoint
 from nexflow.panels.runtime.wiring import build_panels
 from nexflow.skills.service import SkillsService, build_skills
 from nexflow.storage.sqlite import SQLiteStorage
 from nexflow.tasks import ReminderService, reminder_tools
+from nexflow.tools.base import ToolContext
 from nexflow.tools.builtin import GetTime
 from nexflow.tools.registry import ToolRegistry
 from nexflow.web.app import WebServices, create_app
@@ -66,6 +68,7 @@ class Application:
     reminders: ReminderService
     panels: PanelService | None = None
     panel_mcp: LazyMCPEndpoint | None = None
+    host_feed: HostFeed | None = None
     web: FastAPI = field(init=False)
     _pumps: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -77,6 +80,8 @@ class Application:
         await self.reminders.start()  # after storage.open: it shares the database file
         if self.panels is not None:
             await self.panels.start()
+        if self.host_feed is not None:
+            self.host_feed.start()
         for name, connector in self.connectors.items():
             await connector.start()
             self.outbox.attach(name, connector)
@@ -109,6 +114,8 @@ class Application:
         await self.reminders.stop()
         if self.panel_mcp is not None:
             await self.panel_mcp.stop()
+        if self.host_feed is not None:
+            await self.host_feed.stop()
         if self.panels is not None:
             await self.panels.stop()  # closes the sandbox engine
         await self.storage.close()
@@ -245,6 +252,18 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         config, storage, gateway, outbox, connectors, metrics, tools, models, skills, reminders
     )
     application.panels, application.panel_mcp = panels, panel_mcp
+    application.host_feed = HostFeed(panels, logs, config.panels.host_feed_s)
+    if panel_mcp is not None:
+        # MCP clients authenticate like the API (bearer token or loopback): the owner's skill
+        # permissions, but nothing that needs a confirmation (MCP cannot ask).
+        panel_mcp.extra_tools = lambda: (skills.read_tool, skills.run_tool)
+        panel_mcp.context = ToolContext(
+            user_id="mcp",
+            session_id="mcp",
+            channel="mcp",
+            chat_id="mcp",
+            permissions=config.permissions.granted("owner", None),
+        )
     token = config.web.token.get_secret_value() if config.web.token else None
     services = WebServices(
         gateway=gateway,

@@ -122,6 +122,9 @@ class PanelsConfig(_Section):
     template_limits: dict[str, PanelLimitsConfig] = Field(default_factory=dict)
     grants: dict[str, list[str]] = Field(default_factory=dict)
     mcp: bool = True
+    # Every server-monitor panel gets the host's CPU load and the gateway's log lines this
+    # often (seconds); 0 turns the feed off.
+    host_feed_s: float = Field(15.0, ge=0)
 
 
 Permission = Literal["shell", "filesystem", "network", "secrets"]

@@ -17,13 +17,22 @@ async def discord_gateway(tmp_path: Path) -> AsyncIterator[tuple[GatewayHarness,
     await fake.start()
     try:
         config = tmp_path / "config.yml"
-        config.write_text(yaml.safe_dump({
-            "connectors": {"discord": {
-                "bot_token": fake.token, "api_base": fake.api_base,
-                "gateway_url": fake.gateway_url, "guild_id": fake.guild_id,
-                "allowed_roles": ["dev"], "guild_ready_timeout_s": 0.05,
-            }},
-        }))
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "connectors": {
+                        "discord": {
+                            "bot_token": fake.token,
+                            "api_base": fake.api_base,
+                            "gateway_url": fake.gateway_url,
+                            "guild_id": fake.guild_id,
+                            "allowed_roles": ["dev"],
+                            "guild_ready_timeout_s": 0.05,
+                        }
+                    },
+                }
+            )
+        )
         async with GatewayHarness(tmp_path / "home", config_file=config, client="openai") as gw:
             yield gw, fake
     finally:

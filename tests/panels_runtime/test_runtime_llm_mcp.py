@@ -97,3 +97,21 @@ def _find(node: dict[str, Any], node_type: str) -> dict[str, Any]:
         if found:
             return found
     return {}
+
+
+async def test_mcp_serves_skills_but_never_confirms(gw: GatewayHarness) -> None:
+    (gw.home / "workspace").mkdir(parents=True, exist_ok=True)
+    (gw.home / "workspace" / "hello.txt").write_text("hello over mcp\n")
+    marker = gw.home / "workspace" / "ran.txt"
+    async with Client(f"{gw.url}/mcp") as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+        assert {"read_skill", "run_skill"} <= names
+        read = await client.call_tool(
+            "run_skill", {"name": "file-read", "input": {"path": "hello.txt"}}
+        )
+        assert not read.is_error and "hello over mcp" in read.content[0].text  # type: ignore[union-attr]
+        shell = await client.call_tool(
+            "run_skill", {"name": "shell-run", "input": {"command": f"touch {marker}"}}
+        )
+        assert shell.is_error and "confirmation" in shell.content[0].text  # type: ignore[union-attr]
+    assert not marker.exists()

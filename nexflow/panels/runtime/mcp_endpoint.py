@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from nexflow.tools.base import Tool, ToolContext
 
 if TYPE_CHECKING:
     from nexflow.panels.runtime.mcp_server import PanelMCPServer
@@ -21,9 +23,18 @@ ASGIMessage = MutableMapping[str, Any]
 
 
 class LazyMCPEndpoint:
-    def __init__(self, service: PanelService, *, loopback_only: bool) -> None:
+    def __init__(
+        self,
+        service: PanelService,
+        *,
+        loopback_only: bool,
+        extra_tools: Callable[[], Sequence[Tool]] = tuple,
+        context: ToolContext | None = None,
+    ) -> None:
         self._service = service
         self._loopback_only = loopback_only
+        self.extra_tools = extra_tools
+        self.context = context
         self._server: PanelMCPServer | None = None
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -37,9 +48,14 @@ class LazyMCPEndpoint:
     async def _ensure(self) -> PanelMCPServer:
         async with self._lock:
             if self._server is None:
-                from nexflow.panels.runtime.mcp_server import PanelMCPServer
+                from nexflow.panels.runtime.mcp_server import MCP_CONTEXT, PanelMCPServer
 
-                server = PanelMCPServer(self._service, loopback_only=self._loopback_only)
+                server = PanelMCPServer(
+                    self._service,
+                    loopback_only=self._loopback_only,
+                    extra_tools=self.extra_tools,
+                    context=self.context or MCP_CONTEXT,
+                )
                 self._task = asyncio.create_task(self._serve(server), name="nexflow-mcp")
                 await self._ready.wait()
                 self._server = server

@@ -5,7 +5,8 @@ the gateway's model sees (``owner__main__server-monitor__filter_logs``);
 ``tools/call`` runs it as ``triggered_by="ai"`` and answers the same JSON as
 ``POST /api/v1/panels/{id}/tools/{tool}`` (as text and ``structuredContent``),
 with ``isError`` when the call failed. Tools marked ``dangerous`` are refused
-(there is nobody to confirm with).
+(there is nobody to confirm with). The skills tools (``read_skill``, ``run_skill``) are
+served beside them; a skill that needs confirmation is refused for the same reason.
 
 The endpoint sits behind the gateway's bearer-token middleware like the rest of
 the API. The transport is stateless with JSON responses, so any MCP client
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import mcp_types as types
@@ -31,7 +33,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from nexflow import __version__
 from nexflow.panels.runtime.errors import PanelRuntimeError
 from nexflow.panels.runtime.service import PanelService
-from nexflow.tools.base import ToolContext, ToolError
+from nexflow.tools.base import Tool, ToolContext, ToolError
 
 MCP_CONTEXT = ToolContext(user_id="mcp", session_id="mcp", channel="mcp", chat_id="mcp")
 
@@ -51,8 +53,17 @@ class PanelMCPServer:
     application's start/stop (the same task, as the lifespan does).
     """
 
-    def __init__(self, service: PanelService, *, loopback_only: bool = True) -> None:
+    def __init__(
+        self,
+        service: PanelService,
+        *,
+        loopback_only: bool = True,
+        extra_tools: Callable[[], Sequence[Tool]] = tuple,
+        context: ToolContext = MCP_CONTEXT,
+    ) -> None:
         self._service = service
+        self._extra = extra_tools
+        self._context = context
         self.server: Server[Any] = Server(
             "nexflow-panels",
             version=__version__,
@@ -79,6 +90,9 @@ class PanelMCPServer:
         if stack is not None:
             await stack.aclose()
 
+    def _tools(self) -> list[Tool]:
+        return [*self._service.all_tools(), *self._extra()]
+
     async def _list_tools(
         self, _ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
@@ -86,27 +100,32 @@ class PanelMCPServer:
             tools=[
                 types.Tool(
                     name=t.spec.name,
-                    title=t.qualified,
+                    title=getattr(t, "qualified", t.spec.name),
                     description=t.spec.description,
                     input_schema=dict(t.spec.parameters),
                 )
-                for t in self._service.all_tools()
+                for t in self._tools()
             ]
         )
 
     async def _call_tool(
         self, _ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        tool = next((t for t in self._service.all_tools() if t.spec.name == params.name), None)
+        tool = next((t for t in self._tools() if t.spec.name == params.name), None)
         if tool is None:
-            return _error(f"there is no panel tool {params.name!r}; list them with tools/list")
+            return _error(f"there is no tool {params.name!r}; list them with tools/list")
         try:
-            result = await tool.run(params.arguments or {}, MCP_CONTEXT)
+            result = await tool.run(params.arguments or {}, self._context)
         except (ToolError, PanelRuntimeError) as exc:
             return _error(exc.message)
         data = dict(result.data) if result.data is not None else None
         return types.CallToolResult(
-            content=[types.TextContent(text=json.dumps(data) if data else result.content)],
+            # Failures say why in words; successes carry the full JSON answer.
+            content=[
+                types.TextContent(
+                    text=result.content if result.is_error or not data else json.dumps(data)
+                )
+            ],
             structured_content=data,
             is_error=result.is_error,
         )

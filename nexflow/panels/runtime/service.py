@@ -336,6 +336,18 @@ class PanelService:
             logs=out.logs,
         )
 
+    async def feed(self, panel_id: str, updates: Mapping[str, Any]) -> PanelRecord:
+        """Set state keys from the host (a sensor, a log tail): checked against ``<Data>``
+        like a handler's result and recorded as a ``feed`` version."""
+        inst = self._get(panel_id)
+        async with inst.lock:
+            before = inst.record
+            state = {**before.state, **updates}
+            check_state(inst.panel, state)
+            change = Change("feed", state, before.view)
+            inst.record = await self._store.commit(before, change)
+        return inst.record
+
     async def versions(self, panel_id: str, limit: int = 100) -> list[VersionRecord]:
         self._get(panel_id)
         return await self._store.versions(panel_id, limit)

@@ -16,7 +16,7 @@ from typing import Literal
 from nexflow.sandbox import JSONObject, JSONValue
 
 TriggeredBy = Literal["user", "ai", "system"]
-VersionKind = Literal["create", "tool", "rollback"]
+VersionKind = Literal["create", "tool", "rollback", "feed"]
 
 
 @dataclass(frozen=True, slots=True)
