@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
+if TYPE_CHECKING:
+    import aiohttp
 
 from nexflow.llm.client import DeltaSink, LLMRequest, LLMResponse, ToolCall, Usage
 from nexflow.llm.errors import LLMError, ProviderRejected, ProviderUnavailable
@@ -35,17 +36,17 @@ class OpenAICompatClient:
         self._wire_model = target.model.split("/", 1)[1] if "/" in target.model else target.model
         self._url = target.api_base.rstrip("/") + "/chat/completions"
         self._headers = {"Authorization": f"Bearer {target.api_key}"} if target.api_key else {}
-        self._timeout = aiohttp.ClientTimeout(
-            total=target.timeout_s, connect=min(10.0, target.timeout_s)
-        )
         self._session: aiohttp.ClientSession | None = None
 
     def _http(self) -> aiohttp.ClientSession:
         # Created on first use: a session belongs to the running event loop.
         if self._session is None or self._session.closed:
+            import aiohttp  # ~130 ms: paid on the first model call, not at start-up
+
+            t = self._target
             self._session = aiohttp.ClientSession(
                 headers=self._headers,
-                timeout=self._timeout,
+                timeout=aiohttp.ClientTimeout(total=t.timeout_s, connect=min(10.0, t.timeout_s)),
                 connector=aiohttp.TCPConnector(limit=64),
             )
         return self._session
@@ -73,8 +74,11 @@ class OpenAICompatClient:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
         started = time.perf_counter()
+        http = self._http()
+        from aiohttp import ClientError  # loaded by _http() already
+
         try:
-            async with self._http().post(self._url, json=body) as resp:
+            async with http.post(self._url, json=body) as resp:
                 await _check(resp, t.model)
                 if stream:
                     content, calls, usage = await _collect(_lines(resp), on_delta)
@@ -82,7 +86,7 @@ class OpenAICompatClient:
                     content, calls, usage = _read(await resp.json(content_type=None))
         except LLMError:
             raise
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, ClientError) as exc:
             raise ProviderUnavailable(
                 f"the model provider for {t.model} is unreachable (connection failed or timed out)",
                 model=t.model,
