@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from nexflow.panels import LayoutEngine, parse
 from nexflow.sandbox import SandboxEngine, SandboxLimits, build_guest
 
 HANDLER = """
@@ -44,6 +45,9 @@ def measure(label: str, fn: Callable[[], object], rounds: int) -> None:
     samples.sort()
     p90 = samples[min(len(samples) - 1, int(len(samples) * 0.9))]
     print(f"{label:<44} median {statistics.median(samples):8.3f} ms   p90 {p90:8.3f} ms")
+
+
+SERVER_MONITOR = Path(__file__).resolve().parents[1] / "panels" / "server-monitor.nxml"
 
 
 def main() -> None:
@@ -78,6 +82,17 @@ def main() -> None:
             measure(
                 f"batch eval of {len(SCALAR_BINDINGS)} scalar bindings",
                 lambda: engine.eval_batch(SCALAR_BINDINGS, STATE),
+                rounds,
+            )
+            panel = LayoutEngine().layout(parse(SERVER_MONITOR.read_text(encoding="utf-8")))
+            panel_state = {
+                "cpu_load": 42,
+                "status": "idle",
+                "logs": [f"04:00:{i:02d} INFO turn_done" for i in range(50)],
+            }
+            measure(
+                f"server-monitor bindings ({len(panel.expressions())}, 50 log lines)",
+                lambda: engine.eval_batch(panel.expressions(), panel_state),
                 rounds,
             )
             fuel = engine.run_handler(HANDLER, STATE, args).fuel_used
