@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 
-from nexflow.config.errors import ConfigError, ConfigProblem
+from nexflow.config.loader import validate_section
 
 # YAML turns an unquoted id into an int; Discord ids are strings of digits.
 Snowflake = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)]
@@ -52,16 +52,8 @@ class DiscordConfig(BaseModel):
     """How long discord.py waits for GUILD_CREATE after READY before it reports ready."""
 
     @classmethod
-    def from_section(cls, section: Mapping[str, Any], source: str = "config") -> DiscordConfig:
+    def from_section(
+        cls, section: Mapping[str, Any], source: str = "configuration"
+    ) -> DiscordConfig:
         """Validate the raw section; problems name ``connectors.discord.<key>``."""
-        try:
-            return cls.model_validate(dict(section))
-        except ValidationError as exc:
-            problems = [
-                ConfigProblem(
-                    ".".join(["connectors", "discord", *(str(p) for p in err["loc"])]),
-                    err["msg"],
-                )
-                for err in exc.errors()
-            ]
-            raise ConfigError(source, problems) from exc
+        return validate_section(cls, section, "connectors.discord", source)

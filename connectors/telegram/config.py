@@ -11,12 +11,11 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from nexflow.config.errors import ConfigError, ConfigProblem
+from nexflow.config.loader import validate_section
 
 _TOKEN = re.compile(r"\d+:[\w-]+")
 
@@ -66,16 +65,8 @@ class TelegramConfig(BaseModel):
         return self
 
     @classmethod
-    def from_section(cls, section: Mapping[str, Any], source: str = "config") -> TelegramConfig:
+    def from_section(
+        cls, section: Mapping[str, Any], source: str = "configuration"
+    ) -> TelegramConfig:
         """Validate the raw section; problems name ``connectors.telegram.<key>``."""
-        try:
-            return cls.model_validate(dict(section))
-        except ValidationError as exc:
-            problems = [
-                ConfigProblem(
-                    ".".join(["connectors", "telegram", *(str(p) for p in err["loc"])]),
-                    err["msg"],
-                )
-                for err in exc.errors()
-            ]
-            raise ConfigError(source, problems) from exc
+        return validate_section(cls, section, "connectors.telegram", source)

@@ -12,7 +12,7 @@ import re
 import stat
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -206,20 +206,36 @@ def _apply_shortcuts(data: dict[str, Any], env: Mapping[str, str]) -> None:
     llm["fallbacks"] = {}
 
 
-def _problem(err: Mapping[str, Any]) -> ConfigProblem:
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_section(
+    model: type[M], section: Mapping[str, Any], prefix: str, source: str = "configuration"
+) -> M:
+    """Validate one section (e.g. a connector's) with the same errors as the whole file:
+    each problem is named ``<prefix>.<key>`` and carries a hint."""
+    try:
+        return model.model_validate(dict(section))
+    except ValidationError as exc:
+        raise ConfigError(source, [_problem(err, prefix, model) for err in exc.errors()]) from exc
+
+
+def _problem(
+    err: Mapping[str, Any], prefix: str = "", root: type[BaseModel] = NexflowConfig
+) -> ConfigProblem:
     loc = [str(p) for p in err.get("loc", ())]
-    path = ".".join(loc)
+    path = ".".join([prefix, *loc] if prefix else loc)
     kind = str(err.get("type", ""))
     message = str(err.get("msg", "invalid value"))
     hint = _HINTS.get(kind, "")
     if kind == "extra_forbidden" and loc:
-        hint = _suggest(loc) or "remove it; see config.example.yml for the options"
+        hint = _suggest(loc, root) or "remove it; see config.example.yml for the options"
         message = "unknown option"
     return ConfigProblem(path, message, hint)
 
 
-def _suggest(loc: list[str]) -> str:
-    model: type[BaseModel] = NexflowConfig
+def _suggest(loc: list[str], root: type[BaseModel]) -> str:
+    model: type[BaseModel] = root
     for part in loc[:-1]:
         field = model.model_fields.get(part)
         annotation = getattr(field, "annotation", None) if field else None
