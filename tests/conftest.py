@@ -7,6 +7,7 @@ import pytest
 # litellm fetches a price map from the network on import unless told not to.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from nexflow.storage import SQLiteStorage
 from nexflow.testing.fake_llm import FakeLLMServer
 from nexflow.testing.harness import GatewayHarness
 
@@ -25,3 +26,12 @@ async def fake_llm() -> AsyncIterator[FakeLLMServer]:
 async def gateway(tmp_path: Path) -> AsyncIterator[GatewayHarness]:
     async with GatewayHarness(tmp_path / "home") as gw:
         yield gw
+
+
+@pytest.fixture
+async def storage(tmp_path: Path) -> AsyncIterator[SQLiteStorage]:
+    """A fresh, open SQLite storage in the test's temporary directory."""
+    store = SQLiteStorage(tmp_path / "nexflow.db")
+    await store.open()
+    yield store
+    await store.close()

@@ -26,3 +26,31 @@ class ProviderRejected(LLMError):
 
 class NoModelConfigured(LLMError):
     """No model is configured and no local Ollama answers."""
+
+
+_RETRYABLE_STATUS = frozenset({408, 409, 429})
+
+
+def unreachable(model: str) -> ProviderUnavailable:
+    return ProviderUnavailable(
+        f"the model provider for {model} is unreachable (connection failed or timed out)",
+        model=model,
+    )
+
+
+def for_status(status: int, model: str, detail: str = "") -> LLMError:
+    """The error for an HTTP error status from a provider (``detail``: e.g. the SDK's name)."""
+    note = f", {detail}" if detail else ""
+    if status >= 500 or status in _RETRYABLE_STATUS:
+        return ProviderUnavailable(
+            f"the model provider for {model} answered HTTP {status}{note}", model=model
+        )
+    if status in (401, 403):
+        return ProviderRejected(
+            f"the model provider refused the API key for {model} (HTTP {status}); "
+            "check NEXFLOW_LLM_API_KEY or llm.models.<name>.api_key",
+            model=model,
+        )
+    return ProviderRejected(
+        f"the model provider rejected the request for {model} (HTTP {status}{note})", model=model
+    )

@@ -12,9 +12,7 @@ from types import ModuleType
 from typing import Any
 
 from nexflow.llm.client import DeltaSink, LLMRequest, LLMResponse, ToolCall, Usage
-from nexflow.llm.errors import LLMError, ProviderRejected, ProviderUnavailable
-
-_RETRYABLE_STATUS = frozenset({408, 409, 429})
+from nexflow.llm.errors import LLMError, for_status, unreachable
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,22 +183,7 @@ def _translate(exc: Exception, model: str) -> LLMError:
     status = getattr(exc, "status_code", None)
     name = type(exc).__name__
     text = str(exc).lower()
-    unreachable = "connection error" in text or "timed out" in text or "timeout" in name.lower()
-    if isinstance(exc, (TimeoutError, ConnectionError)) or status is None or unreachable:
-        return ProviderUnavailable(
-            f"the model provider for {model} is unreachable (connection failed or timed out)",
-            model=model,
-        )
-    if status >= 500 or status in _RETRYABLE_STATUS:
-        return ProviderUnavailable(
-            f"the model provider for {model} answered HTTP {status} ({name})", model=model
-        )
-    if status in (401, 403):
-        return ProviderRejected(
-            f"the model provider refused the API key for {model} (HTTP {status}); "
-            "check NEXFLOW_LLM_API_KEY or llm.models.<name>.api_key",
-            model=model,
-        )
-    return ProviderRejected(
-        f"the model provider rejected the request for {model} (HTTP {status}, {name})", model=model
-    )
+    lost = "connection error" in text or "timed out" in text or "timeout" in name.lower()
+    if isinstance(exc, (TimeoutError, ConnectionError)) or status is None or lost:
+        return unreachable(model)
+    return for_status(int(status), model, name)

@@ -19,11 +19,9 @@ if TYPE_CHECKING:
     import aiohttp
 
 from nexflow.llm.client import DeltaSink, LLMRequest, LLMResponse, ToolCall, Usage
-from nexflow.llm.errors import LLMError, ProviderRejected, ProviderUnavailable
+from nexflow.llm.errors import LLMError, ProviderUnavailable, for_status, unreachable
 from nexflow.llm.litellm_client import ModelTarget
 from nexflow.llm.prices import PriceMap
-
-_RETRYABLE_STATUS = frozenset({408, 409, 429})
 
 
 class OpenAICompatClient:
@@ -87,10 +85,7 @@ class OpenAICompatClient:
         except LLMError:
             raise
         except (TimeoutError, ClientError) as exc:
-            raise ProviderUnavailable(
-                f"the model provider for {t.model} is unreachable (connection failed or timed out)",
-                model=t.model,
-            ) from exc
+            raise unreachable(t.model) from exc
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise ProviderUnavailable(
                 f"the model provider for {t.model} sent a malformed answer", model=t.model
@@ -111,23 +106,9 @@ async def _lines(resp: aiohttp.ClientResponse) -> AsyncIterator[str]:
 
 
 async def _check(resp: aiohttp.ClientResponse, model: str) -> None:
-    status = resp.status
-    if status < 400:
-        return
-    await resp.read()
-    if status >= 500 or status in _RETRYABLE_STATUS:
-        raise ProviderUnavailable(
-            f"the model provider for {model} answered HTTP {status}", model=model
-        )
-    if status in (401, 403):
-        raise ProviderRejected(
-            f"the model provider refused the API key for {model} (HTTP {status}); "
-            "check NEXFLOW_LLM_API_KEY or llm.models.<name>.api_key",
-            model=model,
-        )
-    raise ProviderRejected(
-        f"the model provider rejected the request for {model} (HTTP {status})", model=model
-    )
+    if resp.status >= 400:
+        await resp.read()
+        raise for_status(resp.status, model)
 
 
 def _usage(raw: Any) -> dict[str, int]:

@@ -1,28 +1,16 @@
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from nexflow.bus.events import ConfirmationOut, TextOut
 from nexflow.gateway.confirmations import ConfirmationService
 from nexflow.storage import SQLiteStorage
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStorage]:
-    storage = SQLiteStorage(tmp_path / "db.sqlite")
-    await storage.open()
-    yield storage
-    await storage.close()
-
-
-async def test_request_is_delivered_and_only_its_user_can_answer(store: SQLiteStorage) -> None:
+async def test_request_is_delivered_and_only_its_user_can_answer(storage: SQLiteStorage) -> None:
     notified: list[int] = []
-    service = ConfirmationService(store, lambda: notified.append(1), timeout_s=5)
+    service = ConfirmationService(storage, lambda: notified.append(1), timeout_s=5)
     waiting = asyncio.create_task(service.ask("alice", "telegram", "42", "s", "Run?", "$ rm x"))
     await asyncio.sleep(0.05)
-    (item,) = await store.due_outbox(1e12, 10)
+    (item,) = await storage.due_outbox(1e12, 10)
     ask = item.outbound
     assert isinstance(ask, ConfirmationOut) and ask.detail == "$ rm x" and notified
     assert await service.answer(ask.confirmation_id, "mallory", True) == "not_yours"
@@ -32,17 +20,17 @@ async def test_request_is_delivered_and_only_its_user_can_answer(store: SQLiteSt
     assert await service.answer(ask.confirmation_id, "alice", True) == "unknown"
 
 
-async def test_unanswered_request_expires_as_no(store: SQLiteStorage) -> None:
-    service = ConfirmationService(store, lambda: None, timeout_s=0.1)
+async def test_unanswered_request_expires_as_no(storage: SQLiteStorage) -> None:
+    service = ConfirmationService(storage, lambda: None, timeout_s=0.1)
     assert await service.ask("alice", "web", "c", None, "Run?", "x") is False
-    kinds = [i.outbound for i in await store.due_outbox(1e12, 10)]
+    kinds = [i.outbound for i in await storage.due_outbox(1e12, 10)]
     assert isinstance(kinds[-1], TextOut) and "expired" in kinds[-1].text
-    outcomes = [a["outcome"] for a in await store.audit_tail(10, "confirmation")]
+    outcomes = [a["outcome"] for a in await storage.audit_tail(10, "confirmation")]
     assert outcomes == ["expired", "requested"]
 
 
-async def test_issued_request_is_consumed_once_for_the_same_key(store: SQLiteStorage) -> None:
-    service = ConfirmationService(store, lambda: None, timeout_s=5)
+async def test_issued_request_is_consumed_once_for_the_same_key(storage: SQLiteStorage) -> None:
+    service = ConfirmationService(storage, lambda: None, timeout_s=5)
     pending = service.issue("alice", "web", "Run?", "x", key="shell:abc")
     assert not service.consume(pending.id, "alice", "shell:other")
     assert not service.consume(pending.id, "bob", "shell:abc")

@@ -2,9 +2,7 @@
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
 from prometheus_client import CollectorRegistry
 
 from nexflow.bus.events import InboundEvent, Outbound, TextOut
@@ -41,59 +39,51 @@ class FlakyConnector:
         self.delivered.append((out.chat_id, out.text))
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStorage]:
-    storage = SQLiteStorage(tmp_path / "db.sqlite")
-    await storage.open()
-    yield storage
-    await storage.close()
-
-
-async def drain(store: SQLiteStorage) -> None:
+async def drain(storage: SQLiteStorage) -> None:
     async with asyncio.timeout(5):
-        while await store.next_outbox_due() is not None:  # noqa: ASYNC110 - polling the DB
+        while await storage.next_outbox_due() is not None:  # noqa: ASYNC110 - polling the DB
             await asyncio.sleep(0.02)
 
 
-async def test_transient_failures_are_retried_in_order(store: SQLiteStorage) -> None:
+async def test_transient_failures_are_retried_in_order(storage: SQLiteStorage) -> None:
     connector = FlakyConnector(failures=3)
     metrics = Metrics(CollectorRegistry())
-    outbox = OutboxDispatcher(store, OutboxConfig(), metrics)
+    outbox = OutboxDispatcher(storage, OutboxConfig(), metrics)
     outbox.attach("flaky", connector)
     for i in range(4):
-        await store.enqueue(TextOut(channel="flaky", chat_id="A", text=f"a{i}"))
-    await store.enqueue(TextOut(channel="flaky", chat_id="B", text="b0"))
+        await storage.enqueue(TextOut(channel="flaky", chat_id="A", text=f"a{i}"))
+    await storage.enqueue(TextOut(channel="flaky", chat_id="B", text="b0"))
     outbox.start()
     outbox.notify()
-    await drain(store)
+    await drain(storage)
     await outbox.stop()
     assert [t for c, t in connector.delivered if c == "A"] == ["a0", "a1", "a2", "a3"]
     assert ("B", "b0") in connector.delivered
     assert metrics.delivery_failures.labels("flaky", "false")._value.get() == 3
 
 
-async def test_undeliverable_is_marked_failed_and_audited(store: SQLiteStorage) -> None:
+async def test_undeliverable_is_marked_failed_and_audited(storage: SQLiteStorage) -> None:
     connector = FlakyConnector(blocked=frozenset({"gone"}))
-    outbox = OutboxDispatcher(store, OutboxConfig(), Metrics(CollectorRegistry()))
+    outbox = OutboxDispatcher(storage, OutboxConfig(), Metrics(CollectorRegistry()))
     outbox.attach("flaky", connector)
-    dead = await store.enqueue(TextOut(channel="flaky", chat_id="gone", text="x"))
-    after = await store.enqueue(TextOut(channel="flaky", chat_id="gone", text="y"))
+    dead = await storage.enqueue(TextOut(channel="flaky", chat_id="gone", text="x"))
+    after = await storage.enqueue(TextOut(channel="flaky", chat_id="gone", text="y"))
     assert await outbox.deliver_due() == 0
-    item = await store.get_outbox(dead)
+    item = await storage.get_outbox(dead)
     assert item is not None and item.status == "failed"
     assert item.last_error == "bot was blocked by the user"
-    audit = await store.audit_tail(5, "delivery")
+    audit = await storage.audit_tail(5, "delivery")
     assert audit[0]["outcome"] == "failed" and "blocked" in audit[0]["data"]["reason"]
-    later = await store.get_outbox(after)
+    later = await storage.get_outbox(after)
     assert later is not None and later.status == "failed"  # it does not wedge the chat
 
 
-async def test_connector_not_running_gives_up_after_max_attempts(store: SQLiteStorage) -> None:
+async def test_connector_not_running_gives_up_after_max_attempts(storage: SQLiteStorage) -> None:
     config = OutboxConfig(max_attempts=2, initial_backoff_s=0.01, max_backoff_s=0.01)
-    outbox = OutboxDispatcher(store, config, Metrics(CollectorRegistry()))
-    oid = await store.enqueue(TextOut(channel="telegram", chat_id="1", text="x"))
+    outbox = OutboxDispatcher(storage, config, Metrics(CollectorRegistry()))
+    oid = await storage.enqueue(TextOut(channel="telegram", chat_id="1", text="x"))
     await outbox.deliver_due()
     await asyncio.sleep(0.02)
     await outbox.deliver_due()
-    item = await store.get_outbox(oid)
+    item = await storage.get_outbox(oid)
     assert item is not None and item.status == "failed" and "not running" in (item.last_error or "")

@@ -23,14 +23,6 @@ def sandbox_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[SQLiteStorage]:
-    store = SQLiteStorage(tmp_path / "nexflow.db")
-    await store.open()
-    yield store
-    await store.close()
-
-
-@pytest.fixture
 def registry() -> ToolRegistry:
     return ToolRegistry()
 

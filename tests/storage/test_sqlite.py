@@ -9,19 +9,11 @@ from nexflow.storage import AuditRecord, MigrationError, NewMessage, SQLiteStora
 from nexflow.storage.migrations import MIGRATIONS
 
 
-@pytest.fixture
-async def store(tmp_path: Path):  # type: ignore[no-untyped-def]
-    storage = SQLiteStorage(tmp_path / "db.sqlite")
-    await storage.open()
-    yield storage
-    await storage.close()
-
-
 async def new_event(
-    store: SQLiteStorage, text: str = "hi", external: str | None = None
+    storage: SQLiteStorage, text: str = "hi", external: str | None = None
 ) -> InboundEvent:
-    user = await store.create_user("owner", "owner", "web", "owner")
-    session = await store.ensure_session("s1", user, "web", "chat")
+    user = await storage.create_user("owner", "owner", "web", "owner")
+    session = await storage.ensure_session("s1", user, "web", "chat")
     return InboundEvent(
         channel="web",
         chat_id="chat",
@@ -33,9 +25,9 @@ async def new_event(
     )
 
 
-async def test_wal_and_schema_version(store: SQLiteStorage, tmp_path: Path) -> None:
-    assert store.schema_version == MIGRATIONS[-1][0]
-    with sqlite3.connect(tmp_path / "db.sqlite") as conn:
+async def test_wal_and_schema_version(storage: SQLiteStorage, tmp_path: Path) -> None:
+    assert storage.schema_version == MIGRATIONS[-1][0]
+    with sqlite3.connect(tmp_path / "nexflow.db") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -52,59 +44,59 @@ async def test_newer_schema_is_refused(tmp_path: Path) -> None:
     await second.close()
 
 
-async def test_accept_drops_duplicate_deliveries(store: SQLiteStorage) -> None:
-    event = await new_event(store, external="tg-1")
-    first, dup1 = await store.accept(event)
-    again, dup2 = await store.accept(event)
+async def test_accept_drops_duplicate_deliveries(storage: SQLiteStorage) -> None:
+    event = await new_event(storage, external="tg-1")
+    first, dup1 = await storage.accept(event)
+    again, dup2 = await storage.accept(event)
     assert (dup1, dup2) == (False, True)
     assert first == again
-    assert [i.id for i in await store.pending_inbox()] == [first]
+    assert [i.id for i in await storage.pending_inbox()] == [first]
 
 
-async def test_complete_is_atomic_and_idempotent(store: SQLiteStorage) -> None:
-    event = await new_event(store)
-    inbox_id, _ = await store.accept(event)
+async def test_complete_is_atomic_and_idempotent(storage: SQLiteStorage) -> None:
+    event = await new_event(storage)
+    inbox_id, _ = await storage.accept(event)
     reply = TextOut(channel="web", chat_id="chat", session_id="s1", text="hello")
     messages = [NewMessage("user", "hi"), NewMessage("assistant", "hello")]
-    out1 = await store.complete(inbox_id, messages, reply, [AuditRecord("llm_call", "m")])
-    out2 = await store.complete(inbox_id, messages, reply)
+    out1 = await storage.complete(inbox_id, messages, reply, [AuditRecord("llm_call", "m")])
+    out2 = await storage.complete(inbox_id, messages, reply)
     assert out1 == out2
-    history = await store.history("s1", 10)
+    history = await storage.history("s1", 10)
     assert [(m.role, m.content) for m in history] == [("user", "hi"), ("assistant", "hello")]
-    assert await store.pending_inbox() == []
-    assert len(await store.audit_tail(10, "llm_call")) == 1
+    assert await storage.pending_inbox() == []
+    assert len(await storage.audit_tail(10, "llm_call")) == 1
 
 
-async def test_outbox_keeps_chat_order_across_retries(store: SQLiteStorage) -> None:
-    a1 = await store.enqueue(TextOut(channel="tg", chat_id="A", text="1"))
-    a2 = await store.enqueue(TextOut(channel="tg", chat_id="A", text="2"))
-    b1 = await store.enqueue(TextOut(channel="tg", chat_id="B", text="x"))
+async def test_outbox_keeps_chat_order_across_retries(storage: SQLiteStorage) -> None:
+    a1 = await storage.enqueue(TextOut(channel="tg", chat_id="A", text="1"))
+    a2 = await storage.enqueue(TextOut(channel="tg", chat_id="A", text="2"))
+    b1 = await storage.enqueue(TextOut(channel="tg", chat_id="B", text="x"))
     now = time.time()
-    assert [i.id for i in await store.due_outbox(now, 10)] == [a1, a2, b1]
-    await store.mark_retry(a1, "network down", now + 60)
+    assert [i.id for i in await storage.due_outbox(now, 10)] == [a1, a2, b1]
+    await storage.mark_retry(a1, "network down", now + 60)
     # a2 must wait behind a1; chat B is unaffected.
-    assert [i.id for i in await store.due_outbox(now, 10)] == [b1]
-    assert await store.next_outbox_due() == pytest.approx(now, abs=5)  # b1
-    await store.mark_delivered(b1)
+    assert [i.id for i in await storage.due_outbox(now, 10)] == [b1]
+    assert await storage.next_outbox_due() == pytest.approx(now, abs=5)  # b1
+    await storage.mark_delivered(b1)
     # a2 is due but waits behind a1, so the dispatcher sleeps until a1's retry (no spinning).
-    assert await store.next_outbox_due() == pytest.approx(now + 60, abs=5)
-    assert [i.id for i in await store.due_outbox(now + 61, 10)] == [a1, a2]
-    await store.mark_failed(a1, "blocked by user")
-    item = await store.get_outbox(a1)
+    assert await storage.next_outbox_due() == pytest.approx(now + 60, abs=5)
+    assert [i.id for i in await storage.due_outbox(now + 61, 10)] == [a1, a2]
+    await storage.mark_failed(a1, "blocked by user")
+    item = await storage.get_outbox(a1)
     assert item is not None and item.status == "failed" and item.last_error == "blocked by user"
 
 
-async def test_tasks(store: SQLiteStorage) -> None:
-    task = await store.create_task("reindex", {"path": "/x"})
-    await store.update_task(task.id, status="running", progress=0.5)
-    got = await store.get_task(task.id)
+async def test_tasks(storage: SQLiteStorage) -> None:
+    task = await storage.create_task("reindex", {"path": "/x"})
+    await storage.update_task(task.id, status="running", progress=0.5)
+    got = await storage.get_task(task.id)
     assert got is not None and got.status == "running" and got.progress == 0.5
     assert got.payload == {"path": "/x"}
 
 
-async def test_chat_session_is_reused_per_chat(store: SQLiteStorage) -> None:
-    user = await store.create_user("p", "user", "telegram", "42")
-    first = await store.chat_session(user, "telegram", "100")
-    second = await store.chat_session(user, "telegram", "100")
-    other = await store.chat_session(user, "telegram", "200")
+async def test_chat_session_is_reused_per_chat(storage: SQLiteStorage) -> None:
+    user = await storage.create_user("p", "user", "telegram", "42")
+    first = await storage.chat_session(user, "telegram", "100")
+    second = await storage.chat_session(user, "telegram", "100")
+    other = await storage.chat_session(user, "telegram", "200")
     assert first.id == second.id != other.id
