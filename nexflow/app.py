@@ -13,6 +13,7 @@ import structlog
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from nexflow import i18n
 from nexflow.bus.errors import Rejected
 from nexflow.bus.events import TextOut
 from nexflow.bus.middleware import (
@@ -134,6 +135,11 @@ class Application:
                     )
                     self.outbox.notify()
             except Rejected as exc:
+                if not exc.user_message:  # e.g. a stranger's repeat while pairing is pending
+                    stop_typing = getattr(connector, "stop_typing", None)
+                    if callable(stop_typing):
+                        stop_typing(event.chat_id)
+                    continue
                 await self.storage.enqueue(
                     TextOut(channel=event.channel, chat_id=event.chat_id, text=exc.user_message)
                 )
@@ -214,21 +220,26 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
     for tool in reminder_tools(reminders):
         tools.add(tool)
     confirmations = ConfirmationService(storage, outbox.notify, config.skills.confirm_timeout_s)
+    identity = Identity(storage, config.security)
     middlewares: list[Middleware] = [
         LogContext(),
         MetricsMiddleware(metrics),
-        Identity(storage, config.security),
+        identity,
         ControlCommands(confirmations),
         RateLimit(config.rate_limit),
     ]
 
-    async def status_text() -> str:
+    async def status_text(lang: str) -> str:
         model = await models.status()
         level = await skills.runner.isolation_level()
-        ready = len(skills.registry.list(available_only=True))
-        return (
-            f"Nexflow {_version()}\nmodel: {model.model or 'none configured'}"
-            f"\nqueue: {gateway.queue_depth}\nskills: {ready} available, isolation {level.value}"
+        return i18n.t(
+            lang,
+            "status",
+            version=_version(),
+            model=model.model or i18n.t(lang, "status_no_model"),
+            queue=gateway.queue_depth,
+            skills=len(skills.registry.list(available_only=True)),
+            isolation=level.value,
         )
 
     gateway = Gateway(
@@ -243,7 +254,14 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         max_message_chars=config.web.max_message_chars,
         permissions=config.permissions,
         confirmations=confirmations,
-        commands=CommandRouter(skills.registry, tools, status_text, PanelChat(panels)),
+        commands=CommandRouter(
+            skills.registry,
+            tools,
+            status_text,
+            PanelChat(panels),
+            users=storage,
+            on_user_change=identity.forget,
+        ),
     )
     from connectors.web.connector import STATIC_DIR, WebConnector
 
@@ -280,6 +298,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         permissions=config.permissions,
         panels=panels,
         mcp=panel_mcp,
+        notify=outbox.notify,
     )
     application.web = create_app(services, startup=application.start, shutdown=application.stop)
     return application

@@ -111,6 +111,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 # Command groups with their own parsers (so `nexflow skills --help` lists theirs).
 GROUPS = {
+    "pair": ("nexflow.pairing_cli", "main_pair", "pairing: list | approve|deny CHANNEL CODE"),
     "panels": ("nexflow.panels.cli", "main_panels", "NXML panels: validate FILE"),
     "skills": ("nexflow.skills.cli", "main_skills", "skills: list | validate PATH | run NAME"),
 }

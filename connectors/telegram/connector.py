@@ -311,7 +311,8 @@ class TelegramConnector:
 
         task.add_done_callback(done)
 
-    def _stop_typing(self, chat_id: str) -> None:
+    def stop_typing(self, chat_id: str) -> None:
+        """Stop "typing…" (also done by ``send``; the gateway calls it for a silent refusal)."""
         task = self._typing.pop(chat_id, None)
         if task is not None:
             task.cancel()
@@ -330,11 +331,11 @@ class TelegramConnector:
     async def draft(self, chat_id: str, text: str) -> None:
         """Show a partial reply, edited in place at most every ``stream_edit_interval_s``;
         the next :meth:`send` to the chat turns the draft into the final message."""
-        self._stop_typing(chat_id)
+        self.stop_typing(chat_id)
         await self._delivery_or_fail().draft(chat_id, text)
 
     async def send(self, out: Outbound) -> None:
-        self._stop_typing(out.chat_id)
+        self.stop_typing(out.chat_id)
         await self._delivery_or_fail().send(out)
 
     def _delivery_or_fail(self) -> Delivery:

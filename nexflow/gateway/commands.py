@@ -1,5 +1,8 @@
-"""Slash commands handled without the model: ``/help``, ``/skills``, ``/run``, ``/status``,
-``/new``. They go through the inbox like any message, so they are durable and ordered."""
+"""Slash commands handled without the model: ``/start``, ``/help``, ``/skills``, ``/run``,
+``/status``, ``/new``, ``/link`` (issue a code), ``/lang``. They go through the inbox like
+any message, so they are durable and ordered. Replies are in the user's language
+(``event.metadata["lang"]``, set by the identity middleware; see :mod:`nexflow.i18n`).
+``/link <code>`` never reaches here: the identity middleware redeems it."""
 
 from __future__ import annotations
 
@@ -7,8 +10,9 @@ import json
 import shlex
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from nexflow import i18n
 from nexflow.bus.events import InboundEvent, PanelSnapshotOut
 from nexflow.panels.runtime.chat import PanelChat
 from nexflow.skills import SkillNotFound, SkillRegistry, render_index
@@ -16,14 +20,13 @@ from nexflow.storage.base import SessionRecord
 from nexflow.tools.base import ToolContext
 from nexflow.tools.registry import ToolRegistry
 
-HELP = """Commands:
-/help — this list
-/skills — the skills this Nexflow has
-/run <skill> [json | key=value …] — run a skill directly, without the model
-/status — version, model, queue
-/new — start a fresh conversation
-/panels — open panels and templates; /panel new <template>, /panel <id>
-/confirm <id>, /cancel <id> — answer a confirmation request"""
+LINK_TTL_S = 600.0
+
+
+class UserSettings(Protocol):
+    async def user_lang(self, user_id: str) -> str | None: ...
+    async def issue_link_code(self, user_id: str, ttl_s: float) -> str: ...
+    async def set_user_lang(self, user_id: str, lang: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +39,7 @@ class CommandResult:
     outbound: PanelSnapshotOut | None = None
 
 
-StatusFn = Callable[[], Awaitable[str]]
+StatusFn = Callable[[str], Awaitable[str]]  # the language → the /status text
 
 
 class CommandRouter:
@@ -46,11 +49,15 @@ class CommandRouter:
         tools: ToolRegistry,
         status: StatusFn,
         panels: PanelChat | None = None,
+        users: UserSettings | None = None,
+        on_user_change: Callable[[str], None] | None = None,
     ) -> None:
         self._skills = skills
         self._tools = tools
         self._status = status
         self._panels = panels
+        self._users = users
+        self._on_user_change = on_user_change  # drops the identity cache after /lang
 
     @staticmethod
     def is_command(text: str) -> bool:
@@ -61,21 +68,50 @@ class CommandRouter:
     ) -> CommandResult:
         name, _, rest = event.message.strip()[1:].partition(" ")
         name = name.split("@", 1)[0].lower()  # /run@nexflow_bot in groups
+        lang = await self._language(event, ctx)
         match name:
-            case "help" | "start":
-                return CommandResult(HELP)
+            case "help":
+                return CommandResult(i18n.t(lang, "help"))
+            case "start":
+                return CommandResult(f"{i18n.t(lang, 'start')}\n\n{i18n.t(lang, 'help')}")
             case "skills":
-                return CommandResult(self._list_skills())
+                return CommandResult(self._list_skills(lang))
             case "run":
-                return CommandResult(await self._run(rest.strip(), ctx))
+                return CommandResult(await self._run(rest.strip(), ctx, lang))
             case "status":
-                return CommandResult(await self._status())
+                return CommandResult(await self._status(lang))
             case "new":
-                return CommandResult("Started a new conversation.", new_session=True)
+                return CommandResult(i18n.t(lang, "new"), new_session=True)
+            case "link" if self._users is not None:
+                return CommandResult(await self._link(rest.strip(), ctx, lang))
+            case "lang" if self._users is not None:
+                return CommandResult(await self._lang(rest.strip().lower(), ctx, lang))
             case "panels" | "panel" | "press" if self._panels is not None:
                 return await self._panel(name, rest.strip(), event, ctx)
             case _:
-                return CommandResult(f"Unknown command /{name}. /help lists the commands.")
+                return CommandResult(i18n.t(lang, "unknown_command", name=name))
+
+    async def _language(self, event: InboundEvent, ctx: ToolContext) -> str:
+        # Read now, not at publish: a /lang queued just before this command has run by now.
+        stored = await self._users.user_lang(ctx.user_id) if self._users is not None else None
+        return i18n.pick(stored or event.metadata.get("lang"), event.metadata.get("language"))
+
+    async def _link(self, rest: str, ctx: ToolContext, lang: str) -> str:
+        assert self._users is not None
+        if rest:  # a well-formed /link <code> was redeemed before the inbox
+            return i18n.t(lang, "link_bad")
+        code = await self._users.issue_link_code(ctx.user_id, LINK_TTL_S)
+        return i18n.t(lang, "link_code", code=code, minutes=round(LINK_TTL_S / 60))
+
+    async def _lang(self, rest: str, ctx: ToolContext, lang: str) -> str:
+        assert self._users is not None
+        chosen = i18n.normalize(rest)
+        if chosen is None:
+            return i18n.t(lang, "lang_usage", lang=lang)
+        await self._users.set_user_lang(ctx.user_id, chosen)
+        if self._on_user_change is not None:
+            self._on_user_change(ctx.user_id)
+        return i18n.t(chosen, "lang_set")
 
     async def _panel(
         self, name: str, rest: str, event: InboundEvent, ctx: ToolContext
@@ -93,29 +129,29 @@ class CommandRouter:
             return CommandResult(answer)
         return CommandResult(f"[panel {answer.panel_id}] {answer.title}", outbound=answer)
 
-    def _list_skills(self) -> str:
+    def _list_skills(self, lang: str) -> str:
         skills = self._skills.list()
         if not skills:
-            return "No skills are installed."
+            return i18n.t(lang, "skills_none")
         ready = [s for s in skills if s.available]
-        lines = [render_index(ready, char_budget=3_500) or "(none available)"]
+        lines = [render_index(ready, char_budget=3_500) or i18n.t(lang, "skills_none_available")]
         unavailable = [s for s in skills if not s.available]
         if unavailable:
-            lines.append(f"\nUnavailable ({len(unavailable)}):")
+            lines.append("\n" + i18n.t(lang, "skills_unavailable", count=len(unavailable)))
             lines += [f"- {s.name}: {s.reason}" for s in unavailable[:20]]
         return "\n".join(lines)
 
-    async def _run(self, rest: str, ctx: ToolContext) -> str:
+    async def _run(self, rest: str, ctx: ToolContext, lang: str) -> str:
         name, _, raw = rest.partition(" ")
         if not name:
-            return "Usage: /run <skill> [json | key=value …]"
+            return i18n.t(lang, "run_usage")
         try:
             skill = self._skills.get(name)
             payload = _parse_input(raw.strip(), skill.input_schema)
         except SkillNotFound as exc:
             return exc.message
         except ValueError as exc:
-            return f"Could not read the input for {name}: {exc}"
+            return i18n.t(lang, "run_bad_input", name=name, error=exc)
         result = await self._tools.get("run_skill").run({"name": name, "input": payload}, ctx)
         return result.content
 

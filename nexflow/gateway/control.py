@@ -8,18 +8,19 @@ from __future__ import annotations
 
 import re
 
+from nexflow import i18n
 from nexflow.bus.events import InboundEvent
 from nexflow.bus.middleware import Accepted, Handler, PublishContext
 from nexflow.gateway.confirmations import Answer, ConfirmationService
 
 _CONTROL = re.compile(r"^/(confirm|cancel|yes|no)(?:@\S+)?\s+([0-9a-f]{4,32})\s*$", re.I)
 
-REPLIES: dict[Answer, str] = {
-    "approved": "Confirmed.",
-    "declined": "Cancelled; nothing was run.",
-    "expired": "That confirmation has expired.",
-    "unknown": "There is no pending confirmation with that id (it may have expired).",
-    "not_yours": "That confirmation was not asked of you.",
+REPLIES: dict[Answer, str] = {  # i18n keys
+    "approved": "confirm_approved",
+    "declined": "confirm_declined",
+    "expired": "confirm_expired",
+    "unknown": "confirm_unknown",
+    "not_yours": "confirm_not_yours",
 }
 
 
@@ -35,4 +36,6 @@ class ControlCommands:
             return await handler(event, ctx)
         approve = match.group(1).lower() in ("confirm", "yes")
         answer = await self._confirmations.answer(match.group(2), event.user_id or "", approve)
-        return Accepted(0, event.session_id or "", event, immediate=REPLIES[answer])
+        return Accepted(
+            0, event.session_id or "", event, immediate=i18n.t(ctx.lang, REPLIES[answer])
+        )

@@ -10,6 +10,7 @@ from typing import Any
 
 import structlog
 
+from nexflow import i18n
 from nexflow.bus.bus import Bus
 from nexflow.bus.errors import InvalidMessage, NotAllowed, UnknownSession
 from nexflow.bus.events import InboundEvent, Outbound, TextOut
@@ -227,6 +228,10 @@ class Gateway:
                 result = await self._run_command(event, session, ctx)
             else:
                 result = await self._orchestrator.run_turn(event, session, history, sink, ctx)
+                if result.error == "no_model":
+                    result.reply = i18n.t(
+                        event.metadata.get("lang"), "no_model", detail=result.reply
+                    )
             where = {
                 "channel": event.channel,
                 "chat_id": event.chat_id,

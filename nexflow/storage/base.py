@@ -78,6 +78,20 @@ class AuditRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class PairingRequest:
+    """An unknown sender waiting for the owner's approval; ``code`` is what they were told."""
+
+    channel: str
+    code: str
+    sender_id: str
+    chat_id: str
+    name: str
+    lang: str | None
+    created_at: float
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
 class TaskRecord:
     id: str
     kind: str
@@ -99,6 +113,29 @@ class Storage(Protocol):
     # identities
     async def find_user(self, channel: str, external_id: str) -> tuple[str, str] | None: ...
     async def create_user(self, name: str, role: str, channel: str, external_id: str) -> str: ...
+    async def user_lang(self, user_id: str) -> str | None: ...
+    async def set_user_lang(self, user_id: str, lang: str) -> None: ...
+
+    # pairing (unknown senders) and linking (one user across channels)
+    async def pairing_request(
+        self, channel: str, sender_id: str, chat_id: str, name: str, lang: str | None, ttl_s: float
+    ) -> tuple[PairingRequest, bool]:
+        """The sender's live request, or a new one (then the flag is True)."""
+        ...
+
+    async def pairing_requests(self) -> list[PairingRequest]: ...
+    async def approve_pairing(self, channel: str, code: str) -> tuple[PairingRequest, str] | None:
+        """Create the user (role ``user``) and identity; audited. None if no live request."""
+        ...
+
+    async def deny_pairing(self, channel: str, code: str) -> PairingRequest | None: ...
+    async def issue_link_code(self, user_id: str, ttl_s: float) -> str:
+        """A fresh code for ``user_id`` (replacing any earlier one)."""
+        ...
+
+    async def redeem_link_code(self, code: str, channel: str, external_id: str) -> str | None:
+        """Attach ``channel:external_id`` to the code's user; audited. None if no live code."""
+        ...
 
     # sessions and history
     async def ensure_session(

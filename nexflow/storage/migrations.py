@@ -152,6 +152,31 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX reminder_jobs_user ON reminder_jobs(user_id, next_run_time);
         """,
     ),
+    (
+        4,
+        "pairing requests and link codes",
+        """
+        CREATE TABLE pairing_requests (
+            channel TEXT NOT NULL,
+            code TEXT NOT NULL,
+            sender_id TEXT NOT NULL,
+            chat_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            lang TEXT,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            PRIMARY KEY (channel, code)
+        );
+        CREATE UNIQUE INDEX pairing_sender ON pairing_requests(channel, sender_id);
+        CREATE TABLE link_codes (
+            code TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users(id),
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL
+        );
+        CREATE INDEX link_codes_user ON link_codes(user_id);
+        """,
+    ),
 )
 
 

@@ -12,10 +12,11 @@ from typing import Any
 from nexflow.storage import codec
 from nexflow.storage.base import AuditRecord, InboxItem, MessageRecord, SessionRecord, TaskRecord
 from nexflow.storage.sqlite_conn import _insert_audit, _tx
+from nexflow.storage.sqlite_identity import SQLiteIdentity
 from nexflow.storage.sqlite_queue import SQLiteQueues, fetch_inbox
 
 
-class SQLiteStorage(SQLiteQueues):
+class SQLiteStorage(SQLiteQueues, SQLiteIdentity):
     """The default storage: a single SQLite file."""
 
     # -- identities ---------------------------------------------------------------

@@ -46,6 +46,7 @@ class WebServices:
     static_dir: Path | None = None
     panels: PanelService | None = None
     mcp: Any = None  # the MCP endpoint's ASGI app, mounted at /mcp when set
+    notify: Callable[[], None] | None = None  # wakes the outbox after enqueueing a message
 
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -70,9 +71,15 @@ def create_app(
     app.state.services = services
     _install_errors(app)
 
-    from nexflow.web import routes_api, routes_skills, routes_ws  # read services from app.state
+    from nexflow.web import (  # read services from app.state
+        routes_api,
+        routes_pairing,
+        routes_skills,
+        routes_ws,
+    )
 
     app.include_router(routes_api.router)
+    app.include_router(routes_pairing.router)
     app.include_router(routes_ws.router)
     app.include_router(routes_skills.router)
     if services.panels is not None:

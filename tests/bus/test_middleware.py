@@ -25,6 +25,15 @@ class Users:
         self.ids[(channel, external_id)] = (user_id, role)
         return user_id
 
+    async def user_lang(self, user_id: str) -> str | None:
+        return None
+
+    async def pairing_request(self, *args: object) -> tuple[object, bool]:
+        raise AssertionError("pairing is tested with the real storage (test_pairing.py)")
+
+    async def redeem_link_code(self, code: str, channel: str, external_id: str) -> str | None:
+        return None
+
 
 async def final(event: InboundEvent, ctx: PublishContext) -> Accepted:
     return Accepted(1, "s", event)
@@ -44,8 +53,9 @@ async def test_web_is_the_owner_and_lookups_are_cached() -> None:
     assert users.lookups == 1
 
 
-async def test_unknown_sender_is_refused_by_default() -> None:
-    chain = build_chain([Identity(Users(), SecurityConfig())], final)
+async def test_unknown_sender_is_refused_on_an_allowlist_channel() -> None:
+    security = SecurityConfig(channels={"telegram": ChannelAccess(policy="allowlist")})
+    chain = build_chain([Identity(Users(), security)], final)
     with pytest.raises(NotAllowed) as info:
         await chain(event(), PublishContext())
     assert "telegram:42" in info.value.user_message

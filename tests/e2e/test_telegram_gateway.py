@@ -52,7 +52,7 @@ async def test_stranger_is_not_answered_by_the_model(
     gw, fake = telegram_gateway
     fake.message(999, "hello?")
     (sent,) = await fake.wait_sent(1, within=10)
-    assert sent.chat_id == 999 and "not" in sent.text.lower()
+    assert sent.chat_id == 999 and "pairing code" in sent.text.lower()
     assert gw.llm.requests == []
 
 
