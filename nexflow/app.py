@@ -28,7 +28,7 @@ from nexflow.config import ConfigError, ConfigProblem
 from nexflow.config.model import NexflowConfig
 from nexflow.gateway.commands import CommandRouter
 from nexflow.gateway.confirmations import ConfirmationService
-from nexflow.gateway.connector import Connector
+from nexflow.gateway.connector import Connector, Drafting
 from nexflow.gateway.control import ControlCommands
 from nexflow.gateway.core import Gateway
 from nexflow.gateway.outbox import OutboxDispatcher
@@ -242,6 +242,10 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
             isolation=level.value,
         )
 
+    from connectors.web.connector import STATIC_DIR, WebConnector
+
+    connectors: dict[str, Connector] = {"web": WebConnector(streams), **chat_connectors(config)}
+    drafts = {name: c.draft for name, c in connectors.items() if isinstance(c, Drafting)}
     gateway = Gateway(
         storage,
         orchestrator,
@@ -254,6 +258,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         max_message_chars=config.web.max_message_chars,
         permissions=config.permissions,
         confirmations=confirmations,
+        drafts=drafts,
         commands=CommandRouter(
             skills.registry,
             tools,
@@ -263,9 +268,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
             on_user_change=identity.forget,
         ),
     )
-    from connectors.web.connector import STATIC_DIR, WebConnector
 
-    connectors: dict[str, Connector] = {"web": WebConnector(streams), **chat_connectors(config)}
     application = Application(
         config, storage, gateway, outbox, connectors, metrics, tools, models, skills, reminders
     )

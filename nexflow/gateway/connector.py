@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from nexflow.bus.events import InboundEvent, Outbound, OutboundKind
 
@@ -43,3 +43,11 @@ class Connector(Protocol):
     async def stop(self) -> None: ...
     def events(self) -> AsyncIterator[InboundEvent]: ...
     async def send(self, out: Outbound) -> None: ...
+
+
+@runtime_checkable
+class Drafting(Protocol):
+    """A connector that can show a reply while the model writes it (edited in place, rate
+    limited by the connector); the next ``send`` to the chat replaces the draft."""
+
+    async def draft(self, chat_id: str, text: str) -> None: ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -15,17 +15,18 @@ from nexflow.bus.bus import Bus
 from nexflow.bus.errors import InvalidMessage, NotAllowed, UnknownSession
 from nexflow.bus.events import InboundEvent, Outbound, TextOut
 from nexflow.bus.middleware import Accepted, Middleware, PublishContext, build_chain
-from nexflow.bus.streams import StreamHub
+from nexflow.bus.streams import StreamEvent, StreamHub
 from nexflow.config.model import BusConfig, PermissionsConfig
 from nexflow.gateway.commands import CommandRouter
 from nexflow.gateway.confirmations import ConfirmationService
 from nexflow.gateway.outbox import OutboxDispatcher
 from nexflow.observability.metrics import Metrics
-from nexflow.orchestrator.agent import Orchestrator, TurnResult
+from nexflow.orchestrator.agent import Orchestrator, StreamSink, TurnResult
 from nexflow.storage.base import AuditRecord, NewMessage, SessionRecord, Storage
 from nexflow.tools.base import ToolContext
 
 log = structlog.get_logger("nexflow.gateway")
+DraftFn = Callable[[str, str], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,7 @@ class Gateway:
         permissions: PermissionsConfig,
         confirmations: ConfirmationService,
         commands: CommandRouter | None = None,
+        drafts: Mapping[str, DraftFn] | None = None,
     ) -> None:
         self._storage = storage
         self._orchestrator = orchestrator
@@ -66,6 +68,7 @@ class Gateway:
         self._permissions = permissions
         self._confirmations = confirmations
         self._commands = commands
+        self._drafts = dict(drafts or {})
         self._bus: Bus[int] = Bus(
             self._process,
             concurrency=bus_config.concurrency,
@@ -171,6 +174,26 @@ class Gateway:
 
     # -- the turn worker ----------------------------------------------------------
 
+    def _sink_for(self, event: InboundEvent, session: SessionRecord) -> StreamSink | None:
+        """Where a turn's live events go: WebSocket followers of the session, and a draft
+        in the chat when its connector can edit one. None: nobody watches, so the model
+        is not asked to stream."""
+        streams = self._streams
+        watched = streams.has_subscribers(session.id)
+        draft = self._drafts.get(event.channel)
+        if not watched and draft is None:
+            return None
+        text: list[str] = []
+
+        async def sink(e: StreamEvent) -> None:
+            if watched:
+                streams.publish(session.id, e)
+            if draft is not None and e.get("type") == "token":
+                text.append(str(e.get("text", "")))
+                await draft(event.chat_id, "".join(text))
+
+        return sink
+
     def _tool_context(self, event: InboundEvent, session: SessionRecord) -> ToolContext:
         user_id = event.user_id or ""
         confirmations = self._confirmations
@@ -217,12 +240,7 @@ class Gateway:
             channel=event.channel, user_id=event.user_id, session_id=session.id, inbox_id=inbox_id
         ):
             started = time.perf_counter()
-            streams = self._streams
-            sink = (
-                (lambda e: streams.publish(session.id, e))
-                if streams.has_subscribers(session.id)
-                else None
-            )
+            sink = self._sink_for(event, session)
             ctx = self._tool_context(event, session)
             if self._commands is not None and self._commands.is_command(event.message):
                 result = await self._run_command(event, session, ctx)

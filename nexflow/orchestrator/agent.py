@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,7 +24,7 @@ from nexflow.tools.base import ToolContext, ToolError, ToolResult
 from nexflow.tools.registry import ToolRegistry
 
 log = structlog.get_logger("nexflow.orchestrator")
-StreamSink = Callable[[StreamEvent], None]
+StreamSink = Callable[[StreamEvent], Awaitable[None]]
 
 
 class ModelSource(Protocol):
@@ -160,7 +160,7 @@ class Orchestrator:
 
         async def on_delta(text: str) -> None:
             if sink is not None:
-                sink({"type": "token", "text": text})
+                await sink({"type": "token", "text": text})
 
         started = time.perf_counter()
         model = getattr(client, "model", "unknown")
@@ -210,7 +210,7 @@ class Orchestrator:
     async def _run_tool(self, turn: _Turn, call: ToolCall, ctx: ToolContext) -> ToolResult:
         started = time.perf_counter()
         if turn.sink is not None:
-            turn.sink({"type": "tool_call", "name": call.name, "arguments": call.arguments})
+            await turn.sink({"type": "tool_call", "name": call.name, "arguments": call.arguments})
         try:
             args = _parse_args(call.arguments)
             tool = self._tools.get(call.name)
@@ -256,7 +256,7 @@ class Orchestrator:
             }
         )
         if turn.sink is not None:
-            turn.sink(
+            await turn.sink(
                 {
                     "type": "tool_result",
                     "name": call.name,

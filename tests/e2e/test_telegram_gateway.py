@@ -14,6 +14,11 @@ from nexflow.testing.harness import GatewayHarness
 OWNER = 4242
 
 
+def texts(fake: FakeTelegram) -> list[str]:
+    """What each sent message says now (a streamed draft is edited into the final text)."""
+    return [s.text for s in fake.sent]
+
+
 @pytest.fixture
 async def telegram_gateway(tmp_path: Path) -> AsyncIterator[tuple[GatewayHarness, FakeTelegram]]:
     async with FakeTelegram() as fake:
@@ -41,8 +46,8 @@ async def telegram_gateway(tmp_path: Path) -> AsyncIterator[tuple[GatewayHarness
 async def test_message_and_reply(telegram_gateway: tuple[GatewayHarness, FakeTelegram]) -> None:
     gw, fake = telegram_gateway
     fake.message(OWNER, "what time is it?")
-    (sent,) = await fake.wait_sent(1, within=10)
-    assert sent.chat_id == OWNER and "get_time returned" in sent.text
+    await fake.wait_for(lambda: any("get_time returned" in t for t in texts(fake)), within=10)
+    assert [s.chat_id for s in fake.sent] == [OWNER]
     assert gw.llm.requests[0]["messages"][-1]["content"] == "what time is it?"
 
 
@@ -65,5 +70,18 @@ async def test_confirmation_buttons(telegram_gateway: tuple[GatewayHarness, Fake
     assert "echo from-telegram" in ask.text
     confirm = next(b for b in ask.buttons if "onfirm" in b["text"])
     fake.press(ask, confirm["callback_data"], user_id=OWNER)
-    sent = await fake.wait_sent(3, within=15)
-    assert any("from-telegram" in s.text for s in sent[1:]), [s.text for s in sent]
+    await fake.wait_for(
+        lambda: any("from-telegram" in t for t in texts(fake)[1:] if "returned" in t), within=15
+    )
+
+
+async def test_reply_streams_into_one_edited_message(
+    telegram_gateway: tuple[GatewayHarness, FakeTelegram],
+) -> None:
+    gw, fake = telegram_gateway
+    text = "please write a reply long enough to arrive in several streamed pieces"
+    fake.message(OWNER, text)
+    await fake.wait_for(lambda: texts(fake) == [f"Echo: {text}"], within=15)
+    (reply,) = fake.sent  # one message: the draft, edited into the final reply
+    assert reply.edits == [f"Echo: {text}"]
+    assert gw.llm.requests[-1].get("stream") is True
