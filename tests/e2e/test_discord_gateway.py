@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from nexflow.testing.fake_discord import FakeDiscord
+from nexflow.testing.fake_llm import Reply
 from nexflow.testing.harness import GatewayHarness
 
 
@@ -20,7 +21,9 @@ async def discord_gateway(tmp_path: Path) -> AsyncIterator[tuple[GatewayHarness,
         config.write_text(
             yaml.safe_dump(
                 {
-                    "connectors": {
+                    # Members with an allowed role may run shell skills (after confirming).
+                "permissions": {"roles": {"user": ["shell", "filesystem"]}},
+                "connectors": {
                         "discord": {
                             "bot_token": fake.token,
                             "api_base": fake.api_base,
@@ -57,3 +60,20 @@ async def test_guild_message_gets_a_reply(
         "hello gateway",
         "second",
     ]
+
+
+async def test_confirmation_button_round_trip(
+    discord_gateway: tuple[GatewayHarness, FakeDiscord],
+) -> None:
+    gw, fake = discord_gateway
+    alice = fake.add_user("alice", ("dev",))
+    call = ("run_skill", {"name": "shell-run", "input": {"command": "echo from-discord"}})
+    gw.llm.push(Reply(tool_calls=(call,)))
+    await fake.message("general", alice, "run it", mention_bot=True)
+    (ask,) = await fake.wait_sent(1, within_s=15)
+    buttons = [c for row in ask.components for c in row.get("components", [])]
+    confirm = next(b for b in buttons if b["custom_id"].startswith("nxf:confirm:"))
+    await fake.click(ask.id, confirm["custom_id"], alice)
+    await fake.wait_for(lambda: any("from-discord" in m.content for m in fake.sent[1:]), 15)
+    tool_result = gw.llm.requests[-1]["messages"][-1]
+    assert tool_result["role"] == "tool" and "from-discord" in tool_result["content"]

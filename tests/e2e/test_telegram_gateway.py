@@ -19,26 +19,31 @@ def texts(fake: FakeTelegram) -> list[str]:
     return [s.text for s in fake.sent]
 
 
+def write_config(path: Path, fake: FakeTelegram, **telegram: object) -> Path:
+    section = {
+        "bot_token": fake.token,
+        "api_server": fake.base_url,
+        "poll_timeout_s": 1,
+        "watchdog_s": 0.5,
+        "typing": False,
+        **telegram,
+    }
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "security": {"owner": {"telegram": [str(OWNER)]}},
+                "outbox": {"initial_backoff_s": 0.1, "max_backoff_s": 0.5},
+                "connectors": {"telegram": section},
+            }
+        )
+    )
+    return path
+
+
 @pytest.fixture
 async def telegram_gateway(tmp_path: Path) -> AsyncIterator[tuple[GatewayHarness, FakeTelegram]]:
     async with FakeTelegram() as fake:
-        config = tmp_path / "config.yml"
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "security": {"owner": {"telegram": [str(OWNER)]}},
-                    "connectors": {
-                        "telegram": {
-                            "bot_token": fake.token,
-                            "api_server": fake.base_url,
-                            "poll_timeout_s": 1,
-                            "watchdog_s": 0.5,
-                            "typing": False,
-                        }
-                    },
-                }
-            )
-        )
+        config = write_config(tmp_path / "config.yml", fake)
         async with GatewayHarness(tmp_path / "home", config_file=config, client="openai") as gw:
             yield gw, fake
 
@@ -85,3 +90,21 @@ async def test_reply_streams_into_one_edited_message(
     (reply,) = fake.sent  # one message: the draft, edited into the final reply
     assert reply.edits == [f"Echo: {text}"]
     assert gw.llm.requests[-1].get("stream") is True
+
+
+async def test_replies_survive_502_and_flood_control_in_order(tmp_path: Path) -> None:
+    async with FakeTelegram() as fake:
+        config = write_config(tmp_path / "config.yml", fake, stream_edits=False)
+        async with GatewayHarness(tmp_path / "home", config_file=config, client="openai") as gw:
+            fake.fail("sendMessage", 502, times=2)
+            fake.fail("sendMessage", 429, times=1, retry_after=1)
+            for word in ("one", "two", "three"):
+                fake.message(OWNER, word)
+            want = ["Echo: one", "Echo: two", "Echo: three"]
+            await fake.wait_for(lambda: texts(fake) == want, within=20)
+            assert len(gw.llm.requests) == 3
+            assert gw.app is not None
+            failures = (await gw.http.get("/metrics")).text
+            assert (
+                'nexflow_delivery_failures_total{channel="telegram",final="false"} 3.0' in failures
+            )
