@@ -682,7 +682,7 @@ def rows_for(r: dict[str, Any]) -> list[Row]:
             rows.append(Row(f"  gateway CPU per message @{n}", lv["cpu_ms_per_msg"], "ms"))
         rows += [
             Row("idle RSS after start", h["rss_idle_mb"], "MB", 80),
-            Row("  RSS after first messages (litellm loaded)", h["rss_after_first_mb"], "MB"),
+            Row("  RSS after the first messages", h["rss_after_first_mb"], "MB"),
             Row(
                 f"RSS after {h['rss_after_n']['messages']} messages",
                 h["rss_after_n"]["VmRSS"],
@@ -690,7 +690,7 @@ def rows_for(r: dict[str, Any]) -> list[Row]:
                 100,
             ),
             Row("  peak RSS (VmHWM) at the end", h["rss_end"]["VmHWM"], "MB"),
-            Row("  first message (lazy litellm import)", h["first_message_s"] * 1000, "ms"),
+            Row("  first message (LLM client start-up)", h["first_message_s"] * 1000, "ms"),
             Row("  HTTP floor: GET /health p50 (idle)", h["health_rt_p50_ms"], "ms"),
         ]
     if "bus" in r:
