@@ -32,8 +32,10 @@ from nexflow.gateway.connector import Connector, Drafting
 from nexflow.gateway.control import ControlCommands
 from nexflow.gateway.core import Gateway
 from nexflow.gateway.outbox import OutboxDispatcher
+from nexflow.llm.budget import Budgets
 from nexflow.llm.litellm_client import LiteLLMLoader
 from nexflow.llm.resolver import ModelResolver
+from nexflow.memory import MemoryService, build_memory, memory_tools
 from nexflow.observability.logging import LogHub
 from nexflow.observability.metrics import Metrics
 from nexflow.orchestrator.agent import Orchestrator
@@ -70,6 +72,7 @@ class Application:
     panels: PanelService | None = None
     panel_mcp: LazyMCPEndpoint | None = None
     host_feed: HostFeed | None = None
+    memory: MemoryService | None = None
     web: FastAPI = field(init=False)
     _pumps: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -79,6 +82,8 @@ class Application:
         await self.storage.open()
         await self.skills.start()
         await self.reminders.start()  # after storage.open: it shares the database file
+        if self.memory is not None:
+            await self.memory.start()
         if self.panels is not None:
             await self.panels.start()
         if self.host_feed is not None:
@@ -113,6 +118,8 @@ class Application:
         await self.models.close()
         await self.skills.stop()
         await self.reminders.stop()
+        if self.memory is not None:
+            await self.memory.stop()
         if self.panel_mcp is not None:
             await self.panel_mcp.stop()
         if self.host_feed is not None:
@@ -194,7 +201,11 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         on_retry=lambda exc, attempt, delay: log.warning(
             "llm_retry", model=exc.model, attempt=attempt, in_s=round(delay, 2), error=exc.message
         ),
+        on_fallback=lambda failed, to, exc: log.warning(
+            "llm_fallback", failed=failed, to=to, error=exc.message
+        ),
     )
+    budgets = Budgets(config.budgets, storage)
     tools = ToolRegistry([GetTime()])
     skills = build_skills(config, storage, tools)
     panels, panel_mcp = build_panels(config, storage, tools)
@@ -216,8 +227,11 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         )
         outbox.notify()
 
-    reminders = ReminderService(config.database_path, deliver)
+    reminders = ReminderService(config.database_path, deliver, budget=budgets.reminder_hook)
     for tool in reminder_tools(reminders):
+        tools.add(tool)
+    memory = build_memory(config)
+    for tool in memory_tools(memory) if memory is not None else []:
         tools.add(tool)
     confirmations = ConfirmationService(storage, outbox.notify, config.skills.confirm_timeout_s)
     identity = Identity(storage, config.security)
@@ -229,10 +243,10 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         RateLimit(config.rate_limit),
     ]
 
-    async def status_text(lang: str) -> str:
+    async def status_text(lang: str, user_id: str) -> str:
         model = await models.status()
         level = await skills.runner.isolation_level()
-        return i18n.t(
+        base = i18n.t(
             lang,
             "status",
             version=_version(),
@@ -241,6 +255,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
             skills=len(skills.registry.list(available_only=True)),
             isolation=level.value,
         )
+        return "\n".join([base, *await budgets.status_lines(lang, user_id)])
 
     from connectors.web.connector import STATIC_DIR, WebConnector
 
@@ -259,6 +274,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         permissions=config.permissions,
         confirmations=confirmations,
         drafts=drafts,
+        budgets=budgets,
         commands=CommandRouter(
             skills.registry,
             tools,
@@ -273,6 +289,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         config, storage, gateway, outbox, connectors, metrics, tools, models, skills, reminders
     )
     application.panels, application.panel_mcp = panels, panel_mcp
+    application.memory = memory
     application.host_feed = HostFeed(panels, logs, config.panels.host_feed_s)
     if panel_mcp is not None:
         # MCP clients authenticate like the API (bearer token or loopback): the owner's skill
@@ -302,6 +319,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         panels=panels,
         mcp=panel_mcp,
         notify=outbox.notify,
+        budgets=budgets,
     )
     application.web = create_app(services, startup=application.start, shutdown=application.stop)
     return application

@@ -42,7 +42,7 @@ def run_doctor(config_path: Path | None) -> int:
             ).render()
         )
         return 1
-    checks += [_home(config), _database(config), _bind(config)]
+    checks += [_home(config), _database(config), _memory(config), _bind(config)]
     checks += asyncio.run(_model(config))
     checks += _connectors(config)
     checks.append(_isolation())
@@ -86,6 +86,25 @@ def _database(config: NexflowConfig) -> Check:
         return Check(
             False, "database", f"{path}: {exc}", "move the file aside; Nexflow creates a new one"
         )
+
+
+def _memory(config: NexflowConfig) -> Check:
+    from nexflow.memory import choose_embedder
+    from nexflow.memory.store import vector_support
+
+    if not config.memory.enabled:
+        return Check(True, "memory", "disabled (memory.enabled: false)")
+    choice = choose_embedder(config)
+    vec_error = vector_support()
+    if choice.reason is None and vec_error is None:
+        return Check(True, "memory", f"hybrid search, embeddings from {choice.profile_name}")
+    reason = choice.reason or vec_error
+    fix = (
+        "set memory.embedder: provider and an embedding profile (see docs/memory.md)"
+        if choice.reason
+        else "pip install sqlite-vec pysqlite3-binary"
+    )
+    return Check(False, "memory", f"keyword-only search: {reason}", fix, warning=True)
 
 
 def _bind(config: NexflowConfig) -> Check:

@@ -69,6 +69,21 @@ _EN: dict[str, str] = {
     "confirm_expired": "That confirmation has expired.",
     "confirm_unknown": "There is no pending confirmation with that id (it may have expired).",
     "confirm_not_yours": "That confirmation was not asked of you.",
+    "budget_daily_exhausted": (
+        "You have used your daily budget of {limit} tokens, so I did not send this message "
+        "to the model. The budget resets at midnight UTC; the owner can raise "
+        "budgets.per_user_daily_tokens."
+    ),
+    "budget_monthly_exhausted": (
+        "You have used your monthly budget of {limit} tokens, so I did not send this message "
+        "to the model. The budget resets on the 1st (UTC); the owner can raise "
+        "budgets.per_user_monthly_tokens."
+    ),
+    "budget_daily_warning": "⚠ {percent}% of your daily budget of {limit} tokens is used.",
+    "budget_monthly_warning": "⚠ {percent}% of your monthly budget of {limit} tokens is used.",
+    "status_usage": "LLM today: {calls} calls, {tokens} tokens, ${cost}",
+    "status_budget": "your tokens: today {today} of {daily}, this month {month} of {monthly}",
+    "status_unlimited": "unlimited",
 }
 
 _RU: dict[str, str] = {
@@ -128,6 +143,21 @@ _RU: dict[str, str] = {
     "confirm_expired": "Срок этого подтверждения истёк.",
     "confirm_unknown": "Нет ожидающего подтверждения с таким id (возможно, оно истекло).",
     "confirm_not_yours": "Это подтверждение запрашивали не у вас.",
+    "budget_daily_exhausted": (
+        "Ваш дневной бюджет в {limit} токенов исчерпан, поэтому это сообщение не отправлено "
+        "модели. Бюджет обновится в полночь по UTC; владелец может увеличить "
+        "budgets.per_user_daily_tokens."
+    ),
+    "budget_monthly_exhausted": (
+        "Ваш месячный бюджет в {limit} токенов исчерпан, поэтому это сообщение не отправлено "
+        "модели. Бюджет обновится 1-го числа (UTC); владелец может увеличить "
+        "budgets.per_user_monthly_tokens."
+    ),
+    "budget_daily_warning": "⚠ Использовано {percent}% дневного бюджета в {limit} токенов.",
+    "budget_monthly_warning": "⚠ Использовано {percent}% месячного бюджета в {limit} токенов.",
+    "status_usage": "LLM сегодня: вызовов {calls}, токенов {tokens}, ${cost}",
+    "status_budget": "ваши токены: сегодня {today} из {daily}, за месяц {month} из {monthly}",
+    "status_unlimited": "без ограничений",
 }
 
 CATALOGUE: Mapping[str, Mapping[str, str]] = {"en": _EN, "ru": _RU}

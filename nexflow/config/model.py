@@ -39,6 +39,14 @@ class RetryConfig(_Section):
     max_backoff_s: float = Field(8.0, ge=0)
 
 
+class BreakerConfig(_Section):
+    """Per-profile circuit breaker: open after ``failures`` consecutive failed calls, skip
+    the profile for ``cooldown_s``, then let one probe call through (half-open)."""
+
+    failures: int = Field(3, ge=1, le=100)
+    cooldown_s: float = Field(30.0, gt=0)
+
+
 class OllamaConfig(_Section):
     base_url: str = "http://127.0.0.1:11434"
     model: str | None = None
@@ -51,6 +59,7 @@ class LLMConfig(_Section):
     fallbacks: dict[str, list[str]] = Field(default_factory=dict)
     ollama: OllamaConfig = OllamaConfig()
     retry: RetryConfig = RetryConfig()
+    breaker: BreakerConfig = BreakerConfig()
     stream: bool = True
 
     @model_validator(mode="after")
@@ -62,7 +71,26 @@ class LLMConfig(_Section):
                     f"route {route!r} names model profile {profile!r}, which is not in "
                     f"llm.models ({known})"
                 )
+        for primary, chain in self.fallbacks.items():
+            for profile in (primary, *chain):
+                if profile not in self.models:
+                    raise ValueError(
+                        f"llm.fallbacks.{primary} names model profile {profile!r}, which is "
+                        "not in llm.models"
+                    )
         return self
+
+
+class BudgetsConfig(_Section):
+    """Token ("Nexflow token") budgets; None means unlimited. Days and months are UTC."""
+
+    per_user_daily_tokens: int | None = Field(None, ge=0)
+    per_user_monthly_tokens: int | None = Field(None, ge=0)
+    background_daily_tokens: int | None = Field(None, ge=0)
+    soft_warning_ratio: float = Field(0.8, gt=0, le=1)
+    # What one fired reminder costs against the background budget (it makes no LLM call,
+    # but a runaway cron job must still stop).
+    background_fire_tokens: int = Field(100, ge=0)
 
 
 class AgentConfig(_Section):
@@ -154,6 +182,21 @@ class SkillsConfig(_Section):
     confirm_timeout_s: float = Field(300.0, gt=0)
 
 
+class MemoryConfig(_Section):
+    """Long-term memory (docs/memory.md): Markdown notes indexed in SQLite."""
+
+    enabled: bool = True
+    # none: keyword (BM25) search only; provider: hybrid with embeddings from a profile.
+    embedder: Literal["none", "provider"] = "none"
+    # The llm.models profile to embed with (default: llm.routes.embedding).
+    profile: str | None = None
+    # Embedding model name, overriding the profile's model (e.g. text-embedding-3-small).
+    model: str | None = None
+    # Vector width to ask the provider for; null takes what it returns.
+    dimensions: int | None = Field(None, ge=1, le=8192)
+    path: Path | None = None  # the index database (default <home>/memory.db)
+
+
 class LoggingConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -177,6 +220,7 @@ class NexflowConfig(BaseSettings):
     secrets_file: Path | None = None
     web: WebConfig = WebConfig()
     llm: LLMConfig = LLMConfig()
+    budgets: BudgetsConfig = BudgetsConfig()
     agent: AgentConfig = AgentConfig()
     bus: BusConfig = BusConfig()
     rate_limit: RateLimitConfig = RateLimitConfig()
@@ -187,6 +231,7 @@ class NexflowConfig(BaseSettings):
     skills: SkillsConfig = SkillsConfig()
     logging: LoggingConfig = LoggingConfig()
     panels: PanelsConfig = PanelsConfig()
+    memory: MemoryConfig = MemoryConfig()
     connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("home", "workspace", "secrets_file", mode="after")
@@ -201,3 +246,7 @@ class NexflowConfig(BaseSettings):
     @property
     def database_path(self) -> Path:
         return self.storage.path or self.home / "nexflow.db"
+
+    @property
+    def memory_path(self) -> Path:
+        return self.memory.path or self.home / "memory.db"

@@ -39,7 +39,7 @@ class CommandResult:
     outbound: PanelSnapshotOut | None = None
 
 
-StatusFn = Callable[[str], Awaitable[str]]  # the language → the /status text
+StatusFn = Callable[[str, str], Awaitable[str]]  # (language, user id) → the /status text
 
 
 class CommandRouter:
@@ -79,7 +79,7 @@ class CommandRouter:
             case "run":
                 return CommandResult(await self._run(rest.strip(), ctx, lang))
             case "status":
-                return CommandResult(await self._status(lang))
+                return CommandResult(await self._status(lang, ctx.user_id))
             case "new":
                 return CommandResult(i18n.t(lang, "new"), new_session=True)
             case "link" if self._users is not None:

@@ -20,9 +20,16 @@ from nexflow.config.model import BusConfig, PermissionsConfig
 from nexflow.gateway.commands import CommandRouter
 from nexflow.gateway.confirmations import ConfirmationService
 from nexflow.gateway.outbox import OutboxDispatcher
+from nexflow.llm.budget import Budgets
 from nexflow.observability.metrics import Metrics
 from nexflow.orchestrator.agent import Orchestrator, StreamSink, TurnResult
-from nexflow.storage.base import AuditRecord, NewMessage, SessionRecord, Storage
+from nexflow.storage.base import (
+    AuditRecord,
+    MessageRecord,
+    NewMessage,
+    SessionRecord,
+    Storage,
+)
 from nexflow.tools.base import ToolContext
 
 log = structlog.get_logger("nexflow.gateway")
@@ -57,6 +64,7 @@ class Gateway:
         confirmations: ConfirmationService,
         commands: CommandRouter | None = None,
         drafts: Mapping[str, DraftFn] | None = None,
+        budgets: Budgets | None = None,
     ) -> None:
         self._storage = storage
         self._orchestrator = orchestrator
@@ -69,6 +77,7 @@ class Gateway:
         self._confirmations = confirmations
         self._commands = commands
         self._drafts = dict(drafts or {})
+        self._budgets = budgets
         self._bus: Bus[int] = Bus(
             self._process,
             concurrency=bus_config.concurrency,
@@ -230,6 +239,38 @@ class Gateway:
             outbound=outcome.outbound,
         )
 
+    async def _budgeted_turn(
+        self,
+        event: InboundEvent,
+        session: SessionRecord,
+        history: Sequence[MessageRecord],
+        sink: StreamSink | None,
+        ctx: ToolContext,
+    ) -> TurnResult:
+        """The turn, unless the user is at a hard budget limit (then no model is called)."""
+        budgets = self._budgets
+        if budgets is None:
+            return await self._orchestrator.run_turn(event, session, history, sink, ctx)
+        user_id, lang = event.user_id or "", event.metadata.get("lang")
+        before = await budgets.check(user_id)
+        if before.exhausted:
+            text = i18n.t(lang, f"budget_{before.period}_exhausted", limit=before.limit)
+            return TurnResult(
+                text,
+                [NewMessage("user", event.message), NewMessage("assistant", text)],
+                [AuditRecord("budget", before.period, "refused", event.user_id, session.id)],
+                error="budget_exhausted",
+            )
+        result = await self._orchestrator.run_turn(event, session, history, sink, ctx)
+        if await budgets.record_turn(user_id, result.audit):
+            after = await budgets.check(user_id)
+            if after.warn and result.outbound is None:
+                warning = i18n.t(
+                    lang, f"budget_{after.period}_warning", percent=after.percent, limit=after.limit
+                )
+                result.reply = f"{result.reply}\n\n{warning}"
+        return result
+
     async def _process(self, inbox_id: int) -> None:
         loaded = await self._storage.load_turn(inbox_id, self._history_limit)
         if loaded is None:  # already answered, or its session is gone
@@ -245,7 +286,7 @@ class Gateway:
             if self._commands is not None and self._commands.is_command(event.message):
                 result = await self._run_command(event, session, ctx)
             else:
-                result = await self._orchestrator.run_turn(event, session, history, sink, ctx)
+                result = await self._budgeted_turn(event, session, history, sink, ctx)
                 if result.error == "no_model":
                     result.reply = i18n.t(
                         event.metadata.get("lang"), "no_model", detail=result.reply

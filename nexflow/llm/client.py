@@ -46,6 +46,7 @@ class LLMResponse:
     tool_calls: tuple[ToolCall, ...] = ()
     usage: Usage = field(default_factory=Usage)
     latency_s: float = 0.0
+    fallback_from: str | None = None  # the model that failed before this one answered
 
 
 class LLMClient(Protocol):

@@ -16,6 +16,7 @@ from nexflow.llm.litellm_client import LiteLLMClient, LiteLLMLoader, ModelTarget
 from nexflow.llm.openai_compat import OpenAICompatClient
 from nexflow.llm.prices import PriceMap
 from nexflow.llm.retry import OnRetry, RetryingClient
+from nexflow.llm.router import CircuitBreaker, FallbackClient, Link, OnFallback
 
 NO_MODEL_HELP = (
     "No language model is configured, and no Ollama answers at {ollama}.\n"
@@ -41,7 +42,14 @@ class ModelStatus:
 
 
 class ModelResolver:
-    """Builds (and caches) one client per model profile; probes Ollama lazily."""
+    """Builds (and caches) one client per model profile; probes Ollama lazily.
+
+    A route (``plan``, ``execute``, ``summarize``, ``heartbeat``, ``embedding``) names a
+    profile in ``llm.routes``; an unrouted kind uses the ``execute`` route, else the
+    ``default`` profile (the ``NEXFLOW_LLM_*`` one), else the first. Every configured
+    profile answers through a :class:`FallbackClient` (its ``llm.fallbacks`` chain and
+    the shared :class:`CircuitBreaker`).
+    """
 
     def __init__(
         self,
@@ -49,11 +57,15 @@ class ModelResolver:
         loader: LiteLLMLoader,
         *,
         on_retry: OnRetry | None = None,
+        on_fallback: OnFallback | None = None,
         probe_ttl_s: float = 30.0,
     ) -> None:
         self._config = config
         self._loader = loader
         self._on_retry = on_retry
+        self._on_fallback = on_fallback
+        self.breaker = CircuitBreaker(config.breaker)
+        self._routed: dict[str, LLMClient] = {}
         self._probe_ttl_s = probe_ttl_s
         self._clients: dict[str, LLMClient] = {}
         self._closers: list[Callable[[], Awaitable[None]]] = []
@@ -65,33 +77,55 @@ class ModelResolver:
         models = self._config.models
         if not models:
             return None
-        if route in self._config.routes:
-            return self._config.routes[route]
+        routes = self._config.routes
+        if route in routes:
+            return routes[route]
+        if "execute" in routes:
+            return routes["execute"]
         return "default" if "default" in models else next(iter(models))
 
     async def client_for(self, route: str = "execute") -> LLMClient:
         name = self._profile_name(route)
         if name is not None:
-            profile = self._config.models[name]
-            return self._cached(name, lambda: _target(profile), self._is_native(profile))
+            return self._routed_client(name)
         ollama_model = await self.probe_ollama()
         if ollama_model is None:
             raise NoModelConfigured(NO_MODEL_HELP.format(ollama=self._config.ollama.base_url))
         # Ollama speaks the OpenAI wire format under /v1.
         base = self._config.ollama.base_url.rstrip("/") + "/v1"
         target = ModelTarget(f"ollama/{ollama_model}", api_base=base, api_key="ollama")
-        return self._cached(f"ollama:{ollama_model}", lambda: target, native=True)
+        return self._cached(f"ollama:{ollama_model}", target, native=True)
 
-    def _cached(self, key: str, make: Callable[[], ModelTarget], native: bool) -> LLMClient:
+    def _routed_client(self, name: str) -> LLMClient:
+        client = self._routed.get(name)
+        if client is None:
+            chain = []
+            for link in (name, *self._config.fallbacks.get(name, ())):
+                profile = self._config.models[link]
+                inner = self._cached(link, _target(profile), self._is_native(profile))
+                chain.append(Link(link, profile.model, inner))
+            client = FallbackClient(chain, self.breaker, self._on_fallback)
+            self._routed[name] = client
+        return client
+
+    def routed_models(self) -> dict[str, str]:
+        """Route → model string, for ``/status`` (empty when nothing is configured)."""
+        return {
+            route: self._config.models[name].model
+            for route in ("plan", "execute", "summarize", "heartbeat", "embedding")
+            if (name := self._profile_name(route)) is not None
+        }
+
+    def _cached(self, key: str, target: ModelTarget, native: bool) -> LLMClient:
         client = self._clients.get(key)
         if client is None:
             inner: LLMClient
             if native:
-                compat = OpenAICompatClient(make(), self._prices, stream=self._config.stream)
+                compat = OpenAICompatClient(target, self._prices, stream=self._config.stream)
                 self._closers.append(compat.aclose)
                 inner = compat
             else:
-                inner = LiteLLMClient(make(), self._loader, stream=self._config.stream)
+                inner = LiteLLMClient(target, self._loader, stream=self._config.stream)
             client = RetryingClient(inner, self._config.retry, on_retry=self._on_retry)
             self._clients[key] = client
         return client
@@ -128,6 +162,7 @@ class ModelResolver:
             await close()
         self._closers.clear()
         self._clients.clear()
+        self._routed.clear()
 
     async def status(self) -> ModelStatus:
         name = self._profile_name("execute")

@@ -98,9 +98,11 @@ class Orchestrator:
             chat_id=event.chat_id,
         )
         try:
-            client = await self._models.client_for("execute")
-            for _ in range(self._config.max_steps):
-                response = await self._call_model(turn, client, messages, tool_specs)
+            for step in range(self._config.max_steps):
+                # The first call plans (llm.routes.plan); calls after tool results execute.
+                route = "plan" if step == 0 else "execute"
+                client = await self._models.client_for(route)
+                response = await self._call_model(turn, client, messages, tool_specs, route)
                 if not response.tool_calls:
                     return self._finish(turn, response.content)
                 calls = [c.to_openai() for c in response.tool_calls]
@@ -155,6 +157,7 @@ class Orchestrator:
         client: LLMClient,
         messages: list[dict[str, Any]],
         tools: list[dict[str, Any]],
+        route: str,
     ) -> LLMResponse:
         sink = turn.sink
 
@@ -166,7 +169,8 @@ class Orchestrator:
         model = getattr(client, "model", "unknown")
         try:
             response = await client.complete(
-                LLMRequest(messages=messages, tools=tools), on_delta if sink is not None else None
+                LLMRequest(messages=messages, tools=tools, route=route),
+                on_delta if sink is not None else None,
             )
         except LLMError as exc:
             elapsed = time.perf_counter() - started
@@ -202,6 +206,8 @@ class Orchestrator:
                     "cost_usd": usage.cost_usd,
                     "latency_s": round(response.latency_s, 4),
                     "tool_calls": [c.name for c in response.tool_calls],
+                    "route": route,
+                    **({"fallback_from": response.fallback_from} if response.fallback_from else {}),
                 },
             )
         )

@@ -177,6 +177,24 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX link_codes_user ON link_codes(user_id);
         """,
     ),
+    (
+        5,
+        "LLM token usage per user, day and model (budgets, statistics)",
+        """
+        CREATE TABLE llm_usage (
+            user_id TEXT NOT NULL,
+            day TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            model TEXT NOT NULL,
+            calls INTEGER NOT NULL DEFAULT 0,
+            tokens_in INTEGER NOT NULL DEFAULT 0,
+            tokens_out INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            PRIMARY KEY (user_id, day, scope, model)
+        );
+        CREATE INDEX llm_usage_day ON llm_usage(day);
+        """,
+    ),
 )
 
 

@@ -14,9 +14,10 @@ from nexflow.storage.base import AuditRecord, InboxItem, MessageRecord, SessionR
 from nexflow.storage.sqlite_conn import _insert_audit, _tx
 from nexflow.storage.sqlite_identity import SQLiteIdentity
 from nexflow.storage.sqlite_queue import SQLiteQueues, fetch_inbox
+from nexflow.storage.sqlite_usage import SQLiteUsage
 
 
-class SQLiteStorage(SQLiteQueues, SQLiteIdentity):
+class SQLiteStorage(SQLiteQueues, SQLiteIdentity, SQLiteUsage):
     """The default storage: a single SQLite file."""
 
     # -- identities ---------------------------------------------------------------

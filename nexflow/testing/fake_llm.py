@@ -5,6 +5,10 @@ delays. Tests push :class:`Reply` values or pass a ``brain`` function; without
 either, :func:`default_brain` answers: it calls ``get_time`` when asked about the
 time and the tool is offered, reports a tool's result, and otherwise echoes.
 
+``POST /v1/embeddings`` answers with :func:`fake_embedding`: a deterministic hashed
+bag-of-words vector. It is a test fake, not a semantic model: texts that share words
+(after crude stemming) are close, paraphrases with different words are not.
+
 Run standalone for benchmarks and process-level tests::
 
     python -m nexflow.testing.fake_llm --port 0 --latency-ms 0
@@ -16,7 +20,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
+import math
+import re
 import time
 import uuid
 from collections import deque
@@ -66,6 +73,7 @@ class FakeLLMServer:
     host: str = "127.0.0.1"
     port: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
+    embedding_requests: list[dict[str, Any]] = field(default_factory=list)
     _script: deque[Reply] = field(default_factory=deque)
     _runner: web.AppRunner | None = None
 
@@ -80,6 +88,7 @@ class FakeLLMServer:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -96,6 +105,26 @@ class FakeLLMServer:
 
     async def _models(self, _: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": "fake", "object": "model"}]})
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.embedding_requests.append(body)
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else list(texts or [])
+        dims = int(body.get("dimensions") or FAKE_EMBEDDING_DIMENSIONS)
+        data = [
+            {"object": "embedding", "index": i, "embedding": fake_embedding(str(t), dims)}
+            for i, t in enumerate(texts)
+        ]
+        tokens = sum(len(str(t)) // 4 + 1 for t in texts)
+        return web.json_response(
+            {
+                "object": "list",
+                "data": data,
+                "model": str(body.get("model", "fake-embedding")),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
@@ -183,6 +212,25 @@ class FakeLLMServer:
         await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
+
+
+FAKE_EMBEDDING_DIMENSIONS = 256
+_WORD = re.compile(r"\w+")
+
+
+def fake_embedding(text: str, dims: int = FAKE_EMBEDDING_DIMENSIONS) -> list[float]:
+    """A unit vector: each word (lower-cased, cut to its first 5 letters) hashed to a slot.
+
+    Deterministic across processes (blake2b, not ``hash``). Only a weak stand-in for a real
+    embedding model: it matches shared word stems, it knows no synonyms.
+    """
+    vector = [0.0] * dims
+    for word in _WORD.findall(text.lower()):
+        digest = hashlib.blake2b(word[:5].encode(), digest_size=8).digest()
+        slot = int.from_bytes(digest[:4], "little") % dims
+        vector[slot] += 1.0 if digest[4] & 1 else -1.0
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return [v / norm for v in vector]
 
 
 def _args(args: dict[str, Any] | str) -> str:

@@ -19,6 +19,7 @@ from nexflow.bus.streams import StreamHub
 from nexflow.config.model import PermissionsConfig, WebConfig
 from nexflow.gateway.confirmations import ConfirmationService
 from nexflow.gateway.core import Gateway
+from nexflow.llm.budget import Budgets
 from nexflow.llm.resolver import ModelResolver
 from nexflow.observability.logging import LogHub
 from nexflow.observability.metrics import Metrics
@@ -47,6 +48,7 @@ class WebServices:
     panels: PanelService | None = None
     mcp: Any = None  # the MCP endpoint's ASGI app, mounted at /mcp when set
     notify: Callable[[], None] | None = None  # wakes the outbox after enqueueing a message
+    budgets: Budgets | None = None  # usage totals for /api/v1/statistics
 
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -75,6 +77,7 @@ def create_app(
         routes_api,
         routes_pairing,
         routes_skills,
+        routes_stats,
         routes_ws,
     )
 
@@ -82,6 +85,7 @@ def create_app(
     app.include_router(routes_pairing.router)
     app.include_router(routes_ws.router)
     app.include_router(routes_skills.router)
+    app.include_router(routes_stats.router)
     if services.panels is not None:
         from nexflow.web import routes_panels
 

@@ -22,8 +22,8 @@ async def discord_gateway(tmp_path: Path) -> AsyncIterator[tuple[GatewayHarness,
             yaml.safe_dump(
                 {
                     # Members with an allowed role may run shell skills (after confirming).
-                "permissions": {"roles": {"user": ["shell", "filesystem"]}},
-                "connectors": {
+                    "permissions": {"roles": {"user": ["shell", "filesystem"]}},
+                    "connectors": {
                         "discord": {
                             "bot_token": fake.token,
                             "api_base": fake.api_base,

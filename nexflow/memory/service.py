@@ -1,0 +1,161 @@
+"""``MemoryService``: save, search and get memory items of one user at a time.
+
+Before every operation the user's Markdown folder is compared with the index by file
+mtime and size, so a hand edit is visible to the very next search (no watcher task to
+supervise). All SQLite work runs in one dedicated thread; embedding calls run on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import partial
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import structlog
+
+from nexflow.memory import notes
+from nexflow.memory.embedder import Embedder
+from nexflow.memory.errors import EmbedderError, MemoryStoreError
+from nexflow.memory.store import Hit, Item, MemoryIndex
+
+log = structlog.get_logger("nexflow.memory")
+T = TypeVar("T")
+EMBED_BATCH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    hits: list[Hit]
+    mode: Literal["hybrid", "keyword"]
+    notice: str | None  # why the search was keyword-only, for the model and the user
+
+
+class MemoryService:
+    def __init__(
+        self,
+        db_path: Path,
+        workspace: Path,
+        embedder: Embedder | None,
+        no_embedder_reason: str = "no embedder is configured (memory.embedder: none)",
+        today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+    ) -> None:
+        self._db_path = db_path
+        self._workspace = workspace
+        self._embedder = embedder
+        self._no_embedder = no_embedder_reason
+        self._today = today
+        self._index: MemoryIndex | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nexflow-memory")
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def start(self) -> None:
+        self._index = await self._run(MemoryIndex, self._db_path)
+
+    async def stop(self) -> None:
+        if self._embedder is not None:
+            await self._embedder.close()
+        if self._index is not None:
+            await self._run(self._index.close)
+            self._index = None
+        self._thread.shutdown(wait=True)
+
+    @property
+    def index(self) -> MemoryIndex:
+        if self._index is None:
+            raise MemoryStoreError("memory is not started")
+        return self._index
+
+    def folder(self, user_id: str) -> Path:
+        return notes.user_dir(self._workspace, user_id)
+
+    async def save(self, user_id: str, text: str, tags: list[str]) -> Item:
+        async with self._lock(user_id):
+            await self._sync(user_id)
+            path, chunk = await self._run(
+                notes.append_note, self.folder(user_id), self._today(), text, tags
+            )
+            await self._sync(user_id)
+            saved = await self._run(self.index.find, user_id, self._relative(path), chunk.digest)
+            if saved is None:
+                raise MemoryStoreError("the note was written but could not be indexed")
+            try:
+                await self._embed_pending(user_id)
+            except EmbedderError as exc:  # the item is saved; the next search retries
+                log.warning("memory_embed_deferred", error=exc.message)
+            return saved
+
+    async def get(self, user_id: str, item_id: int) -> Item | None:
+        async with self._lock(user_id):
+            await self._sync(user_id)
+            return await self._run(self.index.get, user_id, item_id)
+
+    async def search(self, user_id: str, query: str, k: int) -> SearchResult:
+        async with self._lock(user_id):
+            await self._sync(user_id)
+            notice: str | None = None
+            vector: list[float] | None = None
+            if self._embedder is None:
+                notice = self._no_embedder
+            elif not self.index.vectors:
+                notice = self.index.vector_error
+            else:
+                try:
+                    await self._embed_pending(user_id)
+                    vector = (await self._embedder.embed([query]))[0]
+                    await self._run(self.index.ensure_vectors, self._embedder.name, len(vector))
+                except EmbedderError as exc:
+                    notice = f"vector search skipped: {exc.message}"
+            hits = await self._run(self.index.search, user_id, query, k, vector)
+            if vector is not None:
+                return SearchResult(hits, "hybrid", None)
+            return SearchResult(hits, "keyword", f"keyword-only search: {notice}")
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _lock(self, user_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(user_id, asyncio.Lock())
+
+    async def _run(self, fn: Callable[..., T], *args: object) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, partial(fn, *args))
+
+    def _relative(self, path: Path) -> str:
+        return path.relative_to(self._workspace).as_posix()
+
+    async def _sync(self, user_id: str) -> None:
+        await self._run(self._sync_files, user_id)
+
+    def _sync_files(self, user_id: str) -> None:
+        """Re-index the user's files whose mtime or size changed (runs in the DB thread)."""
+        files = {}
+        for path in notes.memory_files(self.folder(user_id)):
+            st = path.stat()
+            files[self._relative(path)] = (path, (st.st_mtime_ns, st.st_size))
+        changed, removed = self.index.stale_files(
+            user_id, {rel: stamp for rel, (_, stamp) in files.items()}
+        )
+        for rel in changed:
+            path, stamp = files[rel]
+            text = path.read_text(encoding="utf-8", errors="replace")
+            self.index.index_file(user_id, rel, notes.parse(text), stamp)
+        for rel in removed:
+            self.index.index_file(user_id, rel, [], None)
+        if changed or removed:
+            log.info("memory_reindexed", user_id=user_id, changed=changed, removed=removed)
+
+    async def _embed_pending(self, user_id: str) -> None:
+        """Embed the user's items that have no vector yet (new, or after a model change)."""
+        if self._embedder is None or not self.index.vectors:
+            return
+        while pending := await self._run(self.index.unembedded, user_id, EMBED_BATCH):
+            vectors = await self._embedder.embed([text for _, text in pending])
+            await self._run(self.index.ensure_vectors, self._embedder.name, len(vectors[0]))
+            rows = [(item_id, vec) for (item_id, _), vec in zip(pending, vectors, strict=True)]
+            await self._run(self.index.store_vectors, user_id, rows)
+            if len(pending) < EMBED_BATCH:
+                return
