@@ -38,6 +38,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from nexflow.testing.serve import serve
+
 API = "/api/v10"
 DISCORD_EPOCH_MS = 1420070400000
 _ERRORS = {
@@ -197,13 +199,7 @@ class FakeDiscord:
         ]
         app.router.add_routes(api)
         app.on_shutdown.append(self._close_sockets)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self._runner, self.port = await serve(app, self.host, self.port)
         return self.api_base
 
     async def stop(self) -> None:

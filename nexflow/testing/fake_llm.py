@@ -33,6 +33,8 @@ from typing import Any
 
 from aiohttp import web
 
+from nexflow.testing.serve import serve
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -89,13 +91,7 @@ class FakeLLMServer:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/embeddings", self._embeddings)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self._runner, self.port = await serve(app, self.host, self.port)
         return self.base_url
 
     async def stop(self) -> None:

@@ -36,6 +36,8 @@ from typing import Any
 
 from aiohttp import web
 
+from nexflow.testing.serve import serve
+
 _TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre"}
 _TAGS |= {"span", "tg-spoiler", "blockquote", "tg-emoji"}
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[^<>]*)?)>")
@@ -166,11 +168,9 @@ class FakeTelegram:
         app.router.add_post("/_fake/press", self._control_press)
         app.router.add_get("/_fake/sent", self._control_sent)
         self._closing.clear()
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve(
+            app, self.host, self.port, handler_cancellation=True, shutdown_timeout=1.0
+        )
         return self.base_url
 
     async def stop(self) -> None:
