@@ -9,10 +9,12 @@ plugged in instead (see docs/memory.md for a local model).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import aiohttp
 import structlog
+
+if TYPE_CHECKING:
+    import aiohttp
 
 from nexflow.memory.errors import EmbedderError
 
@@ -45,7 +47,7 @@ class OpenAICompatEmbedder:
         self._model = model.removeprefix("openai/")
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._dimensions = dimensions
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._timeout_s = timeout_s
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -55,8 +57,12 @@ class OpenAICompatEmbedder:
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
+        import aiohttp  # ~130 ms: paid on the first embedding, not at start-up
+
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout, headers=self._headers)
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self._timeout_s), headers=self._headers
+            )
         body: dict[str, Any] = {"model": self._model, "input": list(texts)}
         if self._dimensions:
             body["dimensions"] = self._dimensions
