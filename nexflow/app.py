@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from nexflow import i18n
 from nexflow.bus.errors import Rejected
-from nexflow.bus.events import TextOut
+from nexflow.bus.events import InboundEvent, TextOut
 from nexflow.bus.middleware import (
     Identity,
     LogContext,
@@ -133,26 +133,23 @@ class Application:
         """Publish a connector's events; tell the sender when one is refused."""
         async for event in connector.events():
             try:
-                accepted = await self.gateway.publish(event)
-                if accepted.immediate is not None:
-                    await self.storage.enqueue(
-                        TextOut(
-                            channel=event.channel, chat_id=event.chat_id, text=accepted.immediate
-                        )
-                    )
-                    self.outbox.notify()
-            except Rejected as exc:
-                if not exc.user_message:  # e.g. a stranger's repeat while pairing is pending
-                    stop_typing = getattr(connector, "stop_typing", None)
-                    if callable(stop_typing):
-                        stop_typing(event.chat_id)
-                    continue
-                await self.storage.enqueue(
-                    TextOut(channel=event.channel, chat_id=event.chat_id, text=exc.user_message)
-                )
-                self.outbox.notify()
+                await self._publish(connector, event)
             except Exception:
                 log.exception("publish_failed", channel=event.channel)
+
+    async def _publish(self, connector: Connector, event: InboundEvent) -> None:
+        try:
+            answer = (await self.gateway.publish(event)).immediate
+        except Rejected as exc:
+            answer = exc.user_message
+            if not answer:  # e.g. a stranger's repeat while pairing is pending
+                stop_typing = getattr(connector, "stop_typing", None)
+                if callable(stop_typing):
+                    stop_typing(event.chat_id)
+        if answer:
+            await self.outbox.post(
+                TextOut(channel=event.channel, chat_id=event.chat_id, text=answer)
+            )
 
 
 def _version() -> str:
@@ -222,10 +219,9 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
     outbox = OutboxDispatcher(storage, config.outbox, metrics)
 
     async def deliver(channel: str, chat_id: str, session_id: str, text: str) -> None:
-        await storage.enqueue(
+        await outbox.post(
             TextOut(channel=channel, chat_id=chat_id, session_id=session_id or None, text=text)
         )
-        outbox.notify()
 
     reminders = ReminderService(config.database_path, deliver, budget=budgets.reminder_hook)
     for tool in reminder_tools(reminders):
@@ -233,7 +229,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
     memory = build_memory(config)
     for tool in memory_tools(memory) if memory is not None else []:
         tools.add(tool)
-    confirmations = ConfirmationService(storage, outbox.notify, config.skills.confirm_timeout_s)
+    confirmations = ConfirmationService(storage, outbox.post, config.skills.confirm_timeout_s)
     identity = Identity(storage, config.security)
     middlewares: list[Middleware] = [
         LogContext(),

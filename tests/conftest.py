@@ -35,3 +35,14 @@ async def storage(tmp_path: Path) -> AsyncIterator[SQLiteStorage]:
     await store.open()
     yield store
     await store.close()
+
+
+@pytest.fixture
+async def providers() -> AsyncIterator[tuple[FakeLLMServer, FakeLLMServer]]:
+    """Two model providers on loopback: ``strong`` and ``cheap``."""
+    strong, cheap = FakeLLMServer(), FakeLLMServer()
+    await strong.start()
+    await cheap.start()
+    yield strong, cheap
+    await strong.stop()
+    await cheap.stop()

@@ -15,11 +15,11 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from nexflow.bus.events import ConfirmationOut, TextOut
+from nexflow.bus.events import ConfirmationOut, Outbound, TextOut
 from nexflow.storage.base import AuditRecord, Storage
 
 Answer = Literal["approved", "declined", "expired", "unknown", "not_yours"]
@@ -50,9 +50,11 @@ class Confirmation:
 
 
 class ConfirmationService:
-    def __init__(self, storage: Storage, notify: Callable[[], None], timeout_s: float) -> None:
+    def __init__(
+        self, storage: Storage, post: Callable[[Outbound], Awaitable[int]], timeout_s: float
+    ) -> None:
         self._storage = storage
-        self._notify = notify
+        self._post = post
         self._timeout_s = timeout_s
         self._pending: dict[str, Confirmation] = {}
 
@@ -92,7 +94,7 @@ class ConfirmationService:
     ) -> bool:
         """Send the request to the chat and wait for the user's answer (False on expiry)."""
         c = self._new(user_id, channel, chat_id, session_id, title, detail)
-        await self._storage.enqueue(
+        await self._post(
             ConfirmationOut(
                 channel=channel,
                 chat_id=chat_id,
@@ -104,12 +106,11 @@ class ConfirmationService:
             )
         )
         await self._audit(c, "requested")
-        self._notify()
         try:
             return await asyncio.wait_for(asyncio.shield(c.future), self._timeout_s)
         except TimeoutError:
             await self._audit(c, "expired")
-            await self._storage.enqueue(
+            await self._post(
                 TextOut(
                     channel=channel,
                     chat_id=chat_id,
@@ -117,7 +118,6 @@ class ConfirmationService:
                     text=f"Confirmation {c.id} expired; nothing was run.",
                 )
             )
-            self._notify()
             return False
         finally:
             self._pending.pop(c.id, None)

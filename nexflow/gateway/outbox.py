@@ -14,6 +14,7 @@ from typing import Literal
 
 import structlog
 
+from nexflow.bus.events import Outbound
 from nexflow.config.model import OutboxConfig
 from nexflow.gateway.connector import Connector, DeliveryError
 from nexflow.observability.metrics import Metrics
@@ -46,6 +47,12 @@ class OutboxDispatcher:
 
     def notify(self) -> None:
         self._wake.set()
+
+    async def post(self, out: Outbound) -> int:
+        """Queue ``out`` durably and wake the dispatcher; returns the outbox id."""
+        outbox_id = await self._storage.enqueue(out)
+        self._wake.set()
+        return outbox_id
 
     def start(self) -> None:
         if self._task is None:

@@ -10,7 +10,7 @@ from typing import Any, Literal
 Deliver = Callable[[str, str, str, str], Awaitable[None]]
 """``deliver(channel, chat_id, session_id, text)``: send a fired reminder to its chat.
 
-The gateway wires it to ``storage.enqueue(TextOut(...))`` + ``outbox.notify()``, so the
+The gateway wires it to ``OutboxDispatcher.post(TextOut(...))``, so the
 message is durable once the call returns."""
 
 Budget = Callable[[str, str], Awaitable[str | None]]

@@ -3,24 +3,11 @@ providers as two model profiles, the real OpenAI-compatible client, real HTTP.""
 
 import json
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from nexflow.testing.fake_llm import FakeLLMServer, Reply
 from nexflow.testing.harness import GatewayHarness
-
-
-@pytest.fixture
-async def providers() -> AsyncIterator[tuple[FakeLLMServer, FakeLLMServer]]:
-    strong, cheap = FakeLLMServer(), FakeLLMServer()
-    await strong.start()
-    await cheap.start()
-    yield strong, cheap
-    await strong.stop()
-    await cheap.stop()
 
 
 def config_file(

@@ -2,7 +2,6 @@
 OpenAI-compatible providers over loopback."""
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -13,16 +12,6 @@ from nexflow.llm.resolver import ModelResolver
 from nexflow.testing.fake_llm import FakeLLMServer, Reply
 
 HELLO = LLMRequest(messages=[{"role": "user", "content": "hello"}])
-
-
-@pytest.fixture
-async def providers() -> AsyncIterator[tuple[FakeLLMServer, FakeLLMServer]]:
-    strong, cheap = FakeLLMServer(), FakeLLMServer()
-    await strong.start()
-    await cheap.start()
-    yield strong, cheap
-    await strong.stop()
-    await cheap.stop()
 
 
 @pytest.fixture(params=["openai", "litellm"])
