@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import structlog
@@ -27,15 +28,20 @@ from nexflow.bus.streams import StreamHub
 from nexflow.config import ConfigError, ConfigProblem
 from nexflow.config.model import NexflowConfig
 from nexflow.gateway.commands import CommandRouter
+from nexflow.gateway.commands_workspace import WorkspaceCommands
 from nexflow.gateway.confirmations import ConfirmationService
 from nexflow.gateway.connector import Connector, Drafting
 from nexflow.gateway.control import ControlCommands
 from nexflow.gateway.core import Gateway
 from nexflow.gateway.outbox import OutboxDispatcher
+from nexflow.gateway.workspace_tools import workspace_tools
 from nexflow.llm.budget import Budgets
 from nexflow.llm.litellm_client import LiteLLMLoader
 from nexflow.llm.resolver import ModelResolver
 from nexflow.memory import MemoryService, build_memory, memory_tools
+from nexflow.memory.page_tools import page_tools
+from nexflow.memory.paging import ContextPager
+from nexflow.memory.userfiles import UserFiles
 from nexflow.observability.logging import LogHub
 from nexflow.observability.metrics import Metrics
 from nexflow.orchestrator.agent import Orchestrator
@@ -53,6 +59,8 @@ from nexflow.tools.builtin import GetTime
 from nexflow.tools.registry import ToolRegistry
 from nexflow.web.app import WebServices, create_app
 from nexflow.web.asgi import Authenticator
+from nexflow.workspace.lazy import LazyWorkspaces
+from nexflow.workspace.wiring import build_workspaces
 
 log = structlog.get_logger("nexflow.app")
 
@@ -73,6 +81,7 @@ class Application:
     panel_mcp: LazyMCPEndpoint | None = None
     host_feed: HostFeed | None = None
     memory: MemoryService | None = None
+    workspaces: LazyWorkspaces | None = None
     web: FastAPI = field(init=False)
     _pumps: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -86,6 +95,8 @@ class Application:
             await self.memory.start()
         if self.panels is not None:
             await self.panels.start()
+        if self.workspaces is not None:
+            await self.workspaces.start()  # after panels: it mirrors them into git (lazy.py)
         if self.host_feed is not None:
             self.host_feed.start()
         for name, connector in self.connectors.items():
@@ -124,6 +135,8 @@ class Application:
             await self.panel_mcp.stop()
         if self.host_feed is not None:
             await self.host_feed.stop()
+        if self.workspaces is not None:
+            await self.workspaces.stop()
         if self.panels is not None:
             await self.panels.stop()  # closes the sandbox engine
         await self.storage.close()
@@ -150,6 +163,11 @@ class Application:
             await self.outbox.post(
                 TextOut(channel=event.channel, chat_id=event.chat_id, text=answer)
             )
+
+
+def _web_url(config: NexflowConfig) -> str:
+    """Where people open the web UI (links in chat)."""
+    return config.web.public_url or f"http://{config.web.host}:{config.web.port}"
 
 
 def _version() -> str:
@@ -208,6 +226,14 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
     panels, panel_mcp = build_panels(config, storage, tools)
     tools.add(PanelOpenTool(panels))
     tools.add(PanelListTool(panels))
+    user_files = UserFiles(config.workspace_dir, config.memory.prompt_file_chars)
+
+    def user_context(user_id: str, used: Collection[str]) -> str:
+        def hinted() -> set[str]:
+            return {s.name for s in skills.registry.list(available_only=True)} | set(used)
+
+        return user_files.section(user_id, hinted)
+
     orchestrator = Orchestrator(
         models,
         tools,
@@ -215,6 +241,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         PersonaFiles(config.workspace_dir),
         metrics,
         context_sections=skills.prompt_section,
+        user_context=user_context,
     )
     outbox = OutboxDispatcher(storage, config.outbox, metrics)
 
@@ -229,7 +256,17 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
     memory = build_memory(config)
     for tool in memory_tools(memory) if memory is not None else []:
         tools.add(tool)
+    pager = None
+    if memory is not None and config.memory.paging:
+        pager = ContextPager(
+            storage, memory, models, config.memory, budgets=budgets, metrics=metrics
+        )
+        for tool in page_tools(pager):
+            tools.add(tool)
     confirmations = ConfirmationService(storage, outbox.post, config.skills.confirm_timeout_s)
+    workspaces = build_workspaces(config, storage, panels, models, budgets)
+    for tool in workspace_tools(workspaces, outbox.post, _web_url(config)):
+        tools.add(tool)
     identity = Identity(storage, config.security)
     middlewares: list[Middleware] = [
         LogContext(),
@@ -271,6 +308,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         confirmations=confirmations,
         drafts=drafts,
         budgets=budgets,
+        pager=pager,
         commands=CommandRouter(
             skills.registry,
             tools,
@@ -278,6 +316,8 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
             PanelChat(panels),
             users=storage,
             on_user_change=identity.forget,
+            paged=pager.listing if pager is not None else None,
+            workspaces=WorkspaceCommands(workspaces, outbox.post, _web_url(config), panels),
         ),
     )
 
@@ -285,7 +325,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         config, storage, gateway, outbox, connectors, metrics, tools, models, skills, reminders
     )
     application.panels, application.panel_mcp = panels, panel_mcp
-    application.memory = memory
+    application.memory, application.workspaces = memory, workspaces
     application.host_feed = HostFeed(panels, logs, config.panels.host_feed_s)
     if panel_mcp is not None:
         # MCP clients authenticate like the API (bearer token or loopback): the owner's skill
@@ -316,6 +356,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         mcp=panel_mcp,
         notify=outbox.notify,
         budgets=budgets,
+        workspaces=workspaces,
     )
     application.web = create_app(services, startup=application.start, shutdown=application.stop)
     return application

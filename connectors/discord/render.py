@@ -1,8 +1,9 @@
 """Outbound messages as Discord content: 2000-character parts, embeds and buttons.
 
 Buttons carry their meaning in ``custom_id`` (``nxf:confirm:<id>``, ``nxf:cancel:<id>``,
-``nxf:press:<action>``), so a click is understood from the interaction alone, also after
-a restart; the connector turns it back into a chat command (:func:`parse_custom_id`).
+``nxf:accept:<patch id>``, ``nxf:reject:<patch id>``, ``nxf:press:<action>``), so a click
+is understood from the interaction alone, also after a restart; the connector turns it back
+into a chat command (:func:`parse_custom_id`).
 """
 
 from __future__ import annotations
@@ -135,13 +136,24 @@ def confirmation(out: ConfirmationOut) -> Rendered:
 
 def patch_review(out: PatchReviewOut) -> Rendered:
     title = _clip(f"Patch {out.patch_id}: {out.title}", EMBED_TITLE_LIMIT)
-    description = _code_block(out.diff, "diff", EMBED_DESCRIPTION_LIMIT)
+    summary = "\n".join(out.summary)
+    room = EMBED_DESCRIPTION_LIMIT - len(summary) - 1
+    description = "\n".join(x for x in (summary, _code_block(out.diff, "diff", room)) if x)
     files: list[discord.File] = []
-    if len(out.diff) + 12 > EMBED_DESCRIPTION_LIMIT:  # the full diff goes along as a file
+    if len(out.diff) + 12 > room:  # the full diff goes along as a file
         blob = io.BytesIO(out.diff.encode())
         files.append(discord.File(blob, filename=f"patch-{out.patch_id}.diff"))
     embed = discord.Embed(title=title, description=description, colour=discord.Colour.blue())
-    return Rendered(embed=embed, files=files)
+    if out.url:
+        embed.add_field(name="Full diff", value=_clip(out.url, 1024))
+    embed.set_footer(text=f"patch {out.patch_id}")
+    pid = out.patch_id
+    buttons = [
+        _button("Accept", f"{PREFIX}accept:{pid}", discord.ButtonStyle.success),
+        _button("Reject", f"{PREFIX}reject:{pid}", discord.ButtonStyle.danger),
+    ]
+    fits = all(len(b.custom_id or "") <= CUSTOM_ID_LIMIT for b in buttons)
+    return Rendered(embed=embed, view=_view(buttons) if fits else None, files=files)
 
 
 def parse_custom_id(custom_id: str) -> str | None:
@@ -149,6 +161,6 @@ def parse_custom_id(custom_id: str) -> str | None:
     if not custom_id.startswith(PREFIX):
         return None
     verb, _, arg = custom_id[len(PREFIX) :].partition(":")
-    if verb in ("confirm", "cancel", "press") and arg:
+    if verb in ("confirm", "cancel", "accept", "reject", "press") and arg:
         return f"/{verb} {arg}"
     return None

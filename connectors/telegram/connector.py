@@ -270,7 +270,9 @@ class TelegramConnector:
         event = callback_event(query, command, self._channel, allowlisted=verdict == "listed")
         if event is None:
             return
-        if message.chat.type == "private" and command.startswith(("/confirm", "/cancel")):
+        if message.chat.type == "private" and command.startswith(
+            ("/confirm", "/cancel", "/accept", "/reject")
+        ):
             with contextlib.suppress(AiogramError):  # only they could press it: done with it
                 await self.bot.edit_message_reply_markup(
                     chat_id=message.chat.id, message_id=message.message_id, reply_markup=None

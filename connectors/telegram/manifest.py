@@ -5,8 +5,7 @@ from nexflow.gateway.connector import ConnectorManifest
 MANIFEST = ConnectorManifest(
     name="telegram",
     module="connectors.telegram.connector",
-    # patch_review is degraded to text (the diff in a code block), see render.py
-    renders=frozenset({"text", "panel_snapshot", "confirmation", "file"}),
+    renders=frozenset({"text", "panel_snapshot", "confirmation", "patch_review", "file"}),
     description="Telegram bot (aiogram 3): private chats and groups, long polling or webhook.",
 )
 

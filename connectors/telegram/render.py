@@ -1,9 +1,10 @@
 """Typed outbound → Telegram messages (HTML chunks + inline keyboard), and the callback
 data of the buttons we attach.
 
-Callback data (at most 64 bytes): ``c:<id>`` confirm, ``x:<id>`` cancel, ``p:<action>``
-a panel button, ``t:<token>`` a panel button whose action is too long to embed (looked
-up in :class:`ActionTokens`, which lives as long as the process).
+Callback data (at most 64 bytes): ``c:<id>`` confirm, ``x:<id>`` cancel, ``a:<id>`` /
+``r:<id>`` accept / reject a patch, ``p:<action>`` a panel button, ``t:<token>`` a panel
+button whose action is too long to embed (looked up in :class:`ActionTokens`, which lives
+as long as the process).
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ def callback_message(data: str, tokens: ActionTokens) -> str | None:
             return f"/confirm {value}"
         case "x":
             return f"/cancel {value}"
+        case "a":
+            return f"/accept {value}"
+        case "r":
+            return f"/reject {value}"
         case "p":
             return f"/press {value}"
         case "t":
@@ -103,11 +108,9 @@ def render(out: Outbound, tokens: ActionTokens, now: float | None = None) -> Ren
             )
             return Rendered(tuple(split_html(html)), keyboard)
         case PatchReviewOut():
-            html = (
-                f"<b>Patch {escape(out.patch_id)}:</b> {escape(out.title)}\n"
-                f'<pre><code class="language-diff">{escape(out.diff, quote=False)}</code></pre>'
-            )
-            return Rendered(tuple(split_html(html)))
+            decide = _patch_keyboard(out.patch_id)
+            html = _patch_html(out, commands=decide is None)
+            return Rendered(tuple(split_html(html)), decide)
         case FileOut():
             return Rendered(tuple(split_html(markdown_to_html(out.caption))))
 
@@ -124,3 +127,30 @@ def _panel_keyboard(
     ]
     rows = [keys[i : i + row_size] for i in range(0, len(keys), row_size)]
     return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def _patch_html(out: PatchReviewOut, commands: bool) -> str:
+    lines = [f"<b>Patch {escape(out.patch_id)}:</b> {escape(out.title)}"]
+    lines += [f"<i>{escape(line)}</i>" for line in out.summary]
+    if out.diff.strip():
+        code = escape(out.diff, quote=False)
+        lines.append(f'<pre><code class="language-diff">{code}</code></pre>')
+    if out.url:
+        lines.append(f'<a href="{escape(out.url)}">Full diff on the web</a>')
+    if commands:
+        lines.append(escape(f"/accept {out.patch_id} · /reject {out.patch_id}"))
+    return "\n".join(lines)
+
+
+def _patch_keyboard(patch_id: str) -> InlineKeyboardMarkup | None:
+    accept, reject = f"a:{patch_id}", f"r:{patch_id}"
+    if len(accept.encode()) > CALLBACK_LIMIT:  # then /accept <id> typed (the text says how)
+        return None
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(text="✅ Accept", callback_data=accept),
+                InlineKeyboardButton(text="✖ Reject", callback_data=reject),
+            ]
+        ]
+    )

@@ -98,10 +98,16 @@ class ConfirmationOut(_Out):
 
 
 class PatchReviewOut(_Out):
+    """A pending workspace patch to accept or reject. ``summary`` holds readable lines
+    (target, state keys, NXML nodes); ``diff`` the unified diff, already cut to fit a chat
+    message (it then ends with a line saying so); ``url`` the full diff on the web."""
+
     kind: Literal["patch_review"] = "patch_review"
     patch_id: str
     title: str
     diff: str
+    summary: tuple[str, ...] = ()
+    url: str = ""
 
 
 class FileOut(_Out):
@@ -133,6 +139,14 @@ def as_text(out: Outbound) -> str:
                 f"Reply /confirm {out.confirmation_id} or /cancel {out.confirmation_id}"
             )
         case PatchReviewOut():
-            return f"Patch {out.patch_id}: {out.title}\n{out.diff}"
+            return "\n".join(
+                [
+                    f"Patch {out.patch_id}: {out.title}",
+                    *out.summary,
+                    out.diff,
+                    *([f"Full diff: {out.url}"] if out.url else []),
+                    f"Reply /accept {out.patch_id} or /reject {out.patch_id}",
+                ]
+            )
         case FileOut():
             return f"{out.caption} ({out.path})".strip()

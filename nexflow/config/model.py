@@ -19,18 +19,25 @@ class WebConfig(_Section):
     token: SecretStr | None = None
     max_message_chars: int = Field(16_000, ge=1)
     reply_timeout_s: float = Field(120.0, gt=0)
+    # Where people open the web UI (links in chat, e.g. a patch's full diff); default
+    # http://<host>:<port>.
+    public_url: str | None = None
 
 
 class ModelProfile(_Section):
     model: str
-    # auto: the built-in OpenAI-compatible client for "openai/..." with an api_base,
-    # litellm for everything else; "litellm" or "openai" force one.
-    client: Literal["auto", "litellm", "openai"] = "auto"
+    # auto: the native Ollama client for "ollama/...", a supervised llama.cpp server for
+    # "local/...", the built-in OpenAI-compatible client for "openai/..." with an api_base,
+    # litellm for everything else; "litellm", "openai" or "ollama" force one (docs/llm.md).
+    client: Literal["auto", "litellm", "openai", "ollama"] = "auto"
     api_base: str | None = None
     api_key: SecretStr | None = None
     timeout_s: float = Field(60.0, gt=0)
     max_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0, le=2)
+    # Provider-specific model options; the Ollama client sends them as "options"
+    # (num_ctx, top_k, seed, ...).
+    options: dict[str, Any] = Field(default_factory=dict)
 
 
 class RetryConfig(_Section):
@@ -53,11 +60,46 @@ class OllamaConfig(_Section):
     probe: bool = True
 
 
+class SizeRoute(_Section):
+    """Send a prompt whose estimated size is above (or below) a threshold to ``profile``."""
+
+    profile: str
+    above_tokens: int | None = Field(None, ge=0)
+    below_tokens: int | None = Field(None, ge=1)
+    routes: list[str] = Field(default_factory=list)  # empty: every route
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> SizeRoute:
+        if (self.above_tokens is None) == (self.below_tokens is None):
+            raise ValueError("a size route needs exactly one of above_tokens or below_tokens")
+        return self
+
+
+class ResponseCacheConfig(_Section):
+    """Identical non-streaming requests on these routes are answered from memory."""
+
+    routes: list[str] = Field(default_factory=list)  # empty: the cache is off
+    ttl_s: float = Field(600.0, gt=0)
+    max_entries: int = Field(1_000, ge=1)
+
+
+class LocalModelConfig(_Section):
+    """The llama.cpp server Nexflow starts for ``local/...`` profiles (extra ``local``)."""
+
+    n_ctx: int = Field(4096, ge=128)
+    threads: int | None = Field(None, ge=1)
+    start_timeout_s: float = Field(120.0, gt=0)
+    args: list[str] = Field(default_factory=list)  # more `python -m llama_cpp.server` flags
+
+
 class LLMConfig(_Section):
     models: dict[str, ModelProfile] = Field(default_factory=dict)
     routes: dict[str, str] = Field(default_factory=dict)
     fallbacks: dict[str, list[str]] = Field(default_factory=dict)
+    size_routes: list[SizeRoute] = Field(default_factory=list)
+    cache: ResponseCacheConfig = ResponseCacheConfig()
     ollama: OllamaConfig = OllamaConfig()
+    local: LocalModelConfig = LocalModelConfig()
     retry: RetryConfig = RetryConfig()
     breaker: BreakerConfig = BreakerConfig()
     stream: bool = True
@@ -78,6 +120,12 @@ class LLMConfig(_Section):
                         f"llm.fallbacks.{primary} names model profile {profile!r}, which is "
                         "not in llm.models"
                     )
+        for index, rule in enumerate(self.size_routes):
+            if rule.profile not in self.models:
+                raise ValueError(
+                    f"llm.size_routes[{index}] names model profile {rule.profile!r}, which is "
+                    "not in llm.models"
+                )
         return self
 
 
@@ -155,6 +203,25 @@ class PanelsConfig(_Section):
     host_feed_s: float = Field(15.0, ge=0)
 
 
+class WorkspacesConfig(_Section):
+    """Git workspaces, AI patches and explicit sync (docs/workspaces.md)."""
+
+    # Directory of the repositories (default <home>/workspaces): <root>/<user>/<name>/.
+    root: Path | None = None
+    default_name: str = Field("default", pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    # Quotas (seed: subscription dimensions); refused with a clear message when reached.
+    max_workspaces: int = Field(5, ge=1)  # per user
+    max_panels: int = Field(50, ge=1)  # per workspace (panels the user owns)
+    max_bytes: int = Field(50_000_000, ge=1_000)  # files on main, per workspace
+    max_file_bytes: int = Field(1_000_000, ge=100)  # one file or panel file in a patch
+    max_pending_patches: int = Field(100, ge=1)  # per workspace
+    # The llm.routes entry sync asks (a cheap model); a route missing from llm.routes
+    # falls back to "summarize" when that is routed, else to "execute".
+    sync_route: str = "sync"
+    sync_reply_tokens: int = Field(2_000, ge=100)  # the answer's share of the reservation
+    sync_max_changes: int = Field(10, ge=1, le=50)  # patches one sync may create
+
+
 Permission = Literal["shell", "filesystem", "network", "secrets"]
 ALL_PERMISSIONS: list[Permission] = ["shell", "filesystem", "network", "secrets"]
 
@@ -186,15 +253,29 @@ class MemoryConfig(_Section):
     """Long-term memory (docs/memory.md): Markdown notes indexed in SQLite."""
 
     enabled: bool = True
-    # none: keyword (BM25) search only; provider: hybrid with embeddings from a profile.
-    embedder: Literal["none", "provider"] = "none"
+    # none: keyword (BM25) search only; provider: hybrid with embeddings from a profile;
+    # local: hybrid with a model run in process (extra embed-local); auto: provider when an
+    # embedding profile is named, else local when its extra is installed, else none.
+    embedder: Literal["auto", "none", "provider", "local"] = "auto"
     # The llm.models profile to embed with (default: llm.routes.embedding).
     profile: str | None = None
-    # Embedding model name, overriding the profile's model (e.g. text-embedding-3-small).
+    # Embedding model name, overriding the profile's model (e.g. text-embedding-3-small);
+    # for local: all-MiniLM-L6-v2 (the default) or a sentence-transformers folder's path.
     model: str | None = None
     # Vector width to ask the provider for; null takes what it returns.
     dimensions: int | None = Field(None, ge=1, le=8192)
     path: Path | None = None  # the index database (default <home>/memory.db)
+    # Context paging (docs/memory.md#context-paging): the estimated tokens a session's
+    # history may take in the prompt (recent turns + summaries of paged-out pages + pages
+    # paged back in). Older turns are paged out to memory.db, never deleted.
+    paging: bool = True  # false: the last agent.history_messages messages, as before
+    context_budget_tokens: int = Field(8000, ge=100)
+    page_in_max: int = Field(2, ge=0, le=10)  # pages restored in full per turn, at most
+    # Cosine similarity a page needs to be paged in by its vector (a keyword hit also does).
+    page_in_min_similarity: float = Field(0.5, ge=-1.0, le=1.0)
+    # Per-user files in the prompt (RULES.md, USER.md, skill hints, MEMORY.md, recent notes);
+    # each file is cut at this many characters.
+    prompt_file_chars: int = Field(2000, ge=0)
 
 
 class LoggingConfig(_Section):
@@ -231,6 +312,7 @@ class NexflowConfig(BaseSettings):
     skills: SkillsConfig = SkillsConfig()
     logging: LoggingConfig = LoggingConfig()
     panels: PanelsConfig = PanelsConfig()
+    workspaces: WorkspacesConfig = WorkspacesConfig()
     memory: MemoryConfig = MemoryConfig()
     connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

@@ -1,5 +1,6 @@
 """Slash commands handled without the model: ``/start``, ``/help``, ``/skills``, ``/run``,
-``/status``, ``/new``, ``/link`` (issue a code), ``/lang``. They go through the inbox like
+``/status``, ``/new``, ``/link`` (issue a code), ``/lang``, the panel commands and the
+workspace commands (:mod:`nexflow.gateway.commands_workspace`). They go through the inbox like
 any message, so they are durable and ordered. Replies are in the user's language
 (``event.metadata["lang"]``, set by the identity middleware; see :mod:`nexflow.i18n`).
 ``/link <code>`` never reaches here: the identity middleware redeems it."""
@@ -10,15 +11,19 @@ import json
 import shlex
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nexflow import i18n
-from nexflow.bus.events import InboundEvent, PanelSnapshotOut
+from nexflow.bus.events import InboundEvent, Outbound
+from nexflow.gateway import patch_review
 from nexflow.panels.runtime.chat import PanelChat
 from nexflow.skills import SkillNotFound, SkillRegistry, render_index
 from nexflow.storage.base import SessionRecord
 from nexflow.tools.base import ToolContext
 from nexflow.tools.registry import ToolRegistry
+
+if TYPE_CHECKING:
+    from nexflow.gateway.commands_workspace import WorkspaceCommands
 
 LINK_TTL_S = 600.0
 
@@ -31,15 +36,16 @@ class UserSettings(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class CommandResult:
-    """``reply`` is stored in the history; ``outbound`` (a panel snapshot) replaces the plain
-    text reply on the channel when set."""
+    """``reply`` is stored in the history; ``outbound`` (a panel snapshot, a patch review)
+    replaces the plain text reply on the channel when set."""
 
     reply: str
     new_session: bool = False
-    outbound: PanelSnapshotOut | None = None
+    outbound: Outbound | None = None
 
 
 StatusFn = Callable[[str, str], Awaitable[str]]  # (language, user id) → the /status text
+PagedFn = Callable[[str, str], Awaitable[str]]  # (language, session id) → the /paged text
 
 
 class CommandRouter:
@@ -51,6 +57,8 @@ class CommandRouter:
         panels: PanelChat | None = None,
         users: UserSettings | None = None,
         on_user_change: Callable[[str], None] | None = None,
+        workspaces: WorkspaceCommands | None = None,
+        paged: PagedFn | None = None,
     ) -> None:
         self._skills = skills
         self._tools = tools
@@ -58,12 +66,14 @@ class CommandRouter:
         self._panels = panels
         self._users = users
         self._on_user_change = on_user_change  # drops the identity cache after /lang
+        self._workspaces = workspaces
+        self._paged = paged  # context paging (nexflow/memory/paging.py)
 
     @staticmethod
     def is_command(text: str) -> bool:
         return text.startswith("/") and len(text) > 1 and text[1].isalpha()
 
-    async def handle(
+    async def handle(  # noqa: PLR0912 (one case per command)
         self, event: InboundEvent, session: SessionRecord, ctx: ToolContext
     ) -> CommandResult:
         name, _, rest = event.message.strip()[1:].partition(" ")
@@ -71,7 +81,7 @@ class CommandRouter:
         lang = await self._language(event, ctx)
         match name:
             case "help":
-                return CommandResult(i18n.t(lang, "help"))
+                return CommandResult(self._help(lang))
             case "start":
                 return CommandResult(f"{i18n.t(lang, 'start')}\n\n{i18n.t(lang, 'help')}")
             case "skills":
@@ -80,16 +90,42 @@ class CommandRouter:
                 return CommandResult(await self._run(rest.strip(), ctx, lang))
             case "status":
                 return CommandResult(await self._status(lang, ctx.user_id))
+            case "paged" if self._paged is not None:
+                return CommandResult(await self._paged(lang, session.id))
             case "new":
                 return CommandResult(i18n.t(lang, "new"), new_session=True)
             case "link" if self._users is not None:
                 return CommandResult(await self._link(rest.strip(), ctx, lang))
             case "lang" if self._users is not None:
                 return CommandResult(await self._lang(rest.strip().lower(), ctx, lang))
+            case "press" if rest.strip().startswith(patch_review.SYNC_ACTION):
+                sync = rest.strip().removeprefix(patch_review.SYNC_ACTION)
+                return await self._workspace("sync", sync, event, session, ctx, lang)
             case "panels" | "panel" | "press" if self._panels is not None:
-                return await self._panel(name, rest.strip(), event, ctx)
+                return await self._panel(name, rest.strip(), event, ctx, lang)
+            case _ if name in patch_review.COMMANDS:
+                return await self._workspace(name, rest.strip(), event, session, ctx, lang)
             case _:
                 return CommandResult(i18n.t(lang, "unknown_command", name=name))
+
+    def _help(self, lang: str) -> str:
+        more = f"\n{i18n.t(lang, 'help_workspaces')}" if self._workspaces is not None else ""
+        return i18n.t(lang, "help") + more
+
+    async def _workspace(
+        self,
+        name: str,
+        rest: str,
+        event: InboundEvent,
+        session: SessionRecord,
+        ctx: ToolContext,
+        lang: str,
+    ) -> CommandResult:
+        if self._workspaces is None:
+            return CommandResult(i18n.t(lang, "ws_disabled"))
+        return await self._workspaces.handle(
+            name, rest, ctx.user_id, event.channel, event.chat_id, session.id, lang
+        )
 
     async def _language(self, event: InboundEvent, ctx: ToolContext) -> str:
         # Read now, not at publish: a /lang queued just before this command has run by now.
@@ -114,7 +150,7 @@ class CommandRouter:
         return i18n.t(chosen, "lang_set")
 
     async def _panel(
-        self, name: str, rest: str, event: InboundEvent, ctx: ToolContext
+        self, name: str, rest: str, event: InboundEvent, ctx: ToolContext, lang: str
     ) -> CommandResult:
         assert self._panels is not None
         if name == "panels":
@@ -127,6 +163,8 @@ class CommandRouter:
         )
         if isinstance(answer, str):
             return CommandResult(answer)
+        if self._workspaces is not None:
+            answer = patch_review.with_sync_button(answer, lang)
         return CommandResult(f"[panel {answer.panel_id}] {answer.title}", outbound=answer)
 
     def _list_skills(self, lang: str) -> str:

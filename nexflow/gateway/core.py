@@ -21,6 +21,7 @@ from nexflow.gateway.commands import CommandRouter
 from nexflow.gateway.confirmations import ConfirmationService
 from nexflow.gateway.outbox import OutboxDispatcher
 from nexflow.llm.budget import Budgets
+from nexflow.memory.paging import PAGE_TOOLS, ContextPager, PagedHistory
 from nexflow.observability.metrics import Metrics
 from nexflow.orchestrator.agent import Orchestrator, StreamSink, TurnResult
 from nexflow.storage.base import (
@@ -65,6 +66,7 @@ class Gateway:
         commands: CommandRouter | None = None,
         drafts: Mapping[str, DraftFn] | None = None,
         budgets: Budgets | None = None,
+        pager: ContextPager | None = None,
     ) -> None:
         self._storage = storage
         self._orchestrator = orchestrator
@@ -78,6 +80,7 @@ class Gateway:
         self._commands = commands
         self._drafts = dict(drafts or {})
         self._budgets = budgets
+        self._pager = pager  # None: the last ``history_limit`` messages, no paging
         self._bus: Bus[int] = Bus(
             self._process,
             concurrency=bus_config.concurrency,
@@ -239,18 +242,42 @@ class Gateway:
             outbound=outcome.outbound,
         )
 
+    async def _history(
+        self, event: InboundEvent, session: SessionRecord, loaded: Sequence[MessageRecord]
+    ) -> PagedHistory:
+        """The turn's history: paged (recent turns + paged-out pages) or the last N."""
+        if self._pager is None:
+            return PagedHistory(list(loaded))
+        try:
+            return await self._pager.prepare(session, event.message)
+        except Exception:  # memory.db unusable: answer with the plain window instead
+            log.exception("context_paging_unavailable")
+            return PagedHistory(await self._storage.history(session.id, self._history_limit))
+
     async def _budgeted_turn(
         self,
         event: InboundEvent,
         session: SessionRecord,
-        history: Sequence[MessageRecord],
+        paged: PagedHistory,
         sink: StreamSink | None,
         ctx: ToolContext,
     ) -> TurnResult:
         """The turn, unless the user is at a hard budget limit (then no model is called)."""
         budgets = self._budgets
+
+        async def run() -> TurnResult:
+            return await self._orchestrator.run_turn(
+                event,
+                session,
+                paged.recent,
+                sink,
+                ctx,
+                paged=paged.block,
+                hidden_tools=() if paged.pages else PAGE_TOOLS,
+            )
+
         if budgets is None:
-            return await self._orchestrator.run_turn(event, session, history, sink, ctx)
+            return await run()
         user_id, lang = event.user_id or "", event.metadata.get("lang")
         before = await budgets.check(user_id)
         if before.exhausted:
@@ -261,7 +288,7 @@ class Gateway:
                 [AuditRecord("budget", before.period, "refused", event.user_id, session.id)],
                 error="budget_exhausted",
             )
-        result = await self._orchestrator.run_turn(event, session, history, sink, ctx)
+        result = await run()
         if await budgets.record_turn(user_id, result.audit):
             after = await budgets.check(user_id)
             if after.warn and result.outbound is None:
@@ -272,7 +299,9 @@ class Gateway:
         return result
 
     async def _process(self, inbox_id: int) -> None:
-        loaded = await self._storage.load_turn(inbox_id, self._history_limit)
+        # With paging the pager reads the history itself (everything not paged out).
+        limit = 0 if self._pager is not None else self._history_limit
+        loaded = await self._storage.load_turn(inbox_id, limit)
         if loaded is None:  # already answered, or its session is gone
             return
         item, session, history = loaded
@@ -283,10 +312,12 @@ class Gateway:
             started = time.perf_counter()
             sink = self._sink_for(event, session)
             ctx = self._tool_context(event, session)
-            if self._commands is not None and self._commands.is_command(event.message):
+            command = self._commands is not None and self._commands.is_command(event.message)
+            if command:
                 result = await self._run_command(event, session, ctx)
             else:
-                result = await self._budgeted_turn(event, session, history, sink, ctx)
+                paged = await self._history(event, session, history)
+                result = await self._budgeted_turn(event, session, paged, sink, ctx)
                 if result.error == "no_model":
                     result.reply = i18n.t(
                         event.metadata.get("lang"), "no_model", detail=result.reply
@@ -333,3 +364,6 @@ class Gateway:
             for fut in self._waiters.get(inbox_id, ()):
                 if not fut.done():
                     fut.set_result(summary)
+            if self._pager is not None and not command:
+                # Paging upkeep after the reply: it delays this session's next turn, not this one.
+                await self._pager.after_turn(session)

@@ -1,8 +1,10 @@
 """Talking to language models.
 
-The orchestrator sees only :class:`LLMClient`. :class:`LiteLLMClient` is the real
-implementation (litellm is imported on first use, off the start-up path);
-:class:`ModelResolver` decides which model answers when nothing is configured.
+The orchestrator sees only :class:`LLMClient`. Implementations: ``LiteLLMClient``
+(litellm, imported on first use, off the start-up path), ``OpenAICompatClient``,
+``OllamaClient`` (Ollama's native API) and ``LocalModelClient`` (a llama.cpp server
+Nexflow supervises). ``ModelResolver`` builds them from ``llm:`` and picks one per route
+(by kind, by size, with fallbacks, a breaker and the response cache; docs/llm.md).
 
 Exceptions (:mod:`nexflow.llm.errors`): ``LLMError`` → ``ProviderUnavailable``
 (retryable: connection, timeout, 5xx, 429), ``ProviderRejected`` (auth, bad

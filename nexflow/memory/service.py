@@ -8,7 +8,7 @@ supervise). All SQLite work runs in one dedicated thread; embedding calls run on
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -114,6 +114,29 @@ class MemoryService:
             if vector is not None:
                 return SearchResult(hits, "hybrid", None)
             return SearchResult(hits, "keyword", f"keyword-only search: {notice}")
+
+    # -- for context paging (nexflow/memory/paging.py) -----------------------------------
+
+    @property
+    def embedder_name(self) -> str | None:
+        """The embedding model's name, or None when vectors cannot be made."""
+        if self._embedder is None or self._index is None or not self._index.vectors:
+            return None
+        return self._embedder.name
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]] | None:
+        """Vectors for ``texts`` from memory's embedder; None without one or when it fails."""
+        if self.embedder_name is None or self._embedder is None or not texts:
+            return None
+        try:
+            return await self._embedder.embed(texts)
+        except EmbedderError as exc:
+            log.warning("memory_embed_failed", error=exc.message)
+            return None
+
+    async def run_in_db(self, fn: Callable[..., T], *args: object) -> T:
+        """Run ``fn`` (a method of :attr:`index` or its ``pages``) in the database thread."""
+        return await self._run(fn, *args)
 
     # -- internals -----------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 
 from nexflow.memory.notes import Chunk
+from nexflow.memory.pages import PageIndex
 
 log = structlog.get_logger("nexflow.memory")
 
@@ -154,6 +155,7 @@ class MemoryIndex:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._load_vec()
         self._db.executescript(_SCHEMA)
+        self.pages = PageIndex(self._db, self.vector_error is None)
 
     def _load_vec(self) -> None:
         try:
@@ -369,10 +371,9 @@ class MemoryIndex:
         ]
 
     def _keyword(self, user_id: str, query: str, limit: int) -> list[int]:
-        words = [w for w in _WORD.findall(query.lower()) if w not in _STOPWORDS]
-        if not words:
+        terms = keyword_terms(query)
+        if terms is None:
             return []
-        terms = " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
         match = f'owner:"{_owner_token(user_id)}" AND ({terms})'
         # Weights: text, tags, owner (the owner column only filters).
         return [
@@ -405,6 +406,14 @@ class MemoryIndex:
                 ),
             )
         ]
+
+
+def keyword_terms(query: str) -> str | None:
+    """The query's words minus stop words, OR-ed for an FTS5 MATCH (None: no words)."""
+    words = [w for w in _WORD.findall(query.lower()) if w not in _STOPWORDS]
+    if not words:
+        return None
+    return " OR ".join(f'"{w}"' for w in dict.fromkeys(words))
 
 
 def _bits(dims: int) -> int:

@@ -4,26 +4,48 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import structlog
+
 from nexflow.config.model import ModelProfile, NexflowConfig
 from nexflow.memory.embedder import Embedder, LiteLLMEmbedder, OpenAICompatEmbedder
+from nexflow.memory.local_embedder import DEFAULT_MODEL, LocalEmbedder, local_model_problem
 from nexflow.memory.service import MemoryService
+
+log = structlog.get_logger("nexflow.memory")
 
 
 @dataclass(frozen=True, slots=True)
 class EmbedderChoice:
-    """The embedding profile memory will use, or why search is keyword-only."""
+    """The embedding profile or local model memory will use, or why search is keyword-only."""
 
     profile_name: str | None
     profile: ModelProfile | None
     model: str | None
     reason: str | None  # set when there is no embedder
+    local: bool = False  # the model runs in process (nexflow.memory.local_embedder)
+
+    @property
+    def source(self) -> str:
+        return f"the local model {self.model}" if self.local else f"profile {self.profile_name}"
 
 
 def choose_embedder(config: NexflowConfig) -> EmbedderChoice:
+    """Decide without importing anything heavy (the doctor and start-up call this).
+
+    ``auto`` (the default): the embedding profile when one is named, else the local model
+    when its extra is installed, else keyword-only.
+    """
     memory = config.memory
-    if memory.embedder == "none":
+    mode = memory.embedder
+    if mode == "none":
         return EmbedderChoice(None, None, None, "no embedder is configured (memory.embedder: none)")
     name = memory.profile or config.llm.routes.get("embedding")
+    if mode == "auto":
+        if name is None:
+            return _local(memory.model, auto=True)
+        mode = "provider"
+    if mode == "local":
+        return _local(memory.model, auto=False)
     if name is None:
         return EmbedderChoice(
             None,
@@ -38,8 +60,24 @@ def choose_embedder(config: NexflowConfig) -> EmbedderChoice:
     return EmbedderChoice(name, profile, memory.model or profile.model, None)
 
 
+def _local(model: str | None, *, auto: bool) -> EmbedderChoice:
+    model = model or DEFAULT_MODEL
+    problem = local_model_problem(model)
+    if problem is None:
+        return EmbedderChoice(None, None, model, None, local=True)
+    if auto:
+        problem = f"no embedding profile is configured and {problem}"
+    return EmbedderChoice(None, None, model, problem, local=True)
+
+
 def make_embedder(choice: EmbedderChoice, dimensions: int | None) -> Embedder | None:
-    if choice.profile is None or choice.model is None:
+    if choice.reason is not None or choice.model is None:
+        return None
+    if choice.local:
+        if dimensions:
+            log.warning("memory_dimensions_ignored", model=choice.model, reason="local model")
+        return LocalEmbedder(choice.model)
+    if choice.profile is None:
         return None
     profile = choice.profile
     key = profile.api_key.get_secret_value() if profile.api_key else None

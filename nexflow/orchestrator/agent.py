@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -17,7 +17,7 @@ from nexflow.config.model import AgentConfig
 from nexflow.llm.client import LLMClient, LLMRequest, LLMResponse, ToolCall
 from nexflow.llm.errors import LLMError, NoModelConfigured, ProviderRejected
 from nexflow.observability.metrics import Metrics
-from nexflow.orchestrator.context import history_messages, system_prompt
+from nexflow.orchestrator.context import history_messages, skills_used, system_prompt
 from nexflow.orchestrator.persona import PersonaFiles
 from nexflow.storage.base import AuditRecord, MessageRecord, NewMessage, SessionRecord
 from nexflow.tools.base import ToolContext, ToolError, ToolResult
@@ -25,6 +25,8 @@ from nexflow.tools.registry import ToolRegistry
 
 log = structlog.get_logger("nexflow.orchestrator")
 StreamSink = Callable[[StreamEvent], Awaitable[None]]
+# (user id, skills used in the history) → the user's own prompt section (memory/userfiles.py)
+UserContext = Callable[[str, Collection[str]], str]
 
 
 class ModelSource(Protocol):
@@ -62,6 +64,7 @@ class Orchestrator:
         metrics: Metrics,
         tool_timeout_s: float = 600.0,
         context_sections: Callable[[], str] | None = None,
+        user_context: UserContext | None = None,
     ) -> None:
         self._models = models
         self._tools = tools
@@ -70,10 +73,26 @@ class Orchestrator:
         self._metrics = metrics
         self._tool_timeout_s = tool_timeout_s
         self._sections = context_sections
+        self._user_context = user_context
 
-    def build_messages(self, history: Sequence[MessageRecord], text: str) -> list[dict[str, Any]]:
+    def build_messages(
+        self,
+        history: Sequence[MessageRecord],
+        text: str,
+        *,
+        user_id: str = "",
+        paged: str = "",
+    ) -> list[dict[str, Any]]:
+        """The model's messages; ``paged`` is the section on paged-out history."""
         extra = self._sections() if self._sections is not None else ""
-        system = system_prompt(self._persona.text(), self._config.system_prompt, extra)
+        user = (
+            self._user_context(user_id, skills_used(history))
+            if self._user_context is not None and user_id
+            else ""
+        )
+        system = system_prompt(
+            self._persona.text(), self._config.system_prompt, extra, user=user, paged=paged
+        )
         return [
             {"role": "system", "content": system},
             *history_messages(history),
@@ -87,10 +106,16 @@ class Orchestrator:
         history: Sequence[MessageRecord],
         sink: StreamSink | None = None,
         ctx: ToolContext | None = None,
+        *,
+        paged: str = "",
+        hidden_tools: Collection[str] = (),
     ) -> TurnResult:
+        """One turn. ``paged``: the prompt section on paged-out history; ``hidden_tools``:
+        registered tools not offered this turn (the paging tools in a session without pages)."""
         turn = _Turn(event, session, sink, TurnResult("", [NewMessage("user", event.message)], []))
-        messages = self.build_messages(history, event.message)
-        tool_specs = [spec.to_openai() for spec in self._tools.specs()]
+        user_id = event.user_id or session.user_id
+        messages = self.build_messages(history, event.message, user_id=user_id, paged=paged)
+        tool_specs = [s.to_openai() for s in self._tools.specs() if s.name not in hidden_tools]
         ctx = ctx or ToolContext(
             user_id=event.user_id or "",
             session_id=session.id,
@@ -189,8 +214,11 @@ class Orchestrator:
         turn.result.llm_seconds += time.perf_counter() - started
         usage = response.usage
         m = self._metrics
-        m.llm_calls.labels(response.model, "ok").inc()
-        m.llm_latency.labels(response.model).observe(response.latency_s)
+        # A response-cache hit made no provider call: its own outcome, no latency, no cost.
+        outcome = "cache_hit" if response.cached else "ok"
+        m.llm_calls.labels(response.model, outcome).inc()
+        if not response.cached:
+            m.llm_latency.labels(response.model).observe(response.latency_s)
         m.llm_tokens.labels(response.model, "in").inc(usage.prompt_tokens)
         m.llm_tokens.labels(response.model, "out").inc(usage.completion_tokens)
         m.llm_cost.labels(response.model).inc(usage.cost_usd)
@@ -199,7 +227,7 @@ class Orchestrator:
                 turn,
                 "llm_call",
                 response.model,
-                "ok",
+                outcome,
                 {
                     "tokens_in": usage.prompt_tokens,
                     "tokens_out": usage.completion_tokens,

@@ -25,9 +25,6 @@ from nexflow.tools.base import ToolContext
 from nexflow.tools.registry import ToolRegistry
 
 BUNDLED_SKILLS = Path(__file__).resolve().parents[2] / "skills"
-INDEX_HEADER = (
-    "Skills (read one with read_skill before using it; run runnable ones with run_skill):"
-)
 
 
 class SkillsService:
@@ -50,8 +47,8 @@ class SkillsService:
         self._section = ""
 
     def _refresh(self, registry: SkillRegistry) -> None:
-        index = render_index(registry.list(available_only=True), char_budget=self._budget)
-        self._section = f"{INDEX_HEADER}\n{index}" if index else ""
+        # render_index carries its own header line (and returns "" when nothing is eligible)
+        self._section = render_index(registry.list(available_only=True), char_budget=self._budget)
 
     def prompt_section(self) -> str:
         return self._section

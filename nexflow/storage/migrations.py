@@ -195,6 +195,39 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX llm_usage_day ON llm_usage(day);
         """,
     ),
+    (
+        6,
+        "workspace patches and shares",
+        """
+        CREATE TABLE patches (
+            id TEXT PRIMARY KEY,
+            workspace TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            target TEXT NOT NULL,
+            status TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            branch TEXT NOT NULL,
+            base TEXT NOT NULL,
+            head TEXT NOT NULL,
+            source TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            merge_commit TEXT NOT NULL DEFAULT '',
+            applied INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE INDEX patches_user ON patches(user_id, status, created_at);
+        CREATE INDEX patches_workspace ON patches(workspace, status);
+        CREATE TABLE workspace_shares (
+            workspace TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            branch TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (workspace, user_id)
+        );
+        CREATE INDEX workspace_shares_user ON workspace_shares(user_id);
+        """,
+    ),
 )
 
 

@@ -111,6 +111,19 @@ class SQLiteStorage(SQLiteQueues, SQLiteIdentity, SQLiteUsage):
     async def history(self, session_id: str, limit: int) -> list[MessageRecord]:
         return await self._run(lambda c: _history(c, session_id, limit))
 
+    async def session_messages(
+        self, session_id: str, after_id: int, until_id: int | None, limit: int
+    ) -> list[MessageRecord]:
+        def q(c: sqlite3.Connection) -> list[MessageRecord]:
+            rows = c.execute(
+                "SELECT id, session_id, role, content, created_at, tool_calls, tool_call_id, "
+                "name FROM messages WHERE session_id=? AND id>? AND id<=? ORDER BY id LIMIT ?",
+                (session_id, after_id, until_id if until_id is not None else 2**62, limit),
+            ).fetchall()
+            return [_message(r) for r in rows]
+
+        return await self._run(q)
+
     async def load_turn(
         self, inbox_id: int, history_limit: int
     ) -> tuple[InboxItem, SessionRecord, list[MessageRecord]] | None:
@@ -201,10 +214,12 @@ def _history(c: sqlite3.Connection, session_id: str, limit: int) -> list[Message
         "FROM messages WHERE session_id=? ORDER BY id DESC LIMIT ?",
         (session_id, limit),
     ).fetchall()
-    return [
-        MessageRecord(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]) if r[5] else None, r[6], r[7])
-        for r in reversed(rows)
-    ]
+    return [_message(r) for r in reversed(rows)]
+
+
+def _message(r: Sequence[Any]) -> MessageRecord:
+    tool_calls = json.loads(r[5]) if r[5] else None
+    return MessageRecord(r[0], r[1], r[2], r[3], r[4], tool_calls, r[6], r[7])
 
 
 def _astuple(record: SessionRecord) -> tuple[Any, ...]:

@@ -58,6 +58,9 @@ class GatewayHarness:
 
     async def __aenter__(self) -> GatewayHarness:
         env = {"NEXFLOW_HOME": str(self.home), "NEXFLOW_LLM__OLLAMA__PROBE": "false", **self._env}
+        # Keyword-only memory unless a test asks: the default (auto) would load the local
+        # embedding model, where installed, on the first search (seconds, ~500 MB).
+        env.setdefault("NEXFLOW_MEMORY__EMBEDDER", "none")
         if self._with_llm:
             base = await self.llm.start()
             env.setdefault("NEXFLOW_LLM_MODEL", "openai/fake-model")

@@ -29,6 +29,7 @@ from nexflow.web.asgi import Authenticator, BodyTooLarge, GuardMiddleware
 
 if TYPE_CHECKING:
     from nexflow.panels.runtime import PanelService
+    from nexflow.workspace.api import Workspaces
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,7 @@ class WebServices:
     mcp: Any = None  # the MCP endpoint's ASGI app, mounted at /mcp when set
     notify: Callable[[], None] | None = None  # wakes the outbox after enqueueing a message
     budgets: Budgets | None = None  # usage totals for /api/v1/statistics
+    workspaces: Workspaces | None = None  # patches and panel history (routes_patches)
 
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -90,6 +92,10 @@ def create_app(
         from nexflow.web import routes_panels
 
         routes_panels.install(app, services)
+    if services.workspaces is not None:
+        from nexflow.web import routes_patches
+
+        routes_patches.install(app)
     max_body = services.config.max_message_chars * 4 + 64 * 1024
     app.add_middleware(GuardMiddleware, auth=services.auth, max_body=max_body)
     return app

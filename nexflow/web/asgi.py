@@ -13,7 +13,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-PUBLIC_PATHS = frozenset({"/", "/health", "/ready", "/favicon.ico"})
+# Pages (they read the token from session storage and send it with their API calls).
+PUBLIC_PATHS = frozenset({"/", "/patches", "/health", "/ready", "/favicon.ico"})
 _URL_TOKEN_KEYS = (b"token=", b"access_token=", b"api_key=", b"auth=")
 
 

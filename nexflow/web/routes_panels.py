@@ -23,6 +23,7 @@ from nexflow.panels.runtime import (
 from nexflow.panels.runtime.html import preview_page
 from nexflow.panels.runtime.store import StaleVersion
 from nexflow.web.app import WebServices, error_body
+from nexflow.web.routes_skills import web_user
 
 router = APIRouter()
 _STATUS: tuple[tuple[type[PanelRuntimeError], int], ...] = (
@@ -113,7 +114,10 @@ async def create_panel(request: Request) -> dict[str, Any]:
     """Create an instance from ``{"template": name}`` or ``{"nxml": source}``."""
     service = panels(request)
     body: CreatePanel = await _body(request, CreatePanel)
-    record = await service.create(template=body.template, nxml=body.nxml)
+    # Owned by the web user, like panels opened from the web chat, so that the workspace
+    # routes (sync, history, restore), which act as the web user, reach them.
+    owner = await web_user(request.app.state.services)
+    record = await service.create(template=body.template, nxml=body.nxml, owner=owner)
     if body.grants:
         await service.grant(record.id, body.grants)
     return _summary(service, record.id)

@@ -2,18 +2,25 @@
 REST API and gateway WebSocket, the fake LLM behind the orchestrator."""
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 import yaml
 
+from connectors.discord.connector import DiscordConnector
+from connectors.discord.render import split_text
 from nexflow.testing.fake_discord import FakeDiscord
 from nexflow.testing.fake_llm import Reply
 from nexflow.testing.harness import GatewayHarness
 
 
-@pytest.fixture
-async def discord_gateway(tmp_path: Path) -> AsyncIterator[tuple[GatewayHarness, FakeDiscord]]:
+@asynccontextmanager
+async def discord_gateway_with(
+    tmp_path: Path, **discord: object
+) -> AsyncIterator[tuple[GatewayHarness, FakeDiscord]]:
+    """A gateway with the Discord connector pointed at a fresh fake; ``discord`` adds
+    options to its config section."""
     fake = FakeDiscord()
     await fake.start()
     try:
@@ -31,15 +38,32 @@ async def discord_gateway(tmp_path: Path) -> AsyncIterator[tuple[GatewayHarness,
                             "guild_id": fake.guild_id,
                             "allowed_roles": ["dev"],
                             "guild_ready_timeout_s": 0.05,
+                            **discord,
                         }
                     },
                 }
             )
         )
         async with GatewayHarness(tmp_path / "home", config_file=config, client="openai") as gw:
+            # The fake drops dispatches made before the client IDENTIFYs: wait for READY.
+            assert gw.app is not None
+            connector = gw.app.connectors["discord"]
+            assert isinstance(connector, DiscordConnector)
+            await connector.wait_ready(15)
             yield gw, fake
     finally:
         await fake.stop()
+
+
+@pytest.fixture
+async def discord_gateway(tmp_path: Path) -> AsyncIterator[tuple[GatewayHarness, FakeDiscord]]:
+    async with discord_gateway_with(tmp_path) as running:
+        yield running
+
+
+def shown(fake: FakeDiscord) -> list[str]:
+    """What the chat shows now (a streamed draft is edited into the final text)."""
+    return [m.content for m in fake.sent if not m.deleted]
 
 
 async def test_guild_message_gets_a_reply(
@@ -48,14 +72,13 @@ async def test_guild_message_gets_a_reply(
     gw, fake = discord_gateway
     alice = fake.add_user("alice", ("dev",))
     await fake.message("general", alice, "hello gateway", mention_bot=True)
-    sent = await fake.wait_sent(1, within_s=15)
-    assert sent[-1].content == "Echo: hello gateway"
+    await fake.wait_for(lambda: shown(fake) == ["Echo: hello gateway"], within_s=15)
     assert gw.llm.requests[-1]["messages"][-1]["content"] == "hello gateway"
     bob = fake.add_user("bob", ())  # no allowed role: never reaches the model
     await fake.message("general", bob, "let me in", mention_bot=True)
     await fake.message("general", alice, "second", mention_bot=True)
-    sent = await fake.wait_sent(2, within_s=15)
-    assert sent[-1].content == "Echo: second"
+    want = ["Echo: hello gateway", "Echo: second"]
+    await fake.wait_for(lambda: shown(fake) == want, within_s=15)
     assert [m["content"] for m in gw.llm.requests[-1]["messages"] if m["role"] == "user"] == [
         "hello gateway",
         "second",
@@ -77,3 +100,28 @@ async def test_confirmation_button_round_trip(
     await fake.wait_for(lambda: any("from-discord" in m.content for m in fake.sent[1:]), 15)
     tool_result = gw.llm.requests[-1]["messages"][-1]
     assert tool_result["role"] == "tool" and "from-discord" in tool_result["content"]
+
+
+async def test_reply_streams_into_one_edited_message(tmp_path: Path) -> None:
+    async with discord_gateway_with(tmp_path, stream_edit_interval_s=0) as (gw, fake):
+        alice = fake.add_user("alice", ("dev",))
+        text = "please write a reply long enough to arrive in several streamed pieces"
+        await fake.message("general", alice, text, mention_bot=True)
+        await fake.wait_for(lambda: shown(fake) == [f"Echo: {text}"], within_s=15)
+        (reply,) = fake.sent  # one message: the draft, edited into the final reply
+        assert len(reply.edits) > 1 and reply.edits[-1] == f"Echo: {text}"
+        assert gw.llm.requests[-1].get("stream") is True
+
+
+async def test_long_streamed_reply_is_split_at_2000_in_order(tmp_path: Path) -> None:
+    async with discord_gateway_with(tmp_path, stream_edit_interval_s=0.05) as (gw, fake):
+        alice = fake.add_user("alice", ("dev",))
+        answer = "\n".join(f"{i:03d} " + "word " * 16 for i in range(80))  # ~6,800 characters
+        gw.llm.push(Reply(text=answer))
+        await fake.message("general", alice, "tell me a lot", mention_bot=True)
+        parts = split_text(answer)
+        await fake.wait_for(lambda: shown(fake) == parts, within_s=20)
+        assert len(parts) == 4 and all(len(p) <= 2000 for p in parts)
+        assert "\n".join(shown(fake)).split("\n") == answer.split("\n")
+        assert fake.deleted == [] and any(m.edits for m in fake.sent)
+        assert [int(m.id) for m in fake.sent] == sorted(int(m.id) for m in fake.sent)

@@ -1,8 +1,9 @@
 """The agent loop with the real litellm client against the scripted LLM server."""
 
 import asyncio
+import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ from nexflow.llm.litellm_client import LiteLLMLoader
 from nexflow.llm.resolver import ModelResolver
 from nexflow.observability.metrics import Metrics
 from nexflow.orchestrator import Orchestrator, PersonaFiles
-from nexflow.storage.base import SessionRecord
+from nexflow.orchestrator.agent import UserContext
+from nexflow.storage.base import MessageRecord, SessionRecord
 from nexflow.testing.fake_llm import FakeLLMServer, Reply
 from nexflow.tools import ToolContext, ToolError, ToolRegistry, ToolResult, ToolSpec
 from nexflow.tools.builtin import GetTime
@@ -53,7 +55,12 @@ class Picky:
         raise ToolError("path must be inside the workspace")
 
 
-def orchestrator(llm: FakeLLMServer, tmp_path: Path, max_steps: int = 4) -> Orchestrator:
+def orchestrator(
+    llm: FakeLLMServer,
+    tmp_path: Path,
+    max_steps: int = 4,
+    user_context: UserContext | None = None,
+) -> Orchestrator:
     config = LLMConfig(
         models={"default": ModelProfile(model="openai/f", api_base=llm.base_url, api_key="k")},
         stream=False,
@@ -67,6 +74,7 @@ def orchestrator(llm: FakeLLMServer, tmp_path: Path, max_steps: int = 4) -> Orch
         PersonaFiles(tmp_path),
         Metrics(CollectorRegistry()),
         tool_timeout_s=0.2,
+        user_context=user_context,
     )
 
 
@@ -135,3 +143,33 @@ async def test_persona_files_enter_the_system_prompt(
     system = fake_llm.requests[0]["messages"][0]
     assert system["role"] == "system"
     assert (persona in system["content"]) if persona else ("USER.md" not in system["content"])
+
+
+async def test_user_files_paged_block_and_hidden_tools(
+    fake_llm: FakeLLMServer, tmp_path: Path
+) -> None:
+    seen: list[tuple[str, set[str]]] = []
+
+    def user_context(user_id: str, used: Collection[str]) -> str:
+        seen.append((user_id, set(used)))
+        return "## The user's rules (RULES.md)\n- be brief"
+
+    agent = orchestrator(fake_llm, tmp_path, user_context=user_context)
+    call = {"id": "c1", "type": "function", "function": {"name": "run_skill", "arguments": "{}"}}
+    call["function"]["arguments"] = json.dumps({"name": "git-basic", "input": {}})
+    history = [
+        MessageRecord(1, "s", "user", "commit it", 1.0),
+        MessageRecord(2, "s", "assistant", "", 2.0, tool_calls=[call]),
+        MessageRecord(3, "s", "tool", "done", 3.0, tool_call_id="c1", name="run_skill"),
+        MessageRecord(4, "s", "assistant", "Committed.", 4.0),
+    ]
+    fake_llm.push(Reply(text="ok"))
+    await agent.run_turn(
+        event("hi"), SESSION, history, paged="## Earlier\n- page 1", hidden_tools={"slow"}
+    )
+    request = fake_llm.requests[-1]
+    system = request["messages"][0]["content"]
+    assert system.index("RULES.md") < system.index("## Earlier\n- page 1")
+    assert seen == [("u", {"git-basic"})]
+    assert "slow" not in {t["function"]["name"] for t in request["tools"]}
+    assert "crashy" in {t["function"]["name"] for t in request["tools"]}

@@ -18,7 +18,7 @@ from nexflow.llm import (
 from nexflow.llm.litellm_client import LiteLLMClient, LiteLLMLoader, ModelTarget
 from nexflow.llm.openai_compat import OpenAICompatClient
 from nexflow.llm.prices import PriceMap
-from nexflow.llm.resolver import ModelResolver
+from nexflow.llm.resolver import ModelResolver, client_kind
 from nexflow.llm.retry import RetryingClient
 from nexflow.testing.fake_llm import FakeLLMServer, Reply
 
@@ -205,4 +205,19 @@ async def test_price_map_costs_known_models_without_importing_litellm() -> None:
     ],
 )
 def test_client_choice(profile: ModelProfile, native: bool) -> None:
-    assert ModelResolver._is_native(profile) is native
+    assert (client_kind(profile) == "openai") is native
+
+
+@pytest.mark.parametrize(
+    ("profile", "kind"),
+    [
+        (ModelProfile(model="ollama/llama3.2"), "ollama"),
+        (ModelProfile(model="ollama_chat/llama3.2", api_base="http://h:11434"), "ollama"),
+        (ModelProfile(model="ollama/llama3.2", client="litellm"), "litellm"),  # the way back
+        (ModelProfile(model="ollama/x", api_base="http://h:11434/v1", client="openai"), "openai"),
+        (ModelProfile(model="local/smollm2"), "local"),
+        (ModelProfile(model="anthropic/claude-sonnet-4-5"), "litellm"),
+    ],
+)
+def test_client_kind(profile: ModelProfile, kind: str) -> None:
+    assert client_kind(profile) == kind

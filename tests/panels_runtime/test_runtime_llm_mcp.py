@@ -11,7 +11,11 @@ from mcp import Client
 from nexflow.testing.fake_llm import Reply
 from nexflow.testing.harness import GatewayHarness
 
-FILTER_LOGS = "owner__main__server-monitor__filter_logs"
+
+async def _open_monitor(gw: GatewayHarness) -> str:
+    """Open the server monitor through the API; the provider name of its filter_logs tool."""
+    created = (await gw.http.post("/api/v1/panels", json={"template": "server-monitor"})).json()
+    return next(t for t in created["tools"] if t.endswith("__filter_logs"))
 
 
 def _filter(panel: dict[str, Any]) -> object:
@@ -19,7 +23,7 @@ def _filter(panel: dict[str, Any]) -> object:
 
 
 async def test_llm_calls_filter_logs_and_the_view_filter_changes(gw: GatewayHarness) -> None:
-    await gw.http.post("/api/v1/panels", json={"template": "server-monitor"})
+    FILTER_LOGS = await _open_monitor(gw)
     gw.llm.push(
         Reply(tool_calls=((FILTER_LOGS, {"level": "error"}),)),
         Reply(text="Only errors are shown now."),
@@ -31,7 +35,7 @@ async def test_llm_calls_filter_logs_and_the_view_filter_changes(gw: GatewayHarn
 
     offered = {t["function"]["name"]: t["function"] for t in gw.llm.requests[0]["tools"]}
     assert offered[FILTER_LOGS]["parameters"]["properties"] == {"level": {"type": "string"}}
-    assert "owner:main:server-monitor:filter_logs" in offered[FILTER_LOGS]["description"]
+    assert ":main:server-monitor:filter_logs" in offered[FILTER_LOGS]["description"]
 
     panel = (await gw.http.get("/api/v1/panels/server-monitor")).json()
     assert _filter(panel) == "error"
@@ -42,7 +46,7 @@ async def test_llm_calls_filter_logs_and_the_view_filter_changes(gw: GatewayHarn
 
 
 async def test_a_failing_panel_tool_is_reported_to_the_model(gw: GatewayHarness) -> None:
-    await gw.http.post("/api/v1/panels", json={"template": "server-monitor"})
+    FILTER_LOGS = await _open_monitor(gw)
     gw.llm.push(
         Reply(tool_calls=((FILTER_LOGS, {"keyword": "error"}),)),
         Reply(text="That did not work."),
@@ -56,17 +60,18 @@ async def test_a_failing_panel_tool_is_reported_to_the_model(gw: GatewayHarness)
 async def test_tools_are_registered_again_at_startup(tmp_path: Path, sandbox_cache: Path) -> None:
     env = {"NEXFLOW_PANELS__CACHE_DIR": str(sandbox_cache)}
     async with GatewayHarness(tmp_path / "home", env=env) as gw:
-        await gw.http.post("/api/v1/panels", json={"template": "todo"})
+        created = (await gw.http.post("/api/v1/panels", json={"template": "todo"})).json()
+        add_item = next(t for t in created["tools"] if t.endswith("__add_item"))
         await gw.http.post("/api/v1/panels/todo/tools/add_item", json={"text": "milk"})
     async with GatewayHarness(tmp_path / "home", env=env) as gw:
         assert gw.app is not None
-        assert "owner__main__todo__add_item" in gw.app.tools
+        assert add_item in gw.app.tools
         panel = (await gw.http.get("/api/v1/panels/todo")).json()
         assert panel["state"]["items"] == [{"text": "milk", "done": False}]
 
 
 async def test_mcp_lists_and_calls_panel_tools(gw: GatewayHarness) -> None:
-    await gw.http.post("/api/v1/panels", json={"template": "server-monitor"})
+    FILTER_LOGS = await _open_monitor(gw)
     async with Client(f"{gw.url}/mcp") as client:
         listed = await client.list_tools()
         names = {t.name for t in listed.tools}

@@ -96,3 +96,5 @@ def test_provider_names_follow_the_providers_rule() -> None:
     assert len(short) == 64
     assert short == provider_name(long)  # deterministic
     assert short != provider_name(long + "2")
+    generated = qualified_name("3f2a9c1b" + "0" * 24, "main", "server-monitor", "filter_logs")
+    assert provider_name(generated) == "3f2a9c1b__main__server-monitor__filter_logs"

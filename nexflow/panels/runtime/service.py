@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
@@ -47,6 +47,7 @@ from nexflow.panels.runtime.versions import (
     Change,
     PanelRecord,
     TriggeredBy,
+    VersionKind,
     VersionRecord,
 )
 from nexflow.panels.runtime.viewstate import apply_view_effects, with_overrides
@@ -67,6 +68,20 @@ class RenderedPanel:
     record: PanelRecord
     tree: RenderTree
     binding_errors: tuple[str, ...] = ()
+
+
+class PanelObserver(Protocol):
+    """Told about every committed change (the workspace mirror sets itself here).
+
+    ``before_create`` may raise a :class:`~nexflow.panels.runtime.errors.PanelRuntimeError`
+    to refuse a new instance (a quota); ``committed`` and ``deleted`` must not raise.
+    """
+
+    async def before_create(self, owner: str) -> None: ...
+
+    async def committed(self, record: PanelRecord, change: Change) -> None: ...
+
+    async def deleted(self, record: PanelRecord) -> None: ...
 
 
 @dataclass
@@ -102,6 +117,7 @@ class PanelService:
         self._owner = owner
         self._layout = LayoutEngine()
         self._instances: dict[str, _Instance] = {}
+        self.observer: PanelObserver | None = None
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -156,16 +172,15 @@ class PanelService:
         source = self.template_source(template) if template is not None else nxml or ""
         panel = load_panel(source)
         state = initial_state(panel)
-        record = await self._store.create(
-            panel.id,
-            panel.id,
-            owner or self._owner,
-            panel.title,
-            source,
-            Change("create", state, {}),
-        )
+        owner = owner or self._owner
+        if self.observer is not None:
+            await self.observer.before_create(owner)
+        change = Change("create", state, {}, user_id=owner)
+        record = await self._store.create(panel.id, panel.id, owner, panel.title, source, change)
         self._install(record, panel)
         log.info("panel_created", panel=record.id, template=panel.id)
+        if self.observer is not None:
+            await self.observer.committed(record, change)
         return record
 
     def instances(self) -> list[PanelRecord]:
@@ -190,6 +205,8 @@ class PanelService:
             self._unregister(inst)
             self._instances.pop(panel_id, None)
         log.info("panel_deleted", panel=panel_id)
+        if self.observer is not None:
+            await self.observer.deleted(inst.record)
 
     async def grant(self, panel_id: str, grants: Sequence[str]) -> tuple[str, ...]:
         """Add capability grants to one instance; returns all of its grants."""
@@ -323,8 +340,10 @@ class PanelService:
             view = apply_view_effects(inst.tree, before.view, out.effects)
             effects = tuple(e.to_json() for e in out.effects)
             change = Change("tool", out.state, view, name, clean, effects, triggered_by, user_id)
-            inst.record = await self._store.commit(before, change)
+            inst.record = record = await self._store.commit(before, change)
         log.info("panel_call", panel=inst.record.id, tool=name, by=triggered_by, fuel=out.fuel_used)
+        if self.observer is not None:
+            await self.observer.committed(record, change)
         return CallOutcome(
             ok=True,
             panel_id=inst.record.id,
@@ -345,8 +364,10 @@ class PanelService:
             state = {**before.state, **updates}
             check_state(inst.panel, state)
             change = Change("feed", state, before.view)
-            inst.record = await self._store.commit(before, change)
-        return inst.record
+            inst.record = record = await self._store.commit(before, change)
+        if self.observer is not None:
+            await self.observer.committed(record, change)
+        return record
 
     async def versions(self, panel_id: str, limit: int = 100) -> list[VersionRecord]:
         self._get(panel_id)
@@ -367,8 +388,51 @@ class PanelService:
                 triggered_by="user",
                 user_id=user_id,
             )
-            inst.record = await self._store.commit(inst.record, change)
-        return inst.record
+            inst.record = record = await self._store.commit(inst.record, change)
+        if self.observer is not None:
+            await self.observer.committed(record, change)
+        return record
+
+    async def apply_change(
+        self,
+        panel_id: str,
+        *,
+        state: Mapping[str, Any],
+        nxml: str | None = None,
+        kind: VersionKind = "patch",
+        replace: bool = False,
+        user_id: str | None = None,
+        args: Mapping[str, Any] | None = None,
+    ) -> PanelRecord:
+        """Commit state keys (all of them with ``replace``) and optionally a new NXML
+        definition as one version; checked against ``<Data>`` like a handler's result.
+
+        This is how an accepted workspace patch or a restore reaches the live panel.
+        """
+        inst = self._get(panel_id)
+        panel = load_panel(nxml) if nxml is not None else inst.panel
+        async with inst.lock:
+            before = inst.record
+            new_state = dict(state) if replace else {**before.state, **state}
+            if nxml is not None:  # keys the new <Data> dropped go; new ones start at default
+                declared = initial_state(panel)
+                new_state = {k: new_state.get(k, v) for k, v in declared.items()}
+            check_state(panel, new_state)
+            view = before.view if nxml is None else {}
+            change = Change(
+                kind, new_state, view, args=dict(args or {}), triggered_by="user",
+                user_id=user_id, nxml=nxml,
+            )  # fmt: skip
+            record = await self._store.commit(before, change)
+            if nxml is None:
+                inst.record = record
+            else:
+                self._unregister(inst)
+                self._install(record, panel)
+        log.info("panel_changed", panel=panel_id, kind=kind, by=user_id)
+        if self.observer is not None:
+            await self.observer.committed(record, change)
+        return record
 
     # -- internals --------------------------------------------------------------------
 

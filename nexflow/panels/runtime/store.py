@@ -158,17 +158,18 @@ class PanelStore:
             now = time.time()
             version = before.version + 1
             with _tx(c):
+                nxml = before.nxml if change.nxml is None else change.nxml
                 cur = c.execute(
-                    "UPDATE panels SET state=?, view=?, version=?, updated_at=? "
+                    "UPDATE panels SET state=?, view=?, nxml=?, version=?, updated_at=? "
                     "WHERE id=? AND version=?",
-                    (_dump(change.state), _dump(change.view), version, now, before.id,
+                    (_dump(change.state), _dump(change.view), nxml, version, now, before.id,
                      before.version),
                 )  # fmt: skip
                 if cur.rowcount != 1:
                     raise StaleVersion(f"panel {before.id!r} changed meanwhile; try again")
                 _insert_version(c, before, before.id, version, change, now)
             return PanelRecord(
-                before.id, before.template, before.owner, before.title, before.nxml,
+                before.id, before.template, before.owner, before.title, nxml,
                 change.state, change.view, version, before.grants, before.created_at, now,
             )  # fmt: skip
 

@@ -4,10 +4,12 @@ Names. A panel tool is ``user:workspace:panel:tool`` (the instance's owner, the
 ``panels.workspace`` setting, the instance id, the Logic tool name). Providers
 only accept ``^[a-zA-Z0-9_-]{1,64}$``, so the name the model sees is
 :func:`provider_name` of it: each ``:`` becomes ``__``, any other character
-outside ``[A-Za-z0-9_-]`` becomes ``_``, and a name longer than 64 characters is
+outside ``[A-Za-z0-9_-]`` becomes ``_``, a user part that is a generated user id
+(32 hex digits) is shortened to its first 8, and a name longer than 64 characters is
 cut to 55 and suffixed ``_`` + the first 8 hex digits of the SHA-256 of the
 qualified name. Example: ``owner:main:server-monitor:filter_logs`` →
-``owner__main__server-monitor__filter_logs``.
+``owner__main__server-monitor__filter_logs``; for user ``3f2a9c1b…`` (32 hex digits)
+it is ``3f2a9c1b__main__server-monitor__filter_logs``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from nexflow.tools.base import ToolContext, ToolError, ToolResult, ToolSpec
 
 MAX_NAME = 64
 _BAD = re.compile(r"[^A-Za-z0-9_-]")
+_USER_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def qualified_name(user: str, workspace: str, panel_id: str, tool: str) -> str:
@@ -34,7 +37,10 @@ def qualified_name(user: str, workspace: str, panel_id: str, tool: str) -> str:
 
 def provider_name(qualified: str) -> str:
     """The provider-safe form of a ``user:workspace:panel:tool`` name (see module doc)."""
-    name = "__".join(_BAD.sub("_", part) for part in qualified.split(":"))
+    parts = qualified.split(":")
+    if parts and _USER_ID.fullmatch(parts[0]):
+        parts[0] = parts[0][:8]  # long enough to tell a box's users apart, short for the model
+    name = "__".join(_BAD.sub("_", part) for part in parts)
     if len(name) <= MAX_NAME:
         return name
     digest = hashlib.sha256(qualified.encode()).hexdigest()[:8]

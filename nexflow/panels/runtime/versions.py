@@ -16,7 +16,7 @@ from typing import Literal
 from nexflow.sandbox import JSONObject, JSONValue
 
 TriggeredBy = Literal["user", "ai", "system"]
-VersionKind = Literal["create", "tool", "rollback", "feed"]
+VersionKind = Literal["create", "tool", "rollback", "feed", "patch", "restore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +81,7 @@ class Change:
     effects: tuple[JSONObject, ...] = ()
     triggered_by: TriggeredBy = "system"
     user_id: str | None = None
+    nxml: str | None = None  # a new definition for the instance (accepted patch, restore)
 
 
 @dataclass(frozen=True, slots=True)

@@ -129,7 +129,7 @@ async def test_panel_buttons_become_press_commands(fake: FakeTelegram, telegram:
     await run.nothing()
 
 
-async def test_patch_review_is_degraded_to_a_diff_block(
+async def test_patch_review_is_a_diff_block_with_accept_and_reject(
     fake: FakeTelegram, telegram: StartFn
 ) -> None:
     run = await telegram()
@@ -141,7 +141,8 @@ async def test_patch_review_is_degraded_to_a_diff_block(
     )
     [sent] = await fake.wait_sent(1)
     assert parse_html(sent.text) == f"Patch 7: Fix\n{diff}"
-    assert "patch_review" not in MANIFEST.renders
+    assert [b["callback_data"] for b in sent.buttons] == ["a:7", "r:7"]
+    assert "patch_review" in MANIFEST.renders
 
 
 async def test_groups_answer_only_when_addressed(fake: FakeTelegram, telegram: StartFn) -> None:

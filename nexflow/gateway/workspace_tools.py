@@ -1,0 +1,120 @@
+"""Workspace tools the model gets: ``workspace_overview`` and ``patch_propose``.
+
+The model never changes a workspace: ``patch_propose`` makes a pending patch on a shadow
+branch (the same path as ``/sync``) and puts its review card, with Accept / Reject, into
+the chat the request came from. Only the user's answer merges it (docs/workspaces.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from nexflow.bus.events import Outbound
+from nexflow.gateway.patch_review import review_out
+from nexflow.tools.base import ToolContext, ToolError, ToolResult, ToolSpec
+from nexflow.workspace.api import WorkspaceError, Workspaces
+
+MAX_CONTENT_CHARS = 200_000
+
+
+def _refused(exc: WorkspaceError) -> ToolError:
+    hint = f" ({exc.hint})" if exc.hint else ""
+    return ToolError(f"{exc.message}{hint}")
+
+
+class WorkspaceOverviewTool:
+    """The user's workspace as the Nexus Object Graph: what exists and how it connects."""
+
+    spec = ToolSpec(
+        name="workspace_overview",
+        description=(
+            "What the user's workspace holds (panels, their state keys and tools, notes, "
+            "entities) and how they connect. Read it before proposing a patch."
+        ),
+    )
+
+    def __init__(self, workspaces: Workspaces) -> None:
+        self._workspaces = workspaces
+
+    async def run(self, args: Mapping[str, Any], ctx: ToolContext) -> ToolResult:
+        try:
+            graph = await self._workspaces.nog(ctx.user_id)
+        except WorkspaceError as exc:
+            raise _refused(exc) from exc
+        return ToolResult(graph.to_context())
+
+
+class PatchProposeTool:
+    """Proposes one change to a panel or file as a pending patch the user reviews."""
+
+    spec = ToolSpec(
+        name="patch_propose",
+        description=(
+            "Propose a change to the user's workspace. Nothing changes until the user "
+            "accepts the patch in the chat. target: 'panel:<id>' or 'file:<path>'. "
+            'content for a panel: JSON such as {"state": {"key": value}} (replace keys), '
+            '{"append": {"list_key": [items]}} or {"nxml": "<Panel ...>"}; for a file: '
+            "its whole new text."
+        ),
+        parameters={
+            "type": "object",
+            "properties": {
+                "target": {"type": "string"},
+                "content": {"type": "string"},
+                "summary": {"type": "string", "description": "One line: what and why."},
+            },
+            "required": ["target", "content", "summary"],
+        },
+    )
+
+    def __init__(
+        self,
+        workspaces: Workspaces,
+        post: Callable[[Outbound], Awaitable[int]],
+        web_url: str,
+    ) -> None:
+        self._workspaces = workspaces
+        self._post = post
+        self._web_url = web_url
+
+    async def run(self, args: Mapping[str, Any], ctx: ToolContext) -> ToolResult:
+        target, content, summary = (args.get(k) for k in ("target", "content", "summary"))
+        if not isinstance(target, str) or not isinstance(summary, str):
+            raise ToolError("'target' and 'summary' must be strings")
+        if isinstance(content, dict):  # models often send the JSON itself, not a string
+            content = json.dumps(content, ensure_ascii=False)
+        if not isinstance(content, str):
+            raise ToolError("'content' must be a string (JSON text for a panel)")
+        if len(content) > MAX_CONTENT_CHARS:
+            raise ToolError(f"'content' is longer than {MAX_CONTENT_CHARS} characters")
+        try:
+            patch = await self._workspaces.propose(
+                ctx.user_id, target, content, summary.strip()[:200], "chat"
+            )
+            diff = await self._workspaces.diff(patch.id)
+        except WorkspaceError as exc:
+            raise _refused(exc) from exc
+        await self._post(
+            review_out(
+                diff,
+                channel=ctx.channel,
+                chat_id=ctx.chat_id,
+                session_id=ctx.session_id or None,
+                web_url=self._web_url,
+            )
+        )
+        return ToolResult(
+            f"Patch {patch.id} ({patch.target}) is pending: the user sees it with Accept / "
+            "Reject buttons. Nothing has changed yet; do not claim it has.",
+            data=patch.to_json(),
+        )
+
+
+def workspace_tools(
+    workspaces: Workspaces,
+    post: Callable[[Outbound], Awaitable[int]],
+    web_url: str,
+) -> list[WorkspaceOverviewTool | PatchProposeTool]:
+    return [WorkspaceOverviewTool(workspaces), PatchProposeTool(workspaces, post, web_url)]

@@ -1,0 +1,127 @@
+"""Start-up in the background: recovery, the catch-up, then the mirror's worker.
+
+The gateway must answer ``/health`` within a second of its spawn, and recovery plus a
+git catch-up for every panel owner can take longer than that. So
+:meth:`~nexflow.workspace.service.WorkspaceService.start` only attaches the mirror to the
+panel service (no change is missed: presses are noted, bounded, while this runs) and
+:class:`Startup` runs the rest as one task the service owns:
+
+1. :class:`~nexflow.workspace.recovery.Recovery` (patch rows and branches agree again);
+2. the catch-up of every owner with panels, and of default workspaces whose owner has
+   none left; each first commits what the mirror noted for it meanwhile, under the same
+   workspace lock, so a press made during start-up keeps its own commit message;
+3. the mirror's worker starts (it commits whatever was noted for anyone else).
+
+Every public operation of the service awaits :meth:`Startup.wait` first. When start-up
+failed, the log has the traceback and every operation raises :class:`Unavailable`; the
+panels keep working (their changes stay in the panel store and the next start catches
+main up). ``stop()`` cancels a start-up still running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Sequence
+from typing import Literal
+
+import structlog
+
+from nexflow.panels.runtime import PanelService
+from nexflow.workspace.api import Unavailable
+from nexflow.workspace.layout import user_dir
+from nexflow.workspace.mirror import PanelMirror
+from nexflow.workspace.recovery import Recovery
+from nexflow.workspace.repos import Repos
+
+log = structlog.get_logger("nexflow.workspace")
+
+
+State = Literal["stopped", "starting", "ready", "failed"]
+
+
+class Startup:
+    def __init__(
+        self, repos: Repos, panels: PanelService, mirror: PanelMirror, recovery: Recovery
+    ) -> None:
+        self._repos = repos
+        self._panels = panels
+        self._mirror = mirror
+        self._recovery = recovery
+        self._task: asyncio.Task[None] | None = None
+        self._settled = asyncio.Event()  # set when the state leaves "starting"
+        self.state: State = "stopped"
+
+    def launch(self) -> None:
+        if self._task is not None:
+            return
+        self.state = "starting"
+        self._settled.clear()
+        self._task = asyncio.create_task(self._run(), name="workspace-start")
+
+    async def wait(self) -> None:
+        """Return once start-up succeeded; :class:`Unavailable` if it failed or the
+        service is not running. Waiting never cancels the start-up itself."""
+        await self._settled.wait()
+        if self.state == "failed":
+            raise Unavailable(
+                "the workspaces could not start: recovering them failed, so patches, "
+                "history and sync are off until the gateway restarts",
+                "see the gateway log",
+            )
+        if self.state != "ready":
+            raise Unavailable("the workspaces are not running")
+
+    async def stop(self) -> None:
+        """Cancel a start-up still running and wait for it to end."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()  # a no-op when it is done
+        try:
+            await task
+        except asyncio.CancelledError:
+            if not task.cancelled():  # our own caller is being cancelled
+                raise
+        finally:
+            self._settle("stopped")
+
+    def _settle(self, state: State) -> None:
+        self.state = state
+        self._settled.set()
+
+    async def _run(self) -> None:
+        began = time.perf_counter()
+        try:
+            await self._recovery.run()
+            owners = sorted({r.owner for r in self._panels.instances()})
+            for owner in owners:
+                await self._mirror.catch_up(owner)
+            for owner in self._orphans(owners):  # every panel deleted, not mirrored
+                await self._mirror.catch_up(owner, create=False)
+            self._mirror.start()
+        except Exception:
+            log.exception("workspaces_start_failed", root=str(self._repos.root))
+            self._settle("failed")
+            return
+        log.info(
+            "workspaces_ready",
+            root=str(self._repos.root),
+            owners=len(owners),
+            seconds=round(time.perf_counter() - began, 3),
+        )
+        self._settle("ready")
+
+    def _orphans(self, owners: Sequence[str]) -> list[str]:
+        """Users with a default workspace on disk and no panel in the store: their
+        directory is their id (a hashed directory cannot be traced back, and is left)."""
+        known = {user_dir(o) for o in owners}
+        found = []
+        for name, path in self._repos.existing():
+            hashed = re.fullmatch(r"u-[0-9a-f]{16}", name) is not None
+            if name in known or hashed or path.name != self._repos.config.default_name:
+                continue
+            if self._repos.path(self._repos.key(name)) == path:
+                found.append(name)
+        return found

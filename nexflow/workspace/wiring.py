@@ -1,0 +1,44 @@
+"""How the composition root builds the workspace layer (one call, explicit inputs).
+
+Cheap on purpose: it returns a :class:`~nexflow.workspace.lazy.LazyWorkspaces` holding
+the recipe; the service stack is imported and built by its start-up task (``lazy.py``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from nexflow.workspace.lazy import LazyWorkspaces
+
+if TYPE_CHECKING:
+    from nexflow.config.model import NexflowConfig
+    from nexflow.llm.resolver import ModelResolver
+    from nexflow.panels.runtime import PanelService
+    from nexflow.storage.sqlite import SQLiteStorage
+    from nexflow.workspace.service import WorkspaceService
+    from nexflow.workspace.sync import BackgroundBudget
+
+
+def build_workspaces(
+    config: NexflowConfig,
+    storage: SQLiteStorage,
+    panels: PanelService,
+    models: ModelResolver,
+    budgets: BackgroundBudget,
+) -> LazyWorkspaces:
+    """The workspace layer; ``await start()`` after storage opened and panels started,
+    ``await stop()`` before the panels stop."""
+
+    def build() -> WorkspaceService:
+        # Imported already, in a worker thread, by the start-up task.
+        from nexflow.workspace.repos import Repos
+        from nexflow.workspace.service import WorkspaceService
+        from nexflow.workspace.store import PatchStore
+        from nexflow.workspace.sync import SyncModel
+
+        settings = config.workspaces
+        root = settings.root.expanduser() if settings.root else config.home / "workspaces"
+        sync = SyncModel(settings, config.llm.routes, models, budgets, storage)
+        return WorkspaceService(Repos(settings, root), panels, PatchStore(storage), sync, storage)
+
+    return LazyWorkspaces(build)

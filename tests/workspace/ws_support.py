@@ -1,0 +1,116 @@
+"""Helpers shared by the workspace tests (a uniquely named module: every test directory
+has a ``conftest``)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nexflow.config.model import (
+    BudgetsConfig,
+    LLMConfig,
+    ModelProfile,
+    PanelsConfig,
+    WorkspacesConfig,
+)
+from nexflow.llm.budget import Budgets
+from nexflow.llm.litellm_client import LiteLLMLoader
+from nexflow.llm.resolver import ModelResolver
+from nexflow.panels.runtime import PanelService, PanelStore
+from nexflow.panels.runtime.wiring import BUNDLED_TEMPLATES
+from nexflow.sandbox import SandboxEngine
+from nexflow.storage.sqlite import SQLiteStorage
+from nexflow.testing.fake_llm import FakeLLMServer
+from nexflow.tools.registry import ToolRegistry
+from nexflow.workspace.repos import Repos
+from nexflow.workspace.service import WorkspaceService
+from nexflow.workspace.store import PatchStore
+from nexflow.workspace.sync import SyncModel
+
+USER = "u1"
+
+
+@dataclass
+class Env:
+    """Everything one test needs; :meth:`restart` simulates a process restart."""
+
+    tmp: Path
+    storage: SQLiteStorage
+    cache: Path
+    config: WorkspacesConfig = field(default_factory=WorkspacesConfig)
+    budgets: BudgetsConfig = field(default_factory=BudgetsConfig)
+    llm: FakeLLMServer | None = None
+    panels: PanelService | None = None
+    ws: WorkspaceService | None = None
+    models: ModelResolver | None = None
+
+    @property
+    def root(self) -> Path:
+        return self.tmp / "home" / "workspaces"
+
+    async def start(self, *, ready: bool = True) -> WorkspaceService:
+        """Start panels and workspaces; ``ready`` also waits for the workspaces'
+        background start-up (recovery, catch-up), as tests that read git right away need."""
+        await self.start_panels()
+        ws = self.build()
+        await ws.start()
+        if ready:
+            await ws.ready()
+        return ws
+
+    async def start_panels(self) -> PanelService:
+        registry = ToolRegistry()
+        self.panels = PanelService(
+            PanelStore(self.storage),
+            registry,
+            PanelsConfig(),
+            engine_factory=functools.partial(SandboxEngine, cache_dir=self.cache),
+            templates_dir=BUNDLED_TEMPLATES,
+            workspace_dir=self.tmp / "agent-workspace",
+        )
+        await self.panels.start()
+        return self.panels
+
+    def build(self) -> WorkspaceService:
+        """The service over the started panels, not started (``stop()`` stops it)."""
+        assert self.panels is not None
+        sync = None
+        if self.llm is not None:
+            profile = ModelProfile.model_validate(
+                {
+                    "model": "openai/cheap",
+                    "api_base": self.llm.base_url,
+                    "api_key": "k",
+                    "client": "openai",
+                }
+            )
+            llm_config = LLMConfig(
+                models={"cheap": profile}, routes={"sync": "cheap"}, stream=False
+            )
+            self.models = ModelResolver(llm_config, LiteLLMLoader())
+            budgets = Budgets(self.budgets, self.storage)
+            sync = SyncModel(self.config, llm_config.routes, self.models, budgets, self.storage)
+        self.ws = WorkspaceService(
+            Repos(self.config, self.root), self.panels, PatchStore(self.storage), sync, self.storage
+        )
+        return self.ws
+
+    async def stop(self) -> None:
+        if self.ws is not None:
+            await self.ws.stop()
+            self.ws = None
+        if self.panels is not None:
+            await self.panels.stop()
+            self.panels = None
+        if self.models is not None:
+            await self.models.close()
+            self.models = None
+
+    async def restart(self) -> WorkspaceService:
+        await self.stop()
+        return await self.start()
+
+
+StartWith = Callable[..., Awaitable[WorkspaceService]]
