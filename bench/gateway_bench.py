@@ -191,6 +191,7 @@ def gateway_env(home: Path, llm_base: str) -> dict[str, str]:
         "NEXFLOW_LLM_API_BASE": llm_base,
         "NEXFLOW_LLM_API_KEY": "x",
         "NEXFLOW_LLM__OLLAMA__PROBE": "false",
+        **{k[6:]: v for k, v in os.environ.items() if k.startswith("BENCH_NEXFLOW_")},
     }
 
 

@@ -273,6 +273,9 @@ class MemoryConfig(_Section):
     page_in_max: int = Field(2, ge=0, le=10)  # pages restored in full per turn, at most
     # Cosine similarity a page needs to be paged in by its vector (a keyword hit also does).
     page_in_min_similarity: float = Field(0.5, ge=-1.0, le=1.0)
+    # A message shorter than this (stripped) is not embedded for page-in: "hi", "ok",
+    # "thanks" carry no topic to match; the keyword search still runs. 0: always embed.
+    page_in_embed_min_chars: int = Field(12, ge=0)
     # Per-user files in the prompt (RULES.md, USER.md, skill hints, MEMORY.md, recent notes);
     # each file is cut at this many characters.
     prompt_file_chars: int = Field(2000, ge=0)

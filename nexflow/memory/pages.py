@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from nexflow.memory.vecblob import float32_blob
+
 PAGES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS pages(
     id INTEGER PRIMARY KEY,
@@ -273,14 +275,12 @@ class PageIndex:
         return [(int(r[0]), f"{r[1]}\n{r[2]}") for r in rows]
 
     def store_vectors(self, model: str, rows: Sequence[tuple[int, list[float]]]) -> None:
-        import sqlite_vec
-
         self._tx(
             *(
                 (
                     "INSERT OR REPLACE INTO page_vectors(page_id, model, dims, embedding) "
                     "VALUES (?, ?, ?, ?)",
-                    (page_id, model, len(vector), sqlite_vec.serialize_float32(vector)),
+                    (page_id, model, len(vector), float32_blob(vector)),
                 )
                 for page_id, vector in rows
             )
@@ -321,8 +321,6 @@ class PageIndex:
             ]
         similar: list[int] = []
         if vector is not None and model is not None and self._vectors:
-            import sqlite_vec
-
             similar = [
                 int(r[0])
                 for r in self._db.execute(
@@ -331,7 +329,7 @@ class PageIndex:
                     "WHERE p.session_id=? AND p.state='out' AND v.model=? AND v.dims=? "
                     "AND sim >= ? ORDER BY sim DESC LIMIT ?",
                     (
-                        sqlite_vec.serialize_float32(vector),
+                        float32_blob(vector),
                         session_id,
                         model,
                         len(vector),

@@ -14,10 +14,17 @@ flush is retried after a later turn.
 Each turn's prompt carries the recent turns, compact summaries of the paged-out pages,
 and the pages most relevant to the new message restored in full (keyword + vector search,
 within the budget). See docs/memory.md.
+
+A turn under the budget costs no planning: the pager remembers, per session (a bounded LRU),
+the cut, whether pages exist, the estimated tokens after the cut and the last message id it
+counted; after a turn it reads only the newer messages and adds their tokens. Unknown
+sessions (after a restart, or evicted) are read in full once. Pending flushes and vectors
+are only looked for where this process knows (or, after a restart, cannot rule out) one.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,6 +57,42 @@ LLM_PAGES_PER_RUN = 4  # model calls one paging run may make; the rest get fallb
 EXCERPT_CHARS = 1_500  # per message in the summariser's input and the keyword index
 EMBED_CHARS = 2_000
 PAGE_TOOLS = frozenset({"context_pages", "context_page_get"})
+KNOWN_SESSIONS = 1_024  # sessions whose token estimate is kept in memory (LRU)
+KNOWN_CLEAN = 10_000  # users / sessions remembered as having nothing to flush / embed
+
+
+@dataclass(slots=True)
+class _Estimate:
+    """What the pager last counted of a session: messages ``cut < id <= last_id`` are not
+    paged out and take ``tokens`` (exactly :func:`message_tokens` summed, not a guess)."""
+
+    cut: int
+    pages: bool
+    tokens: int
+    last_id: int
+
+
+class _Clean:
+    """Keys known to have nothing pending. A key not in it is asked about (after a restart,
+    once); :meth:`dirty` bumps an epoch so an answer computed before it is not trusted."""
+
+    def __init__(self) -> None:
+        self._keys: set[str] = set()
+        self.epoch = 0
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._keys
+
+    def dirty(self, key: str) -> None:
+        self._keys.discard(key)
+        self.epoch += 1
+
+    def clean(self, key: str, since: int) -> None:
+        if self.epoch != since:  # something went pending meanwhile: ask again next time
+            return
+        if len(self._keys) >= KNOWN_CLEAN:
+            self._keys.clear()  # forgetting only costs a query
+        self._keys.add(key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +123,10 @@ class ContextPager:
         self._budget = config.context_budget_tokens
         self._page_in_max = config.page_in_max
         self._min_similarity = config.page_in_min_similarity
+        self._embed_min_chars = config.page_in_embed_min_chars
+        self._known: OrderedDict[str, _Estimate] = OrderedDict()
+        self._flushed = _Clean()  # user ids without a page to flush
+        self._embedded = _Clean()  # session ids without a page to embed
 
     @property
     def recent_max(self) -> int:
@@ -97,19 +144,30 @@ class ContextPager:
 
     async def prepare(self, session: SessionRecord, message: str) -> PagedHistory:
         """The history for a turn, paging out first if it is over the budget."""
-        cut = await self._memory.run_in_db(self._pages.cut, session.id)
+        known = self._known.get(session.id)
+        pages: list[Page] = []
+        if known is not None and not known.pages:
+            cut = known.cut  # no pages: nothing to read from memory.db
+        else:
+            pages = await self._memory.run_in_db(self._pages.of_session, session.id)
+            cut = _cut(pages)
         recent = await self._storage.session_messages(session.id, cut, None, MAX_LOAD)
         try:
-            recent = await self._page_out(session, recent)
-            pages = await self._memory.run_in_db(self._pages.of_session, session.id)
+            used = sum(message_tokens(m) for m in recent)
+            if used > self.recent_max:
+                kept = await self._page_out(session, recent)
+                if len(kept) != len(recent):
+                    pages = await self._memory.run_in_db(self._pages.of_session, session.id)
+                    recent, used = kept, sum(message_tokens(m) for m in kept)
+            self._remember(session.id, _cut(pages), bool(pages), recent, used)
             if not pages:
                 return PagedHistory(recent)
-            used = sum(message_tokens(m) for m in recent)
             summary_room = self._budget // 5
             restore_room = self._budget - used - summary_room
             restored = await self._page_in(session, message, pages, restore_room)
         except Exception:  # paging never fails a turn: it goes on with the unpaged history
             log.exception("context_paging_failed", session_id=session.id)
+            self._known.pop(session.id, None)
             return PagedHistory(recent)
         block = self._block(pages, restored, summary_room)
         return PagedHistory(recent, block, len(pages), tuple(p.id for p, _ in restored))
@@ -117,13 +175,51 @@ class ContextPager:
     async def after_turn(self, session: SessionRecord) -> None:
         """Upkeep once the reply is out: page out, retry a missed flush, embed new pages."""
         try:
-            cut = await self._memory.run_in_db(self._pages.cut, session.id)
-            recent = await self._storage.session_messages(session.id, cut, None, MAX_LOAD)
-            await self._page_out(session, recent)
+            if not await self._within_budget(session.id):
+                known = self._known.pop(session.id, None)
+                if known is not None:
+                    cut = known.cut
+                else:
+                    cut = await self._memory.run_in_db(self._pages.cut, session.id)
+                recent = await self._storage.session_messages(session.id, cut, None, MAX_LOAD)
+                kept = await self._page_out(session, recent)
+                if len(kept) < len(recent):  # kept is a suffix of recent
+                    cut = recent[len(recent) - len(kept) - 1].id
+                tokens = sum(message_tokens(m) for m in kept)
+                self._remember(session.id, cut, cut > 0, kept, tokens)
             await self._retry_flush(session.user_id)
             await self._embed_pages(session.id)
         except Exception:  # upkeep must never break the lane; the next turn retries
             log.exception("context_paging_failed", session_id=session.id)
+            self._known.pop(session.id, None)
+
+    # -- the estimate --------------------------------------------------------------------
+
+    async def _within_budget(self, session_id: str) -> bool:
+        """Whether the session is known to need no page-out: its estimate plus the messages
+        written since it was made stay within ``recent_max``. False when not known."""
+        known = self._known.get(session_id)
+        if known is None:
+            return False
+        new = await self._storage.session_messages(session_id, known.last_id, None, MAX_LOAD)
+        tokens = known.tokens + sum(message_tokens(m) for m in new)
+        if tokens > self.recent_max or len(new) >= MAX_LOAD:
+            return False
+        known.tokens = tokens
+        known.last_id = new[-1].id if new else known.last_id
+        self._known.move_to_end(session_id)
+        return True
+
+    def _remember(
+        self, session_id: str, cut: int, pages: bool, recent: list[MessageRecord], tokens: int
+    ) -> None:
+        self._known.pop(session_id, None)
+        if len(recent) >= MAX_LOAD:  # the read was cut short: the estimate would be low
+            return
+        last_id = recent[-1].id if recent else cut
+        self._known[session_id] = _Estimate(cut, pages, tokens, last_id)
+        if len(self._known) > KNOWN_SESSIONS:
+            self._known.popitem(last=False)
 
     # -- page out ------------------------------------------------------------------------
 
@@ -170,6 +266,9 @@ class ContextPager:
         if isinstance(digest, Digest):
             summary, summary_by, facts = digest.summary, "llm", digest.facts
             flushed = await self._flush(user_id, page.id, facts)
+        if not flushed:
+            self._flushed.dirty(user_id)
+        self._embedded.dirty(session.id)
         done = await self._memory.run_in_db(
             self._pages.finish,
             page.id,
@@ -203,7 +302,12 @@ class ContextPager:
 
     async def _retry_flush(self, user_id: str) -> None:
         """Flush one page paged out while the summarising model was not available."""
+        if user_id in self._flushed:
+            return
+        since = self._flushed.epoch
         pages = await self._memory.run_in_db(self._pages.to_flush, user_id, MAX_FLUSH_ATTEMPTS, 1)
+        if not pages:
+            self._flushed.clean(user_id, since)
         for page in pages:
             session = await self._storage.get_session(page.session_id)
             if session is None:
@@ -214,6 +318,7 @@ class ContextPager:
                 return
             if isinstance(digest, Digest):
                 flushed = await self._flush(user_id, page.id, digest.facts)
+                self._embedded.dirty(page.session_id)  # a new summary: its vector is dropped
                 await self._memory.run_in_db(
                     self._pages.reflushed, page.id, digest.summary, digest.facts, flushed, False
                 )
@@ -223,16 +328,19 @@ class ContextPager:
 
     async def _embed_pages(self, session_id: str) -> None:
         model = self._memory.embedder_name
-        if model is None:
+        if model is None or session_id in self._embedded:
             return
+        since = self._embedded.epoch
         pending = await self._memory.run_in_db(self._pages.unembedded, session_id, model, 16)
         if not pending:
+            self._embedded.clean(session_id, since)
             return
         vectors = await self._memory.embed([text[:EMBED_CHARS] for _, text in pending])
         if vectors is None:
             return
         rows = [(page_id, vector) for (page_id, _), vector in zip(pending, vectors, strict=True)]
         await self._memory.run_in_db(self._pages.store_vectors, model, rows)
+        # Asked again next time: 16 at most per call, there may be more.
 
     # -- page in -------------------------------------------------------------------------
 
@@ -243,7 +351,8 @@ class ContextPager:
             return []
         model = self._memory.embedder_name
         vector = None
-        if model is not None:
+        # A short message ("hi", "ok", "thanks") has no topic to match by meaning: keyword only.
+        if model is not None and len(message.strip()) >= self._embed_min_chars:
             vectors = await self._memory.embed([message])
             vector = vectors[0] if vectors else None
         ranked = await self._memory.run_in_db(
@@ -341,6 +450,11 @@ class ContextPager:
                 )
             )
         return "\n".join(lines)
+
+
+def _cut(pages: Sequence[Page]) -> int:
+    """The last paged-out message id (0: none), as :meth:`PageIndex.cut` reads it."""
+    return max((p.last_msg_id for p in pages), default=0)
 
 
 def _when(ts: float) -> str:

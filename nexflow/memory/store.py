@@ -21,6 +21,7 @@ import structlog
 
 from nexflow.memory.notes import Chunk
 from nexflow.memory.pages import PageIndex
+from nexflow.memory.vecblob import float32_blob
 
 log = structlog.get_logger("nexflow.memory")
 
@@ -142,6 +143,17 @@ def vector_support() -> str | None:
         index.close()
 
 
+def _vec_extension() -> str:
+    """The path of sqlite-vec's loadable extension, found without importing the package:
+    ``import sqlite_vec`` imports numpy (~15 MB of RSS) for helpers Nexflow does not use."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sqlite_vec")
+    if spec is None or spec.origin is None:
+        raise ImportError("the sqlite-vec package is not installed")
+    return str(Path(spec.origin).with_name("vec0"))
+
+
 class MemoryIndex:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -159,10 +171,8 @@ class MemoryIndex:
 
     def _load_vec(self) -> None:
         try:
-            import sqlite_vec
-
             self._db.enable_load_extension(True)
-            sqlite_vec.load(self._db)
+            self._db.load_extension(_vec_extension())
             self._db.enable_load_extension(False)
         except (ImportError, AttributeError, self._driver.Error) as exc:
             log.warning("sqlite_vec_unavailable", error=repr(exc))
@@ -292,13 +302,11 @@ class MemoryIndex:
         ]
 
     def store_vectors(self, user_id: str, rows: Sequence[tuple[int, list[float]]]) -> None:
-        import sqlite_vec
-
         self._db.execute("BEGIN IMMEDIATE")
         try:
             for item_id, vector in rows:
                 if self._db.execute("SELECT 1 FROM items WHERE id=?", (item_id,)).fetchone():
-                    blob = sqlite_vec.serialize_float32(vector)
+                    blob = float32_blob(vector)
                     self._db.execute("DELETE FROM items_vec WHERE rowid=?", (item_id,))
                     self._db.execute(
                         "INSERT INTO items_vec(rowid, user_id, embedding) "
@@ -388,8 +396,6 @@ class MemoryIndex:
     def _knn(self, user_id: str, vector: list[float], limit: int) -> list[int]:
         if not self.vectors or self.vector_model() is None:
             return []
-        import sqlite_vec
-
         return [
             int(r[0])
             for r in self._db.execute(
@@ -401,7 +407,7 @@ class MemoryIndex:
                     _padded(vector),
                     OVERSAMPLE * limit,
                     user_id,
-                    sqlite_vec.serialize_float32(vector),
+                    float32_blob(vector),
                     limit,
                 ),
             )
@@ -422,9 +428,7 @@ def _bits(dims: int) -> int:
 
 def _padded(vector: list[float]) -> bytes:
     """The vector padded with zeros to a whole number of bytes, for the sign-bit index."""
-    import sqlite_vec
-
-    blob: bytes = sqlite_vec.serialize_float32(vector + [0.0] * (_bits(len(vector)) - len(vector)))
+    blob: bytes = float32_blob(vector + [0.0] * (_bits(len(vector)) - len(vector)))
     return blob
 
 

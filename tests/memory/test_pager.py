@@ -179,3 +179,76 @@ async def test_a_page_comes_back_by_vector_similarity(
         assert "tool get_time result: 12:00 UTC" in history.block
     finally:
         await memory.stop()
+
+
+class CountingMemory(MemoryService):
+    """Records which memory.db operations the pager asks for."""
+
+    calls: list[str]
+
+    async def run_in_db(self, fn: Any, *args: object) -> Any:
+        self.calls.append(fn.__name__)
+        return await super().run_in_db(fn, *args)
+
+
+class CountingEmbedder(OpenAICompatEmbedder):
+    texts: list[str]
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        self.texts += texts
+        return await super().embed(texts)
+
+
+async def test_a_turn_under_the_budget_reads_only_its_new_messages(
+    tmp_path: Path,
+    storage: SQLiteStorage,
+    session: SessionRecord,
+    fake_llm: FakeLLMServer,
+    resolver: ModelResolver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake_llm.brain = lambda body: Reply(status=500)  # pages get fallback summaries, unflushed
+    embedder = CountingEmbedder(fake_llm.base_url, "openai/fake-embedding", "k")
+    embedder.texts = []
+    memory = CountingMemory(tmp_path / "memory.db", tmp_path / "ws", embedder)
+    memory.calls = []
+    reads: list[int] = []
+    session_messages = storage.session_messages
+
+    async def counted(session_id: str, after_id: int, until_id: int | None, limit: int) -> Any:
+        reads.append(after_id)
+        return await session_messages(session_id, after_id, until_id, limit)
+
+    monkeypatch.setattr(storage, "session_messages", counted)
+    await memory.start()
+    try:
+        pager = ContextPager(storage, memory, resolver, MemoryConfig(context_budget_tokens=400))
+        await exchange(storage, session, "hi", "hello")
+        await pager.prepare(session, "hi")  # unknown: one read of pages, one of messages
+        assert memory.calls == ["of_session"] and reads == [0]
+        await exchange(storage, session, "hi", "hello")
+        await pager.after_turn(session)  # to_flush/unembedded: asked once after a start
+        memory.calls, reads = [], []
+        for _ in range(3):
+            await pager.prepare(session, "hi")
+            await exchange(storage, session, "hi", "hello")
+            last = (await session_messages(session.id, 0, None, 1000))[-3].id
+            await pager.after_turn(session)
+            assert reads[-1] == last  # only the messages written since the last count
+        assert memory.calls == [] and reads[::2] == [0, 0, 0]
+
+        # Past the budget the estimate pages out exactly as a full read would.
+        for n in range(12):
+            await exchange(storage, session, f"Status {n}: " + "the build is green " * 4, "Ok.")
+            await pager.after_turn(session)
+        pages = await pager.pages(session.id)
+        assert pages and not any(p.flushed for p in pages)
+        assert "to_flush" in memory.calls and "unembedded" in memory.calls
+        history = await pager.prepare(session, "hi")
+        assert sum(message_tokens(m) for m in history.recent) <= pager.recent_max
+        assert history.recent[0].id == pages[-1].last_msg_id + 1
+        assert "hi" not in embedder.texts  # too short to be matched by meaning
+        await pager.prepare(session, "Do you recall the build status?")
+        assert "Do you recall the build status?" in embedder.texts
+    finally:
+        await memory.stop()
