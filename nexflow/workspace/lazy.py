@@ -26,9 +26,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal
-
-import structlog
+from typing import TYPE_CHECKING
 
 from nexflow.workspace.api import (
     CommitInfo,
@@ -38,14 +36,12 @@ from nexflow.workspace.api import (
     PatchStatus,
     Unavailable,
 )
+from nexflow.workspace.background import BackgroundStart, State
 
 if TYPE_CHECKING:
     from nexflow.workspace.service import WorkspaceService
 
-log = structlog.get_logger("nexflow.workspace")
-
 SERVICE_MODULE = "nexflow.workspace.service"  # imports the whole stack but GitPython
-State = Literal["stopped", "starting", "ready", "failed"]
 
 
 class LazyWorkspaces:
@@ -56,33 +52,27 @@ class LazyWorkspaces:
     def __init__(self, build: Callable[[], WorkspaceService]) -> None:
         self._build = build
         self._service: WorkspaceService | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._settled = asyncio.Event()  # set when the state leaves "starting"
-        self.state: State = "stopped"
+        self._start = BackgroundStart(
+            "workspace-load",
+            "the workspaces could not start: loading them failed, so patches, "
+            "history and sync are off until the gateway restarts",
+            stage="load",
+        )
+
+    @property
+    def state(self) -> State:
+        return self._start.state
 
     # -- lifecycle ------------------------------------------------------------------
 
     async def start(self) -> None:
         """Launch the start-up task and return at once."""
-        if self._task is not None:
-            return
-        self.state = "starting"
-        self._settled.clear()
-        self._task = asyncio.create_task(self._run(), name="workspace-load")
+        self._start.launch(self._load)
 
     async def stop(self) -> None:
         """Cancel a start-up still running, then stop the service if it was started.
         An import still running in its thread finishes there, unused."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()  # a no-op when it is done
-            try:
-                await task
-            except asyncio.CancelledError:
-                if not task.cancelled():  # our own caller is being cancelled
-                    raise
-            finally:
-                self._settle("stopped")
+        await self._start.stop()
         service, self._service = self._service, None
         if service is not None:
             await service.stop()
@@ -91,14 +81,8 @@ class LazyWorkspaces:
         """The started service, once the start-up task built it (its recovery and
         catch-up may still run: its operations wait for them);
         :class:`~nexflow.workspace.api.Unavailable` if it failed or is not running."""
-        await self._settled.wait()
-        if self.state == "failed":
-            raise Unavailable(
-                "the workspaces could not start: loading them failed, so patches, "
-                "history and sync are off until the gateway restarts",
-                "see the gateway log",
-            )
-        if self.state != "ready" or self._service is None:
+        await self._start.wait()
+        if self._service is None:
             raise Unavailable("the workspaces are not running")
         return self._service
 
@@ -106,21 +90,11 @@ class LazyWorkspaces:
         """Wait until the service is built and its recovery and catch-up ran."""
         await (await self.service()).ready()
 
-    def _settle(self, state: State) -> None:
-        self.state = state
-        self._settled.set()
-
-    async def _run(self) -> None:
-        try:
-            await asyncio.to_thread(importlib.import_module, SERVICE_MODULE)
-            service = self._build()  # on the loop: the service's asyncio objects live here
-            await service.start()  # the mirror observes the panels from here on
-        except Exception:
-            log.exception("workspaces_start_failed", stage="load")
-            self._settle("failed")
-            return
+    async def _load(self) -> None:
+        await asyncio.to_thread(importlib.import_module, SERVICE_MODULE)
+        service = self._build()  # on the loop: the service's asyncio objects live here
+        await service.start()  # the mirror observes the panels from here on
         self._service = service
-        self._settle("ready")
 
     # -- Workspaces ------------------------------------------------------------------
 

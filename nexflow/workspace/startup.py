@@ -20,25 +20,20 @@ main up). ``stop()`` cancels a start-up still running.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import Sequence
-from typing import Literal
 
 import structlog
 
 from nexflow.panels.runtime import PanelService
-from nexflow.workspace.api import Unavailable
+from nexflow.workspace.background import BackgroundStart, State
 from nexflow.workspace.layout import user_dir
 from nexflow.workspace.mirror import PanelMirror
 from nexflow.workspace.recovery import Recovery
 from nexflow.workspace.repos import Repos
 
 log = structlog.get_logger("nexflow.workspace")
-
-
-State = Literal["stopped", "starting", "ready", "failed"]
 
 
 class Startup:
@@ -49,69 +44,44 @@ class Startup:
         self._panels = panels
         self._mirror = mirror
         self._recovery = recovery
-        self._task: asyncio.Task[None] | None = None
-        self._settled = asyncio.Event()  # set when the state leaves "starting"
-        self.state: State = "stopped"
+        self._start = BackgroundStart(
+            "workspace-start",
+            "the workspaces could not start: recovering them failed, so patches, "
+            "history and sync are off until the gateway restarts",
+            root=str(repos.root),
+        )
+
+    @property
+    def state(self) -> State:
+        return self._start.state
 
     def launch(self) -> None:
-        if self._task is not None:
-            return
-        self.state = "starting"
-        self._settled.clear()
-        self._task = asyncio.create_task(self._run(), name="workspace-start")
+        self._start.launch(self._run)
 
     async def wait(self) -> None:
         """Return once start-up succeeded; :class:`Unavailable` if it failed or the
         service is not running. Waiting never cancels the start-up itself."""
-        await self._settled.wait()
-        if self.state == "failed":
-            raise Unavailable(
-                "the workspaces could not start: recovering them failed, so patches, "
-                "history and sync are off until the gateway restarts",
-                "see the gateway log",
-            )
-        if self.state != "ready":
-            raise Unavailable("the workspaces are not running")
+        await self._start.wait()
 
     async def stop(self) -> None:
         """Cancel a start-up still running and wait for it to end."""
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()  # a no-op when it is done
-        try:
-            await task
-        except asyncio.CancelledError:
-            if not task.cancelled():  # our own caller is being cancelled
-                raise
-        finally:
-            self._settle("stopped")
-
-    def _settle(self, state: State) -> None:
-        self.state = state
-        self._settled.set()
+        await self._start.stop()
 
     async def _run(self) -> None:
         began = time.perf_counter()
-        try:
-            await self._recovery.run()
-            owners = sorted({r.owner for r in self._panels.instances()})
-            for owner in owners:
-                await self._mirror.catch_up(owner)
-            for owner in self._orphans(owners):  # every panel deleted, not mirrored
-                await self._mirror.catch_up(owner, create=False)
-            self._mirror.start()
-        except Exception:
-            log.exception("workspaces_start_failed", root=str(self._repos.root))
-            self._settle("failed")
-            return
+        await self._recovery.run()
+        owners = sorted({r.owner for r in self._panels.instances()})
+        for owner in owners:
+            await self._mirror.catch_up(owner)
+        for owner in self._orphans(owners):  # every panel deleted, not mirrored
+            await self._mirror.catch_up(owner, create=False)
+        self._mirror.start()
         log.info(
             "workspaces_ready",
             root=str(self._repos.root),
             owners=len(owners),
             seconds=round(time.perf_counter() - began, 3),
         )
-        self._settle("ready")
 
     def _orphans(self, owners: Sequence[str]) -> list[str]:
         """Users with a default workspace on disk and no panel in the store: their
