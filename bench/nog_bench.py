@@ -23,9 +23,7 @@ become, how long until main has them all).
 from __future__ import annotations
 
 import asyncio
-import functools
 import importlib.util
-import logging
 import os
 import statistics
 import sys
@@ -39,16 +37,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import git.cmd  # noqa: E402
-import structlog  # noqa: E402
+from benchpanels import panel_service  # noqa: E402
 
-from nexflow.config.model import PanelsConfig, WorkspacesConfig  # noqa: E402
+from nexflow.config.model import WorkspacesConfig  # noqa: E402
 from nexflow.panels import parse  # noqa: E402
-from nexflow.panels.runtime import PanelService, PanelStore  # noqa: E402
 from nexflow.panels.runtime.state import initial_state  # noqa: E402
 from nexflow.panels.runtime.wiring import BUNDLED_TEMPLATES  # noqa: E402
-from nexflow.sandbox import SandboxEngine  # noqa: E402
-from nexflow.storage.sqlite import SQLiteStorage  # noqa: E402
-from nexflow.tools.registry import ToolRegistry  # noqa: E402
 from nexflow.workspace.gitrepo import GitRepo  # noqa: E402
 from nexflow.workspace.layout import dump_state  # noqa: E402
 from nexflow.workspace.nog import build_nog  # noqa: E402
@@ -248,21 +242,8 @@ def _commit_costs(path: Path, runs: int) -> tuple[list[float], list[int]]:
 
 
 async def mirror_bench(runs: int) -> None:
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     user = "bench"
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
-        storage = SQLiteStorage(base / "bench.db")
-        await storage.open()
-        panels = PanelService(
-            PanelStore(storage),
-            ToolRegistry(),
-            PanelsConfig(),
-            engine_factory=functools.partial(SandboxEngine, cache_dir=base / "cache"),
-            templates_dir=BUNDLED_TEMPLATES,
-            workspace_dir=base,
-        )
-        await panels.start()
+    async with panel_service() as (panels, storage, base):
         ws = WorkspaceService(
             Repos(WorkspacesConfig(), base / "workspaces"),
             panels,
@@ -308,8 +289,6 @@ async def mirror_bench(runs: int) -> None:
         repo.close()
         commit_ms, spawns = _commit_costs(path, runs)
         await ws.stop()
-        await panels.stop()
-        await storage.close()
 
     print(f"mirror: todo + flowchart panels, {runs} runs each")
     print(f"call_tool round trip, mirror on:  {_stats(call)}")

@@ -9,26 +9,12 @@ p90 in milliseconds. Needs the sandbox guest (``scripts/build_guest.sh``).
 from __future__ import annotations
 
 import asyncio
-import functools
-import logging
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import structlog  # noqa: E402
-
-from nexflow.config.model import PanelsConfig  # noqa: E402
-from nexflow.panels.runtime import PanelService, PanelStore  # noqa: E402
-from nexflow.panels.runtime.wiring import BUNDLED_TEMPLATES  # noqa: E402
-from nexflow.sandbox import SandboxEngine  # noqa: E402
-from nexflow.storage.sqlite import SQLiteStorage  # noqa: E402
-from nexflow.tools.registry import ToolRegistry  # noqa: E402
+from benchpanels import panel_service
 
 
 async def _measure(fn: Callable[[], Awaitable[object]], iterations: int) -> tuple[float, float]:
@@ -43,20 +29,7 @@ async def _measure(fn: Callable[[], Awaitable[object]], iterations: int) -> tupl
 
 async def main() -> None:
     iterations = int(sys.argv[1]) if len(sys.argv) > 1 else 300
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
-        storage = SQLiteStorage(base / "bench.db")
-        await storage.open()
-        service = PanelService(
-            PanelStore(storage),
-            ToolRegistry(),
-            PanelsConfig(),
-            engine_factory=functools.partial(SandboxEngine, cache_dir=base / "cache"),
-            templates_dir=BUNDLED_TEMPLATES,
-            workspace_dir=base,
-        )
-        await service.start()
+    async with panel_service() as (service, _, _):
         await service.create(template="server-monitor")
         await service.render("server-monitor")
         action = (await service.snapshot("server-monitor")).buttons[0].action
@@ -90,8 +63,6 @@ async def main() -> None:
         for name, fn in rows:
             median, p90 = await _measure(fn, iterations)
             print(f"{name:<26} median {median:7.3f} ms   p90 {p90:7.3f} ms")
-        await service.stop()
-        await storage.close()
 
 
 if __name__ == "__main__":

@@ -2,36 +2,24 @@
 
 from pathlib import Path
 
-import yaml
 from playwright.async_api import Browser, expect
 
-from nexflow.testing.fake_telegram import FakeTelegram
-from nexflow.testing.harness import GatewayHarness
+from nexflow.testing.channels import running_telegram
 
 STRANGER = 777
 
 
 async def test_owner_approves_pairing_on_the_page(tmp_path: Path, browser: Browser) -> None:
-    async with FakeTelegram() as fake:
-        config = tmp_path / "config.yml"
-        section = {
-            "bot_token": fake.token,
-            "api_server": fake.base_url,
-            "poll_timeout_s": 1,
-            "watchdog_s": 0.5,
-            "typing": False,
-        }
-        config.write_text(yaml.safe_dump({"connectors": {"telegram": section}}))
-        async with GatewayHarness(tmp_path / "home", config_file=config, client="openai") as gw:
-            fake.message(STRANGER, "hello?")
-            await fake.wait_sent(1, within=10)
-            page = await browser.new_page()
-            await page.goto(gw.url + "/")
-            box = page.locator("#pairing")
-            await expect(box).to_contain_text("telegram")
-            await box.get_by_role("button", name="Approve").click()
-            await expect(box).to_be_hidden()
-            await fake.wait_for(lambda: "approved" in fake.sent[-1].text, within=10)
-            fake.message(STRANGER, "now?")
-            await fake.wait_for(lambda: fake.sent[-1].text == "Echo: now?", within=10)
-            await page.close()
+    async with running_telegram(tmp_path) as (gw, fake):
+        fake.message(STRANGER, "hello?")
+        await fake.wait_sent(1, within=10)
+        page = await browser.new_page()
+        await page.goto(gw.url + "/")
+        box = page.locator("#pairing")
+        await expect(box).to_contain_text("telegram")
+        await box.get_by_role("button", name="Approve").click()
+        await expect(box).to_be_hidden()
+        await fake.wait_for(lambda: "approved" in fake.sent[-1].text, within=10)
+        fake.message(STRANGER, "now?")
+        await fake.wait_for(lambda: fake.sent[-1].text == "Echo: now?", within=10)
+        await page.close()

@@ -2,57 +2,25 @@
 REST API and gateway WebSocket, the fake LLM behind the orchestrator."""
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
-import yaml
 
-from connectors.discord.connector import DiscordConnector
 from connectors.discord.render import split_text
+from nexflow.testing.channels import running_discord
 from nexflow.testing.fake_discord import FakeDiscord
 from nexflow.testing.fake_llm import Reply
 from nexflow.testing.harness import GatewayHarness
 
+# Members with an allowed role may run shell skills (after confirming).
+PERMISSIONS = {"permissions": {"roles": {"user": ["shell", "filesystem"]}}}
 
-@asynccontextmanager
-async def discord_gateway_with(
+
+def discord_gateway_with(
     tmp_path: Path, **discord: object
-) -> AsyncIterator[tuple[GatewayHarness, FakeDiscord]]:
-    """A gateway with the Discord connector pointed at a fresh fake; ``discord`` adds
-    options to its config section."""
-    fake = FakeDiscord()
-    await fake.start()
-    try:
-        config = tmp_path / "config.yml"
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    # Members with an allowed role may run shell skills (after confirming).
-                    "permissions": {"roles": {"user": ["shell", "filesystem"]}},
-                    "connectors": {
-                        "discord": {
-                            "bot_token": fake.token,
-                            "api_base": fake.api_base,
-                            "gateway_url": fake.gateway_url,
-                            "guild_id": fake.guild_id,
-                            "allowed_roles": ["dev"],
-                            "guild_ready_timeout_s": 0.05,
-                            **discord,
-                        }
-                    },
-                }
-            )
-        )
-        async with GatewayHarness(tmp_path / "home", config_file=config, client="openai") as gw:
-            # The fake drops dispatches made before the client IDENTIFYs: wait for READY.
-            assert gw.app is not None
-            connector = gw.app.connectors["discord"]
-            assert isinstance(connector, DiscordConnector)
-            await connector.wait_ready(15)
-            yield gw, fake
-    finally:
-        await fake.stop()
+) -> AbstractAsyncContextManager[tuple[GatewayHarness, FakeDiscord]]:
+    return running_discord(tmp_path, config=PERMISSIONS, **discord)
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from nexflow.pairing_cli import main_pair
 from nexflow.storage import SQLiteStorage
+from nexflow.testing.channels import running_telegram
 from nexflow.testing.fake_telegram import FakeTelegram
 from nexflow.testing.harness import GatewayHarness
 
@@ -19,25 +19,8 @@ ME_ON_TELEGRAM = 555
 
 @pytest.fixture
 async def telegram_gateway(tmp_path: Path) -> AsyncIterator[tuple[GatewayHarness, FakeTelegram]]:
-    async with FakeTelegram() as fake:
-        config = tmp_path / "config.yml"
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "connectors": {
-                        "telegram": {
-                            "bot_token": fake.token,
-                            "api_server": fake.base_url,
-                            "poll_timeout_s": 1,
-                            "watchdog_s": 0.5,
-                            "typing": False,
-                        }
-                    },
-                }
-            )
-        )
-        async with GatewayHarness(tmp_path / "home", config_file=config, client="openai") as gw:
-            yield gw, fake
+    async with running_telegram(tmp_path) as running:
+        yield running
 
 
 def store(gw: GatewayHarness) -> SQLiteStorage:

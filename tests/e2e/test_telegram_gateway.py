@@ -5,13 +5,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import yaml
 
+from nexflow.testing.channels import running_telegram
 from nexflow.testing.fake_llm import Reply
 from nexflow.testing.fake_telegram import FakeTelegram
 from nexflow.testing.harness import GatewayHarness
 
 OWNER = 4242
+OWNER_CONFIG = {
+    "security": {"owner": {"telegram": [str(OWNER)]}},
+    "outbox": {"initial_backoff_s": 0.1, "max_backoff_s": 0.5},
+}
 
 
 def texts(fake: FakeTelegram) -> list[str]:
@@ -19,33 +23,10 @@ def texts(fake: FakeTelegram) -> list[str]:
     return [s.text for s in fake.sent]
 
 
-def write_config(path: Path, fake: FakeTelegram, **telegram: object) -> Path:
-    section = {
-        "bot_token": fake.token,
-        "api_server": fake.base_url,
-        "poll_timeout_s": 1,
-        "watchdog_s": 0.5,
-        "typing": False,
-        **telegram,
-    }
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "security": {"owner": {"telegram": [str(OWNER)]}},
-                "outbox": {"initial_backoff_s": 0.1, "max_backoff_s": 0.5},
-                "connectors": {"telegram": section},
-            }
-        )
-    )
-    return path
-
-
 @pytest.fixture
 async def telegram_gateway(tmp_path: Path) -> AsyncIterator[tuple[GatewayHarness, FakeTelegram]]:
-    async with FakeTelegram() as fake:
-        config = write_config(tmp_path / "config.yml", fake)
-        async with GatewayHarness(tmp_path / "home", config_file=config, client="openai") as gw:
-            yield gw, fake
+    async with running_telegram(tmp_path, config=OWNER_CONFIG) as running:
+        yield running
 
 
 async def test_message_and_reply(telegram_gateway: tuple[GatewayHarness, FakeTelegram]) -> None:
@@ -93,18 +74,14 @@ async def test_reply_streams_into_one_edited_message(
 
 
 async def test_replies_survive_502_and_flood_control_in_order(tmp_path: Path) -> None:
-    async with FakeTelegram() as fake:
-        config = write_config(tmp_path / "config.yml", fake, stream_edits=False)
-        async with GatewayHarness(tmp_path / "home", config_file=config, client="openai") as gw:
-            fake.fail("sendMessage", 502, times=2)
-            fake.fail("sendMessage", 429, times=1, retry_after=1)
-            for word in ("one", "two", "three"):
-                fake.message(OWNER, word)
-            want = ["Echo: one", "Echo: two", "Echo: three"]
-            await fake.wait_for(lambda: texts(fake) == want, within=20)
-            assert len(gw.llm.requests) == 3
-            assert gw.app is not None
-            failures = (await gw.http.get("/metrics")).text
-            assert (
-                'nexflow_delivery_failures_total{channel="telegram",final="false"} 3.0' in failures
-            )
+    async with running_telegram(tmp_path, config=OWNER_CONFIG, stream_edits=False) as (gw, fake):
+        fake.fail("sendMessage", 502, times=2)
+        fake.fail("sendMessage", 429, times=1, retry_after=1)
+        for word in ("one", "two", "three"):
+            fake.message(OWNER, word)
+        want = ["Echo: one", "Echo: two", "Echo: three"]
+        await fake.wait_for(lambda: texts(fake) == want, within=20)
+        assert len(gw.llm.requests) == 3
+        assert gw.app is not None
+        failures = (await gw.http.get("/metrics")).text
+        assert 'nexflow_delivery_failures_total{channel="telegram",final="false"} 3.0' in failures

@@ -10,15 +10,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from connectors.discord.connector import DiscordConnector
+from nexflow.testing.channels import (
+    running_discord,
+    running_telegram,
+    telegram_section,
+    write_config,
+)
 from nexflow.testing.fake_discord import FakeDiscord
 from nexflow.testing.fake_llm import Reply
 from nexflow.testing.fake_telegram import FakeTelegram
 from nexflow.testing.harness import GatewayHarness
 
 OWNER = 4242
+OWNER_CONFIG = {
+    "security": {"owner": {"telegram": [str(OWNER)]}},
+    "outbox": {"initial_backoff_s": 0.1, "max_backoff_s": 0.5},
+}
 NOTE = {"title": "buy milk", "body": ""}
 SYNC = Reply(
     text=json.dumps(
@@ -44,32 +52,10 @@ async def notes_state(gw: GatewayHarness) -> list[Any]:
 # -- Telegram --------------------------------------------------------------------------
 
 
-def telegram_config(path: Path, fake: FakeTelegram) -> Path:
-    section = {
-        "bot_token": fake.token,
-        "api_server": fake.base_url,
-        "poll_timeout_s": 1,
-        "watchdog_s": 0.5,
-        "typing": False,
-    }
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "security": {"owner": {"telegram": [str(OWNER)]}},
-                "outbox": {"initial_backoff_s": 0.1, "max_backoff_s": 0.5},
-                "connectors": {"telegram": section},
-            }
-        )
-    )
-    return path
-
-
 @pytest.fixture
 async def telegram(tmp_path: Path) -> AsyncIterator[tuple[GatewayHarness, FakeTelegram]]:
-    async with FakeTelegram() as fake:
-        config = telegram_config(tmp_path / "config.yml", fake)
-        async with GatewayHarness(tmp_path / "home", config_file=config, client="openai") as gw:
-            yield gw, fake
+    async with running_telegram(tmp_path, config=OWNER_CONFIG) as running:
+        yield running
 
 
 async def telegram_review(gw: GatewayHarness, fake: FakeTelegram) -> Any:
@@ -123,7 +109,7 @@ async def test_telegram_reject_button_drops_the_patch(
 
 async def test_telegram_accept_button_still_works_after_a_restart(tmp_path: Path) -> None:
     async with FakeTelegram() as fake:
-        config = telegram_config(tmp_path / "config.yml", fake)
+        config = write_config(tmp_path, "telegram", telegram_section(fake), OWNER_CONFIG)
         home = tmp_path / "home"
         async with GatewayHarness(home, config_file=config, client="openai") as gw:
             review = await telegram_review(gw, fake)
@@ -140,28 +126,8 @@ async def test_telegram_accept_button_still_works_after_a_restart(tmp_path: Path
 
 @pytest.fixture
 async def discord(tmp_path: Path) -> AsyncIterator[tuple[GatewayHarness, FakeDiscord]]:
-    fake = FakeDiscord()
-    await fake.start()
-    try:
-        section = {
-            "bot_token": fake.token,
-            "api_base": fake.api_base,
-            "gateway_url": fake.gateway_url,
-            "guild_id": fake.guild_id,
-            "allowed_roles": ["dev"],
-            "guild_ready_timeout_s": 0.05,
-        }
-        config = tmp_path / "config.yml"
-        config.write_text(yaml.safe_dump({"connectors": {"discord": section}}))
-        async with GatewayHarness(tmp_path / "home", config_file=config, client="openai") as gw:
-            # The fake drops dispatches made before the client IDENTIFYs: wait for READY.
-            assert gw.app is not None
-            connector = gw.app.connectors["discord"]
-            assert isinstance(connector, DiscordConnector)
-            await connector.wait_ready(15)
-            yield gw, fake
-    finally:
-        await fake.stop()
+    async with running_discord(tmp_path) as running:
+        yield running
 
 
 def custom_ids(message: Any) -> list[str]:

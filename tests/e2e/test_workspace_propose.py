@@ -12,20 +12,19 @@ from typing import Any
 
 import pytest
 
+from nexflow.testing.channels import running_telegram
 from nexflow.testing.fake_llm import Reply
 from nexflow.testing.fake_telegram import FakeTelegram
 from nexflow.testing.harness import GatewayHarness
-from tests.e2e.test_workspace_channels import OWNER, telegram_config
+from tests.e2e.test_workspace_channels import OWNER, OWNER_CONFIG
 
 TASKS = {"append": {"items": [{"text": "check db-2", "done": False}]}}
 
 
 @pytest.fixture
 async def telegram(tmp_path: Path) -> AsyncIterator[tuple[GatewayHarness, FakeTelegram]]:
-    async with FakeTelegram() as fake:
-        config = telegram_config(tmp_path / "config.yml", fake)
-        async with GatewayHarness(tmp_path / "home", config_file=config, client="openai") as gw:
-            yield gw, fake
+    async with running_telegram(tmp_path, config=OWNER_CONFIG) as running:
+        yield running
 
 
 async def todo_items(gw: GatewayHarness) -> list[Any]:
