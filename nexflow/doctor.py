@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sqlite3
 import sys
 from dataclasses import dataclass
@@ -31,6 +30,8 @@ class Check:
 
 
 def run_doctor(config_path: Path | None) -> int:
+    from nexflow import doctor_channels
+
     checks: list[Check] = []
     try:
         config = load_config(config_path)
@@ -44,7 +45,9 @@ def run_doctor(config_path: Path | None) -> int:
         return 1
     checks += [_home(config), _database(config), _memory(config), _bind(config)]
     checks += asyncio.run(_model(config))
-    checks += _connectors(config)
+    checks += doctor_channels.channels(config)
+    checks += doctor_channels.workspaces(config)
+    checks.append(Check(True, "python", sys.version.split()[0]))
     checks.append(_isolation())
     for check in checks:
         print(check.render())
@@ -195,36 +198,3 @@ def _isolation() -> Check:
         "apt-get install bubblewrap (or run as a user allowed to create namespaces)",
         warning=True,
     )
-
-
-def _connectors(config: NexflowConfig) -> list[Check]:
-    checks = [Check(True, "channel web", "always on")]
-    for name, settings in config.connectors.items():
-        token = settings.get("bot_token")
-        if settings.get("enabled", True) is False:
-            checks.append(Check(True, f"channel {name}", "disabled"))
-        elif not token:
-            checks.append(
-                Check(
-                    False,
-                    f"channel {name}",
-                    "no bot_token",
-                    f'set connectors.{name}.bot_token (e.g. "${{{name.upper()}_BOT_TOKEN}}")',
-                )
-            )
-        else:
-            checks.append(
-                Check(
-                    False,
-                    f"channel {name}",
-                    f"configured, but this build has no {name} connector yet",
-                    "remove the section for now",
-                    warning=True,
-                )
-            )
-    git = shutil.which("git")
-    checks.append(
-        Check(git is not None, "git", git or "not found", "apt-get install git", warning=True)
-    )
-    checks.append(Check(True, "python", sys.version.split()[0]))
-    return checks
