@@ -25,7 +25,8 @@ _EN: dict[str, str] = {
         "/paged — what was paged out of this conversation's context\n"
         "/link — a code to connect another channel to you; /link <code> enters it\n"
         "/lang ru|en — the language of these replies\n"
-        "/panels — open panels and templates; /panel new <template>, /panel <id>\n"
+        "/panels — open panels and templates; /panel <id>\n"
+        "/panel new <template> [in <workspace>] — a new panel (in a named workspace)\n"
         "/confirm <id>, /cancel <id> — answer a confirmation request"
     ),
     "start": "Hello! I am Nexflow, your assistant. Write to me, or send /help for the commands.",
@@ -136,7 +137,8 @@ _RU: dict[str, str] = {
         "/paged — что выгружено из контекста этого разговора\n"
         "/link — код, чтобы подключить другой канал к вам; /link <код> — ввести его\n"
         "/lang ru|en — язык этих ответов\n"
-        "/panels — открытые панели и шаблоны; /panel new <шаблон>, /panel <id>\n"
+        "/panels — открытые панели и шаблоны; /panel <id>\n"
+        "/panel new <шаблон> [in <пространство>] — новая панель (в именованном пространстве)\n"
         "/confirm <id>, /cancel <id> — ответить на запрос подтверждения"
     ),
     "start": (

@@ -220,6 +220,15 @@ class WorkspacesConfig(_Section):
     sync_route: str = "sync"
     sync_reply_tokens: int = Field(2_000, ge=100)  # the answer's share of the reservation
     sync_max_changes: int = Field(10, ge=1, le=50)  # patches one sync may create
+    # Git (docs/workspaces.md, "Git timeouts and maintenance"): a git process or object
+    # read still running after this many seconds is killed and its operation fails.
+    git_timeout_s: float = Field(30.0, gt=0)
+    # Count a repository's loose objects on its first commit after a start and then
+    # every this many commits; 0: never ...
+    gc_every_commits: int = Field(200, ge=0)
+    # ... and pack it (git gc) when it has more new loose objects than this (a mirror
+    # commit writes ~4, each a file of 4 KB or more on disk).
+    gc_loose_objects: int = Field(1000, ge=0)
 
 
 Permission = Literal["shell", "filesystem", "network", "secrets"]

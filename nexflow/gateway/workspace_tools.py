@@ -3,6 +3,8 @@
 The model never changes a workspace: ``patch_propose`` makes a pending patch on a shadow
 branch (the same path as ``/sync``) and puts its review card, with Accept / Reject, into
 the chat the request came from. Only the user's answer merges it (docs/workspaces.md).
+Both take an optional ``workspace`` (one of the user's named workspaces; the default one
+when omitted); a ``panel:<id>`` patch always goes to the workspace the panel is in.
 """
 
 from __future__ import annotations
@@ -19,9 +21,24 @@ from nexflow.workspace.api import WorkspaceError, Workspaces
 MAX_CONTENT_CHARS = 200_000
 
 
+WORKSPACE_ARG = {
+    "type": "string",
+    "description": "One of the user's workspaces (omit for the default one)",
+}
+
+
 def _refused(exc: WorkspaceError) -> ToolError:
     hint = f" ({exc.hint})" if exc.hint else ""
     return ToolError(f"{exc.message}{hint}")
+
+
+def _workspace(args: Mapping[str, Any]) -> str | None:
+    value = args.get("workspace")
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ToolError("'workspace' must be a string")
+    return value
 
 
 class WorkspaceOverviewTool:
@@ -33,6 +50,7 @@ class WorkspaceOverviewTool:
             "What the user's workspace holds (panels, their state keys and tools, notes, "
             "entities) and how they connect. Read it before proposing a patch."
         ),
+        parameters={"type": "object", "properties": {"workspace": WORKSPACE_ARG}},
     )
 
     def __init__(self, workspaces: Workspaces) -> None:
@@ -40,7 +58,7 @@ class WorkspaceOverviewTool:
 
     async def run(self, args: Mapping[str, Any], ctx: ToolContext) -> ToolResult:
         try:
-            graph = await self._workspaces.nog(ctx.user_id)
+            graph = await self._workspaces.nog(ctx.user_id, _workspace(args))
         except WorkspaceError as exc:
             raise _refused(exc) from exc
         return ToolResult(graph.to_context())
@@ -56,7 +74,8 @@ class PatchProposeTool:
             "accepts the patch in the chat. target: 'panel:<id>' or 'file:<path>'. "
             'content for a panel: JSON such as {"state": {"key": value}} (replace keys), '
             '{"append": {"list_key": [items]}} or {"nxml": "<Panel ...>"}; for a file: '
-            "its whole new text."
+            "its whole new text. A panel's patch goes to the workspace the panel is in; "
+            "a file's to 'workspace'."
         ),
         parameters={
             "type": "object",
@@ -64,6 +83,7 @@ class PatchProposeTool:
                 "target": {"type": "string"},
                 "content": {"type": "string"},
                 "summary": {"type": "string", "description": "One line: what and why."},
+                "workspace": WORKSPACE_ARG,
             },
             "required": ["target", "content", "summary"],
         },
@@ -89,9 +109,10 @@ class PatchProposeTool:
             raise ToolError("'content' must be a string (JSON text for a panel)")
         if len(content) > MAX_CONTENT_CHARS:
             raise ToolError(f"'content' is longer than {MAX_CONTENT_CHARS} characters")
+        workspace = _workspace(args)
         try:
             patch = await self._workspaces.propose(
-                ctx.user_id, target, content, summary.strip()[:200], "chat"
+                ctx.user_id, target, content, summary.strip()[:200], "chat", workspace
             )
             diff = await self._workspaces.diff(patch.id)
         except WorkspaceError as exc:

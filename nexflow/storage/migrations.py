@@ -228,6 +228,14 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX workspace_shares_user ON workspace_shares(user_id);
         """,
     ),
+    (
+        7,
+        "the workspace a panel belongs to",
+        # Every panel was mirrored into its owner's default workspace until now.
+        """
+        ALTER TABLE panels ADD COLUMN workspace TEXT NOT NULL DEFAULT 'default';
+        """,
+    ),
 )
 
 

@@ -19,6 +19,7 @@ from nexflow.panels.runtime import (
     SandboxUnavailable,
     TemplateNotFound,
     VersionNotFound,
+    WorkspaceNameInvalid,
 )
 from nexflow.panels.runtime.html import preview_page
 from nexflow.panels.runtime.store import StaleVersion
@@ -32,6 +33,7 @@ _STATUS: tuple[tuple[type[PanelRuntimeError], int], ...] = (
     (VersionNotFound, 404),
     (PanelInvalid, 422),
     (GrantInvalid, 422),
+    (WorkspaceNameInvalid, 422),
     (StaleVersion, 409),
     (SandboxUnavailable, 503),
 )
@@ -58,6 +60,9 @@ class CreatePanel(BaseModel):
     template: str | None = Field(None, max_length=64, description="A bundled template name")
     nxml: str | None = Field(None, description="NXML source of the panel")
     grants: list[str] = Field(default_factory=list, description="Capability grants")
+    workspace: str | None = Field(
+        None, max_length=64, description="The owner's workspace (default: the default one)"
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> CreatePanel:
@@ -91,6 +96,7 @@ def _summary(service: PanelService, panel_id: str) -> dict[str, Any]:
         "title": r.title,
         "template": r.template,
         "version": r.version,
+        "workspace": r.workspace,
         "state": r.state,
         "tools": [t.spec.name for t in service.tools_of(panel_id)],
         "created_at": r.created_at,
@@ -111,13 +117,16 @@ async def list_panels(request: Request) -> list[dict[str, Any]]:
 
 @router.post("/api/v1/panels", status_code=201)
 async def create_panel(request: Request) -> dict[str, Any]:
-    """Create an instance from ``{"template": name}`` or ``{"nxml": source}``."""
+    """Create an instance from ``{"template": name}`` or ``{"nxml": source}``, in
+    ``"workspace"`` of the web user when given (created on first use)."""
     service = panels(request)
     body: CreatePanel = await _body(request, CreatePanel)
     # Owned by the web user, like panels opened from the web chat, so that the workspace
     # routes (sync, history, restore), which act as the web user, reach them.
     owner = await web_user(request.app.state.services)
-    record = await service.create(template=body.template, nxml=body.nxml, owner=owner)
+    record = await service.create(
+        template=body.template, nxml=body.nxml, owner=owner, workspace=body.workspace
+    )
     if body.grants:
         await service.grant(record.id, body.grants)
     return _summary(service, record.id)
@@ -216,6 +225,8 @@ def install(app: FastAPI, services: WebServices) -> None:
     @app.exception_handler(PanelRuntimeError)
     async def panel_error(_: Request, exc: PanelRuntimeError) -> JSONResponse:
         status = next((s for cls, s in _STATUS if isinstance(exc, cls)), 400)
+        if exc.code == "quota_exceeded":  # a workspace quota refused a new panel
+            status = 409
         body: dict[str, Any] = error_body(exc.code, exc.message)
         if isinstance(exc, PanelInvalid):
             body["diagnostics"] = [d.model_dump(mode="json") for d in exc.diagnostics]

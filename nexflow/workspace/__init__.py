@@ -21,6 +21,8 @@ when the first repository opens.
 Exceptions (``code`` maps to an HTTP status at the edge, ``message`` is safe to show)::
 
     WorkspaceError            refused: bad target, invalid content, git failure (400)
+    ├── PanelWorkspaceRefused  also a PanelRuntimeError: a new panel's workspace cannot
+    │                         be created (mirror.py)
     ├── NotFound              no such patch / panel / commit / workspace (404)
     ├── Forbidden             not the owner of the workspace or patch (403)
     ├── QuotaExceeded         workspaces, panels, bytes or pending patches (409)

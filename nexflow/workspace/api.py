@@ -128,13 +128,24 @@ class Workspaces(Protocol):
     """What the chat commands and the web routes need of the workspace layer."""
 
     async def sync(self, user_id: str, panel_id: str) -> list[Patch]:
-        """Explicit sync from one panel: the patches it created (possibly none)."""
+        """Explicit sync from one panel: the patches it created (possibly none), all in
+        the workspace the panel belongs to."""
         ...
 
     async def propose(
-        self, user_id: str, target: str, content: str, summary: str, source: str
+        self,
+        user_id: str,
+        target: str,
+        content: str,
+        summary: str,
+        source: str,
+        workspace: str | None = None,
     ) -> Patch:
-        """A patch replacing ``target``'s content (panel state JSON, NXML or file text)."""
+        """A patch replacing ``target``'s content (panel state JSON, NXML or file text).
+
+        A ``panel:<id>`` patch lives in the workspace the panel belongs to (which must be
+        ``workspace`` when one is given); a ``file:<path>`` patch in ``workspace`` (the
+        default one when None; a named one must exist)."""
         ...
 
     async def patches(
@@ -149,7 +160,9 @@ class Workspaces(Protocol):
 
     async def reject(self, patch_id: str, user_id: str) -> Patch: ...
 
-    async def history(self, user_id: str, panel_id: str, limit: int = 50) -> list[CommitInfo]: ...
+    async def history(self, user_id: str, panel_id: str, limit: int = 50) -> list[CommitInfo]:
+        """The panel's commits on main of its workspace, newest first."""
+        ...
 
     async def restore(self, user_id: str, panel_id: str, sha: str) -> CommitInfo:
         """Bring a panel back to its version at ``sha`` as a new commit on main."""

@@ -9,9 +9,17 @@ git processes (``update-ref``, ``reset``) where a temporary index took eight. Ev
 blocks: the service calls them through ``asyncio.to_thread`` under the workspace lock.
 Git failures surface as :class:`git.GitCommandError` (the service translates them).
 
+Nothing waits on git for ever (docs/workspaces.md, "Git timeouts and maintenance"): every
+git process and object read gets ``timeout_s`` (``workspaces.git_timeout_s``), enforced by
+:mod:`nexflow.workspace.gitproc`, which raises ``GitTimeout`` (a ``GitCommandError``).
+:meth:`GitRepo.maintain` packs the loose objects (``git gc``) past a limit; when to
+call it is :mod:`nexflow.workspace.maintenance`'s business.
+
 GitPython is imported when the first repository is opened, not with this module: the
 gateway imports the workspace layer on start-up and must not pay for ``git``/``gitdb``
-before it answers (a test checks ``import nexflow.app`` leaves them out).
+before it answers (a test checks ``import nexflow.app`` leaves them out). That is why
+:class:`GitTimeout` is made on first use (``from nexflow.workspace.gitrepo import
+GitTimeout`` loads GitPython).
 """
 
 from __future__ import annotations
@@ -23,11 +31,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from nexflow.workspace.gitproc import Watchdog, run_git, timeout_class
 
 if TYPE_CHECKING:
     from git import Repo
     from gitdb.db import LooseObjectDB
+
+    from nexflow.workspace.gitproc import GitTimeout  # noqa: F401  (the lazy name below)
 
 MAIN = "refs/heads/main"
 PATCH_PREFIX = "refs/heads/nexflow/patch/"
@@ -36,8 +48,19 @@ ZERO = "0" * 40
 _COMMITTER = ("Nexflow", "nexflow@localhost")
 _TREE, _FILE = 0o040000, 0o100644
 _SHA = re.compile(r"[0-9a-f]{40}")
+DEFAULT_TIMEOUT_S = 30.0  # workspaces.git_timeout_s
+DEFAULT_LOOSE_LIMIT = 1_000  # workspaces.gc_loose_objects
+_PACK_LIMIT = 50  # git's gc.autoPackLimit
 # A path's change, nested by directory: text to write, None to delete, or a subtree.
 _Edits: TypeAlias = dict[str, "str | _Edits | None"]
+
+
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> Any:  # GitTimeout is made on first use (gitproc.py)
+        if name == "GitTimeout":
+            return timeout_class()
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class RefMoved(Exception):
@@ -51,6 +74,18 @@ class CommitMeta:
     author: str
     at: float
     parents: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Maintenance:
+    """What :meth:`GitRepo.maintain` did."""
+
+    ran: bool  # gc ran (there was enough to pack)
+    seconds: float  # how long gc took; 0 when it did not run
+    loose_before: int
+    loose_after: int
+    packs_before: int
+    packs_after: int
 
 
 def _ident(name: str, email: str, at: int) -> str:
@@ -78,23 +113,35 @@ def _writes(edits: _Edits) -> bool:
 
 
 class GitRepo:
-    def __init__(self, path: Path) -> None:
+    """``timeout_s`` bounds every git process and every object read (see the module)."""
+
+    def __init__(self, path: Path, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         from git import Repo
         from gitdb.db import LooseObjectDB
 
         self.path = path
+        self.timeout_s = timeout_s
         self._repo: Repo = Repo(path)
-        self._loose: LooseObjectDB = LooseObjectDB(str(Path(self._repo.git_dir) / "objects"))
+        self._git_dir = Path(self._repo.git_dir)
+        self._loose: LooseObjectDB = LooseObjectDB(str(self._git_dir / "objects"))
         self._bytes: dict[str, int] = {}  # commit -> bytes of its files (see total_bytes)
+        self._watchdog = Watchdog(self._repo.git, timeout_s)
+        self._kept_loose = 0  # loose objects the last gc left (unreachable, not expired)
 
     @classmethod
-    def create(cls, path: Path, files: Mapping[str, str], message: str, author: str) -> GitRepo:
+    def create(
+        cls,
+        path: Path,
+        files: Mapping[str, str],
+        message: str,
+        author: str,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> GitRepo:
         """A new repository whose ``main`` holds ``files`` (checked out)."""
-        from git import Repo
-
         path.mkdir(parents=True, exist_ok=True)
-        Repo.init(path, initial_branch="main").close()
-        repo = cls(path)
+        run_git(path, ("init", "--quiet", "--initial-branch=main"), timeout_s)
+        repo = cls(path, timeout_s=timeout_s)
         writer = repo._repo.config_writer()
         writer.set_value("core", "autocrlf", "false")
         writer.set_value("commit", "gpgsign", "false")
@@ -105,7 +152,21 @@ class GitRepo:
         return repo
 
     def close(self) -> None:
+        self._watchdog.close()
         self._repo.close()
+
+    def _run(
+        self, *args: str, check: bool = True, strip: bool = True, timeout_s: float | None = None
+    ) -> tuple[int, str]:
+        return run_git(
+            self.path,
+            args,
+            timeout_s or self.timeout_s,
+            git_dir=self._git_dir,
+            env=self._repo.git.environment(),
+            check=check,
+            strip=strip,
+        )
 
     # -- reading ------------------------------------------------------------------
 
@@ -117,31 +178,28 @@ class GitRepo:
                 return SymbolicReference.dereference_recursive(self._repo, ref)
             except ValueError:
                 return None
-        status, out, _ = self._repo.git.execute(
-            ["git", "rev-parse", "--verify", "-q", f"{ref}^{{commit}}"],
-            with_extended_output=True,
-            with_exceptions=False,
-        )
-        return str(out).strip() if status == 0 else None
+        status, out = self._run("rev-parse", "--verify", "-q", f"{ref}^{{commit}}", check=False)
+        return out.strip() if status == 0 else None
 
     def tree_of(self, commit: str) -> str:
         if _SHA.fullmatch(commit):
             header = self._object(bytes.fromhex(commit)).split(b"\n", 1)[0]
             if header.startswith(b"tree "):
                 return header[5:].decode("ascii")
-        return str(self._repo.git.rev_parse(f"{commit}^{{tree}}"))
+        return self._run("rev-parse", f"{commit}^{{tree}}")[1]
 
     def read(self, commit: str, path: str) -> str | None:
-        try:
-            blob = self._repo.commit(commit).tree / path
-        except KeyError:
-            return None
-        data: bytes = blob.data_stream.read()
+        with self._watchdog.guard():
+            try:
+                blob = self._repo.commit(commit).tree / path
+            except KeyError:
+                return None
+            data: bytes = blob.data_stream.read()
         return data.decode("utf-8")
 
     def files(self, commit: str) -> dict[str, int]:
         """Every file at ``commit`` with its size in bytes."""
-        out = str(self._repo.git.ls_tree("-r", "-l", "-z", commit))
+        out = self._run("ls-tree", "-r", "-l", "-z", commit)[1]
         sizes: dict[str, int] = {}
         for entry in filter(None, out.split("\0")):
             meta, path = entry.split("\t", 1)
@@ -159,15 +217,16 @@ class GitRepo:
 
     def sizes(self, commit: str, paths: Sequence[str]) -> dict[str, int]:
         """Sizes of those of ``paths`` that are files at ``commit``."""
-        tree = self._repo.commit(commit).tree
         out: dict[str, int] = {}
-        for path in paths:
-            try:
-                item = tree / path
-            except KeyError:
-                continue
-            if item.type == "blob":
-                out[path] = int(item.size)
+        with self._watchdog.guard():
+            tree = self._repo.commit(commit).tree
+            for path in paths:
+                try:
+                    item = tree / path
+                except KeyError:
+                    continue
+                if item.type == "blob":
+                    out[path] = int(item.size)
         return out
 
     def remember_bytes(self, commit: str, total: int) -> None:
@@ -179,45 +238,39 @@ class GitRepo:
         return {p: self.read(commit, p) or "" for p in self.files(commit) if p.startswith(prefix)}
 
     def changed(self, old: str, new: str) -> list[str]:
-        out = str(self._repo.git.diff("--name-only", "-z", "--no-renames", old, new))
+        out = self._run("diff", "--name-only", "-z", "--no-renames", old, new)[1]
         return [p for p in out.split("\0") if p]
 
     def diff_text(self, old: str, new: str) -> str:
-        return str(self._repo.git.diff("--no-color", "--no-renames", old, new))
+        return self._run("diff", "--no-color", "--no-renames", old, new)[1]
 
     def meta(self, commit: str) -> CommitMeta:
-        c = self._repo.commit(commit)
-        message = c.message if isinstance(c.message, str) else c.message.decode()
-        return CommitMeta(
-            c.hexsha,
-            message.strip(),
-            str(c.author.name),
-            float(c.authored_date),
-            tuple(p.hexsha for p in c.parents),
-        )
+        with self._watchdog.guard():
+            c = self._repo.commit(commit)
+            message = c.message if isinstance(c.message, str) else c.message.decode()
+            return CommitMeta(
+                c.hexsha,
+                message.strip(),
+                str(c.author.name),
+                float(c.authored_date),
+                tuple(p.hexsha for p in c.parents),
+            )
 
     def log(self, ref: str, paths: Sequence[str], limit: int) -> list[CommitMeta]:
         """Commits on ``ref``'s first-parent line that touched ``paths``, newest first."""
-        out = str(
-            self._repo.git.log("--first-parent", f"-n{limit}", "--format=%H", ref, "--", *paths)
-        )
+        out = self._run("log", "--first-parent", f"-n{limit}", "--format=%H", ref, "--", *paths)[1]
         return [self.meta(sha) for sha in out.split()]
 
     def is_ancestor(self, older: str, newer: str) -> bool:
-        status, _, _ = self._repo.git.execute(
-            ["git", "merge-base", "--is-ancestor", older, newer],
-            with_extended_output=True,
-            with_exceptions=False,
-        )
-        return status == 0
+        return self._run("merge-base", "--is-ancestor", older, newer, check=False)[0] == 0
 
     def refs(self, prefix: str) -> dict[str, str]:
-        out = str(self._repo.git.for_each_ref("--format=%(refname) %(objectname)", prefix))
+        out = self._run("for-each-ref", "--format=%(refname) %(objectname)", prefix)[1]
         return dict(line.split(" ", 1) for line in out.splitlines() if line)
 
     def first_merge_of(self, commit: str, ref: str = MAIN) -> str | None:
         """The merge commit on ``ref``'s first-parent line whose second parent is ``commit``."""
-        out = str(self._repo.git.log("--first-parent", "--merges", "--format=%H %P", ref))
+        out = self._run("log", "--first-parent", "--merges", "--format=%H %P", ref)[1]
         for line in out.splitlines():
             sha, *parents = line.split()
             if commit in parents[1:]:
@@ -227,7 +280,8 @@ class GitRepo:
     # -- writing ------------------------------------------------------------------
 
     def _object(self, binsha: bytes) -> bytes:
-        data: bytes = self._repo.odb.stream(binsha).read()
+        with self._watchdog.guard():
+            data: bytes = self._repo.odb.stream(binsha).read()
         return data
 
     def _store(self, kind: str, data: bytes) -> bytes:
@@ -241,8 +295,9 @@ class GitRepo:
         """The tree of ``base`` (a commit, or nothing) with ``files`` written or deleted.
 
         Only the trees on the changed paths are rewritten; no index, no process."""
-        root = bytes.fromhex(self.tree_of(base)) if base is not None else None
-        tree = self._edit_tree(root, _nest(files))
+        with self._watchdog.guard():  # one deadline for every tree it reads
+            root = bytes.fromhex(self.tree_of(base)) if base is not None else None
+            tree = self._edit_tree(root, _nest(files))
         return (tree if tree is not None else self._store("tree", b"")).hex()
 
     def _edit_tree(self, tree: bytes | None, edits: _Edits) -> bytes | None:
@@ -299,20 +354,26 @@ class GitRepo:
         return self._store("commit", body.encode("utf-8")).hex()
 
     def update_ref(self, ref: str, new: str, old: str) -> None:
-        """Move ``ref`` to ``new`` only if it is at ``old`` (``ZERO``: must not exist)."""
+        """Move ``ref`` to ``new`` only if it is at ``old`` (``ZERO``: must not exist).
+
+        All or nothing, even when killed: git writes ``<ref>.lock``, checks ``old`` and
+        renames the lock over the ref; killed before the rename, the ref is where it was
+        (its reflog may already have the line) and the stale lock is removed."""
         from git.exc import GitCommandError
 
         try:
-            self._repo.git.update_ref("-m", "nexflow", ref, new, old)
+            self._run("update-ref", "-m", "nexflow", ref, new, old)
         except GitCommandError as exc:
+            if isinstance(exc, timeout_class()):
+                raise
             raise RefMoved(f"{ref} is not at {old[:12]} any more") from exc
 
     def delete_ref(self, ref: str) -> None:
-        self._repo.git.update_ref("-d", ref)
+        self._run("update-ref", "-d", ref)
 
     def refresh_worktree(self) -> None:
         """Make the checked-out files match ``main`` (the work tree is Nexflow's)."""
-        self._repo.git.reset("--hard", "--quiet")
+        self._run("reset", "--hard", "--quiet")
 
     def merge_text(self, base: str, ours: str, theirs: str) -> str | None:
         """Three-way merge of one text (``git merge-file``); None when the edits overlap."""
@@ -322,10 +383,48 @@ class GitRepo:
                 path = Path(tmp) / name
                 path.write_text(text, encoding="utf-8")
                 paths.append(str(path))
-            status, out, _ = self._repo.git.execute(
-                ["git", "merge-file", "-p", "--quiet", *paths],
-                with_extended_output=True,
-                with_exceptions=False,
-                strip_newline_in_stdout=False,
-            )
-            return str(out) if status == 0 else None
+            status, out = self._run("merge-file", "-p", "--quiet", *paths, check=False, strip=False)
+            return out if status == 0 else None
+
+    # -- maintenance --------------------------------------------------------------
+
+    def objects(self) -> dict[str, int]:
+        """``git count-objects -v``: ``count`` (loose objects), ``size`` (their KiB),
+        ``in-pack``, ``packs``, ``size-pack`` (KiB), ``prune-packable``, ``garbage``."""
+        out = self._run("count-objects", "-v")[1]
+        return {k: int(v) for k, v in (line.split(": ", 1) for line in out.splitlines())}
+
+    def maintain(
+        self, loose_limit: int = DEFAULT_LOOSE_LIMIT, *, timeout_s: float | None = None
+    ) -> Maintenance:
+        """Pack the repository (``git gc``) once it has more than ``loose_limit`` new loose
+        objects or more than 50 packs; otherwise only count them (a few ms).
+
+        The count is exact (``count-objects``): ``gc --auto`` estimates it from one of
+        the 256 object directories, which below a few thousand objects is a coin toss
+        (and its default, 6,700, is ~1,700 mirror commits, 27 MB of files). gc runs in
+        the foreground, under the timeout. What a ref (``main``, patch and share
+        branches) or a reflog reaches is kept; unreachable objects (a rejected patch's
+        commit) stay loose until ``gc.pruneExpire`` (two weeks) and are not counted as
+        new again."""
+        before = self.objects()
+        fresh = before["count"] - self._kept_loose
+        if fresh <= loose_limit and before["packs"] <= _PACK_LIMIT:
+            n, packs = before["count"], before["packs"]
+            return Maintenance(False, 0.0, n, n, packs, packs)
+        started = time.perf_counter()
+        try:
+            self._run("gc", "--quiet", timeout_s=timeout_s)
+        finally:
+            self._repo.git.clear_cache()  # packs changed under the persistent cat-file
+        seconds = time.perf_counter() - started
+        after = self.objects()
+        self._kept_loose = after["count"]
+        return Maintenance(
+            True,
+            seconds,
+            before["count"],
+            after["count"],
+            before["packs"],
+            after["packs"],
+        )

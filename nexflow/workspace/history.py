@@ -2,7 +2,9 @@
 
 History is never rewritten: ``restore`` commits the panel's files at an older commit of
 main as a new commit and gives the live panel a version of kind ``restore``
-(``docs/workspaces.md#history-and-restore``).
+(``docs/workspaces.md#history-and-restore``). Both work in the workspace the panel
+belongs to; the history of a deleted panel is looked up in its owner's workspaces, the
+default one first.
 """
 
 from __future__ import annotations
@@ -29,20 +31,24 @@ class PanelHistory:
     async def history(self, user_id: str, panel_id: str, limit: int = 50) -> list[CommitInfo]:
         """Commits on main that changed the panel's files, newest first."""
         if has_panel(self._panels, panel_id):
-            owned_panel(self._panels, user_id, panel_id)
-        key = self._repos.key(user_id)
-        async with self._repos.locked(key):
-            repo = await self._repos.repo(key)
-            await self._mirror.flush_locked(key, repo)
-            metas = await in_thread(repo.log, "refs/heads/main", panel_files(panel_id), limit)
-        if not metas:
-            raise NotFound(f"panel {panel_id!r} has no history in {key}")
-        return [commit_info(m) for m in metas]
+            keys = [self._repos.key_of(owned_panel(self._panels, user_id, panel_id))]
+        else:  # deleted: its files are still in the history of the workspace it was in
+            default = self._repos.key(user_id)
+            named = [self._repos.key(user_id, n) for n in self._repos.names(user_id)]
+            keys = [default, *(k for k in named if k != default)]
+        for key in keys:
+            async with self._repos.locked(key):
+                repo = await self._repos.repo(key, create=key == keys[0])
+                await self._mirror.flush_locked(key, repo)
+                metas = await in_thread(repo.log, "refs/heads/main", panel_files(panel_id), limit)
+            if metas:
+                return [commit_info(m) for m in metas]
+        raise NotFound(f"panel {panel_id!r} has no history in {keys[0]}")
 
     async def restore(self, user_id: str, panel_id: str, sha: str) -> CommitInfo:
         """Bring a panel back to its version at ``sha`` as a new commit on main."""
         record = owned_panel(self._panels, user_id, panel_id)
-        key = self._repos.key(user_id)
+        key = self._repos.key_of(record)
         nxml_path, state_path = panel_files(panel_id)
         async with self._repos.locked(key):
             repo = await self._repos.repo(key)

@@ -102,9 +102,16 @@ class LazyWorkspaces:
         return await (await self.service()).sync(user_id, panel_id)
 
     async def propose(
-        self, user_id: str, target: str, content: str, summary: str, source: str
+        self,
+        user_id: str,
+        target: str,
+        content: str,
+        summary: str,
+        source: str,
+        workspace: str | None = None,
     ) -> Patch:
-        return await (await self.service()).propose(user_id, target, content, summary, source)
+        service = await self.service()
+        return await service.propose(user_id, target, content, summary, source, workspace)
 
     async def patches(
         self, user_id: str | None = None, status: PatchStatus | None = None

@@ -71,7 +71,7 @@ class Recovery:
         for row in rows.values():
             if self._repos.path(row.patch.workspace) == path:
                 return row.patch.workspace
-        repo = await in_thread(GitRepo, path)
+        repo = await in_thread(GitRepo, path, timeout_s=self._repos.config.git_timeout_s)
         try:
             for sha in (await in_thread(repo.refs, PATCH_PREFIX)).values():
                 user = patching.trailers((await in_thread(repo.meta, sha)).message).get("user")

@@ -18,6 +18,7 @@ import structlog
 
 from nexflow.config.model import WorkspacesConfig
 from nexflow.panels import PanelError, parse
+from nexflow.panels.runtime.versions import PanelRecord
 from nexflow.workspace.api import NotFound, QuotaExceeded, WorkspaceError
 from nexflow.workspace.gitrepo import GitRepo, RefMoved
 from nexflow.workspace.layout import PANELS_DIR, author_name, check_name, load_state, user_dir
@@ -75,6 +76,13 @@ class Repos:
     def key(self, user_id: str, name: str | None = None) -> str:
         return f"{user_id}/{name or self.config.default_name}"
 
+    def key_of(self, record: PanelRecord) -> str:
+        """The workspace a panel belongs to: its owner's, the one chosen at creation."""
+        return self.key(record.owner, record.workspace)
+
+    def exists(self, key: str) -> bool:
+        return (self.path(key) / ".git").exists()
+
     def path(self, key: str) -> Path:
         user_id, name = split_key(key)
         return self.root / user_dir(user_id) / name
@@ -109,7 +117,7 @@ class Repos:
         path = self.path(key)
         user_id, name = split_key(key)
         if (path / ".git").exists():
-            repo = await in_thread(GitRepo, path)
+            repo = await in_thread(GitRepo, path, timeout_s=self.config.git_timeout_s)
         elif not create:
             raise NotFound(f"{user_id} has no workspace {name!r}")
         else:
@@ -127,6 +135,7 @@ class Repos:
                 {"README.md": README},
                 "Create workspace",
                 author_name(user_id),
+                timeout_s=self.config.git_timeout_s,
             )
             log.info("workspace_created", workspace=key, path=str(path))
         self._open[key] = repo

@@ -3,9 +3,11 @@
 :class:`PatchReview` holds the patch operations of
 :class:`~nexflow.workspace.service.WorkspaceService` (which waits for start-up, then
 calls them) and :meth:`PatchReview.apply`, which recovery also uses to finish an
-interrupted accept. Each operation runs under the workspace lock and commits the mirror's
-pending work first, so a patch is made and merged against what the panel shows. Rules,
-statuses and crash guarantees: ``docs/workspaces.md#patches``.
+interrupted accept. A ``panel:<id>`` patch lives in the workspace the panel belongs to,
+a ``file:<path>`` patch in the workspace the caller names (the default one when None).
+Each operation runs under the workspace lock and commits the mirror's pending work
+first, so a patch is made and merged against what the panel shows. Rules, statuses and
+crash guarantees: ``docs/workspaces.md#patches``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from nexflow.workspace.api import (
     PatchDiff,
     PatchStatus,
     QuotaExceeded,
+    WorkspaceError,
 )
 from nexflow.workspace.diff import nodes_changed, state_keys
 from nexflow.workspace.files import WorkspaceFiles
@@ -72,16 +75,25 @@ class PatchReview:
         self._files = files
 
     async def propose(
-        self, user_id: str, target: str, content: str, summary: str, source: str
+        self,
+        user_id: str,
+        target: str,
+        content: str,
+        summary: str,
+        source: str,
+        workspace: str | None = None,
     ) -> Patch:
-        """A pending patch on ``nexflow/patch/<id>``; main and the panel are not touched."""
+        """A pending patch on ``nexflow/patch/<id>``; main and the panel are not touched.
+        A panel target must belong to ``workspace`` when one is given."""
         parsed = parse_target(target)
         self._files.check_bytes(content)
         record = owned_panel(self._panels, user_id, parsed.name) if parsed.kind == "panel" else None
         summary = " ".join(summary.split())[:200] or f"Change {parsed}"
-        key = self._repos.key(user_id)
+        key = self.target_key(user_id, record, workspace)
         async with self._repos.locked(key):
-            repo = await self._repos.repo(key)
+            # A file patch may start the default workspace, never a named one.
+            create = record is not None or self._repos.key(user_id) == key
+            repo = await self._repos.repo(key, create=create)
             pending = await self._store.count(key, "pending")
             if pending >= self._config.max_pending_patches:
                 raise QuotaExceeded(
@@ -119,6 +131,19 @@ class PatchReview:
             await self._store.insert(patch, sha)
         log.info("patch_proposed", patch=patch_id, target=str(parsed), source=source)
         return patch
+
+    def target_key(self, user_id: str, record: PanelRecord | None, workspace: str | None) -> str:
+        """The workspace a patch target lives in: a panel's own (which must be
+        ``workspace`` when one is given), else ``workspace`` of ``user_id``."""
+        if record is None:
+            return self._repos.key(user_id, workspace)
+        key = self._repos.key_of(record)
+        if workspace is not None and key != self._repos.key(user_id, workspace):
+            raise WorkspaceError(
+                f"panel {record.id!r} is in workspace {record.workspace!r}, not {workspace!r}",
+                f"a patch from workspace {workspace!r} can only change its own panels and files",
+            )
+        return key
 
     async def patches(
         self, user_id: str | None = None, status: PatchStatus | None = None

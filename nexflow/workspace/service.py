@@ -146,11 +146,18 @@ class WorkspaceService:
     # -- patches, history and restore (review.py, history.py) ------------------------
 
     async def propose(
-        self, user_id: str, target: str, content: str, summary: str, source: str
+        self,
+        user_id: str,
+        target: str,
+        content: str,
+        summary: str,
+        source: str,
+        workspace: str | None = None,
     ) -> Patch:
-        """A pending patch on ``nexflow/patch/<id>``; main and the panel are not touched."""
+        """A pending patch on ``nexflow/patch/<id>``; main and the panel are not touched.
+        A panel target is patched in its own workspace, a file in ``workspace``."""
         await self._startup.wait()
-        return await self._review.propose(user_id, target, content, summary, source)
+        return await self._review.propose(user_id, target, content, summary, source, workspace)
 
     async def patches(
         self, user_id: str | None = None, status: PatchStatus | None = None
@@ -188,20 +195,24 @@ class WorkspaceService:
     # -- the NOG and sync ------------------------------------------------------------
 
     async def nog(self, user_id: str, name: str | None = None) -> NexusObjectGraph:
+        """The graph of one workspace (its panels and files); a named workspace must
+        exist (:class:`~nexflow.workspace.api.NotFound`), the default one is created."""
         await self._startup.wait()
         key = self._repos.key(user_id, name)
         async with self._repos.locked(key):
-            repo = await self._repos.repo(key)
+            repo = await self._repos.repo(key, create=key == self._repos.key(user_id))
             await self.mirror.flush_locked(key, repo)
             return await self._repos.nog(key, repo)
 
     async def sync(self, user_id: str, panel_id: str) -> list[Patch]:
-        """Explicit sync from one panel: one patch per target the model says is affected."""
+        """Explicit sync from one panel: one patch per target the model says is affected,
+        all in the workspace the panel belongs to (its NOG is what the model sees)."""
         await self._startup.wait()
         if self._sync is None:
             raise SyncFailed("sync needs a language model, and none is wired in")
         record = owned_panel(self._panels, user_id, panel_id)
-        key = self._repos.key(user_id)
+        workspace = record.workspace
+        key = self._repos.key_of(record)
         async with self._repos.locked(key):
             repo = await self._repos.repo(key)
             await self.mirror.flush_locked(key, repo)
@@ -223,10 +234,11 @@ class WorkspaceService:
         messages = build_prompt(context, panel_id, record.state, change)
         answer = await self._sync.ask(user_id, panel_id, messages)
         wanted = [c for c in answer.changes if c.target != f"panel:{panel_id}"]
-        await self._check_changes(user_id, key, [(c.target, c.content()) for c in wanted])
+        changes = [(c.target, c.content()) for c in wanted]
+        await self._check_changes(user_id, workspace, key, changes)
         source = f"sync:{panel_id}"
         created = [
-            await self._review.propose(user_id, c.target, c.content(), c.summary, source)
+            await self._review.propose(user_id, c.target, c.content(), c.summary, source, workspace)
             for c in wanted
         ]
         await self._audit.audit(
@@ -245,9 +257,10 @@ class WorkspaceService:
         return created
 
     async def _check_changes(
-        self, user_id: str, key: str, changes: Sequence[tuple[str, str]]
+        self, user_id: str, workspace: str, key: str, changes: Sequence[tuple[str, str]]
     ) -> None:
-        """Refuse the whole answer (no patch at all) if any change would be refused."""
+        """Refuse the whole answer (no patch at all) if any change would be refused,
+        a panel of another workspace included."""
         problems: list[str] = []
         async with self._repos.locked(key):
             repo = await self._repos.repo(key)
@@ -258,7 +271,8 @@ class WorkspaceService:
                     target = parse_target(raw)
                     self.files.check_bytes(content)
                     if target.kind == "panel":
-                        owned_panel(self._panels, user_id, target.name)
+                        panel = owned_panel(self._panels, user_id, target.name)
+                        self._review.target_key(user_id, panel, workspace)
                     await in_thread(patching.prepare_files, repo, head, target, content)
                 except WorkspaceError as exc:
                     problems.append(f"{raw[:80]}: {exc.message}")

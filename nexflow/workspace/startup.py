@@ -7,8 +7,9 @@ panel service (no change is missed: presses are noted, bounded, while this runs)
 :class:`Startup` runs the rest as one task the service owns:
 
 1. :class:`~nexflow.workspace.recovery.Recovery` (patch rows and branches agree again);
-2. the catch-up of every owner with panels, and of default workspaces whose owner has
-   none left; each first commits what the mirror noted for it meanwhile, under the same
+2. the catch-up of every workspace with panels (each panel belongs to one workspace of
+   its owner), and of every other workspace of a known owner (its panels were all
+   deleted); each first commits what the mirror noted for it meanwhile, under the same
    workspace lock, so a press made during start-up keeps its own commit message;
 3. the mirror's worker starts (it commits whatever was noted for anyone else).
 
@@ -70,28 +71,37 @@ class Startup:
     async def _run(self) -> None:
         began = time.perf_counter()
         await self._recovery.run()
-        owners = sorted({r.owner for r in self._panels.instances()})
-        for owner in owners:
-            await self._mirror.catch_up(owner)
-        for owner in self._orphans(owners):  # every panel deleted, not mirrored
-            await self._mirror.catch_up(owner, create=False)
+        used = sorted({(r.owner, r.workspace) for r in self._panels.instances()})
+        for owner, name in used:
+            await self._mirror.catch_up(owner, name)
+        owners = sorted({owner for owner, _ in used})
+        for owner, name in self._orphans(owners, used):  # every panel deleted, not mirrored
+            await self._mirror.catch_up(owner, name, create=False)
         self._mirror.start()
         log.info(
             "workspaces_ready",
             root=str(self._repos.root),
             owners=len(owners),
+            workspaces=len(used),
             seconds=round(time.perf_counter() - began, 3),
         )
 
-    def _orphans(self, owners: Sequence[str]) -> list[str]:
-        """Users with a default workspace on disk and no panel in the store: their
-        directory is their id (a hashed directory cannot be traced back, and is left)."""
-        known = {user_dir(o) for o in owners}
+    def _orphans(
+        self, owners: Sequence[str], used: Sequence[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        """Workspaces on disk that no panel in the store belongs to, as (owner, name):
+        those of an owner with panels elsewhere, and those whose directory is the user
+        id (a hashed directory of a user without panels cannot be traced back, and is
+        left)."""
+        done = {self._repos.path(self._repos.key(o, n)) for o, n in used}
+        by_dir = {user_dir(o): o for o in owners}
         found = []
-        for name, path in self._repos.existing():
-            hashed = re.fullmatch(r"u-[0-9a-f]{16}", name) is not None
-            if name in known or hashed or path.name != self._repos.config.default_name:
+        for dir_name, path in self._repos.existing():
+            if path in done:
                 continue
-            if self._repos.path(self._repos.key(name)) == path:
-                found.append(name)
+            owner = by_dir.get(dir_name)
+            if owner is None and re.fullmatch(r"u-[0-9a-f]{16}", dir_name) is None:
+                owner = dir_name
+            if owner is not None and self._repos.path(self._repos.key(owner, path.name)) == path:
+                found.append((owner, path.name))
         return found

@@ -5,15 +5,20 @@ Real git, real panels, real sandbox."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
+import threading
 from pathlib import Path
+from typing import Any
 
+import pytest
 from git import Repo
 from ws_support import USER, Env, StartWith
 
 from nexflow.panels.runtime import PanelService
 from nexflow.panels.runtime.wiring import BUNDLED_TEMPLATES
+from nexflow.workspace import patching
 from nexflow.workspace.pending import MAX_LINES, Note, Pending
 from nexflow.workspace.repos import README
 from nexflow.workspace.service import WorkspaceService
@@ -242,3 +247,67 @@ def test_pending_messages() -> None:
         many.add(Note("todo", "t", f"line {i}", f"user{i}", f"user{i}"))
     subject = many.message().splitlines()[0]
     assert subject.endswith("user9 and others") and "user10" not in subject
+
+
+async def test_flush_waits_for_a_commit_the_worker_has_under_way(
+    ws: WorkspaceService, panels: PanelService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: ``flush()`` returned while the worker's commit (already taken off the
+    pending list) was still running, so main did not have a change noted before it."""
+    await panels.create(template="todo", owner=USER)
+    await ws.mirror.flush()
+    path = ws.workspace_path(USER)
+    started, release = threading.Event(), threading.Event()
+    commit_main = patching.commit_main
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        started.set()
+        release.wait(10)
+        return commit_main(*args, **kwargs)
+
+    monkeypatch.setattr(patching, "commit_main", slow)
+    await panels.call_tool("todo", "add_item", {"text": "a"}, user_id=USER)
+    assert await asyncio.to_thread(started.wait, 10)  # the worker is committing it
+    assert ws.mirror.pending == 0
+    flushing = asyncio.create_task(ws.mirror.flush())
+    await asyncio.sleep(0.05)
+    assert not flushing.done()
+    release.set()
+    await flushing
+    assert commits(path)[0][2] == f"todo: add_item(text='a') by {USER}"
+
+
+def loose_objects(path: Path) -> int:
+    out = subprocess.run(
+        ["git", "count-objects", "-v"], cwd=path, capture_output=True, text=True, check=True
+    )
+    return int(dict(line.split(": ") for line in out.stdout.splitlines())["count"])
+
+
+async def test_the_mirror_packs_a_repository_that_piles_up_loose_objects(
+    start_with: StartWith, env: Env
+) -> None:
+    ws = await start_with(gc_every_commits=3, gc_loose_objects=20)
+    assert env.panels is not None
+    await env.panels.create(template="todo", owner=USER)
+    path = ws.workspace_path(USER)
+    peak = 0
+    for i in range(12):  # one flush each: one commit each, ~4 loose objects a commit
+        await env.panels.call_tool("todo", "add_item", {"text": f"t{i}"}, user_id=USER)
+        await ws.mirror.flush()
+        peak = max(peak, loose_objects(path))
+    assert peak > 20  # it did pile up past the limit ...
+    assert loose_objects(path) < peak  # ... and a gc packed it
+    assert list((path / ".git" / "objects" / "pack").glob("*.pack"))
+    assert state_on_main(path, "todo") == env.panels.get("todo").state  # nothing lost
+
+
+async def test_gc_every_commits_zero_never_packs(start_with: StartWith, env: Env) -> None:
+    ws = await start_with(gc_every_commits=0, gc_loose_objects=1)
+    assert env.panels is not None
+    await env.panels.create(template="todo", owner=USER)
+    for i in range(4):
+        await env.panels.call_tool("todo", "add_item", {"text": f"t{i}"}, user_id=USER)
+        await ws.mirror.flush()
+    path = ws.workspace_path(USER)
+    assert not list((path / ".git" / "objects" / "pack").glob("*.pack"))

@@ -3,15 +3,17 @@
     service = PanelService(PanelStore(storage), tool_registry, config.panels,
                            engine_factory=..., templates_dir=..., workspace_dir=...)
     await service.start()                      # load stored instances, register their tools
-    record = await service.create(template="server-monitor")
+    record = await service.create(template="server-monitor")   # owner's default workspace
+    other = await service.create(template="todo", owner="u1", workspace="research")
     outcome = await service.call_tool(record.id, "restart_node", {})
     snapshot = await service.snapshot(record.id)   # PanelSnapshotOut (HTML-safe text, buttons)
 
 Handlers run in :mod:`nexflow.sandbox`; results are validated against the
 panel's ``<Data>`` and committed all-or-none with a version row. Panel tools are
 registered in the gateway's tool registry as ``user:workspace:panel:tool``
-(provider-safe, see :mod:`.tools`) and served over MCP (:mod:`.mcp_server`).
-Design and HTTP contract: ``docs/panels.md``.
+(provider-safe, see :mod:`.tools`) and served over MCP (:mod:`.mcp_server`). Each panel
+belongs to one workspace of its owner, chosen at creation (``PanelRecord.workspace``;
+the git side is ``nexflow.workspace``). Design and HTTP contract: ``docs/panels.md``.
 
 Exceptions (``code`` is stable, ``message`` safe to show)::
 
@@ -19,6 +21,7 @@ Exceptions (``code`` is stable, ``message`` safe to show)::
     ├── PanelNotFound, TemplateNotFound, VersionNotFound
     ├── PanelInvalid           NXML did not parse/validate (.diagnostics)
     ├── GrantInvalid           a capability grant string is malformed
+    ├── WorkspaceNameInvalid   a new panel's workspace name is not valid
     ├── SandboxUnavailable     the wasm guest is not built / failed to load
     └── CallFailed             a tool call changed nothing (returned as ok=False)
         ├── ToolNotFound, ArgsInvalid
@@ -41,6 +44,7 @@ from nexflow.panels.runtime.errors import (
     ToolNotFound,
     VersionNotFound,
     ViewEffectRejected,
+    WorkspaceNameInvalid,
 )
 from nexflow.panels.runtime.service import PanelService, RenderedPanel
 from nexflow.panels.runtime.store import PanelStore
@@ -68,6 +72,7 @@ __all__ = [
     "VersionNotFound",
     "VersionRecord",
     "ViewEffectRejected",
+    "WorkspaceNameInvalid",
     "provider_name",
     "qualified_name",
 ]

@@ -4,6 +4,10 @@
 Snapshots go out as :class:`~nexflow.bus.events.PanelSnapshotOut`; each connector renders
 them (web card, Telegram HTML + inline keyboard, Discord embed + buttons) and sends a
 pressed button back as ``/press <action>``.
+
+``/panel new <template> in <workspace>`` puts the new panel into that workspace of the
+user (created on first use, within the workspace quotas); without ``in`` it goes to the
+default one.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from nexflow.panels.runtime.errors import PanelRuntimeError
 from nexflow.panels.runtime.service import PanelService
 from nexflow.tools.base import ToolContext, ToolError, ToolResult, ToolSpec
 
-USAGE = "Usage: /panels · /panel new <template> · /panel <id> · /panel delete <id>"
+USAGE = "Usage: /panels · /panel new <template> [in <workspace>] · /panel <id> · /panel delete <id>"
 
 
 class PanelChat:
@@ -29,7 +33,10 @@ class PanelChat:
         instances = self._service.instances()
         if instances:
             lines.append("Open panels:")
-            lines += [f"- {p.id}: {p.title} (version {p.version})" for p in instances]
+            lines += [
+                f"- {p.id}: {p.title} (version {p.version}, workspace {p.workspace})"
+                for p in instances
+            ]
         else:
             lines.append("No panels are open.")
         templates = ", ".join(t["name"] for t in self._service.templates())
@@ -44,8 +51,11 @@ class PanelChat:
         try:
             if not words:
                 return USAGE
-            if words[0] == "new" and len(words) == 2:
-                record = await self._service.create(template=words[1], owner=user_id)
+            if words[0] == "new" and (len(words) == 2 or (len(words) == 4 and words[2] == "in")):
+                workspace = words[3] if len(words) == 4 else None
+                record = await self._service.create(
+                    template=words[1], owner=user_id, workspace=workspace
+                )
                 return await self._service.snapshot(record.id, channel=channel, chat_id=chat_id)
             if words[0] == "delete" and len(words) == 2:
                 await self._service.delete(words[1])
@@ -70,21 +80,30 @@ class PanelChat:
 
 def _message(exc: Exception) -> str:
     text = getattr(exc, "message", None) or str(exc)
-    return f"Panel error: {text}"
+    hint = getattr(exc, "hint", "")  # a workspace refusal (a quota) says what to do
+    return f"Panel error: {text}" + (f" ({hint})" if hint else "")
 
 
 class PanelOpenTool:
-    """Lets the model open a panel from a template (or reuse the open one) and see its tools."""
+    """Lets the model open a panel from a template (or reuse the open one) and see its tools;
+    with ``workspace``, in that workspace of the user (reusing only a panel there)."""
 
     spec = ToolSpec(
         name="panel_open",
         description=(
             "Open a panel from a template (e.g. server-monitor, todo, notes, flowchart, "
-            "dashboard) or return it if open; answers with its state and tool names."
+            "dashboard) or return it if open; answers with its state and tool names. "
+            "Give 'workspace' only when the user names one: the panel then lives there."
         ),
         parameters={
             "type": "object",
-            "properties": {"template": {"type": "string"}},
+            "properties": {
+                "template": {"type": "string"},
+                "workspace": {
+                    "type": "string",
+                    "description": "A workspace of the user (default: their default one)",
+                },
+            },
             "required": ["template"],
         },
     )
@@ -94,20 +113,26 @@ class PanelOpenTool:
 
     async def run(self, args: Mapping[str, Any], ctx: ToolContext) -> ToolResult:
         template = str(args.get("template") or "")
+        workspace = str(args.get("workspace") or "") or None
+        existing = [p for p in self._service.instances() if p.template == template]
+        if workspace is not None:
+            existing = [p for p in existing if (p.owner, p.workspace) == (ctx.user_id, workspace)]
         try:
-            existing = [p for p in self._service.instances() if p.template == template]
             record = (
                 existing[0]
                 if existing
-                else await self._service.create(template=template, owner=ctx.user_id)
+                else await self._service.create(
+                    template=template, owner=ctx.user_id, workspace=workspace
+                )
             )
         except (PanelRuntimeError, PanelError) as exc:
             raise ToolError(_message(exc)) from exc
         tools = [t.spec.name for t in self._service.tools_of(record.id)]
         return ToolResult(
-            f"Panel {record.id} ({record.title}) is open at version {record.version}. "
+            f"Panel {record.id} ({record.title}) is open at version {record.version} "
+            f"in workspace {record.workspace}. "
             f"State: {record.state}. Its tools: {', '.join(tools) or 'none'}.",
-            data={"id": record.id, "tools": tools},
+            data={"id": record.id, "workspace": record.workspace, "tools": tools},
         )
 
 

@@ -54,6 +54,12 @@ class GrantInvalid(PanelRuntimeError):
     code = "invalid_grant"
 
 
+class WorkspaceNameInvalid(PanelRuntimeError):
+    """A new panel was asked for in a workspace whose name is not valid."""
+
+    code = "invalid_workspace"
+
+
 class SandboxUnavailable(PanelRuntimeError):
     """The sandbox guest is not built (or failed to load); panels cannot run or render."""
 

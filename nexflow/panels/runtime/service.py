@@ -49,6 +49,7 @@ from nexflow.panels.runtime.versions import (
     TriggeredBy,
     VersionKind,
     VersionRecord,
+    check_workspace,
 )
 from nexflow.panels.runtime.viewstate import apply_view_effects, with_overrides
 from nexflow.sandbox import GuestNotBuilt, SandboxError, SandboxLimits
@@ -74,10 +75,11 @@ class PanelObserver(Protocol):
     """Told about every committed change (the workspace mirror sets itself here).
 
     ``before_create`` may raise a :class:`~nexflow.panels.runtime.errors.PanelRuntimeError`
-    to refuse a new instance (a quota); ``committed`` and ``deleted`` must not raise.
+    to refuse a new instance in ``workspace`` of ``owner`` (a quota, a workspace that
+    cannot be created); ``committed`` and ``deleted`` must not raise.
     """
 
-    async def before_create(self, owner: str) -> None: ...
+    async def before_create(self, owner: str, workspace: str) -> None: ...
 
     async def committed(self, record: PanelRecord, change: Change) -> None: ...
 
@@ -105,6 +107,7 @@ class PanelService:
         templates_dir: Path,
         workspace_dir: Path,
         owner: str = "owner",
+        default_workspace: str = "default",
     ) -> None:
         self._store = store
         self._registry = tools
@@ -115,6 +118,7 @@ class PanelService:
         self._templates_dir = templates_dir
         self._workspace_dir = workspace_dir
         self._owner = owner
+        self._default_workspace = check_workspace(default_workspace)  # workspaces.default_name
         self._layout = LayoutEngine()
         self._instances: dict[str, _Instance] = {}
         self.observer: PanelObserver | None = None
@@ -166,19 +170,28 @@ class PanelService:
         return path.read_text(encoding="utf-8")
 
     async def create(
-        self, *, template: str | None = None, nxml: str | None = None, owner: str | None = None
+        self,
+        *,
+        template: str | None = None,
+        nxml: str | None = None,
+        owner: str | None = None,
+        workspace: str | None = None,
     ) -> PanelRecord:
-        """A new instance from a bundled template or NXML source, at version 1."""
+        """A new instance from a bundled template or NXML source, at version 1, in
+        ``workspace`` of its owner (the default workspace when None)."""
+        name = check_workspace(workspace) if workspace else self._default_workspace
         source = self.template_source(template) if template is not None else nxml or ""
         panel = load_panel(source)
         state = initial_state(panel)
         owner = owner or self._owner
         if self.observer is not None:
-            await self.observer.before_create(owner)
+            await self.observer.before_create(owner, name)
         change = Change("create", state, {}, user_id=owner)
-        record = await self._store.create(panel.id, panel.id, owner, panel.title, source, change)
+        record = await self._store.create(
+            panel.id, panel.id, owner, panel.title, source, change, workspace=name
+        )
         self._install(record, panel)
-        log.info("panel_created", panel=record.id, template=panel.id)
+        log.info("panel_created", panel=record.id, template=panel.id, workspace=name)
         if self.observer is not None:
             await self.observer.committed(record, change)
         return record
@@ -447,7 +460,12 @@ class PanelService:
 
     def _install(self, record: PanelRecord, panel: NexusPanel | None = None) -> None:
         panel = panel or load_panel(record.nxml)
-        tools = build_tools(record.id, record.owner, self._config.workspace, panel, self)
+        # Tool names keep ``panels.workspace`` for the default workspace (the names the
+        # model knew before panels could live elsewhere); another workspace is named.
+        label = record.workspace
+        if label == self._default_workspace:
+            label = self._config.workspace
+        tools = build_tools(record.id, record.owner, label, panel, self)
         inst = _Instance(record, panel, self._layout.layout(panel), tools)
         for tool in tools:
             if tool.spec.name in self._registry:

@@ -1,6 +1,7 @@
 """Panel instances and versions in SQLite, on the gateway's shared connection.
 
-Tables ``panels`` and ``panel_versions`` (migration 2). A commit updates the
+Tables ``panels`` and ``panel_versions`` (migration 2; ``panels.workspace``, the
+workspace of its owner a panel belongs to, is migration 7). A commit updates the
 instance and appends its version in one transaction, guarded by the version
 number the caller read (optimistic concurrency), so a state is never lost
 between two writers.
@@ -18,7 +19,8 @@ from nexflow.panels.runtime.versions import Change, PanelRecord, VersionRecord
 from nexflow.storage.sqlite_conn import SQLiteConnection, _tx
 
 _PANEL_COLS = (
-    "id, template, owner, title, nxml, state, view, version, grants, created_at, updated_at"
+    "id, template, owner, title, nxml, state, view, version, grants, created_at, updated_at, "
+    "workspace"
 )
 _VERSION_COLS = (
     "panel_id, version, kind, tool, args, state_before, state_after, view_before, view_after, "
@@ -49,6 +51,7 @@ def _panel(row: tuple[Any, ...]) -> PanelRecord:
         grants=tuple(json.loads(row[8])),
         created_at=float(row[9]),
         updated_at=float(row[10]),
+        workspace=str(row[11]),
     )
 
 
@@ -113,8 +116,10 @@ class PanelStore:
         nxml: str,
         change: Change,
         grants: tuple[str, ...] = (),
+        workspace: str = "default",
     ) -> PanelRecord:
-        """Insert a new instance (id ``base_id``, else ``base_id-2``, ``-3``...) at version 1."""
+        """Insert a new instance (id ``base_id``, else ``base_id-2``, ``-3``...) at version 1,
+        in ``workspace`` of its owner."""
 
         def q(c: sqlite3.Connection) -> PanelRecord:
             now = time.time()
@@ -130,9 +135,9 @@ class PanelStore:
                     n += 1
                     panel_id = f"{base_id}-{n}"
                 c.execute(
-                    f"INSERT INTO panels ({_PANEL_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO panels ({_PANEL_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (panel_id, template, owner, title, nxml, _dump(change.state),
-                     _dump(change.view), 1, _dump(list(grants)), now, now),
+                     _dump(change.view), 1, _dump(list(grants)), now, now, workspace),
                 )  # fmt: skip
                 _insert_version(c, None, panel_id, 1, change, now)
             return PanelRecord(
@@ -147,6 +152,7 @@ class PanelStore:
                 grants,
                 now,
                 now,
+                workspace,
             )
 
         return await self._conn._run(q)
@@ -171,6 +177,7 @@ class PanelStore:
             return PanelRecord(
                 before.id, before.template, before.owner, before.title, nxml,
                 change.state, change.view, version, before.grants, before.created_at, now,
+                before.workspace,
             )  # fmt: skip
 
         return await self._conn._run(q)

@@ -1,7 +1,10 @@
 """Panel tools as LLM tools: one :class:`PanelTool` per Logic tool of an instance.
 
-Names. A panel tool is ``user:workspace:panel:tool`` (the instance's owner, the
-``panels.workspace`` setting, the instance id, the Logic tool name). Providers
+Names. A panel tool is ``user:workspace:panel:tool`` (the instance's owner, its
+workspace, the instance id, the Logic tool name). The workspace part is the
+``panels.workspace`` setting (default ``main``) for a panel in the owner's default
+workspace, so those names stay what they were before panels could live elsewhere, and
+the workspace's name for any other (``u1:research:todo:add_item``). Providers
 only accept ``^[a-zA-Z0-9_-]{1,64}$``, so the name the model sees is
 :func:`provider_name` of it: each ``:`` becomes ``__``, any other character
 outside ``[A-Za-z0-9_-]`` becomes ``_``, a user part that is a generated user id

@@ -10,18 +10,35 @@ so history is never rewritten.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
+from nexflow.panels.runtime.errors import WorkspaceNameInvalid
 from nexflow.sandbox import JSONObject, JSONValue
 
 TriggeredBy = Literal["user", "ai", "system"]
 VersionKind = Literal["create", "tool", "rollback", "feed", "patch", "restore"]
+# A workspace name (the same rule as nexflow/workspace/layout.py and
+# workspaces.default_name): it is a directory name under the owner's workspaces.
+_WORKSPACE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+
+
+def check_workspace(name: str) -> str:
+    """``name`` if it can name a workspace, else :class:`WorkspaceNameInvalid`."""
+    if not _WORKSPACE.fullmatch(name):
+        raise WorkspaceNameInvalid(
+            f"{name[:40]!r} is not a workspace name: use 1-32 lowercase letters, digits, "
+            "'-' or '_', starting with a letter or digit"
+        )
+    return name
 
 
 @dataclass(frozen=True, slots=True)
 class PanelRecord:
-    """A panel instance as stored: its NXML, current state and view props, version."""
+    """A panel instance as stored: its NXML, current state and view props, version, and
+    the workspace of its owner it belongs to (chosen at creation, ``default`` for panels
+    older than migration 7)."""
 
     id: str
     template: str
@@ -34,6 +51,7 @@ class PanelRecord:
     grants: tuple[str, ...]
     created_at: float
     updated_at: float
+    workspace: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,7 @@ def build_panels(
         engine_factory=functools.partial(_engine, cache_dir),
         templates_dir=config.panels.templates_dir or BUNDLED_TEMPLATES,
         workspace_dir=config.workspace_dir,
+        default_workspace=config.workspaces.default_name,
     )
     mcp = None
     if config.panels.mcp:
