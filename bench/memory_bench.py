@@ -1,6 +1,7 @@
-"""Memory benchmark: search latency over 10k and 100k items of one user.
+"""Memory benchmark: search latency over 10k and 100k items of one user; context paging.
 
 Usage: python bench/memory_bench.py [--sizes 10000,100000] [--queries 200] [--dims 256]
+       python bench/memory_bench.py paging [--turns 300] [--runs 3] [--budget 8000]
 Target (issue 7): median search ≤ 20 ms at 100k items.
 
 Items are synthetic 12-word sentences over a 20,000-word Zipf-like vocabulary, split over
@@ -9,12 +10,19 @@ them out). Vectors come from the fake hashed bag-of-words embedder, computed in 
 so the figures are the index's own cost: ``keyword`` (FTS5 BM25), ``hybrid`` (BM25 +
 sqlite-vec KNN + fusion, query vector given) and ``service`` (MemoryService.search: file
 check, thread hop, in-process embedding of the query, hybrid search).
+
+``paging``: one session of ``--turns`` turns as the gateway drives it ("hi", "Echo: hi"),
+on real storage and a keyword-only memory.db, the summarising model answering in process;
+per turn, ``ContextPager.prepare`` before the turn's messages are written and
+``after_turn`` after. Prints the medians over all turns and over the last 100, per run.
+``--text`` makes every message longer, so the session passes the budget and pages out.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import random
 import statistics
 import sys
@@ -24,10 +32,18 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
+import structlog
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from nexflow.bus.events import InboundEvent, TextOut  # noqa: E402
+from nexflow.config.model import MemoryConfig  # noqa: E402
+from nexflow.llm.client import LLMClient, LLMRequest, LLMResponse  # noqa: E402
 from nexflow.memory import MemoryService  # noqa: E402
+from nexflow.memory.paging import ContextPager  # noqa: E402
+from nexflow.storage import SQLiteStorage  # noqa: E402
+from nexflow.storage.base import NewMessage  # noqa: E402
 from nexflow.testing.fake_llm import fake_embedding  # noqa: E402
 
 
@@ -110,7 +126,94 @@ async def run(size: int, queries: int, dims: int) -> None:
         await service.stop()
 
 
+class InProcessSummarizer:
+    """The ``summarize`` route answering at once, as a model that always has a summary."""
+
+    async def client_for(self, route: str = "execute") -> LLMClient:
+        return self
+
+    async def complete(self, request: LLMRequest, *args: object, **kwargs: object) -> LLMResponse:
+        return LLMResponse('{"summary": "An earlier exchange.", "facts": []}', "bench")
+
+
+async def paging_run(turns: int, budget: int, text: str, tmp: Path) -> list[tuple[float, float]]:
+    """(prepare, after_turn) in ms for each turn of one session."""
+    storage = SQLiteStorage(tmp / "nexflow.db")
+    await storage.open()
+    memory = MemoryService(tmp / "memory.db", tmp / "ws", None)
+    await memory.start()
+    config = MemoryConfig(context_budget_tokens=budget)
+    pager = ContextPager(storage, memory, InProcessSummarizer(), config)
+    user = await storage.create_user("bench", "owner", "web", "bench")
+    session = await storage.ensure_session(None, user, "web", "c")
+    out: list[tuple[float, float]] = []
+    try:
+        for _ in range(turns):
+            message = f"hi {text}".strip()
+            event = InboundEvent(
+                channel="web", chat_id="c", sender_id="bench", message=message,
+                user_id=user, session_id=session.id,
+            )  # fmt: skip
+            inbox_id, _ = await storage.accept(event)
+            t0 = time.perf_counter()
+            await pager.prepare(session, message)
+            t1 = time.perf_counter()
+            reply = f"Echo: {message}"
+            await storage.complete(
+                inbox_id,
+                [NewMessage("user", message), NewMessage("assistant", reply)],
+                TextOut(channel="web", chat_id="c", session_id=session.id, text=reply),
+            )
+            t2 = time.perf_counter()
+            await pager.after_turn(session)
+            t3 = time.perf_counter()
+            out.append(((t1 - t0) * 1000, (t3 - t2) * 1000))
+        pages = len(await pager.pages(session.id))
+        print(f"    {pages} page(s) paged out")
+    finally:
+        await memory.stop()
+        await storage.close()
+    return out
+
+
+def paging_report(runs: list[list[tuple[float, float]]]) -> None:
+    def line(name: str, rows: list[list[tuple[float, float]]]) -> None:
+        prep = [statistics.median(p for p, _ in r) for r in rows]
+        after = [statistics.median(a for _, a in r) for r in rows]
+        both = [statistics.median(p + a for p, a in r) for r in rows]
+        print(
+            f"  {name:<14} prepare {statistics.median(prep):6.3f} ms   "
+            f"after_turn {statistics.median(after):6.3f} ms   "
+            f"sum {statistics.median(both):6.3f} ms   "
+            f"(per run: {', '.join(f'{b:.3f}' for b in both)})"
+        )
+
+    line("all turns", runs)
+    line("last 100 turns", [r[-100:] for r in runs])
+
+
+def paging(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description="context paging: per-turn pager cost")
+    parser.add_argument("--turns", type=int, default=300)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--budget", type=int, default=8000)
+    parser.add_argument("--text", type=int, default=0, help="extra characters per message")
+    args = parser.parse_args(argv)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    text = ("lorem ipsum dolor sit amet " * (args.text // 27 + 1))[: args.text]
+    print(f"paging: {args.turns} turns, budget {args.budget}, {len(text) + 3} chars per message")
+    runs = []
+    for n in range(args.runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            print(f"  run {n + 1}")
+            runs.append(asyncio.run(paging_run(args.turns, args.budget, text, Path(tmp))))
+    paging_report(runs)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["paging"]:
+        paging(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--queries", type=int, default=200)

@@ -228,11 +228,11 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
     tools.add(PanelListTool(panels))
     user_files = UserFiles(config.workspace_dir, config.memory.prompt_file_chars)
 
-    def user_context(user_id: str, used: Collection[str]) -> str:
+    async def user_context(user_id: str, used: Collection[str]) -> str:
         def hinted() -> set[str]:
             return {s.name for s in skills.registry.list(available_only=True)} | set(used)
 
-        return user_files.section(user_id, hinted)
+        return await user_files.section(user_id, hinted)
 
     orchestrator = Orchestrator(
         models,

@@ -9,6 +9,10 @@ are translated here: assistant tool-call arguments become objects, tool results 
 ``tool_name``. Token counts come from ``prompt_eval_count`` / ``eval_count``; a local
 model costs nothing.
 
+Embeddings (``POST /api/embed``) go in batches of :data:`EMBED_BATCH` texts; memory's
+:class:`~nexflow.memory.ollama_embedder.OllamaEmbedder` uses them for ``ollama/<model>``
+embedding profiles.
+
 Errors: connection refused or a timeout → :class:`ProviderUnavailable` (the fallback
 chain answers); a model that is not pulled → :class:`ProviderRejected` whose message says
 ``ollama pull <model>``.
@@ -32,6 +36,7 @@ from nexflow.llm.errors import LLMError, ProviderRejected, ProviderUnavailable, 
 log = structlog.get_logger("nexflow.llm")
 
 DEFAULT_BASE_URL = "http://127.0.0.1:11434"
+EMBED_BATCH = 64  # texts per /api/embed request
 
 
 def wire_name(model: str) -> str:
@@ -67,7 +72,8 @@ class OllamaClient:
         self._base = native_base(base_url)
         self._timeout_s = timeout_s
         self._stream = stream
-        opts = dict(options or {})
+        self._model_options = dict(options or {})  # the profile's own, also for embeddings
+        opts = dict(self._model_options)
         if temperature is not None:
             opts.setdefault("temperature", temperature)
         if max_tokens is not None:
@@ -141,11 +147,30 @@ class OllamaClient:
             latency_s=time.perf_counter() - started,
         )
 
-    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        """``POST /api/embed``: one vector per text, in order."""
-        if not texts:
-            return []
-        async with self._call("/api/embed", {"model": self._name, "input": list(texts)}) as resp:
+    async def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        dimensions: int | None = None,
+        batch: int = EMBED_BATCH,
+    ) -> list[list[float]]:
+        """``POST /api/embed``: one vector per text, in order, ``batch`` texts a request.
+
+        ``dimensions`` asks the model for shorter vectors (models that support it).
+        """
+        size = max(1, batch)
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), size):
+            vectors += await self._embed_batch(texts[start : start + size], dimensions)
+        return vectors
+
+    async def _embed_batch(self, texts: Sequence[str], dimensions: int | None) -> list[list[float]]:
+        body: dict[str, Any] = {"model": self._name, "input": list(texts)}
+        if dimensions:
+            body["dimensions"] = dimensions
+        if self._model_options:
+            body["options"] = self._model_options
+        async with self._call("/api/embed", body) as resp:
             try:
                 data = await resp.json(content_type=None)
                 vectors = [[float(x) for x in row] for row in data["embeddings"]]

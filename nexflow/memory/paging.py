@@ -15,31 +15,33 @@ Each turn's prompt carries the recent turns, compact summaries of the paged-out 
 and the pages most relevant to the new message restored in full (keyword + vector search,
 within the budget). See docs/memory.md.
 
-A turn under the budget costs no planning: the pager remembers, per session (a bounded LRU),
-the cut, whether pages exist, the estimated tokens after the cut and the last message id it
-counted; after a turn it reads only the newer messages and adds their tokens. Unknown
-sessions (after a restart, or evicted) are read in full once. Pending flushes and vectors
-are only looked for where this process knows (or, after a restart, cannot rule out) one.
+A turn under the budget costs no planning and no full read: the pager keeps, per session,
+the cut and the unpaged window with its estimated tokens
+(:mod:`~nexflow.memory.page_estimates`); before and after a turn it reads only the newer
+messages, appends them and adds their tokens. Pending flushes and vectors are only looked
+for where this process knows (or, after a restart, cannot rule out) one
+(:mod:`~nexflow.memory.known_clean`). What the prompt and ``/paged`` show of the pages is
+rendered by :mod:`~nexflow.memory.page_view`.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from typing import Any
 
 import structlog
 
-from nexflow import i18n
 from nexflow.config.model import MemoryConfig
+from nexflow.memory import page_view
 from nexflow.memory.errors import MemoryStoreError
+from nexflow.memory.keywords import keyword_terms
+from nexflow.memory.known_clean import KnownClean
+from nexflow.memory.page_estimates import KNOWN_SESSIONS, SessionEstimates
 from nexflow.memory.pages import NewPage, Page, PageIndex, SummaryBy
 from nexflow.memory.service import MemoryService
-from nexflow.memory.store import keyword_terms
 from nexflow.memory.summarizer import BudgetGate, Digest, ModelSource, Outcome, Summarizer
 from nexflow.memory.transcript import (
-    estimate_tokens,
     exchanges,
     fallback_summary,
     message_tokens,
@@ -57,48 +59,14 @@ LLM_PAGES_PER_RUN = 4  # model calls one paging run may make; the rest get fallb
 EXCERPT_CHARS = 1_500  # per message in the summariser's input and the keyword index
 EMBED_CHARS = 2_000
 PAGE_TOOLS = frozenset({"context_pages", "context_page_get"})
-KNOWN_SESSIONS = 1_024  # sessions whose token estimate is kept in memory (LRU)
-KNOWN_CLEAN = 10_000  # users / sessions remembered as having nothing to flush / embed
-
-
-@dataclass(slots=True)
-class _Estimate:
-    """What the pager last counted of a session: messages ``cut < id <= last_id`` are not
-    paged out and take ``tokens`` (exactly :func:`message_tokens` summed, not a guess)."""
-
-    cut: int
-    pages: bool
-    tokens: int
-    last_id: int
-
-
-class _Clean:
-    """Keys known to have nothing pending. A key not in it is asked about (after a restart,
-    once); :meth:`dirty` bumps an epoch so an answer computed before it is not trusted."""
-
-    def __init__(self) -> None:
-        self._keys: set[str] = set()
-        self.epoch = 0
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._keys
-
-    def dirty(self, key: str) -> None:
-        self._keys.discard(key)
-        self.epoch += 1
-
-    def clean(self, key: str, since: int) -> None:
-        if self.epoch != since:  # something went pending meanwhile: ask again next time
-            return
-        if len(self._keys) >= KNOWN_CLEAN:
-            self._keys.clear()  # forgetting only costs a query
-        self._keys.add(key)
 
 
 @dataclass(frozen=True, slots=True)
 class PagedHistory:
     """A turn's view of its session: ``recent`` messages (not paged out) and ``block``, the
-    prompt section about paged-out pages ("" when there are none)."""
+    prompt section about paged-out pages ("" when there are none). ``recent`` is the turn's
+    own list; its records are shared with the pager's window except for ``tool_calls``,
+    which are copied."""
 
     recent: list[MessageRecord]
     block: str = ""
@@ -116,6 +84,7 @@ class ContextPager:
         *,
         budgets: BudgetGate | None = None,
         metrics: Metrics | None = None,
+        known_sessions: int = KNOWN_SESSIONS,
     ) -> None:
         self._storage = storage
         self._memory = memory
@@ -124,9 +93,9 @@ class ContextPager:
         self._page_in_max = config.page_in_max
         self._min_similarity = config.page_in_min_similarity
         self._embed_min_chars = config.page_in_embed_min_chars
-        self._known: OrderedDict[str, _Estimate] = OrderedDict()
-        self._flushed = _Clean()  # user ids without a page to flush
-        self._embedded = _Clean()  # session ids without a page to embed
+        self._known = SessionEstimates(MAX_LOAD, known_sessions)  # windows kept (LRU)
+        self._flushed = KnownClean()  # user ids without a page to flush
+        self._embedded = KnownClean()  # session ids without a page to embed
 
     @property
     def recent_max(self) -> int:
@@ -151,75 +120,68 @@ class ContextPager:
         else:
             pages = await self._memory.run_in_db(self._pages.of_session, session.id)
             cut = _cut(pages)
-        recent = await self._storage.session_messages(session.id, cut, None, MAX_LOAD)
+        recent, used = await self._window(session.id, cut)
         try:
-            used = sum(message_tokens(m) for m in recent)
             if used > self.recent_max:
                 kept = await self._page_out(session, recent)
                 if len(kept) != len(recent):
                     pages = await self._memory.run_in_db(self._pages.of_session, session.id)
                     recent, used = kept, sum(message_tokens(m) for m in kept)
-            self._remember(session.id, _cut(pages), bool(pages), recent, used)
+            self._known.remember(session.id, _cut(pages), bool(pages), recent, used)
             if not pages:
-                return PagedHistory(recent)
+                return PagedHistory(_handed_out(recent))
             summary_room = self._budget // 5
             restore_room = self._budget - used - summary_room
             restored = await self._page_in(session, message, pages, restore_room)
         except Exception:  # paging never fails a turn: it goes on with the unpaged history
             log.exception("context_paging_failed", session_id=session.id)
-            self._known.pop(session.id, None)
-            return PagedHistory(recent)
-        block = self._block(pages, restored, summary_room)
-        return PagedHistory(recent, block, len(pages), tuple(p.id for p, _ in restored))
+            self._known.forget(session.id)
+            return PagedHistory(_handed_out(recent))
+        block = page_view.prompt_block(pages, restored, summary_room)
+        return PagedHistory(
+            _handed_out(recent), block, len(pages), tuple(p.id for p, _ in restored)
+        )
 
     async def after_turn(self, session: SessionRecord) -> None:
         """Upkeep once the reply is out: page out, retry a missed flush, embed new pages."""
         try:
-            if not await self._within_budget(session.id):
-                known = self._known.pop(session.id, None)
-                if known is not None:
-                    cut = known.cut
-                else:
-                    cut = await self._memory.run_in_db(self._pages.cut, session.id)
-                recent = await self._storage.session_messages(session.id, cut, None, MAX_LOAD)
+            known = self._known.get(session.id)
+            if known is not None:
+                cut = known.cut
+            else:
+                cut = await self._memory.run_in_db(self._pages.cut, session.id)
+            recent, used = await self._window(session.id, cut)
+            if used > self.recent_max:
                 kept = await self._page_out(session, recent)
                 if len(kept) < len(recent):  # kept is a suffix of recent
                     cut = recent[len(recent) - len(kept) - 1].id
-                tokens = sum(message_tokens(m) for m in kept)
-                self._remember(session.id, cut, cut > 0, kept, tokens)
+                    recent, used = kept, sum(message_tokens(m) for m in kept)
+            self._known.remember(session.id, cut, cut > 0, recent, used)
             await self._retry_flush(session.user_id)
             await self._embed_pages(session.id)
         except Exception:  # upkeep must never break the lane; the next turn retries
             log.exception("context_paging_failed", session_id=session.id)
-            self._known.pop(session.id, None)
+            self._known.forget(session.id)
 
-    # -- the estimate --------------------------------------------------------------------
+    async def _window(self, session_id: str, cut: int) -> tuple[list[MessageRecord], int]:
+        """The session's messages after ``cut`` and their estimated tokens.
 
-    async def _within_budget(self, session_id: str) -> bool:
-        """Whether the session is known to need no page-out: its estimate plus the messages
-        written since it was made stay within ``recent_max``. False when not known."""
+        A session known with this cut reads only the messages after its ``last_id`` and
+        adds them to the window it keeps; otherwise (not known, evicted, another cut, or
+        a window as long as a read may be) everything after the cut is read and counted.
+        The list returned is the pager's window (or becomes it): it is not handed out.
+        """
         known = self._known.get(session_id)
-        if known is None:
-            return False
-        new = await self._storage.session_messages(session_id, known.last_id, None, MAX_LOAD)
-        tokens = known.tokens + sum(message_tokens(m) for m in new)
-        if tokens > self.recent_max or len(new) >= MAX_LOAD:
-            return False
-        known.tokens = tokens
-        known.last_id = new[-1].id if new else known.last_id
-        self._known.move_to_end(session_id)
-        return True
-
-    def _remember(
-        self, session_id: str, cut: int, pages: bool, recent: list[MessageRecord], tokens: int
-    ) -> None:
-        self._known.pop(session_id, None)
-        if len(recent) >= MAX_LOAD:  # the read was cut short: the estimate would be low
-            return
-        last_id = recent[-1].id if recent else cut
-        self._known[session_id] = _Estimate(cut, pages, tokens, last_id)
-        if len(self._known) > KNOWN_SESSIONS:
-            self._known.popitem(last=False)
+        if known is not None and known.cut == cut:
+            after = known.last_id
+            new = await self._storage.session_messages(session_id, after, None, MAX_LOAD)
+            caught = self._known.catch_up(session_id, after, new)
+            if caught is not None:
+                return caught.window, caught.tokens
+        elif known is not None:
+            self._known.forget(session_id)
+        recent = await self._storage.session_messages(session_id, cut, None, MAX_LOAD)
+        return recent, sum(message_tokens(m) for m in recent)
 
     # -- page out ------------------------------------------------------------------------
 
@@ -384,40 +346,6 @@ class ContextPager:
             page.session_id, page.first_msg_id - 1, page.last_msg_id, max(page.messages, 1)
         )
 
-    def _block(
-        self,
-        pages: list[Page],
-        restored: list[tuple[Page, list[MessageRecord]]],
-        room: int,
-    ) -> str:
-        shown = {p.id for p, _ in restored}
-        lines = [
-            "## Earlier in this conversation",
-            f"{len(pages)} older part(s) of this conversation are paged out to memory (nothing "
-            "is deleted); context_pages lists them, context_page_get restores one in full.",
-        ]
-        room -= sum(estimate_tokens(line) for line in lines)
-        summaries: list[str] = []
-        for page in reversed(pages):  # the newest pages first, while they fit
-            if page.id in shown:
-                continue
-            line = f"- page {page.id} ({_when(page.started_at)}): {page.summary}"
-            cost = estimate_tokens(line) + 1
-            if cost > room:
-                break
-            summaries.append(line)
-            room -= cost
-        hidden = len(pages) - len(shown) - len(summaries)
-        if hidden:
-            lines.append(f"- ({hidden} earlier page(s) not summarised here)")
-        lines += reversed(summaries)
-        if restored:
-            lines.append("Restored in full because they relate to the new message:")
-            for page, messages in restored:
-                lines.append(f"### page {page.id} ({_when(page.started_at)})")
-                lines.append(render(messages))
-        return "\n".join(lines)
-
     # -- asking what was paged out -----------------------------------------------------------
 
     async def pages(self, session_id: str) -> list[Page]:
@@ -432,30 +360,26 @@ class ContextPager:
 
     async def listing(self, lang: str, session_id: str) -> str:
         """The ``/paged`` reply."""
-        pages = await self.pages(session_id)
-        if not pages:
-            return i18n.t(lang, "paged_none")
-        lines = [i18n.t(lang, "paged_header", count=len(pages), first=pages[0].id)]
-        for page in pages[-30:]:
-            flag = "" if page.flushed else i18n.t(lang, "paged_unflushed")
-            lines.append(
-                i18n.t(
-                    lang,
-                    "paged_line",
-                    id=page.id,
-                    when=_when(page.started_at),
-                    messages=page.messages,
-                    flag=flag,
-                    summary=page.summary,
-                )
-            )
-        return "\n".join(lines)
+        return page_view.listing(lang, await self.pages(session_id))
+
+
+def _handed_out(window: list[MessageRecord]) -> list[MessageRecord]:
+    """A turn's copy of the window. The records are frozen, but ``tool_calls`` is a list of
+    dicts that goes on to the model client; each turn gets its own, so a client that edits
+    the request in place cannot change what the next turn sends."""
+    return [
+        m if not m.tool_calls else replace(m, tool_calls=_json_copy(m.tool_calls)) for m in window
+    ]
+
+
+def _json_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _json_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_copy(v) for v in value]
+    return value
 
 
 def _cut(pages: Sequence[Page]) -> int:
     """The last paged-out message id (0: none), as :meth:`PageIndex.cut` reads it."""
     return max((p.last_msg_id for p in pages), default=0)
-
-
-def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")

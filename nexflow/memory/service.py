@@ -107,7 +107,7 @@ class MemoryService:
                 try:
                     await self._embed_pending(user_id)
                     vector = (await self._embedder.embed([query]))[0]
-                    await self._run(self.index.ensure_vectors, self._embedder.name, len(vector))
+                    await self._run(self.index.vec.ensure, self._embedder.name, len(vector))
                 except EmbedderError as exc:
                     notice = f"vector search skipped: {exc.message}"
             hits = await self._run(self.index.search, user_id, query, k, vector)
@@ -175,10 +175,10 @@ class MemoryService:
         """Embed the user's items that have no vector yet (new, or after a model change)."""
         if self._embedder is None or not self.index.vectors:
             return
-        while pending := await self._run(self.index.unembedded, user_id, EMBED_BATCH):
+        while pending := await self._run(self.index.vec.unembedded, user_id, EMBED_BATCH):
             vectors = await self._embedder.embed([text for _, text in pending])
-            await self._run(self.index.ensure_vectors, self._embedder.name, len(vectors[0]))
+            await self._run(self.index.vec.ensure, self._embedder.name, len(vectors[0]))
             rows = [(item_id, vec) for (item_id, _), vec in zip(pending, vectors, strict=True)]
-            await self._run(self.index.store_vectors, user_id, rows)
+            await self._run(self.index.vec.store, user_id, rows)
             if len(pending) < EMBED_BATCH:
                 return

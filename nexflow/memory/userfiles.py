@@ -5,14 +5,20 @@ hand: ``USER.md`` (who the user is), ``RULES.md`` (rules the assistant always fo
 ``SKILL_HINTS.md`` (a ``## <skill name>`` section per skill) or ``hints/<skill name>.md``
 (a skill's hint goes in only while that skill is in the prompt's skill index or used in
 the conversation), ``MEMORY.md`` (durable facts) and the daily notes of today and
-yesterday. Each file is cut at ``memory.prompt_file_chars``. A change is picked up on the
-next turn: the files are re-read when their mtime or size changes (a few ``stat`` calls
-per turn). Without any of these files the prompt is unchanged.
+yesterday. Each file is cut at ``memory.prompt_file_chars``. Without any of these files
+the prompt is unchanged.
+
+Each turn checks the files in a worker thread, never on the event loop: a few ``stat``
+calls, and a file is re-read only when its mtime or size changed since the user's last
+turn, so an edit reaches the very next turn. The last snapshot of up to
+:data:`KEEP_USERS` users is kept.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -24,9 +30,10 @@ PROFILE_FILE = "USER.md"
 RULES_FILE = "RULES.md"
 HINTS_FILE = "SKILL_HINTS.md"
 HINTS_DIR = "hints"
+KEEP_USERS = 1024  # snapshots kept (least recently used dropped: that user reads again)
 _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$")
 
-Stamp = tuple[tuple[str, int, int], ...]
+Stamp = tuple[int, int]  # mtime_ns, size
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +43,15 @@ class _Files:
     memory: str = ""
     notes: tuple[tuple[str, str], ...] = ()
     hints: dict[str, str] = field(default_factory=dict)  # lower-case skill name → hint
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """A user's files as last read: each file's stamp and text, and what they make."""
+
+    stamps: dict[Path, Stamp] = field(default_factory=dict)
+    texts: dict[Path, str] = field(default_factory=dict)
+    files: _Files = field(default_factory=_Files)
 
 
 def parse_hints(text: str) -> dict[str, str]:
@@ -60,6 +76,8 @@ def parse_hints(text: str) -> dict[str, str]:
 
 
 class UserFiles:
+    """The prompt section made of a user's own files (see the module docstring)."""
+
     def __init__(
         self,
         workspace: Path,
@@ -69,7 +87,7 @@ class UserFiles:
         self._workspace = workspace
         self._max = max_chars
         self._today = today
-        self._cache: dict[str, tuple[Stamp, _Files]] = {}
+        self._snapshots: OrderedDict[str, _Snapshot] = OrderedDict()
 
     def _paths(self, folder: Path) -> list[Path]:
         day = self._today()
@@ -87,54 +105,47 @@ class UserFiles:
             paths += sorted(p for p in hints.iterdir() if p.suffix == ".md")
         return paths
 
-    def _load(self, user_id: str) -> _Files:
+    def _read(self, user_id: str, previous: _Snapshot | None) -> _Snapshot:
+        """The user's files now (blocking: :meth:`section` runs it in a worker thread).
+
+        Files whose mtime and size did not change keep the text read before.
+        """
         folder = notes.user_dir(self._workspace, user_id)
-        if self._max == 0 or not folder.is_dir():
-            return _Files()
-        found: list[tuple[Path, tuple[str, int, int]]] = []
-        for path in self._paths(folder):
+        try:
+            paths = self._paths(folder) if folder.is_dir() else []
+        except OSError:  # the folder went away while it was listed
+            paths = []
+        before = previous or _Snapshot()
+        stamps: dict[Path, Stamp] = {}
+        texts: dict[Path, str] = {}
+        for path in paths:
             try:
                 st = path.stat()
-            except OSError:
+                stamp = (st.st_mtime_ns, st.st_size)
+                text = before.texts.get(path) if before.stamps.get(path) == stamp else None
+                if text is None:
+                    text = path.read_text(encoding="utf-8", errors="replace").strip()
+            except OSError:  # missing (the usual case), or gone between stat and read
                 continue
-            found.append((path, (path.name, st.st_mtime_ns, st.st_size)))
-        stamp = tuple(s for _, s in found)
-        cached = self._cache.get(user_id)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-        texts = {
-            path: path.read_text(encoding="utf-8", errors="replace").strip() for path, _ in found
-        }
-        hints: dict[str, str] = {}
-        single: dict[str, str] = {}
-        daily: list[tuple[str, str]] = []
-        for path, text in texts.items():
-            if path.parent.name == HINTS_DIR:
-                if text:
-                    hints[path.stem.lower()] = text
-            elif path.name == HINTS_FILE:
-                hints = {**parse_hints(text), **hints}
-            elif path.name in (PROFILE_FILE, RULES_FILE, notes.MEMORY_FILE):
-                single[path.name] = text
-            elif text:
-                daily.append((path.name, text))
-        files = _Files(
-            single.get(PROFILE_FILE, ""),
-            single.get(RULES_FILE, ""),
-            single.get(notes.MEMORY_FILE, ""),
-            tuple(daily),
-            hints,
-        )
-        self._cache[user_id] = (stamp, files)
-        return files
+            stamps[path], texts[path] = stamp, text
+        if previous is not None and stamps == previous.stamps:
+            return previous
+        return _Snapshot(stamps, texts, _files(texts))
 
-    def section(self, user_id: str, skills: Callable[[], Collection[str]] = frozenset) -> str:
+    async def section(self, user_id: str, skills: Callable[[], Collection[str]] = frozenset) -> str:
         """The prompt section for ``user_id`` ("" when they have none of the files).
 
         ``skills`` is called only when the user has hints: the names of the skills in the
         prompt's index or used in the conversation.
         """
-        files = self._load(user_id)
+        if self._max == 0:
+            return ""
+        previous = self._snapshots.pop(user_id, None)
+        snapshot = await asyncio.to_thread(self._read, user_id, previous)
+        self._snapshots[user_id] = snapshot
+        if len(self._snapshots) > KEEP_USERS:
+            self._snapshots.popitem(last=False)
+        files = snapshot.files
         parts: list[str] = []
         if files.profile:
             parts.append(f"## About the user (USER.md)\n{self._head(files.profile)}")
@@ -163,3 +174,26 @@ class UserFiles:
         if len(text) <= self._max:
             return text
         return "(earlier lines cut; memory_search finds them)\n" + text[-self._max :].lstrip()
+
+
+def _files(texts: dict[Path, str]) -> _Files:
+    hints: dict[str, str] = {}
+    single: dict[str, str] = {}
+    daily: list[tuple[str, str]] = []
+    for path, text in texts.items():
+        if path.parent.name == HINTS_DIR:
+            if text:
+                hints[path.stem.lower()] = text
+        elif path.name == HINTS_FILE:
+            hints = {**parse_hints(text), **hints}
+        elif path.name in (PROFILE_FILE, RULES_FILE, notes.MEMORY_FILE):
+            single[path.name] = text
+        elif text:
+            daily.append((path.name, text))
+    return _Files(
+        single.get(PROFILE_FILE, ""),
+        single.get(RULES_FILE, ""),
+        single.get(notes.MEMORY_FILE, ""),
+        tuple(daily),
+        hints,
+    )

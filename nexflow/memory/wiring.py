@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import structlog
 
 from nexflow.config.model import ModelProfile, NexflowConfig
+from nexflow.llm.ollama import native_base
 from nexflow.memory.embedder import Embedder, LiteLLMEmbedder, OpenAICompatEmbedder
 from nexflow.memory.local_embedder import DEFAULT_MODEL, LocalEmbedder, local_model_problem
 from nexflow.memory.service import MemoryService
@@ -23,10 +24,16 @@ class EmbedderChoice:
     model: str | None
     reason: str | None  # set when there is no embedder
     local: bool = False  # the model runs in process (nexflow.memory.local_embedder)
+    # Set for an ollama/<model> profile: the server whose /api/embed makes the vectors.
+    ollama_base: str | None = None
 
     @property
     def source(self) -> str:
-        return f"the local model {self.model}" if self.local else f"profile {self.profile_name}"
+        if self.local:
+            return f"the local model {self.model}"
+        if self.ollama_base is not None:
+            return f"profile {self.profile_name} (Ollama's native API at {self.ollama_base})"
+        return f"profile {self.profile_name}"
 
 
 def choose_embedder(config: NexflowConfig) -> EmbedderChoice:
@@ -57,7 +64,12 @@ def choose_embedder(config: NexflowConfig) -> EmbedderChoice:
     profile = config.llm.models.get(name)
     if profile is None:
         return EmbedderChoice(name, None, None, f"embedding profile {name!r} is not in llm.models")
-    return EmbedderChoice(name, profile, memory.model or profile.model, None)
+    from nexflow.llm.resolver import client_kind  # the chat clients' rule, for one answer
+
+    ollama_base = None
+    if client_kind(profile) == "ollama":  # ollama/<model>, or client: ollama
+        ollama_base = native_base(profile.api_base or config.llm.ollama.base_url)
+    return EmbedderChoice(name, profile, memory.model or profile.model, None, False, ollama_base)
 
 
 def _local(model: str | None, *, auto: bool) -> EmbedderChoice:
@@ -80,6 +92,16 @@ def make_embedder(choice: EmbedderChoice, dimensions: int | None) -> Embedder | 
     if choice.profile is None:
         return None
     profile = choice.profile
+    if choice.ollama_base is not None:
+        from nexflow.memory.ollama_embedder import OllamaEmbedder
+
+        return OllamaEmbedder(
+            choice.model,
+            choice.ollama_base,
+            dimensions=dimensions,
+            timeout_s=profile.timeout_s,
+            options=profile.options,
+        )
     key = profile.api_key.get_secret_value() if profile.api_key else None
     if profile.api_base and profile.client != "litellm":
         return OpenAICompatEmbedder(

@@ -26,7 +26,7 @@ from nexflow.tools.registry import ToolRegistry
 log = structlog.get_logger("nexflow.orchestrator")
 StreamSink = Callable[[StreamEvent], Awaitable[None]]
 # (user id, skills used in the history) → the user's own prompt section (memory/userfiles.py)
-UserContext = Callable[[str, Collection[str]], str]
+UserContext = Callable[[str, Collection[str]], Awaitable[str]]
 
 
 class ModelSource(Protocol):
@@ -75,7 +75,7 @@ class Orchestrator:
         self._sections = context_sections
         self._user_context = user_context
 
-    def build_messages(
+    async def build_messages(
         self,
         history: Sequence[MessageRecord],
         text: str,
@@ -86,7 +86,7 @@ class Orchestrator:
         """The model's messages; ``paged`` is the section on paged-out history."""
         extra = self._sections() if self._sections is not None else ""
         user = (
-            self._user_context(user_id, skills_used(history))
+            await self._user_context(user_id, skills_used(history))
             if self._user_context is not None and user_id
             else ""
         )
@@ -114,7 +114,7 @@ class Orchestrator:
         registered tools not offered this turn (the paging tools in a session without pages)."""
         turn = _Turn(event, session, sink, TurnResult("", [NewMessage("user", event.message)], []))
         user_id = event.user_id or session.user_id
-        messages = self.build_messages(history, event.message, user_id=user_id, paged=paged)
+        messages = await self.build_messages(history, event.message, user_id=user_id, paged=paged)
         tool_specs = [s.to_openai() for s in self._tools.specs() if s.name not in hidden_tools]
         ctx = ctx or ToolContext(
             user_id=event.user_id or "",

@@ -4,7 +4,8 @@ Real HTTP (aiohttp) with Ollama's shapes: ``POST /api/chat`` streams NDJSON unle
 body says ``"stream": false`` (Ollama's default is to stream), tool calls carry
 JSON-object arguments, the final object has ``done: true``, ``done_reason`` and the
 token counts (``prompt_eval_count``, ``eval_count``); ``POST /api/embed`` returns
-``embeddings``; ``GET /api/tags`` lists the pulled models; ``GET /api/version``. A model
+``embeddings`` (:func:`~nexflow.testing.fake_llm.fake_embedding`, ``dimensions`` wide when
+the body asks); ``GET /api/tags`` lists the pulled models; ``GET /api/version``. A model
 that is not pulled answers 404 ``model "x" not found, try pulling it first``; tools sent
 to a model in ``no_tools`` answer 400 ``... does not support tools``; an assistant
 message whose tool-call arguments are not an object answers 400, as Ollama's JSON
@@ -34,7 +35,7 @@ from typing import Any
 
 from aiohttp import web
 
-from nexflow.testing.fake_llm import Reply, fake_embedding
+from nexflow.testing.fake_llm import FAKE_EMBEDDING_DIMENSIONS, Reply, fake_embedding
 from nexflow.testing.serve import serve
 
 Brain = Callable[[dict[str, Any]], Reply]
@@ -135,10 +136,12 @@ class FakeOllamaServer:
             return missing
         texts = body.get("input")
         texts = [texts] if isinstance(texts, str) else list(texts or [])
+        dims = body.get("dimensions")
+        width = dims if isinstance(dims, int) and dims > 0 else FAKE_EMBEDDING_DIMENSIONS
         return web.json_response(
             {
                 "model": body["model"],
-                "embeddings": [fake_embedding(str(t)) for t in texts],
+                "embeddings": [fake_embedding(str(t), width) for t in texts],
                 "total_duration": 14_143_917,
                 "load_duration": 1_019_500,
                 "prompt_eval_count": sum(len(str(t)) // 4 + 1 for t in texts),

@@ -150,7 +150,7 @@ async def test_user_files_paged_block_and_hidden_tools(
 ) -> None:
     seen: list[tuple[str, set[str]]] = []
 
-    def user_context(user_id: str, used: Collection[str]) -> str:
+    async def user_context(user_id: str, used: Collection[str]) -> str:
         seen.append((user_id, set(used)))
         return "## The user's rules (RULES.md)\n- be brief"
 

@@ -276,3 +276,16 @@ async def test_a_tool_turn_through_the_gateway(tmp_path: Path, ollama: FakeOllam
         data = await gw.chat("what time is it?")
     assert data["reply"].startswith("The tool get_time returned:")
     assert [m["role"] for m in ollama.requests[-1]["messages"]][-2:] == ["assistant", "tool"]
+
+
+async def test_embeddings_go_in_batches_with_dimensions_and_options(
+    ollama: FakeOllamaServer, clients: list[OllamaClient]
+) -> None:
+    c = make(clients, ollama.base_url, model="ollama/nomic-embed-text", options={"num_ctx": 512})
+    texts = [f"text {i}" for i in range(5)]
+    vectors = await c.embed(texts, dimensions=32, batch=2)
+    assert [len(v) for v in vectors] == [32] * 5
+    assert [r["input"] for r in ollama.embed_requests] == [texts[:2], texts[2:4], texts[4:]]
+    assert ollama.embed_requests[0]["dimensions"] == 32
+    assert ollama.embed_requests[0]["options"] == {"num_ctx": 512}
+    assert "temperature" not in ollama.embed_requests[0]["options"]
