@@ -254,6 +254,12 @@ class Gateway:
             log.exception("context_paging_unavailable")
             return PagedHistory(await self._storage.history(session.id, self._history_limit))
 
+    @property
+    def _usage_after_reply(self) -> bool:
+        """Without a per-user limit no reply carries a budget warning, so a turn's usage
+        is recorded once the reply is out: one database write less before it."""
+        return self._budgets is not None and self._budgets.limits() == (None, None)
+
     async def _budgeted_turn(
         self,
         event: InboundEvent,
@@ -289,6 +295,8 @@ class Gateway:
                 error="budget_exhausted",
             )
         result = await run()
+        if self._usage_after_reply:
+            return result
         if await budgets.record_turn(user_id, result.audit):
             after = await budgets.check(user_id)
             if after.warn and result.outbound is None:
@@ -364,6 +372,11 @@ class Gateway:
             for fut in self._waiters.get(inbox_id, ()):
                 if not fut.done():
                     fut.set_result(summary)
+            if self._budgets is not None and self._usage_after_reply and not command:
+                # Queued on the database thread before anyone can read usage after the
+                # reply. A crash right here loses this turn's usage (statistics only: no
+                # limit is set); recorded before the reply, a crash could count it twice.
+                await self._budgets.record_turn(event.user_id or "", result.audit)
             if self._pager is not None and not command:
                 # Paging upkeep after the reply: it delays this session's next turn, not this one.
                 await self._pager.after_turn(session)

@@ -21,3 +21,7 @@ class ReminderNotFound(ReminderError):
 
 class ReminderRefused(ReminderError):
     """The per-user limit or the budget hook refused the reminder."""
+
+
+class ReminderUnavailable(ReminderError):
+    """The scheduler could not start (the gateway log has why)."""

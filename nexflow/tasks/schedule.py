@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
-
 from nexflow.tasks.errors import ReminderInvalid
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
 
 _DOW_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DOW_NUMBER = re.compile(r"(?<![/\d])([0-7])(?!\d)")
@@ -59,6 +61,8 @@ def cron_trigger(expr: str, tz: tzinfo, *, allow_seconds: bool = False) -> CronT
         )
     minute, hour, day, month, dow = fields
     dow = _DOW_NUMBER.sub(lambda m: _DOW_NAMES[int(m.group(1))], dow)
+    from apscheduler.triggers.cron import CronTrigger  # off the start-up path (engine.py)
+
     try:
         return CronTrigger(
             second=seconds,

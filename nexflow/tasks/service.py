@@ -3,6 +3,12 @@
 Built on APScheduler 3's ``AsyncIOScheduler`` with :class:`SQLiteJobStore`, so reminders
 survive a restart. A fired reminder is handed to the injected ``deliver`` callback.
 
+Start-up: :meth:`ReminderService.start` returns at once; a task it owns imports
+APScheduler in a worker thread (``engine.py``: ~30 ms the gateway does not wait for),
+opens the job store and starts the scheduler. Every operation waits for that task; if
+it failed, the log has ``reminders_start_failed`` with the traceback and operations
+raise :class:`ReminderUnavailable`.
+
 Misfires: jobs are stored with ``coalesce=True`` and no grace limit, so a reminder whose
 time passed while the gateway was down fires exactly once when it starts again (a cron
 reminder that missed several runs fires once), and the text says it is late. The
@@ -19,61 +25,31 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any
-
-from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
-from apscheduler.executors.base import BaseExecutor
-from apscheduler.job import Job
-from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.date import DateTrigger
+from typing import TYPE_CHECKING, Any
 
 from nexflow.tasks import schedule
-from nexflow.tasks.errors import ReminderInvalid, ReminderNotFound, ReminderRefused
-from nexflow.tasks.jobstore import SQLiteJobStore
+from nexflow.tasks.errors import (
+    ReminderInvalid,
+    ReminderNotFound,
+    ReminderRefused,
+    ReminderUnavailable,
+)
 from nexflow.tasks.model import Budget, Deliver, Kind, Reminder, ReminderTarget
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from apscheduler.job import Job
 
-STORE = "reminders"
-EXECUTOR = "reminders"
-JOB_FUNC = "nexflow.tasks.service:reminder_job"
+    from nexflow.tasks.engine import Engine
+
+log = logging.getLogger(__name__)
 
 
 def reminder_job(**_: Any) -> None:
     """The job's callable reference. Reminder jobs run through the service's executor,
     which reads the job's kwargs instead of calling this."""
     raise RuntimeError("reminder jobs are run by ReminderService, not called directly")
-
-
-FireFn = Callable[[Job, list[datetime]], Coroutine[Any, Any, None]]
-
-
-class _ReminderExecutor(BaseExecutor):  # type: ignore[misc]  # APScheduler 3 ships no types
-    """Runs each due reminder as a task the service owns (and awaits on stop)."""
-
-    def __init__(self, fire: FireFn) -> None:
-        super().__init__()
-        self._fire = fire
-        self.tasks: set[asyncio.Task[None]] = set()
-
-    def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
-        task = asyncio.get_running_loop().create_task(self._fire(job, list(run_times)))
-        self.tasks.add(task)
-
-        def done(t: asyncio.Task[None]) -> None:
-            self.tasks.discard(t)
-            if t.cancelled():
-                self._run_job_error(job.id, asyncio.CancelledError())
-            elif (exc := t.exception()) is not None:
-                self._run_job_error(job.id, exc, exc.__traceback__)
-            else:
-                self._run_job_success(job.id, [])
-
-        task.add_done_callback(done)
 
 
 class ReminderService:
@@ -104,37 +80,34 @@ class ReminderService:
         self._max_text = max_text
         self._late_after = late_after
         self._stop_timeout = stop_timeout
-        self._store = SQLiteJobStore(db_path)
-        self._executor = _ReminderExecutor(self._fire)
-        self._scheduler: AsyncIOScheduler | None = None
+        self._db_path = db_path
+        self._loading: asyncio.Task[Engine | None] | None = None
+        self._engine: Engine | None = None
         self._stopped = asyncio.Event()
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the store and start the scheduler; overdue reminders fire right away."""
-        if self._scheduler is not None:
+        """Launch the start-up task and return at once: it opens the store and starts
+        the scheduler (overdue reminders fire then); operations wait for it."""
+        if self._loading is not None:
             return
-        await asyncio.to_thread(self._store.open)
-        scheduler = AsyncIOScheduler(
-            timezone=self.timezone,
-            jobstores={STORE: self._store},
-            executors={EXECUTOR: self._executor},
-            job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
-        )
         self._stopped.clear()
-        scheduler.add_listener(lambda _event: self._stopped.set(), EVENT_SCHEDULER_SHUTDOWN)
-        scheduler.start()
-        self._scheduler = scheduler
+        self._loading = asyncio.create_task(self._load(), name="nexflow-reminders-start")
 
     async def stop(self) -> None:
-        """Stop scheduling, let reminders being delivered finish, close the store."""
-        scheduler, self._scheduler = self._scheduler, None
-        if scheduler is None:
+        """Stop scheduling, let reminders being delivered finish, close the store. A
+        start-up still running is waited for first (it takes milliseconds)."""
+        loading, self._loading = self._loading, None
+        if loading is None:
             return
-        scheduler.shutdown(wait=False)  # runs on the loop's next turn
+        engine = await loading
+        self._engine = None
+        if engine is None:
+            return
+        engine.shutdown()  # runs on the loop's next turn
         await self._stopped.wait()
-        tasks = set(self._executor.tasks)
+        tasks = set(engine.executor.tasks)
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=self._stop_timeout)
             for task in pending:
@@ -144,7 +117,29 @@ class ReminderService:
 
     @property
     def running(self) -> bool:
-        return self._scheduler is not None
+        return self._engine is not None
+
+    async def ready(self) -> None:
+        """Wait until the scheduler runs; :class:`ReminderUnavailable` if it could not
+        start, ``RuntimeError`` if the service is not started."""
+        await self._running()
+
+    async def _load(self) -> Engine | None:
+        try:
+            engine = await asyncio.to_thread(self._open_engine)
+            engine.start(self._stopped.set)
+        except Exception:
+            log.exception("reminders_start_failed")
+            return None
+        self._engine = engine
+        return engine
+
+    def _open_engine(self) -> Engine:  # in a worker thread: APScheduler is imported here
+        from nexflow.tasks.engine import Engine
+
+        engine = Engine(self._db_path, self.timezone, self._fire)
+        engine.open()
+        return engine
 
     # -- API -----------------------------------------------------------------------------
 
@@ -158,8 +153,11 @@ class ReminderService:
             raise ReminderInvalid(
                 f"{schedule.describe(when, tz)} is in the past; give a future time"
             )
-        trigger = DateTrigger(run_date=when, timezone=tz)
-        return await self._add(target, text, "once", when.isoformat(), tz, trigger)
+        engine = await self._running()
+        from nexflow.tasks.engine import date_trigger  # loaded by now: no import on the loop
+
+        trigger = date_trigger(when, tz)
+        return await self._add(engine, target, text, "once", when.isoformat(), tz, trigger)
 
     async def add_in(
         self, target: ReminderTarget, text: str, delay: timedelta, *, timezone: str | None = None
@@ -179,43 +177,56 @@ class ReminderService:
     ) -> Reminder:
         """A repeating reminder from a crontab line (weekday 0 = Sunday, as in cron)."""
         tz = schedule.zone(timezone, self.timezone)
+        engine = await self._running()  # the cron trigger's module is loaded by then
         trigger = schedule.cron_trigger(cron, tz, allow_seconds=allow_seconds)
-        return await self._add(target, text, "cron", " ".join(cron.split()), tz, trigger)
+        return await self._add(engine, target, text, "cron", " ".join(cron.split()), tz, trigger)
 
     async def list_for(self, user_id: str) -> list[Reminder]:
         """This user's reminders, soonest first."""
-        jobs = await asyncio.to_thread(self._store.jobs_of, user_id)
+        engine = await self._running()
+        jobs = await asyncio.to_thread(engine.store.jobs_of, user_id)
         return [Reminder.from_job(j.id, j.kwargs, j.next_run_time) for j in jobs]
 
     async def cancel(self, user_id: str, reminder_id: str) -> Reminder:
         """Remove one of this user's reminders; another user's id is 'not found'."""
-        scheduler = self._running()
-        job = await asyncio.to_thread(self._store.lookup_job, reminder_id)
+        engine = await self._running()
+        job = await asyncio.to_thread(engine.store.lookup_job, reminder_id)
         if job is None or job.kwargs.get("user_id") != user_id:
             raise ReminderNotFound(f"you have no reminder {reminder_id!r}")
-        try:
-            await asyncio.to_thread(scheduler.remove_job, reminder_id, STORE)
-        except JobLookupError as e:  # it fired (or was cancelled) meanwhile
-            raise ReminderNotFound(f"you have no reminder {reminder_id!r}") from e
+        if not await asyncio.to_thread(engine.remove, reminder_id):
+            # it fired (or was cancelled) meanwhile
+            raise ReminderNotFound(f"you have no reminder {reminder_id!r}")
         return Reminder.from_job(job.id, job.kwargs, job.next_run_time)
 
     # -- internals ---------------------------------------------------------------------
 
-    def _running(self) -> AsyncIOScheduler:
-        if self._scheduler is None:
+    async def _running(self) -> Engine:
+        loading = self._loading
+        if loading is None:
             raise RuntimeError("ReminderService is not started")
-        return self._scheduler
+        engine = await asyncio.shield(loading)  # a cancelled caller leaves the start-up be
+        if engine is None:
+            raise ReminderUnavailable(
+                "reminders are unavailable: the scheduler could not start (see the gateway log)"
+            )
+        return engine
 
     async def _add(
-        self, target: ReminderTarget, text: str, kind: Kind, spec: str, tz: tzinfo, trigger: Any
+        self,
+        engine: Engine,
+        target: ReminderTarget,
+        text: str,
+        kind: Kind,
+        spec: str,
+        tz: tzinfo,
+        trigger: Any,
     ) -> Reminder:
-        scheduler = self._running()
         text = text.strip()
         if not text:
             raise ReminderInvalid("the reminder text is empty")
         if len(text) > self._max_text:
             raise ReminderInvalid(f"the reminder text is over {self._max_text} characters")
-        if await asyncio.to_thread(self._store.count_of, target.user_id) >= self._max_per_user:
+        if await asyncio.to_thread(engine.store.count_of, target.user_id) >= self._max_per_user:
             raise ReminderRefused(
                 f"you already have {self._max_per_user} reminders; cancel some first"
             )
@@ -233,22 +244,13 @@ class ReminderService:
         )
         for _ in range(5):
             rid = "r" + secrets.token_hex(4)
-            try:
-                job = await asyncio.to_thread(
-                    scheduler.add_job,
-                    JOB_FUNC,
-                    trigger=trigger,
-                    id=rid,
-                    name=f"reminder for {target.user_id}",
-                    kwargs=draft.job_kwargs(),
-                    jobstore=STORE,
-                    executor=EXECUTOR,
-                )
-            except ConflictingIdError:
+            job = await asyncio.to_thread(
+                engine.add, rid, f"reminder for {target.user_id}", draft.job_kwargs(), trigger
+            )
+            if job is None:  # the id is taken
                 continue
             if job.next_run_time is None:
-                with contextlib.suppress(JobLookupError):
-                    await asyncio.to_thread(scheduler.remove_job, rid, STORE)
+                await asyncio.to_thread(engine.remove, rid)
                 raise ReminderInvalid(f"{spec!r} never fires")
             log.info("reminder %s added for %s (%s %s)", rid, target.user_id, kind, spec)
             return Reminder.from_job(rid, job.kwargs, job.next_run_time)
