@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 from nexflow.testing.fake_llm import FakeLLMServer
+from nexflow.testing.fresh import run_fresh
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -109,24 +109,4 @@ def test_importing_and_building_the_app_loads_no_scheduler(tmp_path: Path) -> No
         "nexflow.app.build_application(load_config(None), LogHub())\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'apscheduler'))\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXFLOW_")}
-    env.update(
-        {
-            "NEXFLOW_HOME": str(tmp_path),
-            "NEXFLOW_LLM_MODEL": "openai/fake",
-            "NEXFLOW_LLM_API_BASE": "http://127.0.0.1:9/v1",
-            "NEXFLOW_LLM_API_KEY": "x",
-            "NEXFLOW_LLM__OLLAMA__PROBE": "false",
-        }
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
+    assert run_fresh(code, tmp_path).strip() == "[]"

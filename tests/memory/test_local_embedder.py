@@ -6,7 +6,6 @@
 
 import json
 import math
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from nexflow.config import load_config
 from nexflow.memory import EmbedderError, build_memory, choose_embedder
 from nexflow.memory.local_embedder import INSTALL_HINT, LocalEmbedder
+from nexflow.testing.fresh import run_fresh
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -79,7 +79,7 @@ def test_auto_prefers_a_named_embedding_profile() -> None:
     assert not choice.local and choice.profile_name == "default" and choice.reason is None
 
 
-def test_building_memory_loads_nothing_heavy() -> None:
+def test_building_memory_loads_nothing_heavy(tmp_path: Path) -> None:
     # Start-up must stay fast and small: the model, torch and transformers load on the
     # first embedding, in the embedder's thread. A fresh interpreter shows what was imported.
     code = (
@@ -92,16 +92,7 @@ def test_building_memory_loads_nothing_heavy() -> None:
         "heavy = ('torch', 'transformers', 'sentence_transformers')\n"
         "print([m for m in heavy if m in sys.modules])\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split("\n")[:2] == ["LocalEmbedder", "[]"]
+    assert run_fresh(code, tmp_path).split("\n")[:2] == ["LocalEmbedder", "[]"]
 
 
 async def test_an_unknown_local_model_means_keyword_only_with_a_clear_notice(

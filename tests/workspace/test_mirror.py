@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from git import Repo
-from ws_support import USER, Env, StartWith
+from ws_support import USER, Env, StartWith, state_on_main
 
 from nexflow.panels.runtime import PanelService
 from nexflow.panels.runtime.wiring import BUNDLED_TEMPLATES
@@ -34,17 +34,6 @@ def commits(path: Path) -> list[tuple[str, str, str]]:
         ]
     finally:
         repo.close()
-
-
-def state_on_main(path: Path, panel: str) -> object:
-    out = subprocess.run(
-        ["git", "show", f"main:panels/{panel}.state.json"],
-        cwd=path,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout)
 
 
 async def test_a_press_returns_before_its_commit(

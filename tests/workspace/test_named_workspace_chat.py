@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ws_support import on_main
 
 from nexflow.bus.events import PanelSnapshotOut, PatchReviewOut
 from nexflow.testing.fake_llm import Reply
@@ -18,17 +19,6 @@ from nexflow.testing.harness import GatewayHarness
 from nexflow.workspace.service import WorkspaceService
 
 NOTE = {"title": "buy milk", "body": "from the research to-do list"}
-
-
-def on_main(path: Path) -> set[str]:
-    out = subprocess.run(
-        ["git", "ls-tree", "-r", "--name-only", "main"],
-        cwd=path,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return set(out.stdout.split())
 
 
 def git_out(path: Path, *args: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from git import Repo
-from ws_support import USER, Env, StartWith
+from ws_support import USER, Env, StartWith, on_main
 
 from nexflow.panels.runtime import PanelService, WorkspaceNameInvalid
 from nexflow.panels.runtime.wiring import BUNDLED_TEMPLATES
@@ -24,18 +24,6 @@ from nexflow.workspace.mirror import PanelQuotaExceeded, PanelWorkspaceRefused
 from nexflow.workspace.service import WorkspaceService
 
 NOTE = {"title": "Ship 1.2", "body": "From the research to-do list"}
-
-
-def on_main(path: Path) -> set[str]:
-    """The files of main's head commit."""
-    out = subprocess.run(
-        ["git", "ls-tree", "-r", "--name-only", "main"],
-        cwd=path,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return set(out.stdout.split())
 
 
 def main_file(path: Path, name: str) -> str:

@@ -6,19 +6,17 @@ the panels keep working. Real git, real panels."""
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import subprocess
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from git import Repo
 from structlog.testing import capture_logs
-from ws_support import USER, Env
+from ws_support import USER, Env, state_on_main
 
 from nexflow.panels.runtime.versions import PanelRecord
+from nexflow.testing.fresh import run_fresh
 from nexflow.workspace import Unavailable
 from nexflow.workspace.gitrepo import GitRepo
 from nexflow.workspace.mirror import PanelMirror
@@ -47,17 +45,6 @@ def head_message(path: Path) -> str | None:
         check=False,
     )
     return out.stdout.strip() if out.returncode == 0 else None
-
-
-def state_on_main(path: Path, panel: str) -> object:
-    out = subprocess.run(
-        ["git", "show", f"main:panels/{panel}.state.json"],
-        cwd=path,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout)
 
 
 def gate_recovery(monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
@@ -101,25 +88,7 @@ def test_importing_and_building_the_app_loads_no_workspace_stack(tmp_path: Path)
         "nexflow.app.build_application(load_config(None), LogHub())\n"
         "print(loaded())\n"
     )
-    env = {
-        **os.environ,
-        "NEXFLOW_HOME": str(tmp_path),
-        "NEXFLOW_LLM_MODEL": "openai/fake",
-        "NEXFLOW_LLM_API_BASE": "http://127.0.0.1:9/v1",
-        "NEXFLOW_LLM_API_KEY": "x",
-        "NEXFLOW_LLM__OLLAMA__PROBE": "false",
-    }
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split("\n")[:3] == ["[]", "[]", "[]"]
+    assert run_fresh(code, tmp_path).split("\n")[:3] == ["[]", "[]", "[]"]
 
 
 async def test_a_press_during_a_slow_recovery_lands_on_main_after_readiness(

@@ -4,6 +4,8 @@ has a ``conftest``)."""
 from __future__ import annotations
 
 import functools
+import json
+import subprocess
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,3 +116,27 @@ class Env:
 
 
 StartWith = Callable[..., Awaitable[WorkspaceService]]
+
+
+def on_main(path: Path) -> set[str]:
+    """The files of main's head commit."""
+    out = subprocess.run(
+        ["git", "ls-tree", "-r", "--name-only", "main"],
+        cwd=path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return set(out.stdout.split())
+
+
+def state_on_main(path: Path, panel: str) -> object:
+    """A panel's state file as main has it."""
+    out = subprocess.run(
+        ["git", "show", f"main:panels/{panel}.state.json"],
+        cwd=path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout)
