@@ -26,14 +26,13 @@ import math
 import re
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
-from nexflow.testing.serve import serve
+from nexflow.testing.serve import ScriptedServer
 
 
 @dataclass(frozen=True)
@@ -66,38 +65,22 @@ def default_brain(request: dict[str, Any]) -> Reply:
     return Reply(text=f"Echo: {content}")
 
 
-@dataclass
-class FakeLLMServer:
+@dataclass(kw_only=True)
+class FakeLLMServer(ScriptedServer[Reply]):
     """Start with :meth:`start`; ``base_url`` is what litellm's ``api_base`` should be."""
 
     brain: Brain = default_brain
     latency_s: float = 0.0
-    host: str = "127.0.0.1"
-    port: int = 0
-    requests: list[dict[str, Any]] = field(default_factory=list)
     embedding_requests: list[dict[str, Any]] = field(default_factory=list)
-    _script: deque[Reply] = field(default_factory=deque)
-    _runner: web.AppRunner | None = None
-
-    def push(self, *replies: Reply) -> None:
-        self._script.extend(replies)
 
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
 
-    async def start(self) -> str:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/embeddings", self._embeddings)
-        self._runner, self.port = await serve(app, self.host, self.port)
-        return self.base_url
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     async def _models(self, _: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": "fake", "object": "model"}]})
@@ -125,7 +108,7 @@ class FakeLLMServer:
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
-        reply = self._script.popleft() if self._script else self.brain(body)
+        reply = self.next_reply(body)
         delay = reply.delay_s + self.latency_s
         if delay:
             await asyncio.sleep(delay)

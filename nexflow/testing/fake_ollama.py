@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import hashlib
 import json
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,7 +35,7 @@ from typing import Any
 from aiohttp import web
 
 from nexflow.testing.fake_llm import FAKE_EMBEDDING_DIMENSIONS, Reply, fake_embedding
-from nexflow.testing.serve import serve
+from nexflow.testing.serve import ScriptedServer
 
 Brain = Callable[[dict[str, Any]], Reply]
 
@@ -63,41 +62,25 @@ def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
-@dataclass
-class FakeOllamaServer:
+@dataclass(kw_only=True)
+class FakeOllamaServer(ScriptedServer[Reply]):
     """Start with :meth:`start`; ``base_url`` is what ``llm.ollama.base_url`` should be."""
 
     models: list[str] = field(default_factory=lambda: ["llama3.2:latest"])
     no_tools: set[str] = field(default_factory=set)
     brain: Brain = ollama_brain
-    host: str = "127.0.0.1"
-    port: int = 0
-    requests: list[dict[str, Any]] = field(default_factory=list)
     embed_requests: list[dict[str, Any]] = field(default_factory=list)
-    _script: deque[Reply] = field(default_factory=deque)
-    _runner: web.AppRunner | None = None
-
-    def push(self, *replies: Reply) -> None:
-        self._script.extend(replies)
 
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    async def start(self) -> str:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/", self._root)
         app.router.add_get("/api/version", self._version)
         app.router.add_get("/api/tags", self._tags)
         app.router.add_post("/api/chat", self._chat)
         app.router.add_post("/api/embed", self._embed)
-        self._runner, self.port = await serve(app, self.host, self.port)
-        return self.base_url
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     async def _root(self, _: web.Request) -> web.Response:
         return web.Response(text="Ollama is running")
@@ -167,7 +150,7 @@ class FakeOllamaServer:
                     )
         if body.get("tools") and _tagged(str(name)) in {_tagged(m) for m in self.no_tools}:
             return _error(400, f"registry.ollama.ai/library/{name} does not support tools")
-        reply = self._script.popleft() if self._script else self.brain(body)
+        reply = self.next_reply(body)
         if reply.delay_s:
             await asyncio.sleep(reply.delay_s)
         if reply.status != 200:
