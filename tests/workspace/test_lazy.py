@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from structlog.testing import capture_logs
-from test_startup import eventually, head_message, messages, state_on_main
-from ws_support import USER, Env
+from test_startup import eventually
+from ws_support import USER, Env, head_message, messages, state_on_main, todo_mirrored
 
 from nexflow.workspace import NotFound, Unavailable
 from nexflow.workspace import lazy as lazy_module
@@ -55,13 +55,8 @@ async def test_operations_wait_for_the_load_then_delegate(env: Env) -> None:
 async def test_a_press_before_the_mirror_observes_reaches_main(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ws = await env.start()
-    assert env.panels is not None
-    await env.panels.create(template="todo", owner=USER)
-    await ws.mirror.flush()
-    path = ws.workspace_path(USER)
+    path = await todo_mirrored(env)
     before = messages(path)
-    await env.stop()
 
     gate = gate_service_start(monkeypatch)
     panels = await env.start_panels()

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from git import Repo
-from ws_support import USER, Env, StartWith, on_main
+from ws_support import USER, Env, StartWith, messages, on_main
 
 from nexflow.panels.runtime import PanelService, WorkspaceNameInvalid
 from nexflow.panels.runtime.wiring import BUNDLED_TEMPLATES
@@ -31,14 +31,6 @@ def main_file(path: Path, name: str) -> str:
         ["git", "show", f"main:{name}"], cwd=path, capture_output=True, text=True, check=True
     )
     return out.stdout
-
-
-def messages(path: Path) -> list[str]:
-    repo = Repo(path)
-    try:
-        return [str(c.message).strip() for c in repo.iter_commits("main")]
-    finally:
-        repo.close()
 
 
 def answer(*changes: dict[str, Any]) -> Reply:

@@ -6,14 +6,12 @@ the panels keep working. Real git, real panels."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-from git import Repo
 from structlog.testing import capture_logs
-from ws_support import USER, Env, state_on_main
+from ws_support import USER, Env, head_message, messages, state_on_main, todo_mirrored
 
 from nexflow.panels.runtime.versions import PanelRecord
 from nexflow.testing.fresh import run_fresh
@@ -23,28 +21,6 @@ from nexflow.workspace.mirror import PanelMirror
 from nexflow.workspace.recovery import Recovery
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def messages(path: Path) -> list[str]:
-    repo = Repo(path)
-    try:
-        return [str(c.message).strip() for c in repo.iter_commits("main")]
-    finally:
-        repo.close()
-
-
-def head_message(path: Path) -> str | None:
-    """main's latest message; None while the repository is still being made."""
-    if not (path / ".git").exists():
-        return None
-    out = subprocess.run(
-        ["git", "log", "-1", "--format=%B", "main"],
-        cwd=path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return out.stdout.strip() if out.returncode == 0 else None
 
 
 def gate_recovery(monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
@@ -94,13 +70,8 @@ def test_importing_and_building_the_app_loads_no_workspace_stack(tmp_path: Path)
 async def test_a_press_during_a_slow_recovery_lands_on_main_after_readiness(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ws = await env.start()
-    assert env.panels is not None
-    await env.panels.create(template="todo", owner=USER)
-    await ws.mirror.flush()
-    path = ws.workspace_path(USER)
+    path = await todo_mirrored(env)
     before = messages(path)
-    await env.stop()
 
     gate = gate_recovery(monkeypatch)
     ws = await env.start(ready=False)  # returns while recovery waits
@@ -130,12 +101,7 @@ async def test_a_press_during_a_slow_recovery_lands_on_main_after_readiness(
 async def test_a_press_during_the_catch_up_is_committed_by_the_worker(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ws = await env.start()
-    assert env.panels is not None
-    await env.panels.create(template="todo", owner=USER)
-    await ws.mirror.flush()
-    path = ws.workspace_path(USER)
-    await env.stop()
+    path = await todo_mirrored(env)
 
     # Hold the catch-up after it read the store: a press now is newer than what it holds.
     gate, reached = asyncio.Event(), asyncio.Event()

@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from git import Repo
+
 from nexflow.config.model import (
     BudgetsConfig,
     LLMConfig,
@@ -140,3 +142,37 @@ def state_on_main(path: Path, panel: str) -> object:
         check=True,
     )
     return json.loads(out.stdout)
+
+
+def messages(path: Path) -> list[str]:
+    """main's commit messages, newest first."""
+    repo = Repo(path)
+    try:
+        return [str(c.message).strip() for c in repo.iter_commits("main")]
+    finally:
+        repo.close()
+
+
+def head_message(path: Path) -> str | None:
+    """main's latest message; None while the repository is still being made."""
+    if not (path / ".git").exists():
+        return None
+    out = subprocess.run(
+        ["git", "log", "-1", "--format=%B", "main"],
+        cwd=path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+async def todo_mirrored(env: Env) -> Path:
+    """Start, create USER's todo panel, mirror it to main, stop: its workspace's path."""
+    ws = await env.start()
+    assert env.panels is not None
+    await env.panels.create(template="todo", owner=USER)
+    await ws.mirror.flush()
+    path = ws.workspace_path(USER)
+    await env.stop()
+    return path
