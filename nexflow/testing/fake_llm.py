@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import json
 import math
@@ -32,7 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
-from nexflow.testing.serve import ScriptedServer
+from nexflow.testing.serve import ScriptedServer, serve_forever
 
 
 @dataclass(frozen=True)
@@ -237,23 +236,12 @@ def _usage(body: dict[str, Any], reply: Reply) -> dict[str, int]:
     }
 
 
-async def _serve(port: int, latency_ms: float) -> None:
-    server = FakeLLMServer(latency_s=latency_ms / 1000, port=port)
-    url = await server.start()
-    print(f"listening on {url}", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await server.stop()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description="Scripted OpenAI-compatible server for tests")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     args = parser.parse_args()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args.port, args.latency_ms))
+    serve_forever(FakeLLMServer(latency_s=args.latency_ms / 1000, port=args.port))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import json
 from collections.abc import Callable
@@ -35,7 +34,7 @@ from typing import Any
 from aiohttp import web
 
 from nexflow.testing.fake_llm import FAKE_EMBEDDING_DIMENSIONS, Reply, fake_embedding
-from nexflow.testing.serve import ScriptedServer
+from nexflow.testing.serve import ScriptedServer, serve_forever
 
 Brain = Callable[[dict[str, Any]], Reply]
 
@@ -229,22 +228,11 @@ def _counts(body: dict[str, Any], reply: Reply) -> dict[str, int]:
     }
 
 
-async def _serve(port: int) -> None:
-    server = FakeOllamaServer(port=port)
-    url = await server.start()
-    print(f"listening on {url}", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await server.stop()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description="Scripted Ollama-API server for tests")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args.port))
+    serve_forever(FakeOllamaServer(port=args.port))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ and the scripted base of the fake model servers (OpenAI-compatible, Ollama)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,3 +66,18 @@ class ScriptedServer(Generic[R]):
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+def serve_forever(server: ScriptedServer[Any]) -> None:
+    """Run ``server`` until interrupted, printing where it listens (``python -m`` use)."""
+
+    async def run() -> None:
+        url = await server.start()
+        print(f"listening on {url}", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await server.stop()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
