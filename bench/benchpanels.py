@@ -24,7 +24,6 @@ from nexflow.panels.runtime import PanelService, PanelStore  # noqa: E402
 from nexflow.panels.runtime.wiring import BUNDLED_TEMPLATES  # noqa: E402
 from nexflow.sandbox import SandboxEngine  # noqa: E402
 from nexflow.storage.sqlite import SQLiteStorage  # noqa: E402
-from nexflow.tools.registry import ToolRegistry  # noqa: E402
 
 
 @contextlib.asynccontextmanager
@@ -37,7 +36,6 @@ async def panel_service() -> AsyncIterator[tuple[PanelService, SQLiteStorage, Pa
         await storage.open()
         service = PanelService(
             PanelStore(storage),
-            ToolRegistry(),
             PanelsConfig(),
             engine_factory=functools.partial(SandboxEngine, cache_dir=base / "cache"),
             templates_dir=BUNDLED_TEMPLATES,

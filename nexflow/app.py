@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Collection
+import functools
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from fastapi import FastAPI
@@ -26,16 +28,18 @@ from nexflow.bus.middleware import (
 )
 from nexflow.bus.streams import StreamHub
 from nexflow.config import ConfigError, ConfigProblem
-from nexflow.config.model import NexflowConfig
+from nexflow.config.model import NexflowConfig, PermissionsConfig
+from nexflow.gateway.approvals import ApprovalService
 from nexflow.gateway.commands import CommandRouter
 from nexflow.gateway.commands_workspace import WorkspaceCommands
-from nexflow.gateway.confirmations import ConfirmationService
 from nexflow.gateway.connector import Connector, Drafting
 from nexflow.gateway.control import ControlCommands
 from nexflow.gateway.core import Gateway
 from nexflow.gateway.outbox import OutboxDispatcher
+from nexflow.gateway.turns import TurnRunner
 from nexflow.gateway.workspace_tools import workspace_tools
 from nexflow.llm.budget import Budgets
+from nexflow.llm.gate import BudgetGate
 from nexflow.llm.litellm_client import LiteLLMLoader
 from nexflow.llm.resolver import ModelResolver
 from nexflow.memory import MemoryService, build_memory, memory_tools
@@ -57,8 +61,11 @@ from nexflow.tasks import ReminderService, reminder_tools
 from nexflow.tools.base import ToolContext
 from nexflow.tools.builtin import GetTime
 from nexflow.tools.registry import ToolRegistry
+from nexflow.tools.toolset import Toolbox
+from nexflow.trust import TrustGate
 from nexflow.web.app import WebServices, create_app
 from nexflow.web.asgi import Authenticator
+from nexflow.web.hooks import ServesWeb
 from nexflow.workspace.lazy import LazyWorkspaces
 from nexflow.workspace.wiring import build_workspaces
 
@@ -73,7 +80,7 @@ class Application:
     outbox: OutboxDispatcher
     connectors: dict[str, Connector]
     metrics: Metrics
-    tools: ToolRegistry
+    tools: Toolbox  # the built-ins and each caller's own tools (tools_for)
     models: ModelResolver
     skills: SkillsService
     reminders: ReminderService
@@ -165,6 +172,69 @@ class Application:
             )
 
 
+def _gateway(
+    config: NexflowConfig,
+    storage: SQLiteStorage,
+    metrics: Metrics,
+    middlewares: list[Middleware],
+    runner: Callable[[Gateway], TurnRunner],
+    approvals: ApprovalService,
+) -> Gateway:
+    """The gateway and its turn runner; answered approvals go back onto its lanes."""
+    gateway = Gateway(
+        storage,
+        runner,
+        metrics,
+        config.bus,
+        middlewares,
+        max_message_chars=config.web.max_message_chars,
+    )
+    approvals.resume = gateway.resume
+    approvals.on_new = gateway.expiry.wake
+    return gateway
+
+
+async def _status_text(
+    models: ModelResolver,
+    skills: SkillsService,
+    budgets: Budgets,
+    queue_depth: Callable[[], int],
+    lang: str,
+    user_id: str,
+) -> str:
+    """The ``/status`` reply."""
+    model = await models.status()
+    level = await skills.runner.isolation_level()
+    base = i18n.t(
+        lang,
+        "status",
+        version=_version(),
+        model=model.model or i18n.t(lang, "status_no_model"),
+        queue=queue_depth(),
+        skills=len(skills.registry.list(available_only=True)),
+        isolation=level.value,
+    )
+    return "\n".join([base, *await budgets.status_lines(lang, user_id)])
+
+
+async def _mcp_caller(permissions: PermissionsConfig, request: Any) -> ToolContext:
+    """An MCP request's caller (authenticated like the API: a bearer token or loopback):
+    their own panels, their role's skill permissions, nothing that needs a confirmation
+    (MCP cannot ask)."""
+    from nexflow.web.identity import caller_of, web_user
+
+    caller = caller_of(request)
+    user_id = await web_user(request)
+    return ToolContext(
+        user_id=user_id,
+        session_id="mcp",
+        channel="mcp",
+        chat_id="mcp",
+        permissions=permissions.granted(caller.role, user_id),
+        role=caller.role,
+    )
+
+
 def _web_url(config: NexflowConfig) -> str:
     """Where people open the web UI (links in chat)."""
     return config.web.public_url or f"http://{config.web.host}:{config.web.port}"
@@ -221,9 +291,11 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         ),
     )
     budgets = Budgets(config.budgets, storage)
+    gate = BudgetGate(models, budgets, config.llm)  # every model call goes through it
     tools = ToolRegistry([GetTime()])
     skills = build_skills(config, storage, tools)
-    panels, panel_mcp = build_panels(config, storage, tools)
+    panels, panel_mcp = build_panels(config, storage)
+    toolbox = Toolbox(tools, [panels])  # built-ins + each caller's own panels
     tools.add(PanelOpenTool(panels))
     tools.add(PanelListTool(panels))
     user_files = UserFiles(config.workspace_dir, config.memory.prompt_file_chars)
@@ -235,13 +307,14 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         return await user_files.section(user_id, hinted)
 
     orchestrator = Orchestrator(
-        models,
-        tools,
+        gate,
+        toolbox,
         config.agent,
         PersonaFiles(config.workspace_dir),
         metrics,
         context_sections=skills.prompt_section,
         user_context=user_context,
+        gate=TrustGate(),
     )
     outbox = OutboxDispatcher(storage, config.outbox, metrics)
 
@@ -251,20 +324,16 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         )
 
     reminders = ReminderService(config.database_path, deliver, budget=budgets.reminder_hook)
-    for tool in reminder_tools(reminders):
-        tools.add(tool)
     memory = build_memory(config)
-    for tool in memory_tools(memory) if memory is not None else []:
+    for tool in [*reminder_tools(reminders), *(memory_tools(memory) if memory else [])]:
         tools.add(tool)
     pager = None
     if memory is not None and config.memory.paging:
-        pager = ContextPager(
-            storage, memory, models, config.memory, budgets=budgets, metrics=metrics
-        )
+        pager = ContextPager(storage, memory, models, config.memory, gate=gate, metrics=metrics)
         for tool in page_tools(pager):
             tools.add(tool)
-    confirmations = ConfirmationService(storage, outbox.post, config.skills.confirm_timeout_s)
-    workspaces = build_workspaces(config, storage, panels, models, budgets)
+    confirmations = ApprovalService(storage, config.skills.confirm_timeout_s)
+    workspaces = build_workspaces(config, storage, panels, gate)
     for tool in workspace_tools(workspaces, outbox.post, _web_url(config)):
         tools.add(tool)
     identity = Identity(storage, config.security)
@@ -276,68 +345,60 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         RateLimit(config.rate_limit),
     ]
 
-    async def status_text(lang: str, user_id: str) -> str:
-        model = await models.status()
-        level = await skills.runner.isolation_level()
-        base = i18n.t(
-            lang,
-            "status",
-            version=_version(),
-            model=model.model or i18n.t(lang, "status_no_model"),
-            queue=gateway.queue_depth,
-            skills=len(skills.registry.list(available_only=True)),
-            isolation=level.value,
-        )
-        return "\n".join([base, *await budgets.status_lines(lang, user_id)])
+    def queue_depth() -> int:
+        return gateway.queue_depth
+
+    status_text = functools.partial(_status_text, models, skills, budgets, queue_depth)
 
     from connectors.web.connector import STATIC_DIR, WebConnector
 
     connectors: dict[str, Connector] = {"web": WebConnector(streams), **chat_connectors(config)}
     drafts = {name: c.draft for name, c in connectors.items() if isinstance(c, Drafting)}
-    gateway = Gateway(
+    commands = CommandRouter(
+        skills.registry,
+        tools,
+        status_text,
+        PanelChat(panels),
+        users=storage,
+        on_user_change=identity.forget,
+        paged=pager.listing if pager is not None else None,
+        workspaces=WorkspaceCommands(workspaces, outbox.post, _web_url(config), panels),
+    )
+
+    gateway = _gateway(
+        config,
         storage,
-        orchestrator,
-        outbox,
-        streams,
         metrics,
-        config.bus,
         middlewares,
-        history_limit=config.agent.history_messages,
-        max_message_chars=config.web.max_message_chars,
-        permissions=config.permissions,
-        confirmations=confirmations,
-        drafts=drafts,
-        budgets=budgets,
-        pager=pager,
-        commands=CommandRouter(
-            skills.registry,
-            tools,
-            status_text,
-            PanelChat(panels),
-            users=storage,
-            on_user_change=identity.forget,
-            paged=pager.listing if pager is not None else None,
-            workspaces=WorkspaceCommands(workspaces, outbox.post, _web_url(config), panels),
+        lambda gw: TurnRunner(
+            storage,
+            orchestrator,
+            outbox,
+            streams,
+            metrics,
+            confirmations,
+            history_limit=config.agent.history_messages,
+            max_attempts=config.bus.max_attempts,
+            permissions=config.permissions,
+            done=gw.turn_done,
+            requeue=gw.resume,
+            commands=commands,
+            drafts=drafts,
+            budgets=budgets,
+            pager=pager,
         ),
+        confirmations,
     )
 
     application = Application(
-        config, storage, gateway, outbox, connectors, metrics, tools, models, skills, reminders
+        config, storage, gateway, outbox, connectors, metrics, toolbox, models, skills, reminders
     )
     application.panels, application.panel_mcp = panels, panel_mcp
     application.memory, application.workspaces = memory, workspaces
     application.host_feed = HostFeed(panels, logs, config.panels.host_feed_s)
     if panel_mcp is not None:
-        # MCP clients authenticate like the API (bearer token or loopback): the owner's skill
-        # permissions, but nothing that needs a confirmation (MCP cannot ask).
         panel_mcp.extra_tools = lambda: (skills.read_tool, skills.run_tool)
-        panel_mcp.context = ToolContext(
-            user_id="mcp",
-            session_id="mcp",
-            channel="mcp",
-            chat_id="mcp",
-            permissions=config.permissions.granted("owner", None),
-        )
+        panel_mcp.context_for = functools.partial(_mcp_caller, config.permissions)
     token = config.web.token.get_secret_value() if config.web.token else None
     services = WebServices(
         gateway=gateway,
@@ -346,7 +407,9 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         metrics=metrics,
         streams=streams,
         logs=logs,
-        auth=Authenticator(token),
+        auth=Authenticator(
+            token, {name: t.get_secret_value() for name, t in config.web.users.items()}
+        ),
         config=config.web,
         static_dir=STATIC_DIR,
         skills=skills,
@@ -357,6 +420,12 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         notify=outbox.notify,
         budgets=budgets,
         workspaces=workspaces,
+        routes=tuple(
+            route
+            for connector in connectors.values()
+            if isinstance(connector, ServesWeb)
+            for route in connector.web_routes()
+        ),
     )
     application.web = create_app(services, startup=application.start, shutdown=application.stop)
     return application

@@ -1,4 +1,4 @@
-"""The ``nexflow`` command: ``serve``, ``doctor``, ``version``.
+"""The ``nexflow`` command: ``serve``, ``doctor``, ``security audit``, ``version``.
 
 Imports are deferred to the command that needs them so ``nexflow serve`` starts fast
 (:func:`make_server` says how; docs/architecture.md, "Start-up").
@@ -175,6 +175,8 @@ GROUPS = {
     "pair": ("nexflow.pairing_cli", "main_pair", "pairing: list | approve|deny CHANNEL CODE"),
     "panels": ("nexflow.panels.cli", "main_panels", "NXML panels: validate FILE"),
     "skills": ("nexflow.skills.cli", "main_skills", "skills: list | validate PATH | run NAME"),
+    "security": ("nexflow.security_audit", "main_security", "security: audit [--json] [--fix]"),
+    "inbox": ("nexflow.inbox_cli", "main_inbox", "inbox: dead [--json] | retry ID"),
 }
 
 

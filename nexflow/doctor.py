@@ -123,8 +123,16 @@ def _bind(config: NexflowConfig) -> Check:
             "set NEXFLOW_GATEWAY_TOKEN, or bind 127.0.0.1",
         )
     where = f"http://{host}:{config.web.port}/"
+    if token:
+        return Check(True, "web bind", where + " (token required; browser guard on)")
     return Check(
-        True, "web bind", where + (" (token required)" if token else " (loopback, no token)")
+        True,
+        "web bind",
+        f"{where} (loopback, no token): only this machine can connect; the Host check "
+        "refuses DNS-rebinding pages, the Origin check refuses other sites' forms, fetches "
+        "and WebSockets, and the API takes only JSON bodies. Any local program or user can "
+        "still act as the owner: set NEXFLOW_GATEWAY_TOKEN to require a token from them too "
+        "(nexflow security audit checks the rest)",
     )
 
 

@@ -78,6 +78,12 @@ _EN: dict[str, str] = {
     "confirm_expired": "That confirmation has expired.",
     "confirm_unknown": "There is no pending confirmation with that id (it may have expired).",
     "confirm_not_yours": "That confirmation was not asked of you.",
+    "confirm_expired_turn": "Confirmation {id} expired; nothing was run.",
+    "dead_letter": (
+        "Sorry: your message could not be handled after {attempts} attempts, so it was set "
+        "aside (dead letter {id}) and will not be retried by itself. The owner can retry it "
+        "with `nexflow inbox retry {id}`."
+    ),
     "budget_daily_exhausted": (
         "You have used your daily budget of {limit} tokens, so I did not send this message "
         "to the model. The budget resets at midnight UTC; the owner can raise "
@@ -124,6 +130,16 @@ _EN: dict[str, str] = {
     "ws_review_removed": "NXML nodes removed: {nodes}",
     "ws_review_status": "status: {status} ({reason})",
     "ws_review_cut": "… {lines} more lines not shown; the full diff: {url}",
+    # the trust gate (nexflow/trust/gate.py): a call that follows untrusted content
+    "trust_title": "Confirm {tool}: it follows untrusted content",
+    "trust_detail": (
+        "This turn read untrusted content from {sources}; it may carry instructions that "
+        "are not yours. The assistant now wants to {effects}:\n\n{action}\n\n"
+        "Approve only if you asked for this."
+    ),
+    "trust_writes": "change your saved data",
+    "trust_egress": "send data out",
+    "trust_writes_egress": "change your saved data and send data out",
 }
 
 _RU: dict[str, str] = {
@@ -192,6 +208,12 @@ _RU: dict[str, str] = {
     "confirm_expired": "Срок этого подтверждения истёк.",
     "confirm_unknown": "Нет ожидающего подтверждения с таким id (возможно, оно истекло).",
     "confirm_not_yours": "Это подтверждение запрашивали не у вас.",
+    "confirm_expired_turn": "Срок подтверждения {id} истёк; ничего не выполнено.",
+    "dead_letter": (
+        "Извините: ваше сообщение не удалось обработать за {attempts} попытки, поэтому оно "
+        "отложено (недоставленное сообщение {id}) и само повторяться не будет. Владелец может "
+        "повторить его командой `nexflow inbox retry {id}`."
+    ),
     "budget_daily_exhausted": (
         "Ваш дневной бюджет в {limit} токенов исчерпан, поэтому это сообщение не отправлено "
         "модели. Бюджет обновится в полночь по UTC; владелец может увеличить "
@@ -240,6 +262,16 @@ _RU: dict[str, str] = {
     "ws_review_removed": "удалены узлы NXML: {nodes}",
     "ws_review_status": "статус: {status} ({reason})",
     "ws_review_cut": "… ещё строк: {lines}, не показаны; полный diff: {url}",
+    # шлюз доверия (nexflow/trust/gate.py): вызов после недоверенного содержимого
+    "trust_title": "Подтвердите {tool}: после недоверенного содержимого",
+    "trust_detail": (
+        "В этом ходе прочитано недоверенное содержимое из {sources}; в нём могут быть "
+        "чужие инструкции. Теперь ассистент хочет {effects}:\n\n{action}\n\n"
+        "Подтверждайте, только если вы сами об этом просили."
+    ),
+    "trust_writes": "изменить ваши сохранённые данные",
+    "trust_egress": "отправить данные наружу",
+    "trust_writes_egress": "изменить ваши сохранённые данные и отправить данные наружу",
 }
 
 CATALOGUE: Mapping[str, Mapping[str, str]] = {"en": _EN, "ru": _RU}

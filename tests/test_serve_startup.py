@@ -45,7 +45,7 @@ async def main():
         import httpx  # the test's client (it imports rich and pygments: after the checks)
 
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             health = await client.get("/health")
             chat = await client.post("/api/v1/chat", json={"message": "hi"}, timeout=30)
         report["http"] = [health.status_code, chat.status_code, chat.json().get("reply")]

@@ -51,6 +51,7 @@ from connectors.telegram.render import ActionTokens, callback_message
 from connectors.telegram.webhook import WebhookApp
 from nexflow.bus.events import InboundEvent, Outbound
 from nexflow.gateway.connector import ConnectorManifest, DeliveryError
+from nexflow.web.hooks import WebRoute
 
 log = structlog.get_logger("nexflow.telegram")
 
@@ -144,10 +145,22 @@ class TelegramConnector:
                 self._queue.put_nowait(getter.result())  # taken but never handed out
                 self._queue.task_done()
 
+    @property
+    def ready(self) -> bool:
+        """Started and connected (``getMe`` answered): updates can be handled."""
+        return self._bot is not None and self._me is not None
+
     def webhook_app(self) -> WebhookApp:
-        """A pure ASGI app for ``mode: webhook``; mount it at ``webhook_url``'s path."""
+        """A pure ASGI app for ``mode: webhook``; served at ``webhook_url``'s path."""
         secret = self._config.webhook_secret
         return WebhookApp(self, secret.get_secret_value() if secret else "")
+
+    def web_routes(self) -> tuple[WebRoute, ...]:
+        """In webhook mode, the webhook on the gateway's own HTTP server
+        (:class:`~nexflow.web.hooks.ServesWeb`); none when polling."""
+        if self._config.mode != "webhook":
+            return ()
+        return (WebRoute(self._config.webhook_path, self.webhook_app()),)
 
     # -- receiving ---------------------------------------------------------------------
 

@@ -124,16 +124,19 @@ class PairingPending(NotAllowed):
         self.code = code
 
 
+TRUSTED_OWNER = "owner"  # the owner's sender id on a trusted channel (nexflow.web.identity)
 _LINK = re.compile(r"^/link(?:@\S+)?\s+([A-Za-z0-9]{4,16})\s*$", re.I)
 
 
 class Identity:
     """Resolves the unified user id and language and applies the channel's access policy.
 
-    ``trusted_channels`` (the authenticated web API) map every sender to the owner. On a
-    ``pairing`` channel an unknown sender is told a pairing code once and refused until
-    the owner approves it. ``/link <code>`` is handled here, before the policy: it
-    attaches the sender to the user who asked for the code (an unknown sender too).
+    On ``trusted_channels`` (the authenticated web API) the sender ``"owner"`` is the owner
+    and any other sender (``"user:<name>"``, a web user its token authenticated) is found
+    or created with the role ``user``: no policy applies there. On a ``pairing`` channel
+    an unknown sender is told a pairing code once and refused until the owner approves it.
+    ``/link <code>`` is handled here, before the policy: it attaches the sender to the
+    user who asked for the code (an unknown sender too).
     Sets ``ctx.lang`` and ``event.metadata["lang"]``.
     """
 
@@ -186,11 +189,17 @@ class Identity:
     async def _resolve(self, event: InboundEvent) -> tuple[str, str, str]:
         channel, sender = event.channel, event.sender_id
         platform_lang = event.metadata.get("language")
-        is_owner = channel in self._trusted or sender in self._security.owner.get(channel, ())
+        trusted = channel in self._trusted
+        is_owner = (trusted and sender == TRUSTED_OWNER) or (
+            sender in self._security.owner.get(channel, ())
+        )
         known = await self._users.find_user(channel, sender)
         if known is not None:
             return (*known, i18n.pick(await self._users.user_lang(known[0]), platform_lang))
         lang = i18n.pick(None, platform_lang)
+        if trusted and not is_owner:
+            name = sender.removeprefix("user:")
+            return await self._users.create_user(name, "user", channel, sender), "user", lang
         access = self._security.channels.get(channel)
         policy = self._policy(channel)
         # A connector's own allow list (e.g. connectors.telegram.allowed_users) approves too.

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A host name, an IPv4 or [IPv6] address, or "*.domain" (any subdomain), with an optional port.
+_NAME = r"(\[[0-9a-fA-F:.]+\]|(\*\.)?[A-Za-z0-9-][A-Za-z0-9.-]*)(:\d{1,5})?"
+_HOST = re.compile(rf"^(\*|{_NAME})$")  # "*": any host (turns the Host check off)
+_ORIGIN = re.compile(rf"^https?://{_NAME}$")
+_USER = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
 class _Section(BaseModel):
@@ -22,6 +29,49 @@ class WebConfig(_Section):
     # Where people open the web UI (links in chat, e.g. a patch's full diff); default
     # http://<host>:<port>.
     public_url: str | None = None
+    # Host names (optionally host:port) the gateway answers besides loopback, public_url's
+    # host and the bound host: anything else is refused (DNS rebinding; docs/security.md).
+    public_hosts: list[str] = Field(default_factory=list)
+    # Browser origins (scheme://host[:port]) besides the gateway's own that may send
+    # state-changing requests and open WebSockets.
+    allowed_origins: list[str] = Field(default_factory=list)
+    # Web users other than the owner: name -> their bearer token (role "user").
+    users: dict[str, SecretStr] = Field(default_factory=dict)
+
+    @field_validator("public_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if not _HOST.match(entry):
+                raise ValueError(
+                    f"web.public_hosts: {entry!r} is not a host name (e.g. nexflow.example.com "
+                    "or nexflow.example.com:8443; no scheme, no path)"
+                )
+        return [entry.lower() for entry in value]
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if not _ORIGIN.match(entry):
+                raise ValueError(
+                    f"web.allowed_origins: {entry!r} is not an origin; write "
+                    "scheme://host[:port] (e.g. https://nexflow.example.com), no path"
+                )
+        return [entry.lower() for entry in value]
+
+    @field_validator("users")
+    @classmethod
+    def _users(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for name, token in value.items():
+            if not _USER.match(name):
+                raise ValueError(
+                    f"web.users: {name!r} is not a valid name (lowercase letters, digits, "
+                    "'_' and '-', up to 32 characters)"
+                )
+            if len(token.get_secret_value()) < 16:
+                raise ValueError(f"web.users.{name}: the token must be at least 16 characters")
+        return value
 
 
 class ModelProfile(_Section):
@@ -139,6 +189,9 @@ class BudgetsConfig(_Section):
     # What one fired reminder costs against the background budget (it makes no LLM call,
     # but a runaway cron job must still stop).
     background_fire_tokens: int = Field(100, ge=0)
+    # The completion share of a model call's reservation when its profile sets no
+    # max_tokens (the budget gate reserves prompt estimate + this before it sends).
+    default_reserve_tokens: int = Field(1024, ge=1)
 
 
 class AgentConfig(_Section):
@@ -151,6 +204,9 @@ class AgentConfig(_Section):
 class BusConfig(_Section):
     concurrency: int = Field(32, ge=1, le=1024)
     max_pending: int = Field(1_000, ge=1)
+    # A turn started this many times without finishing (it crashed the gateway or raised
+    # each time) becomes a dead letter: its sender is told, nothing replays it by itself.
+    max_attempts: int = Field(3, ge=1, le=100)
 
 
 class RateLimitConfig(_Section):

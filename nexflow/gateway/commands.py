@@ -154,7 +154,7 @@ class CommandRouter:
     ) -> CommandResult:
         assert self._panels is not None
         if name == "panels":
-            return CommandResult(self._panels.listing())
+            return CommandResult(self._panels.listing(ctx.user_id))
         where = (event.channel, event.chat_id, ctx.user_id)
         answer = await (
             self._panels.press(rest, *where)

@@ -155,7 +155,7 @@ class WorkspaceCommands:
     async def _with_panel(self, panel_id: str, text: str, where: Where) -> CommandResult:
         """``text``, shown on the panel's fresh snapshot when the panel is open."""
         panels = self._panels
-        if panels is None or panel_id not in {r.id for r in panels.instances()}:
+        if panels is None or panel_id not in {r.id for r in panels.instances(where.user_id)}:
             return CommandResult(text)
         snap = await panels.snapshot(
             panel_id, channel=where.channel, chat_id=where.chat_id, notices=(text,)

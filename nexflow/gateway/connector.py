@@ -22,6 +22,17 @@ class DeliveryError(Exception):
         self.retry_after_s = retry_after_s
 
 
+class Parked(DeliveryError):
+    """Nobody is there to acknowledge the message (the web: no open tab of its session).
+
+    Not a failure: the outbox parks the item (no attempt counted, no failure metric)
+    until the session's client comes back and the item is un-parked
+    (:meth:`~nexflow.storage.parking.OutboxParking.unpark_session`)."""
+
+    def __init__(self, reason: str = "nobody is there to acknowledge it") -> None:
+        super().__init__(reason)
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectorManifest:
     """What the gateway knows of a connector without importing its SDK."""
@@ -51,3 +62,14 @@ class Drafting(Protocol):
     limited by the connector); the next ``send`` to the chat replaces the draft."""
 
     async def draft(self, chat_id: str, text: str) -> None: ...
+
+
+@runtime_checkable
+class Acknowledging(Protocol):
+    """A connector whose deliveries count only once the receiving client acknowledges
+    them (the web page acknowledges each reply by its outbox id). The outbox calls
+    ``deliver`` instead of ``send``: it returns once the item is acknowledged, raises
+    :class:`Parked` when nobody is there to acknowledge it, or :class:`DeliveryError`.
+    Its items are ordered per session (``Outbound.session_id``), not per chat."""
+
+    async def deliver(self, out: Outbound, outbox_id: int) -> None: ...

@@ -1,7 +1,9 @@
 """Answers that must not wait in the session's queue: ``/confirm <id>``, ``/cancel <id>``.
 
-A turn waiting for a confirmation holds its session's lane, so the answer is handled in
-the publish chain, before the inbox.
+The answer is handled in the publish chain, before the inbox: it is not a message to
+the model, and it resumes the parked turn it answers (see :mod:`nexflow.gateway.approvals`).
+It must come from the user the request was made for, in the chat (or web session) where
+it was asked.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import re
 from nexflow import i18n
 from nexflow.bus.events import InboundEvent
 from nexflow.bus.middleware import Accepted, Handler, PublishContext
-from nexflow.gateway.confirmations import Answer, ConfirmationService
+from nexflow.gateway.approvals import Answer, ApprovalService
 
 _CONTROL = re.compile(r"^/(confirm|cancel|yes|no)(?:@\S+)?\s+([0-9a-f]{4,32})\s*$", re.I)
 
@@ -25,7 +27,7 @@ REPLIES: dict[Answer, str] = {  # i18n keys
 
 
 class ControlCommands:
-    def __init__(self, confirmations: ConfirmationService) -> None:
+    def __init__(self, confirmations: ApprovalService) -> None:
         self._confirmations = confirmations
 
     async def __call__(
@@ -35,7 +37,14 @@ class ControlCommands:
         if match is None:
             return await handler(event, ctx)
         approve = match.group(1).lower() in ("confirm", "yes")
-        answer = await self._confirmations.answer(match.group(2), event.user_id or "", approve)
+        answer = await self._confirmations.answer(
+            match.group(2).lower(),
+            event.user_id or "",
+            approve,
+            channel=event.channel,
+            chat_id=event.chat_id,
+            session_id=event.session_id,
+        )
         return Accepted(
             0, event.session_id or "", event, immediate=i18n.t(ctx.lang, REPLIES[answer])
         )

@@ -3,12 +3,19 @@
 Order is kept per chat: when one message to a chat fails, later ones to that chat
 wait for it. Retryable failures back off exponentially (or as long as the platform
 asks); permanent ones are marked failed with the reason and audited.
+
+A connector that needs an acknowledgement (:class:`~nexflow.gateway.connector.Acknowledging`,
+the web) keeps its order per session instead, and an item nobody is there to acknowledge
+is *parked*: no attempt, no failure, not due until the session's client comes back and
+un-parks it. Each chat (or session) is delivered by its own task, so a delivery waiting
+for an acknowledgement never holds up other chats or channels.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from typing import Literal
 
@@ -16,18 +23,20 @@ import structlog
 
 from nexflow.bus.events import Outbound
 from nexflow.config.model import OutboxConfig
-from nexflow.gateway.connector import Connector, DeliveryError
+from nexflow.gateway.connector import Acknowledging, Connector, DeliveryError, Parked
 from nexflow.observability.metrics import Metrics
-from nexflow.storage.base import AuditRecord, OutboxItem, Storage
+from nexflow.storage.base import AuditRecord, OutboxItem
+from nexflow.storage.parking import ParkingStorage
 
 log = structlog.get_logger("nexflow.outbox")
-Outcome = Literal["delivered", "dead", "retry"]
+Outcome = Literal["delivered", "dead", "retry", "parked"]
+Lane = tuple[str, str]  # (channel, chat id) or, for acknowledging connectors, (channel, session)
 
 
 class OutboxDispatcher:
     def __init__(
         self,
-        storage: Storage,
+        storage: ParkingStorage,
         config: OutboxConfig,
         metrics: Metrics,
         batch: int = 256,
@@ -38,12 +47,20 @@ class OutboxDispatcher:
         self._metrics = metrics
         self._batch = batch
         self._connectors: dict[str, Connector] = {}
+        self._acknowledging: dict[str, Acknowledging] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._lanes: dict[Lane, asyncio.Task[int]] = {}  # lanes being delivered
         self._chat_slots = asyncio.Semaphore(parallel_chats)
+        # Waiting for a tab's acknowledgement is idle time: those lanes are bounded apart.
+        self._ack_slots = asyncio.Semaphore(batch)
 
     def attach(self, channel: str, connector: Connector) -> None:
         self._connectors[channel] = connector
+        if isinstance(connector, Acknowledging):
+            self._acknowledging[channel] = connector
+        else:
+            self._acknowledging.pop(channel, None)
 
     def notify(self) -> None:
         self._wake.set()
@@ -59,51 +76,101 @@ class OutboxDispatcher:
             self._task = asyncio.create_task(self._run(), name="nexflow-outbox")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        tasks = [t for t in (self._task, *self._lanes.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._task = None
+        self._lanes.clear()
 
     async def _run(self) -> None:
         while True:
             self._wake.clear()
+            started: list[asyncio.Task[int]] = []
             try:
-                await self.deliver_due()
+                started = self._start_lanes(
+                    await self._storage.due_outbox(time.time(), self._batch)
+                )
                 next_due = await self._storage.next_outbox_due()
             except Exception:
                 log.exception("outbox_round_failed")
                 self._metrics.errors.labels("outbox").inc()
                 next_due = time.time() + self._config.initial_backoff_s
-            timeout = None if next_due is None else max(0.0, next_due - time.time())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                await asyncio.wait_for(self._wake.wait(), self._sleep_for(next_due, started))
+
+    def _sleep_for(self, next_due: float | None, started: list[asyncio.Task[int]]) -> float | None:
+        if next_due is None:
+            return None
+        wait = next_due - time.time()
+        if wait <= 0 and not started and self._lanes:
+            # What is due belongs to lanes in flight (e.g. waiting for an acknowledgement);
+            # each wakes this loop when it ends. Retries of other chats are looked at again
+            # after the initial backoff instead of spinning.
+            return self._config.initial_backoff_s
+        return max(0.0, wait)
 
     async def deliver_due(self) -> int:
-        """Deliver everything due now; returns how many were delivered."""
+        """Deliver everything due now (except lanes already in flight) and wait for it;
+        returns how many were delivered."""
         items = await self._storage.due_outbox(time.time(), self._batch)
-        by_chat: dict[tuple[str, str], list[OutboxItem]] = {}
-        for item in items:
-            by_chat.setdefault((item.outbound.channel, item.outbound.chat_id), []).append(item)
-        counts = await asyncio.gather(*(self._deliver_chat(chat) for chat in by_chat.values()))
+        counts = await asyncio.gather(*self._start_lanes(items))
         return sum(counts)
 
-    async def _deliver_chat(self, items: list[OutboxItem]) -> int:
+    def _lane(self, item: OutboxItem) -> Lane:
+        out = item.outbound
+        if out.session_id and out.channel in self._acknowledging:
+            return out.channel, "session:" + out.session_id
+        return out.channel, out.chat_id
+
+    def _start_lanes(self, items: list[OutboxItem]) -> list[asyncio.Task[int]]:
+        by_lane: dict[Lane, list[OutboxItem]] = {}
+        for item in items:
+            by_lane.setdefault(self._lane(item), []).append(item)
+        started: list[asyncio.Task[int]] = []
+        for lane, queue in by_lane.items():
+            if lane in self._lanes:
+                continue  # in flight: its items are picked up again when it ends
+            task = asyncio.create_task(self._deliver_lane(lane, queue), name="nexflow-outbox-lane")
+            self._lanes[lane] = task
+            task.add_done_callback(functools.partial(self._lane_done, lane))
+            started.append(task)
+        return started
+
+    def _lane_done(self, lane: Lane, _: asyncio.Task[int]) -> None:
+        self._lanes.pop(lane, None)
+        self._wake.set()
+
+    async def _deliver_lane(self, lane: Lane, items: list[OutboxItem]) -> int:
         delivered = 0
-        async with self._chat_slots:
-            for item in items:
-                outcome = await self._deliver_one(item)
-                if outcome == "retry":
-                    break  # keep per-chat order: later messages wait for this one
-                delivered += outcome == "delivered"
+        slots = self._ack_slots if lane[0] in self._acknowledging else self._chat_slots
+        async with slots:
+            try:
+                for item in items:
+                    outcome = await self._deliver_one(item)
+                    if outcome in ("retry", "parked"):
+                        break  # keep per-chat order: later messages wait for this one
+                    delivered += outcome == "delivered"
+            except Exception:  # the database failed mid-lane: the items stay pending
+                log.exception("outbox_lane_failed", channel=lane[0])
+                self._metrics.errors.labels("outbox").inc()
         return delivered
 
     async def _deliver_one(self, item: OutboxItem) -> Outcome:
         out = item.outbound
         connector = self._connectors.get(out.channel)
+        acknowledging = self._acknowledging.get(out.channel)
         try:
             if connector is None:
                 raise DeliveryError(f"connector {out.channel!r} is not running")
-            await connector.send(out)
+            if acknowledging is not None:
+                await acknowledging.deliver(out, item.id)
+            else:
+                await connector.send(out)
+        except Parked as exc:
+            await self._storage.park_outbox(item.id)
+            log.info("delivery_parked", channel=out.channel, outbox_id=item.id, reason=exc.reason)
+            return "parked"
         except DeliveryError as exc:
             return await self._failed(item, exc)
         except Exception as exc:

@@ -3,6 +3,9 @@
 The model never changes a workspace: ``patch_propose`` makes a pending patch on a shadow
 branch (the same path as ``/sync``) and puts its review card, with Accept / Reject, into
 the chat the request came from. Only the user's answer merges it (docs/workspaces.md).
+``patch_propose`` is declared ``write`` (it stores a pending patch and posts a card): after
+untrusted content the trust gate asks first, and the patch's summary then starts with
+``[after untrusted content from …]`` so the review card says it too (docs/trust.md).
 Both take an optional ``workspace`` (one of the user's named workspaces; the default one
 when omitted); a ``panel:<id>`` patch always goes to the workspace the panel is in.
 """
@@ -87,6 +90,7 @@ class PatchProposeTool:
             },
             "required": ["target", "content", "summary"],
         },
+        effects=frozenset({"write"}),
     )
 
     def __init__(
@@ -110,9 +114,12 @@ class PatchProposeTool:
         if len(content) > MAX_CONTENT_CHARS:
             raise ToolError(f"'content' is longer than {MAX_CONTENT_CHARS} characters")
         workspace = _workspace(args)
+        summary = summary.strip()
+        if ctx.tainted:
+            summary = f"[after untrusted content from {', '.join(ctx.tainted)}] {summary}"
         try:
             patch = await self._workspaces.propose(
-                ctx.user_id, target, content, summary.strip()[:200], "chat", workspace
+                ctx.user_id, target, content, summary[:200], "chat", workspace
             )
             diff = await self._workspaces.diff(patch.id)
         except WorkspaceError as exc:

@@ -28,6 +28,31 @@ class NoModelConfigured(LLMError):
     """No model is configured and no local Ollama answers."""
 
 
+class BudgetExhausted(LLMError):
+    """A hard token budget stops this call: nothing was sent to any provider.
+
+    ``period`` is ``daily`` or ``monthly`` (the user's) or ``background`` (the day's
+    background budget); ``limit`` and ``used`` are tokens. ``message`` is English; chat
+    replies use the i18n key ``budget_<period>_exhausted``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        period: str,
+        limit: int,
+        used: int,
+        scope: str = "user",
+        model: str = "",
+    ) -> None:
+        super().__init__(message, model=model)
+        self.period = period
+        self.limit = limit
+        self.used = used
+        self.scope = scope
+
+
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
 
 

@@ -7,6 +7,13 @@ to today's). The files are the source of truth: the database is an index over th
 A file is split into *chunks*: every bullet (``- `` or ``* ``, with its indented
 continuation lines) and every other paragraph; headings are not chunks. ``#word`` marks a
 tag. All functions here are synchronous; the service runs them in its database thread.
+
+Taint (docs/trust.md). A fact saved in a turn that had read untrusted content ends with
+``<!-- tainted: http-request, ... -->`` (an HTML comment: invisible when the note is
+rendered, plain to whoever edits it). The mark lives in the file, so the index rebuilt
+from the files keeps it; a chunk with a mark is :attr:`Chunk.tainted`, and deleting the
+mark by hand is how a user vouches for a fact. Continuation lines of a saved fact that
+look like headings are escaped (``\\#``), so a saved fact stays one chunk with its mark.
 """
 
 from __future__ import annotations
@@ -22,16 +29,31 @@ _NOTE_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}\.md$")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _TAG = re.compile(r"(?<![\w#])#([\w-]+)")
 _BULLET = re.compile(r"^[-*]\s+")
+_HEADING = re.compile(r"^#{1,6}\s")
+_TAINT_MARK = re.compile(r"[ \t]*<!--\s*tainted:\s*(.*?)\s*-->", re.DOTALL)
+_SOURCE = re.compile(r"[^\w.:-]+")
 
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
     text: str
     tags: tuple[str, ...]
+    tainted: tuple[str, ...] = ()  # where untrusted content came from; empty: clean
 
     @property
     def digest(self) -> str:
-        return hashlib.blake2b(self.text.encode(), digest_size=12).hexdigest()
+        body = self.text if not self.tainted else f"{self.text}\0tainted:{','.join(self.tainted)}"
+        return hashlib.blake2b(body.encode(), digest_size=12).hexdigest()
+
+
+def _sources(raw: str) -> tuple[str, ...]:
+    found = [s for s in (_SOURCE.sub("", part) for part in raw.split(",")) if s]
+    return tuple(dict.fromkeys(found)) or ("unknown",)
+
+
+def taint_mark(sources: tuple[str, ...]) -> str:
+    """The comment that marks a saved fact as written after untrusted content."""
+    return f"<!-- tainted: {', '.join(_sources(','.join(sources)))} -->"
 
 
 def user_dir(workspace: Path, user_id: str) -> Path:
@@ -57,8 +79,12 @@ def parse(text: str) -> list[Chunk]:
     def flush() -> None:
         body = "\n".join(current).strip()
         current.clear()
+        marks = _TAINT_MARK.findall(body)
+        if marks:
+            body = _TAINT_MARK.sub("", body).strip()
         if body:
-            chunks.append(Chunk(body, tuple(dict.fromkeys(_TAG.findall(body)))))
+            tainted = _sources(",".join(marks)) if marks else ()
+            chunks.append(Chunk(body, tuple(dict.fromkeys(_TAG.findall(body))), tainted))
 
     for line in text.splitlines():
         stripped = line.strip()
@@ -73,14 +99,22 @@ def parse(text: str) -> list[Chunk]:
     return chunks
 
 
-def append_note(folder: Path, day: date, text: str, tags: list[str]) -> tuple[Path, Chunk]:
-    """Append one bullet to the day's note (creating it with a heading); return its chunk."""
+def append_note(
+    folder: Path, day: date, text: str, tags: list[str], tainted: tuple[str, ...] = ()
+) -> tuple[Path, Chunk]:
+    """Append one bullet to the day's note (creating it with a heading); return its chunk.
+
+    ``tainted`` (the turn's untrusted sources) ends the bullet with a taint mark.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{day.isoformat()}.md"
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    lines[1:] = ["\\" + line if _HEADING.match(line) else line for line in lines[1:]]
     missing = [t for t in tags if f"#{t}" not in text]
     if missing:
         lines[-1] += " " + " ".join(f"#{t}" for t in missing)
+    if tainted:
+        lines[-1] += " " + taint_mark(tainted)
     bullet = "- " + "\n  ".join(lines) + "\n"
     with path.open("a", encoding="utf-8") as out:
         if out.tell() == 0:

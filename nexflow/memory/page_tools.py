@@ -2,6 +2,8 @@
 
 They are offered only in sessions that have paged-out pages (the gateway hides them
 otherwise, to keep the prompt small). Every call acts on the calling user's pages only.
+Both only read; a restored page is untrusted when its transcript holds untrusted tool
+output (an untrusted frame, :func:`nexflow.trust.framing.untrusted_sources`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from nexflow.memory.errors import MemoryStoreError
 from nexflow.memory.pages import Page
 from nexflow.memory.paging import ContextPager
 from nexflow.tools.base import Tool, ToolContext, ToolError, ToolResult, ToolSpec
+from nexflow.trust.framing import untrusted_sources
 
 MAX_LISTED = 50
 
@@ -80,6 +83,7 @@ class ContextPageGet:
         return ToolResult(
             f"{_describe(page)}\nSummary: {page.summary}\n\n{transcript}",
             data={"id": page.id, "session_id": page.session_id, "messages": page.messages},
+            untrusted=bool(untrusted_sources([transcript])),
         )
 
 

@@ -33,6 +33,7 @@ from typing import Any
 import structlog
 
 from nexflow.config.model import MemoryConfig
+from nexflow.llm.gate import Unbudgeted
 from nexflow.memory import page_view
 from nexflow.memory.errors import MemoryStoreError
 from nexflow.memory.keywords import keyword_terms
@@ -40,7 +41,13 @@ from nexflow.memory.known_clean import KnownClean
 from nexflow.memory.page_estimates import KNOWN_SESSIONS, SessionEstimates
 from nexflow.memory.pages import NewPage, Page, PageIndex, SummaryBy
 from nexflow.memory.service import MemoryService
-from nexflow.memory.summarizer import BudgetGate, Digest, ModelSource, Outcome, Summarizer
+from nexflow.memory.summarizer import (
+    Digest,
+    ModelGate,
+    ModelSource,
+    Outcome,
+    Summarizer,
+)
 from nexflow.memory.transcript import (
     exchanges,
     fallback_summary,
@@ -82,13 +89,15 @@ class ContextPager:
         models: ModelSource,
         config: MemoryConfig,
         *,
-        budgets: BudgetGate | None = None,
+        gate: ModelGate | None = None,
         metrics: Metrics | None = None,
         known_sessions: int = KNOWN_SESSIONS,
     ) -> None:
         self._storage = storage
         self._memory = memory
-        self._summarizer = Summarizer(storage, models, budgets, metrics)
+        # The summaries' model calls go through the budget gate; ``models`` alone (tests,
+        # benchmarks) makes them unbudgeted.
+        self._summarizer = Summarizer(storage, gate or Unbudgeted(models), metrics)
         self._budget = config.context_budget_tokens
         self._page_in_max = config.page_in_max
         self._min_similarity = config.page_in_min_similarity

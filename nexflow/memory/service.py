@@ -73,11 +73,14 @@ class MemoryService:
     def folder(self, user_id: str) -> Path:
         return notes.user_dir(self._workspace, user_id)
 
-    async def save(self, user_id: str, text: str, tags: list[str]) -> Item:
+    async def save(
+        self, user_id: str, text: str, tags: list[str], tainted: tuple[str, ...] = ()
+    ) -> Item:
+        """Append a fact to today's note; ``tainted`` (the turn's untrusted sources) marks it."""
         async with self._lock(user_id):
             await self._sync(user_id)
             path, chunk = await self._run(
-                notes.append_note, self.folder(user_id), self._today(), text, tags
+                notes.append_note, self.folder(user_id), self._today(), text, tags, tainted
             )
             await self._sync(user_id)
             saved = await self._run(self.index.find, user_id, self._relative(path), chunk.digest)

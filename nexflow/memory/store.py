@@ -24,6 +24,7 @@ from nexflow.memory.notes import Chunk
 from nexflow.memory.pages import PageIndex
 
 RRF_K = 60
+_COLUMNS = "id, user_id, path, text, tags, created_at, tainted"  # the fields of an Item
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items(
@@ -34,7 +35,8 @@ CREATE TABLE IF NOT EXISTS items(
     tags TEXT NOT NULL DEFAULT '',
     digest TEXT NOT NULL,
     created_at REAL NOT NULL,
-    embedded INTEGER NOT NULL DEFAULT 0
+    embedded INTEGER NOT NULL DEFAULT 0,
+    tainted TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS items_by_file ON items(user_id, path);
 CREATE INDEX IF NOT EXISTS items_to_embed ON items(user_id, embedded);
@@ -57,6 +59,8 @@ class Item:
     text: str
     tags: tuple[str, ...]
     created_at: float
+    # Where untrusted content came from when it was written (the note's taint mark).
+    tainted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +100,7 @@ class MemoryIndex:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self.vector_error: str | None = load_sqlite_vec(self._db, self._driver)
         self._db.executescript(_SCHEMA)
+        self._add_taint_column()
         self.vec = ItemVectors(self._db, self.vector_error is None)
         self.pages = PageIndex(self._db, self.vector_error is None)
 
@@ -105,6 +110,12 @@ class MemoryIndex:
 
     def close(self) -> None:
         self._db.close()
+
+    def _add_taint_column(self) -> None:
+        """Indexes made before taint marks existed get the column; their items are clean."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(items)")}
+        if "tainted" not in columns:
+            self._db.execute("ALTER TABLE items ADD COLUMN tainted TEXT NOT NULL DEFAULT ''")
 
     # -- files -> items ------------------------------------------------------------------
 
@@ -144,9 +155,17 @@ class MemoryIndex:
                     ids.append(reuse.pop(0))
                     continue
                 cur = self._db.execute(
-                    "INSERT INTO items(user_id, path, text, tags, digest, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (user_id, path, chunk.text, " ".join(chunk.tags), chunk.digest, now),
+                    "INSERT INTO items(user_id, path, text, tags, digest, created_at, tainted) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        user_id,
+                        path,
+                        chunk.text,
+                        " ".join(chunk.tags),
+                        chunk.digest,
+                        now,
+                        " ".join(chunk.tainted),
+                    ),
                 )
                 item_id = int(cur.lastrowid)
                 self._db.execute(
@@ -180,7 +199,7 @@ class MemoryIndex:
 
     def get(self, user_id: str, item_id: int) -> Item | None:
         row = self._db.execute(
-            "SELECT id, user_id, path, text, tags, created_at FROM items WHERE id=? AND user_id=?",
+            f"SELECT {_COLUMNS} FROM items WHERE id=? AND user_id=?",
             (item_id, user_id),
         ).fetchone()
         return _item(row) if row else None
@@ -188,7 +207,7 @@ class MemoryIndex:
     def find(self, user_id: str, path: str, digest: str) -> Item | None:
         """The newest item of ``path`` with this content digest."""
         row = self._db.execute(
-            "SELECT id, user_id, path, text, tags, created_at FROM items "
+            f"SELECT {_COLUMNS} FROM items "
             "WHERE user_id=? AND path=? AND digest=? ORDER BY id DESC LIMIT 1",
             (user_id, path, digest),
         ).fetchone()
@@ -216,7 +235,7 @@ class MemoryIndex:
             return []
         marks = ",".join("?" * len(best))
         rows = self._db.execute(
-            f"SELECT id, user_id, path, text, tags, created_at FROM items WHERE id IN ({marks})",
+            f"SELECT {_COLUMNS} FROM items WHERE id IN ({marks})",
             best,
         ).fetchall()
         items = {row[0]: _item(row) for row in rows}
@@ -255,4 +274,5 @@ def _item(row: Sequence[Any]) -> Item:
         text=str(row[3]),
         tags=tuple(str(row[4]).split()),
         created_at=float(row[5]),
+        tainted=tuple(str(row[6]).split()),
     )

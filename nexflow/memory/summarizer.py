@@ -1,7 +1,10 @@
 """The ``summarize`` route for context paging: a page's summary and its durable facts.
 
 One model call per page, audited (``llm_call``, route ``summarize``), counted in the
-metrics and charged to the user's budget. The answer is validated here, once; anything
+metrics and made through the budget gate (:mod:`nexflow.llm.gate`) in the user's scope:
+reserved before it is sent, charged to the user's budget when it settles, and not made at
+all for a user at a hard limit (:attr:`Outcome.UNAVAILABLE`: the page gets the fallback
+summary and its flush is retried later). The answer is validated here, once; anything
 that is not the JSON asked for is :attr:`Outcome.UNUSABLE`.
 """
 
@@ -9,15 +12,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
 from enum import Enum
-from typing import Any, Protocol
+from typing import Protocol
 
 import structlog
 from pydantic import BaseModel, Field, ValidationError
 
 from nexflow.llm.client import LLMClient, LLMRequest
-from nexflow.llm.errors import LLMError
+from nexflow.llm.errors import BudgetExhausted, LLMError
 from nexflow.memory.transcript import MAX_SUMMARY_CHARS, clip_text
 from nexflow.observability.metrics import Metrics
 from nexflow.storage.base import AuditRecord, SessionRecord, Storage
@@ -38,14 +40,17 @@ SUMMARIZE_PROMPT = (
 
 
 class ModelSource(Protocol):
+    """Unbudgeted clients (:class:`~nexflow.llm.resolver.ModelResolver`): tests and benches."""
+
     async def client_for(self, route: str = "execute") -> LLMClient: ...
 
 
-class BudgetGate(Protocol):
-    """The part of :class:`~nexflow.llm.budget.Budgets` paging uses."""
+class ModelGate(Protocol):
+    """The budget gate (:class:`~nexflow.llm.gate.BudgetGate`)."""
 
-    async def check(self, user_id: str) -> Any: ...
-    async def record_turn(self, user_id: str, audit: Sequence[AuditRecord]) -> int: ...
+    async def client_for(
+        self, route: str, *, user_id: str, scope: str = "user", purpose: str = ""
+    ) -> LLMClient: ...
 
 
 class Digest(BaseModel):
@@ -76,19 +81,15 @@ class Summarizer:
     def __init__(
         self,
         storage: Storage,
-        models: ModelSource,
-        budgets: BudgetGate | None = None,
+        models: ModelGate,
         metrics: Metrics | None = None,
     ) -> None:
         self._storage = storage
         self._models = models
-        self._budgets = budgets
         self._metrics = metrics
 
     async def summarize(self, session: SessionRecord, transcript: str) -> Digest | Outcome:
         user_id = session.user_id
-        if self._budgets is not None and (await self._budgets.check(user_id)).exhausted:
-            return Outcome.UNAVAILABLE
         request = LLMRequest(
             messages=[
                 {"role": "system", "content": SUMMARIZE_PROMPT},
@@ -98,8 +99,12 @@ class Summarizer:
         )
         started = time.perf_counter()
         try:
-            client = await self._models.client_for("summarize")
+            client = await self._models.client_for(
+                "summarize", user_id=user_id, purpose="context_page"
+            )
             response = await client.complete(request)
+        except BudgetExhausted:  # nothing was sent; the gate logged it
+            return Outcome.UNAVAILABLE
         except LLMError as exc:
             log.warning("context_summary_unavailable", error=exc.message)
             await self._audit(
@@ -112,8 +117,7 @@ class Summarizer:
                         session.id,
                         {"error": exc.message, "route": "summarize", "purpose": "context_page"},
                     )
-                ],
-                user_id,
+                ]
             )
             if self._metrics is not None:
                 self._metrics.llm_calls.labels(exc.model or "unknown", "error").inc()
@@ -137,8 +141,7 @@ class Summarizer:
                         "purpose": "context_page",
                     },
                 )
-            ],
-            user_id,
+            ]
         )
         if self._metrics is not None:
             m = self._metrics
@@ -152,7 +155,5 @@ class Summarizer:
             return Outcome.UNUSABLE
         return digest
 
-    async def _audit(self, records: list[AuditRecord], user_id: str) -> None:
+    async def _audit(self, records: list[AuditRecord]) -> None:
         await self._storage.audit(records)
-        if self._budgets is not None:
-            await self._budgets.record_turn(user_id, records)

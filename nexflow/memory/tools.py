@@ -1,6 +1,11 @@
 """The model's memory tools: ``memory_save``, ``memory_search``, ``memory_get``.
 
 Every call acts on the calling user's memory only (``ToolContext.user_id``).
+
+Taint (docs/trust.md): ``memory_save`` in a turn that read untrusted content marks the
+fact with the turn's sources (in the note file); ``memory_search`` and ``memory_get``
+return ``ToolResult(untrusted=True)`` when any item they return carries such a mark, so
+the turn that reads it back is tainted too.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ _TAG = re.compile(r"^[\w-]{1,40}$")
 def _describe(item: Item) -> str:
     when = datetime.fromtimestamp(item.created_at, UTC).strftime("%Y-%m-%d")
     tags = " ".join(f"#{t}" for t in item.tags)
-    return f"#{item.id} [{when}, {item.path}{', ' + tags if tags else ''}]"
+    taint = f", untrusted: from {', '.join(item.tainted)}" if item.tainted else ""
+    return f"#{item.id} [{when}, {item.path}{', ' + tags if tags else ''}{taint}]"
 
 
 class MemorySave:
@@ -41,6 +47,7 @@ class MemorySave:
             },
             "required": ["text"],
         },
+        effects=frozenset({"write"}),
     )
 
     def __init__(self, memory: MemoryService) -> None:
@@ -60,12 +67,14 @@ class MemorySave:
         if bad:
             raise ToolError(f"tags must be single words (letters, digits, - or _): {bad}")
         try:
-            item = await self._memory.save(ctx.user_id, text, tags)
+            item = await self._memory.save(ctx.user_id, text, tags, ctx.tainted)
         except MemoryStoreError as exc:
             raise ToolError(exc.message) from exc
+        sources = ", ".join(item.tainted)
+        marked = f" It is marked untrusted (from {sources})." if sources else ""
         return ToolResult(
-            content=f"Saved memory #{item.id} in {item.path}.",
-            data={"id": item.id, "path": item.path},
+            content=f"Saved memory #{item.id} in {item.path}.{marked}",
+            data={"id": item.id, "path": item.path, "tainted": list(item.tainted)},
         )
 
 
@@ -115,6 +124,7 @@ class MemorySearch:
                 "notice": result.notice,
                 "ids": [h.item.id for h in result.hits],
             },
+            untrusted=any(h.item.tainted for h in result.hits),
         )
 
 
@@ -145,7 +155,14 @@ class MemoryGet:
             raise ToolError(f"no memory item #{item_id}")
         return ToolResult(
             content=f"{_describe(item)}\n{item.text}",
-            data={"id": item.id, "path": item.path, "text": item.text, "tags": list(item.tags)},
+            data={
+                "id": item.id,
+                "path": item.path,
+                "text": item.text,
+                "tags": list(item.tags),
+                "tainted": list(item.tainted),
+            },
+            untrusted=bool(item.tainted),
         )
 
 

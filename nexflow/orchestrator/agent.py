@@ -1,79 +1,80 @@
-"""The agent loop for one turn."""
+"""The agent loop for one turn: model → tools → model …, parked when the user must answer.
+
+The tools of a turn are computed from its caller (``Toolbox.tools_for(ctx)``): the model
+is offered, and may call, only the caller's own. Every model call goes through the
+budgeted client (:class:`ModelSource` is the one budget gate: it reserves before it
+sends). When a call needs the user's approval the loop stops and returns a
+:class:`~nexflow.orchestrator.checkpoint.Checkpoint` in ``TurnResult.parked``;
+:meth:`Orchestrator.resume_turn` continues from it with the user's decisions.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, Protocol
 
 import structlog
 
-from nexflow.bus.events import InboundEvent, Outbound
-from nexflow.bus.streams import StreamEvent
+from nexflow.bus.events import InboundEvent
 from nexflow.config.model import AgentConfig
-from nexflow.llm.client import LLMClient, LLMRequest, LLMResponse, ToolCall
-from nexflow.llm.errors import LLMError, NoModelConfigured, ProviderRejected
+from nexflow.llm.client import LLMClient, ToolCall
+from nexflow.llm.errors import BudgetExhausted, LLMError, NoModelConfigured, ProviderRejected
 from nexflow.observability.metrics import Metrics
+from nexflow.orchestrator.checkpoint import Checkpoint
 from nexflow.orchestrator.context import history_messages, skills_used, system_prompt
 from nexflow.orchestrator.persona import PersonaFiles
-from nexflow.storage.base import AuditRecord, MessageRecord, NewMessage, SessionRecord
-from nexflow.tools.base import ToolContext, ToolError, ToolResult
-from nexflow.tools.registry import ToolRegistry
+from nexflow.orchestrator.steps import Steps, StreamSink, TurnResult, TurnState
+from nexflow.storage.base import MessageRecord, NewMessage, SessionRecord
+from nexflow.tools.approval import TurnApprovals
+from nexflow.tools.base import ApprovalRequired, ToolContext
+from nexflow.tools.toolset import Toolbox, Toolset
+from nexflow.trust import FRAME_INSTRUCTIONS, TrustGate, untrusted_sources
+
+__all__ = ["ModelSource", "Orchestrator", "StreamSink", "TurnResult"]
 
 log = structlog.get_logger("nexflow.orchestrator")
-StreamSink = Callable[[StreamEvent], Awaitable[None]]
 # (user id, skills used in the history) → the user's own prompt section (memory/userfiles.py)
-UserContext = Callable[[str, Collection[str]], Awaitable[str]]
+UserContext = Callable[[str, Collection[str]], Any]
 
 
 class ModelSource(Protocol):
-    async def client_for(self, route: str = "execute") -> LLMClient: ...
+    """The budgeted model clients (``nexflow.llm.gate.BudgetGate``): a client for ``route``
+    that reserves the call's worst case against ``user_id``'s budget before it sends and
+    raises :class:`~nexflow.llm.errors.BudgetExhausted` (no request made) when it cannot."""
 
-
-@dataclass(slots=True)
-class TurnResult:
-    reply: str
-    messages: list[NewMessage]
-    audit: list[AuditRecord]
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)
-    error: str | None = None
-    llm_seconds: float = 0.0
-    outbound: Outbound | None = None  # replaces the plain text reply (e.g. a panel snapshot)
-
-
-@dataclass(slots=True)
-class _Turn:
-    """Mutable state of one turn in progress."""
-
-    event: InboundEvent
-    session: SessionRecord
-    sink: StreamSink | None
-    result: TurnResult
+    async def client_for(
+        self, route: str, *, user_id: str, scope: str = "user", purpose: str = ""
+    ) -> LLMClient: ...
 
 
 class Orchestrator:
     def __init__(
         self,
         models: ModelSource,
-        tools: ToolRegistry,
+        tools: Toolbox,
         config: AgentConfig,
         persona: PersonaFiles,
         metrics: Metrics,
         tool_timeout_s: float = 600.0,
         context_sections: Callable[[], str] | None = None,
         user_context: UserContext | None = None,
+        gate: TrustGate | None = None,
     ) -> None:
         self._models = models
         self._tools = tools
         self._config = config
         self._persona = persona
-        self._metrics = metrics
-        self._tool_timeout_s = tool_timeout_s
         self._sections = context_sections
         self._user_context = user_context
+        self.steps = Steps(
+            metrics,
+            tool_timeout_s=tool_timeout_s,
+            output_chars=config.tool_output_chars,
+            gate=gate,
+        )
+
+    def tools_for(self, ctx: ToolContext) -> Toolset:
+        return self._tools.tools_for(ctx)
 
     async def build_messages(
         self,
@@ -91,7 +92,11 @@ class Orchestrator:
             else ""
         )
         system = system_prompt(
-            self._persona.text(), self._config.system_prompt, extra, user=user, paged=paged
+            self._persona.text(),
+            "\n\n".join(p for p in (self._config.system_prompt, FRAME_INSTRUCTIONS) if p),
+            extra,
+            user=user,
+            paged=paged,
         )
         return [
             {"role": "system", "content": system},
@@ -109,211 +114,166 @@ class Orchestrator:
         *,
         paged: str = "",
         hidden_tools: Collection[str] = (),
+        approvals: TurnApprovals | None = None,
     ) -> TurnResult:
         """One turn. ``paged``: the prompt section on paged-out history; ``hidden_tools``:
-        registered tools not offered this turn (the paging tools in a session without pages)."""
-        turn = _Turn(event, session, sink, TurnResult("", [NewMessage("user", event.message)], []))
-        user_id = event.user_id or session.user_id
-        messages = await self.build_messages(history, event.message, user_id=user_id, paged=paged)
-        tool_specs = [s.to_openai() for s in self._tools.specs() if s.name not in hidden_tools]
-        ctx = ctx or ToolContext(
-            user_id=event.user_id or "",
-            session_id=session.id,
-            channel=event.channel,
-            chat_id=event.chat_id,
+        tools not offered this turn (the paging tools in a session without pages);
+        ``approvals``: set for a turn that may park (a chat turn), None where nobody can
+        be asked (then a call that needs approval is refused)."""
+        turn = TurnState(
+            event, session, sink, TurnResult("", [NewMessage("user", event.message)], [])
         )
+        # Untrusted output still in the history the model sees taints this turn too.
+        turn.tainted = list(untrusted_sources(m.content for m in history if m.role == "tool"))
+        ctx = ctx or _context(event, session)
+        messages = await self.build_messages(
+            history, event.message, user_id=ctx.user_id, paged=paged
+        )
+        return await self._loop(turn, ctx, messages, 0, [], 0, list(hidden_tools), approvals)
+
+    async def resume_turn(
+        self,
+        event: InboundEvent,
+        session: SessionRecord,
+        checkpoint: Checkpoint,
+        approvals: TurnApprovals,
+        sink: StreamSink | None = None,
+        ctx: ToolContext | None = None,
+    ) -> TurnResult:
+        """Continue a parked turn: the waiting call runs (or is declined) with the user's
+        answer, then the loop goes on as if it had never stopped."""
+        c = checkpoint
+        result = TurnResult(
+            "", list(c.history), list(c.audit), list(c.tool_calls), llm_seconds=c.llm_seconds
+        )
+        turn = TurnState(event, session, sink, result, list(c.tainted))
+        ctx = ctx or _context(event, session)
+        return await self._loop(
+            turn, ctx, list(c.messages), c.step, list(c.calls), c.index, c.hidden_tools, approvals
+        )
+
+    async def _loop(
+        self,
+        turn: TurnState,
+        ctx: ToolContext,
+        messages: list[dict[str, Any]],
+        step: int,
+        calls: list[ToolCall],
+        index: int,
+        hidden: list[str],
+        approvals: TurnApprovals | None,
+    ) -> TurnResult:
+        tools = self.tools_for(ctx)
+        specs = [s.to_openai() for s in tools.specs(hidden)]
         try:
-            for step in range(self._config.max_steps):
+            while True:
+                for i in range(index, len(calls)):
+                    try:
+                        await self._tool_step(turn, calls[i], tools, ctx, messages, approvals)
+                    except ApprovalRequired as ask:
+                        assert approvals is not None  # only TurnApprovals raises it
+                        turn.result.parked = Checkpoint(
+                            "agent",
+                            approvals.current,
+                            ask.title,
+                            ask.detail,
+                            messages,
+                            calls,
+                            i,
+                            step,
+                            hidden,
+                            list(turn.tainted),
+                            turn.result.messages,
+                            turn.result.audit,
+                            turn.result.tool_calls,
+                            turn.result.llm_seconds,
+                        )
+                        return turn.result
+                if step >= self._config.max_steps:
+                    return _finish(
+                        turn,
+                        f"I stopped after {self._config.max_steps} steps without reaching an "
+                        "answer. Ask again more specifically, or raise agent.max_steps.",
+                        error="step_limit",
+                    )
                 # The first call plans (llm.routes.plan); calls after tool results execute.
                 route = "plan" if step == 0 else "execute"
-                client = await self._models.client_for(route)
-                response = await self._call_model(turn, client, messages, tool_specs, route)
+                client = await self._models.client_for(
+                    route, user_id=ctx.user_id, scope="user", purpose="chat"
+                )
+                response = await self.steps.call_model(turn, client, messages, specs, route)
+                step += 1
                 if not response.tool_calls:
-                    return self._finish(turn, response.content)
-                calls = [c.to_openai() for c in response.tool_calls]
+                    return _finish(turn, response.content)
+                calls, index = list(response.tool_calls), 0
+                wire = [c.to_openai() for c in calls]
                 messages.append(
-                    {"role": "assistant", "content": response.content, "tool_calls": calls}
+                    {"role": "assistant", "content": response.content, "tool_calls": wire}
                 )
                 turn.result.messages.append(
-                    NewMessage("assistant", response.content, tool_calls=calls)
+                    NewMessage("assistant", response.content, tool_calls=wire)
                 )
-                for call in response.tool_calls:
-                    outcome = await self._run_tool(turn, call, ctx)
-                    messages.append(
-                        {
-                            "role": "tool",
-                            "tool_call_id": call.id,
-                            "name": call.name,
-                            "content": outcome.content,
-                        }
-                    )
-                    turn.result.messages.append(
-                        NewMessage("tool", outcome.content, tool_call_id=call.id, name=call.name)
-                    )
-            return self._finish(
-                turn,
-                f"I stopped after {self._config.max_steps} steps without reaching an answer. "
-                "Ask again more specifically, or raise agent.max_steps.",
-                error="step_limit",
-            )
+        except BudgetExhausted as exc:
+            return _finish(turn, exc.message, error="budget_exhausted", detail=exc)
         except NoModelConfigured as exc:
-            return self._finish(turn, exc.message, error="no_model")
+            return _finish(turn, exc.message, error="no_model")
         except ProviderRejected as exc:
-            return self._finish(
+            return _finish(
                 turn, f"The model call was refused: {exc.message}", error="provider_rejected"
             )
         except LLMError as exc:
-            return self._finish(
+            return _finish(
                 turn,
                 f"The model provider is not answering ({exc.message}). Your message is saved; "
                 "send it again in a minute, or check the provider with `nexflow doctor`.",
                 error="provider_unavailable",
             )
 
-    def _finish(self, turn: _Turn, text: str, error: str | None = None) -> TurnResult:
-        turn.result.reply = text
-        turn.result.error = error
-        turn.result.messages.append(NewMessage("assistant", text))
-        return turn.result
-
-    async def _call_model(
+    async def _tool_step(
         self,
-        turn: _Turn,
-        client: LLMClient,
+        turn: TurnState,
+        call: ToolCall,
+        tools: Toolset,
+        ctx: ToolContext,
         messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]],
-        route: str,
-    ) -> LLMResponse:
-        sink = turn.sink
-
-        async def on_delta(text: str) -> None:
-            if sink is not None:
-                await sink({"type": "token", "text": text})
-
-        started = time.perf_counter()
-        model = getattr(client, "model", "unknown")
-        try:
-            response = await client.complete(
-                LLMRequest(messages=messages, tools=tools, route=route),
-                on_delta if sink is not None else None,
-            )
-        except LLMError as exc:
-            elapsed = time.perf_counter() - started
-            turn.result.llm_seconds += elapsed
-            self._metrics.llm_calls.labels(exc.model or model, "error").inc()
-            turn.result.audit.append(
-                self._audit(
-                    turn,
-                    "llm_call",
-                    exc.model or model,
-                    "error",
-                    {"error": exc.message, "latency_s": round(elapsed, 4)},
-                )
-            )
-            raise
-        turn.result.llm_seconds += time.perf_counter() - started
-        usage = response.usage
-        m = self._metrics
-        # A response-cache hit made no provider call: its own outcome, no latency, no cost.
-        outcome = "cache_hit" if response.cached else "ok"
-        m.llm_calls.labels(response.model, outcome).inc()
-        if not response.cached:
-            m.llm_latency.labels(response.model).observe(response.latency_s)
-        m.llm_tokens.labels(response.model, "in").inc(usage.prompt_tokens)
-        m.llm_tokens.labels(response.model, "out").inc(usage.completion_tokens)
-        m.llm_cost.labels(response.model).inc(usage.cost_usd)
-        turn.result.audit.append(
-            self._audit(
-                turn,
-                "llm_call",
-                response.model,
-                outcome,
-                {
-                    "tokens_in": usage.prompt_tokens,
-                    "tokens_out": usage.completion_tokens,
-                    "cost_usd": usage.cost_usd,
-                    "latency_s": round(response.latency_s, 4),
-                    "tool_calls": [c.name for c in response.tool_calls],
-                    "route": route,
-                    **({"fallback_from": response.fallback_from} if response.fallback_from else {}),
-                },
-            )
+        approvals: TurnApprovals | None,
+    ) -> None:
+        outcome = await self.steps.call_tool(turn, call, tools, ctx, approvals)
+        messages.append(
+            {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": outcome.content}
         )
-        return response
-
-    async def _run_tool(self, turn: _Turn, call: ToolCall, ctx: ToolContext) -> ToolResult:
-        started = time.perf_counter()
-        if turn.sink is not None:
-            await turn.sink({"type": "tool_call", "name": call.name, "arguments": call.arguments})
-        try:
-            args = _parse_args(call.arguments)
-            tool = self._tools.get(call.name)
-            async with asyncio.timeout(self._tool_timeout_s):
-                result = await tool.run(args, ctx)
-            outcome = "error" if result.is_error else "ok"
-        except ToolError as exc:
-            result, outcome = ToolResult(f"error: {exc.message}", is_error=True), "error"
-        except TimeoutError:
-            result = ToolResult(
-                f"error: the tool did not finish within {self._tool_timeout_s:.0f} s", is_error=True
-            )
-            outcome = "timeout"
-        except Exception:
-            log.exception("tool_crashed", tool=call.name)
-            result, outcome = (
-                ToolResult("error: the tool failed unexpectedly", is_error=True),
-                "crash",
-            )
-        content = result.content[: self._config.tool_output_chars]
-        result = ToolResult(content, result.is_error, result.data)
-        elapsed = time.perf_counter() - started
-        self._metrics.tool_calls.labels(call.name, outcome).inc()
-        turn.result.audit.append(
-            self._audit(
-                turn,
-                "tool_call",
-                call.name,
-                outcome,
-                {
-                    "arguments": call.arguments[:2000],
-                    "result": content[:2000],
-                    "duration_s": round(elapsed, 4),
-                },
-            )
+        turn.result.messages.append(
+            NewMessage("tool", outcome.content, tool_call_id=call.id, name=call.name)
         )
-        turn.result.tool_calls.append(
-            {
-                "name": call.name,
-                "arguments": call.arguments,
-                "ok": not result.is_error,
-                "result": content,
-            }
-        )
-        if turn.sink is not None:
-            await turn.sink(
-                {
-                    "type": "tool_result",
-                    "name": call.name,
-                    "ok": not result.is_error,
-                    "content": content,
-                }
-            )
-        return result
-
-    @staticmethod
-    def _audit(
-        turn: _Turn, kind: str, name: str, outcome: str, data: Mapping[str, Any]
-    ) -> AuditRecord:
-        return AuditRecord(kind, name, outcome, turn.event.user_id, turn.session.id, dict(data))
 
 
-def _parse_args(raw: str) -> dict[str, Any]:
-    try:
-        value = json.loads(raw or "{}")
-    except json.JSONDecodeError as exc:
-        raise ToolError(
-            f"the arguments are not valid JSON ({exc.msg}); send a JSON object"
-        ) from exc
-    if not isinstance(value, dict):
-        raise ToolError("the arguments must be a JSON object")
-    return value
+def _context(event: InboundEvent, session: SessionRecord) -> ToolContext:
+    return ToolContext(
+        user_id=event.user_id or session.user_id,
+        session_id=session.id,
+        channel=event.channel,
+        chat_id=event.chat_id,
+    )
+
+
+def _finish(
+    turn: TurnState, text: str, error: str | None = None, detail: object = None
+) -> TurnResult:
+    turn.result.reply = text
+    turn.result.error = error
+    if detail is not None:
+        turn.result.error_detail = detail
+    turn.result.messages.append(NewMessage("assistant", text))
+    return turn.result
+
+
+def decline_rest(checkpoint: Checkpoint, reason: str) -> list[NewMessage]:
+    """History messages closing a parked turn that will not run: a tool answer for the
+    waiting call and every call after it, so each call has its answer."""
+    return [
+        *checkpoint.history,
+        *(
+            NewMessage("tool", f"error: not run: {reason}", tool_call_id=c.id, name=c.name)
+            for c in checkpoint.calls[checkpoint.index :]
+        ),
+    ]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nexflow.skills.eligibility import HostContext, evaluate
-from nexflow.skills.errors import SkillError
+from nexflow.skills.errors import SkillError, SkillInputInvalid
 from nexflow.skills.loader import load_skill
 from nexflow.skills.model import Skill
 
@@ -65,10 +65,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Exit 0: the skill ran and succeeded; 1: it failed or was refused; 2: bad input."""
     try:
         payload = json.loads(args.input)
     except ValueError as exc:
         print(f"--input is not JSON: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(payload, dict):
+        print(
+            f'--input must be a JSON object (e.g. \'{{"path": "README.md"}}\'), '
+            f"not {type(payload).__name__}",
+            file=sys.stderr,
+        )
         return 2
     config, service = _config_and_service()
     try:
@@ -91,10 +99,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     async def go() -> int:
         config.workspace_dir.mkdir(parents=True, exist_ok=True)
-        result = await service.runner.run(skill, payload, workspace=config.workspace_dir)
+        try:
+            result = await service.runner.run(skill, payload, workspace=config.workspace_dir)
+        except SkillInputInvalid as exc:
+            print(exc.message, file=sys.stderr)
+            return 2
+        except SkillError as exc:
+            print(exc.message, file=sys.stderr)
+            return 1
         sys.stdout.write(result.output)
         if not result.ok:
             print(f"\nfailed: {result.error}", file=sys.stderr)
+            if result.stderr_tail.strip():
+                print(result.stderr_tail.rstrip(), file=sys.stderr)
         return 0 if result.ok else 1
 
     return asyncio.run(go())

@@ -1,17 +1,32 @@
-"""The typed outcome of a skill run, and how exit codes and signals are explained."""
+"""The typed outcome of a skill run, and how exit codes and signals are explained.
+
+A skill never hands a Python traceback to the model or the user: when a failed run's
+stderr or stdout holds one, the result keeps only the exception's last line (in
+``error``, e.g. ``ValueError: embedded null byte (exited with status 1)``) and what was
+printed before the traceback; the whole traceback goes to the log (``skill_traceback``).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
+
 from nexflow.skills.isolation import IsolationLevel
 from nexflow.skills.model import Skill
 from nexflow.skills.schema import validate
+
+log = structlog.get_logger("nexflow.skills")
+
+_TRACEBACK = "Traceback (most recent call last):"
+# A frame line, for a tail that cut the header off.
+_FRAME = re.compile(r'^  File "[^"\n]*", line \d+', re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +89,39 @@ def _killed_reason(
     return None
 
 
+def split_traceback(text: str) -> tuple[str, str, str] | None:
+    """``(what came before, the traceback, its last line)`` when ``text`` holds a Python
+    traceback (a chained one counts as one, from its first header); else None."""
+    start = text.find(_TRACEBACK)
+    if start < 0:
+        frame = _FRAME.search(text)
+        if frame is None:
+            return None
+        start = frame.start()
+    trace = text[start:]
+    lines = [line.strip() for line in trace.splitlines() if line.strip()]
+    last = lines[-1] if len(lines) > 1 else "an unhandled exception"
+    return text[:start].rstrip(), trace, last
+
+
+def _without_tracebacks(skill: str, error: str, output: str, stderr: str) -> tuple[str, str, str]:
+    """``error``, ``output`` and ``stderr`` of a failed run with any traceback cut out
+    (and logged); the exception's last line is put in front of ``error``."""
+    last = ""
+    cleaned = []
+    for stream, text in (("stdout", output), ("stderr", stderr)):
+        found = split_traceback(text)
+        if found is None:
+            cleaned.append(text)
+            continue
+        before, trace, last = found
+        log.warning("skill_traceback", skill=skill, stream=stream, traceback=trace)
+        cleaned.append(before)
+    if last:
+        error = f"{last} ({error})"
+    return error, cleaned[0], cleaned[1]
+
+
 def build_result(
     skill: Skill,
     payload: Mapping[str, Any],
@@ -91,10 +139,13 @@ def build_result(
 ) -> RunResult:
     """Explain the exit, parse JSON output and check it against the output schema."""
     output = stdout.decode("utf-8", errors="replace")
+    stderr = stderr_tail.decode("utf-8", errors="replace")
     killed = _killed_reason(code, timed_out, timeout, overflow, file_size_mb)
     error = killed
     if error is None and code != 0:
         error = f"exited with status {code}"
+    if error is not None:
+        error, output, stderr = _without_tracebacks(skill.name, error, output, stderr)
     data: Any = None
     with contextlib.suppress(ValueError):
         data = json.loads(output) if output.strip() else None
@@ -115,7 +166,7 @@ def build_result(
         input=payload,
         data=data,
         error=error,
-        stderr_tail=stderr_tail.decode("utf-8", errors="replace"),
+        stderr_tail=stderr,
         truncated=overflow is not None,
         timed_out=timed_out,
         killed_reason=killed,

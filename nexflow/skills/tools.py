@@ -21,6 +21,7 @@ from nexflow.skills.registry import SkillRegistry
 from nexflow.skills.result import RunResult
 from nexflow.skills.runner import SkillRunner
 from nexflow.tools.base import ToolContext, ToolResult, ToolSpec
+from nexflow.trust.effects import Effects, skill_effects
 
 AUDIT_OUTPUT_CHARS = 2000
 
@@ -129,11 +130,30 @@ class RunSkillTool:
                 "required": ["name"],
             },
             dangerous=True,
+            # The worst case; effects_for says what this call does (nexflow.trust.effects).
+            effects=frozenset({"write", "egress"}),
+            untrusted_output=True,
         )
 
     @property
     def spec(self) -> ToolSpec:
         return self._spec
+
+    def effects_for(self, args: Mapping[str, Any]) -> Effects:
+        """What running this skill with this input does (the trust gate's hook)."""
+        from nexflow.skills.service import BUNDLED_SKILLS  # the service imports this module
+
+        try:
+            skill = self._registry.get(str(args.get("name", "")))
+        except SkillError:
+            return Effects.of_spec(self._spec)
+        payload = args.get("input")
+        return skill_effects(
+            skill.name,
+            skill.permissions,
+            payload if isinstance(payload, Mapping) else {},
+            bundled=skill.source.resolve().is_relative_to(BUNDLED_SKILLS),
+        )
 
     async def needs_confirmation(self, skill: Skill) -> bool:
         level = await self._runner.isolation_level()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from nexflow.bus.events import InboundEvent, Outbound
 
@@ -53,6 +53,83 @@ class InboxItem:
     event: InboundEvent
     status: str
     attempts: int
+
+
+ApprovalAnswer = Literal["approved", "declined", "expired", "unknown", "not_yours"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRecord:
+    """A request for the user's approval of one exact call (``call_key``). ``inbox_id`` is
+    the parked turn it belongs to (None: an HTTP request answered by repeating the call).
+    ``status``: pending, approved, declined, expired, used (an answer works once)."""
+
+    id: str
+    inbox_id: int | None
+    user_id: str
+    channel: str
+    chat_id: str
+    session_id: str | None
+    title: str
+    detail: str
+    call_key: str
+    status: str = "pending"
+    created_at: float = 0.0
+    expires_at: float = 0.0
+    decided_at: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "detail": self.detail,
+            "status": self.status,
+            "channel": self.channel,
+            "session": self.session_id,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStart:
+    """What a worker needs to run (or resume) a turn, read when its run starts.
+
+    ``checkpoint`` is the parked turn's stored state (None for a fresh turn, which gets
+    its ``history`` instead); ``decisions`` the user's answers by call key; ``dead``: the
+    turn has used up its attempts and must not run."""
+
+    item: InboxItem
+    session: SessionRecord
+    history: list[MessageRecord]
+    checkpoint: str | None
+    decisions: dict[str, bool]
+    dead: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A turn that failed ``bus.max_attempts`` times and is kept, never replayed silently."""
+
+    inbox_id: int
+    event: InboundEvent
+    attempts: int
+    last_error: str
+    updated_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        e = self.event
+        return {
+            "id": self.inbox_id,
+            "channel": e.channel,
+            "chat_id": e.chat_id,
+            "user_id": e.user_id,
+            "session": e.session_id,
+            "message": e.message[:2000],
+            "attempts": self.attempts,
+            "error": self.last_error,
+            "updated_at": self.updated_at,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +189,11 @@ class Storage(Protocol):
 
     # identities
     async def find_user(self, channel: str, external_id: str) -> tuple[str, str] | None: ...
-    async def create_user(self, name: str, role: str, channel: str, external_id: str) -> str: ...
+    async def create_user(self, name: str, role: str, channel: str, external_id: str) -> str:
+        """The user of ``channel:external_id``, created if new. An ``owner`` identity joins
+        the existing owner user: the owner is one person on every channel."""
+        ...
+
     async def user_lang(self, user_id: str) -> str | None: ...
     async def set_user_lang(self, user_id: str, lang: str) -> None: ...
 
@@ -176,6 +257,43 @@ class Storage(Protocol):
     async def mark_delivered(self, outbox_id: int) -> None: ...
     async def mark_retry(self, outbox_id: int, error: str, next_attempt_at: float) -> None: ...
     async def mark_failed(self, outbox_id: int, error: str) -> None: ...
+
+    # durable turns (sqlite_turns): runs, parking, approvals, dead letters
+    async def begin_turn(
+        self, inbox_id: int, history_limit: int, max_attempts: int
+    ) -> TurnStart | None: ...
+    async def park_turn(
+        self,
+        inbox_id: int,
+        checkpoint: str,
+        approval: ApprovalRecord,
+        ask: Outbound,
+        audit: Sequence[AuditRecord] = (),
+    ) -> int: ...
+    async def fail_turn(self, inbox_id: int, error: str, max_attempts: int) -> str: ...
+    async def bury_turn(
+        self, inbox_id: int, error: str, notice: Outbound | None, audit: Sequence[AuditRecord]
+    ) -> None: ...
+    async def expired_turns(self, now: float) -> list[tuple[ApprovalRecord, InboxItem, str]]: ...
+    async def next_approval_expiry(self) -> float | None: ...
+    async def answer_approval(
+        self,
+        approval_id: str,
+        user_id: str,
+        approve: bool,
+        *,
+        channel: str | None = None,
+        chat_id: str | None = None,
+        session_id: str | None = None,
+    ) -> tuple[ApprovalAnswer, ApprovalRecord | None]: ...
+    async def issue_approval(self, approval: ApprovalRecord) -> None: ...
+    async def consume_approval(self, approval_id: str, user_id: str, call_key: str) -> bool: ...
+    async def approvals_for(
+        self, user_id: str | None, status: str = "pending"
+    ) -> list[ApprovalRecord]: ...
+    async def get_approval(self, approval_id: str) -> ApprovalRecord | None: ...
+    async def dead_letters(self, user_id: str | None, limit: int) -> list[DeadLetter]: ...
+    async def retry_dead(self, inbox_id: int) -> InboxItem | None: ...
 
     # audit and tasks
     async def audit(self, records: Sequence[AuditRecord]) -> None: ...

@@ -236,6 +236,53 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         ALTER TABLE panels ADD COLUMN workspace TEXT NOT NULL DEFAULT 'default';
         """,
     ),
+    (
+        8,
+        "durable turns: checkpoints of parked turns, approvals, dead letters",
+        # inbox.status: pending (accepted, or resumable) → running → awaiting (parked on an
+        # approval) → pending … → done | dead. attempts counts the runs that started.
+        """
+        ALTER TABLE inbox ADD COLUMN last_error TEXT;
+        ALTER TABLE inbox ADD COLUMN updated_at REAL;
+        CREATE TABLE turns (
+            inbox_id INTEGER PRIMARY KEY,
+            session_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE approvals (
+            id TEXT PRIMARY KEY,
+            inbox_id INTEGER,
+            user_id TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            chat_id TEXT NOT NULL,
+            session_id TEXT,
+            title TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            call_key TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            decided_at REAL
+        );
+        CREATE INDEX approvals_user ON approvals(user_id, status);
+        CREATE INDEX approvals_expiry ON approvals(status, expires_at);
+        CREATE INDEX approvals_inbox ON approvals(inbox_id)
+        """,
+    ),
+    (
+        9,
+        "outbox rows know their session; web items park until a tab acknowledges them",
+        # outbox.status gains 'parked': nobody was there to acknowledge the item (no open
+        # tab of its session). Parked items are not due and count no attempt; a tab that
+        # (re)connects to the session sets them back to 'pending'.
+        """
+        ALTER TABLE outbox ADD COLUMN session_id TEXT;
+        UPDATE outbox SET session_id = json_extract(payload, '$.item.session_id');
+        CREATE INDEX outbox_session ON outbox(session_id, id)
+        """,
+    ),
 )
 
 

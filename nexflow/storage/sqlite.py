@@ -14,10 +14,11 @@ from nexflow.storage.base import AuditRecord, InboxItem, MessageRecord, SessionR
 from nexflow.storage.sqlite_conn import _insert_audit, _tx
 from nexflow.storage.sqlite_identity import SQLiteIdentity
 from nexflow.storage.sqlite_queue import SQLiteQueues, fetch_inbox
+from nexflow.storage.sqlite_turns import SQLiteTurns
 from nexflow.storage.sqlite_usage import SQLiteUsage
 
 
-class SQLiteStorage(SQLiteQueues, SQLiteIdentity, SQLiteUsage):
+class SQLiteStorage(SQLiteQueues, SQLiteTurns, SQLiteIdentity, SQLiteUsage):
     """The default storage: a single SQLite file."""
 
     # -- identities ---------------------------------------------------------------
@@ -43,11 +44,21 @@ class SQLiteStorage(SQLiteQueues, SQLiteIdentity, SQLiteUsage):
                 ).fetchone()
                 if row:
                     return str(row[0])
-                user_id = uuid.uuid4().hex
-                c.execute(
-                    "INSERT INTO users (id, name, role, created_at) VALUES (?,?,?,?)",
-                    (user_id, name, role, now),
+                # The owner is one person on every channel (security.owner, the gateway
+                # token): a new owner identity joins the existing owner user.
+                owner = (
+                    c.execute(
+                        "SELECT id FROM users WHERE role='owner' ORDER BY created_at LIMIT 1"
+                    ).fetchone()
+                    if role == "owner"
+                    else None
                 )
+                user_id = str(owner[0]) if owner else uuid.uuid4().hex
+                if owner is None:
+                    c.execute(
+                        "INSERT INTO users (id, name, role, created_at) VALUES (?,?,?,?)",
+                        (user_id, name, role, now),
+                    )
                 c.execute(
                     "INSERT INTO identities VALUES (?,?,?,?)", (channel, external_id, user_id, now)
                 )

@@ -4,11 +4,19 @@
 Months are day prefixes (``2026-11``), so one table answers both budget periods and the
 statistics overview. Charges that are not model calls (a fired reminder) are stored under
 a ``charge:<what>`` model name and left out of the per-model statistics.
+
+In-flight model calls hold a *reservation* (:meth:`SQLiteUsage.reserve_usage`, the budget
+gate's worst case for the call) until :meth:`SQLiteUsage.settle_usage` replaces it with
+the call's usage or drops it. Reservations live in a ``TEMP`` table of the one connection:
+they are this process's calls in flight, so a crash (or a restart) takes them with it and
+nothing is left to block anyone; one that a living process leaks (a call cancelled while
+settling) stops counting at its ``expires_at``.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from nexflow.storage.sqlite_conn import SQLiteConnection, _tx
@@ -36,7 +44,128 @@ class UsageRow:
         return self.tokens_in + self.tokens_out
 
 
+_RESERVATIONS = (
+    "CREATE TEMP TABLE IF NOT EXISTS llm_reservations (id INTEGER PRIMARY KEY, "
+    "user_id TEXT NOT NULL, scope TEXT NOT NULL, day TEXT NOT NULL, "
+    "tokens INTEGER NOT NULL, expires_at REAL NOT NULL)"
+)
+_USED = (
+    "SELECT (SELECT COALESCE(SUM(tokens_in + tokens_out), 0) FROM llm_usage "
+    "WHERE user_id=? AND scope=? AND day LIKE ? || '%') + "
+    "(SELECT COALESCE(SUM(tokens), 0) FROM temp.llm_reservations "
+    "WHERE user_id=? AND scope=? AND day LIKE ? || '%')"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageLimit:
+    """One limit a reservation must respect: ``scope``'s tokens on days starting with
+    ``prefix`` (used and reserved) against ``limit``. ``strict``: the reservation itself
+    must fit under the limit; otherwise there must only be room left (a call admitted
+    with room may go past the limit by at most its own reservation)."""
+
+    name: str  # what the caller calls it: "daily", "monthly", "background"
+    scope: str
+    prefix: str
+    limit: int
+    strict: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    """The outcome of :meth:`SQLiteUsage.reserve_usage`: the reservation's id, or the
+    first limit that refused it and the tokens it counted as used (settled + in flight)."""
+
+    id: int | None
+    refused: UsageLimit | None = None
+    used: int = 0
+
+
 class SQLiteUsage(SQLiteConnection):
+    _reservations_on: sqlite3.Connection | None = None  # the connection with the TEMP table
+
+    def _reservations(self, c: sqlite3.Connection) -> None:
+        if self._reservations_on is not c:  # once per connection (runs on the DB thread)
+            c.execute(_RESERVATIONS)
+            self._reservations_on = c
+
+    async def reserve_usage(
+        self,
+        user_id: str,
+        scope: str,
+        day: str,
+        tokens: int,
+        limits: Sequence[UsageLimit],
+        *,
+        now: float,
+        ttl_s: float,
+    ) -> Reserved:
+        """Reserve ``tokens`` for a call of ``user_id`` in ``scope`` on ``day`` if every
+        limit allows it; one transaction (check + insert), so concurrent callers cannot
+        pass a limit together. Expired reservations are dropped first."""
+
+        def q(c: sqlite3.Connection) -> Reserved:
+            self._reservations(c)
+            with _tx(c):
+                c.execute("DELETE FROM temp.llm_reservations WHERE expires_at <= ?", (now,))
+                for lim in limits:
+                    args = (user_id, lim.scope, lim.prefix)
+                    used = int(c.execute(_USED, args + args).fetchone()[0])
+                    if used + (tokens if lim.strict else 0) > lim.limit or used >= lim.limit:
+                        return Reserved(None, lim, used)
+                cur = c.execute(
+                    "INSERT INTO temp.llm_reservations (user_id, scope, day, tokens, expires_at) "
+                    "VALUES (?,?,?,?,?)",
+                    (user_id, scope, day, tokens, now + ttl_s),
+                )
+                return Reserved(cur.lastrowid)
+
+        return await self._run(q)
+
+    async def settle_usage(
+        self, reservation: int | None, user_id: str, day: str, scope: str, row: UsageRow | None
+    ) -> None:
+        """Replace a reservation with the call's usage (``row``), in one transaction;
+        ``row`` None releases it (a failed call, a cache hit)."""
+        if reservation is None and row is None:
+            return
+
+        def q(c: sqlite3.Connection) -> None:
+            self._reservations(c)
+            with _tx(c):
+                if reservation is not None:
+                    c.execute("DELETE FROM temp.llm_reservations WHERE id=?", (reservation,))
+                if row is not None:
+                    c.execute(
+                        _UPSERT,
+                        (
+                            user_id,
+                            day,
+                            scope,
+                            row.model,
+                            row.calls,
+                            row.tokens_in,
+                            row.tokens_out,
+                            row.cost_usd,
+                        ),
+                    )
+
+        await self._run(q)
+
+    async def reserved_tokens(self, user_id: str, scope: str) -> int:
+        """Tokens ``user_id`` holds in reservations in ``scope`` (expired ones included)."""
+
+        def q(c: sqlite3.Connection) -> int:
+            self._reservations(c)
+            row = c.execute(
+                "SELECT COALESCE(SUM(tokens), 0) FROM temp.llm_reservations "
+                "WHERE user_id=? AND scope=?",
+                (user_id, scope),
+            ).fetchone()
+            return int(row[0])
+
+        return await self._run(q)
+
     async def record_usage(self, user_id: str, day: str, scope: str, rows: list[UsageRow]) -> None:
         def q(c: sqlite3.Connection) -> None:
             with _tx(c):

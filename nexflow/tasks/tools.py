@@ -50,6 +50,7 @@ class ReminderAddTool:
             },
             "required": ["text"],
         },
+        effects=frozenset({"write"}),  # a stored reminder, sent to this chat later
     )
 
     def __init__(self, service: ReminderService) -> None:
@@ -134,6 +135,7 @@ class ReminderCancelTool:
             "properties": {"id": {"type": "string", "description": "Reminder id, e.g. r1a2b3c4d"}},
             "required": ["id"],
         },
+        effects=frozenset({"write"}),
     )
 
     def __init__(self, service: ReminderService) -> None:

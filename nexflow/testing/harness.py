@@ -22,6 +22,7 @@ from nexflow.app import Application, build_application
 from nexflow.config import load_config
 from nexflow.observability.logging import LogHub, configure_logging
 from nexflow.testing.fake_llm import FakeLLMServer
+from nexflow.tools.base import ToolContext
 
 
 def free_port() -> int:
@@ -101,6 +102,14 @@ class GatewayHarness:
         if self._task is not None:
             await self._task
         await self.llm.stop()
+
+    async def owner_tools(self) -> set[str]:
+        """The names of the tools a turn of the web owner is offered now."""
+        assert self.app is not None
+        found = await self.app.storage.find_user("web", "owner")
+        user_id = found[0] if found else ""
+        ctx = ToolContext(user_id=user_id, session_id="", channel="web", chat_id="")
+        return {t.spec.name for t in self.app.tools.tools_for(ctx)}
 
     async def chat(self, message: str, session: str | None = None, **extra: Any) -> dict[str, Any]:
         body: dict[str, Any] = {"message": message, **extra}

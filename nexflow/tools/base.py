@@ -3,13 +3,25 @@
 A provider (built-in tools, the skill runner, panel tools) implements :class:`Tool`.
 The orchestrator never knows which provider a tool comes from: it reads
 :attr:`Tool.spec` to describe the tool to the model and awaits :meth:`Tool.run`.
+
+Effects (SPEC section 6, "untrusted content never acts alone"): every spec declares what
+the tool does beyond reading (``write``: changes state the user keeps; ``egress``: sends
+data out of the box) and whether its output is untrusted (web pages, HTTP responses, mail
+bodies, files from outside the workspace). An empty ``effects`` means read-only.
+
+Exceptions: :class:`ToolError` (a tool failed in a way the model should hear about),
+:class:`UnknownTool` (no such tool for this caller), :class:`ApprovalRequired` (raised by
+``ToolContext.confirm`` inside a chat turn: the turn parks until the user answers).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Effect = Literal["write", "egress"]
+"""What a tool does beyond reading: ``write`` (changes kept state), ``egress`` (sends out)."""
 
 
 class ToolError(Exception):
@@ -22,7 +34,21 @@ class ToolError(Exception):
 
 
 class UnknownTool(ToolError):
-    """The model named a tool that is not registered."""
+    """The model named a tool that is not registered (or not offered to this caller)."""
+
+
+class ApprovalRequired(Exception):
+    """Raised by a chat turn's ``ToolContext.confirm``: the user must approve first.
+
+    The turn runner catches it, stores the turn with the pending call and releases its
+    worker; the user's answer resumes the turn, and the same call with the same
+    arguments then gets its answer from ``confirm`` without asking again.
+    """
+
+    def __init__(self, title: str, detail: str) -> None:
+        super().__init__(title)
+        self.title = title
+        self.detail = detail
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +61,8 @@ class ToolSpec:
         default_factory=lambda: {"type": "object", "properties": {}}
     )
     dangerous: bool = False
+    effects: frozenset[Effect] = frozenset()  # empty: read-only
+    untrusted_output: bool = False  # its output may carry instructions from outside
 
     def to_openai(self) -> dict[str, Any]:
         return {
@@ -61,6 +89,10 @@ class ToolContext:
     chat_id: str
     permissions: frozenset[str] = frozenset()
     confirm: ConfirmFn | None = None
+    role: str = "user"
+    # Where untrusted content entered this turn (tool names); empty: the turn is clean.
+    # Tools that store things (memory, notes, files) record the taint with them.
+    tainted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +102,7 @@ class ToolResult:
     content: str
     is_error: bool = False
     data: Mapping[str, Any] | None = None
+    untrusted: bool = False  # this output is untrusted even if the spec does not say so
 
 
 @runtime_checkable

@@ -12,12 +12,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from nexflow import __version__
 from nexflow.bus.errors import RateLimited, Rejected
 from nexflow.bus.streams import StreamHub
 from nexflow.config.model import PermissionsConfig, WebConfig
-from nexflow.gateway.confirmations import ConfirmationService
+from nexflow.gateway.approvals import ApprovalService
 from nexflow.gateway.core import Gateway
 from nexflow.llm.budget import Budgets
 from nexflow.llm.resolver import ModelResolver
@@ -26,6 +27,8 @@ from nexflow.observability.metrics import Metrics
 from nexflow.skills.service import SkillsService
 from nexflow.storage.base import Storage
 from nexflow.web.asgi import Authenticator, BodyTooLarge, GuardMiddleware
+from nexflow.web.browser import BrowserPolicy
+from nexflow.web.hooks import WebRoute
 
 if TYPE_CHECKING:
     from nexflow.panels.runtime import PanelService
@@ -43,7 +46,7 @@ class WebServices:
     auth: Authenticator
     config: WebConfig
     skills: SkillsService
-    confirmations: ConfirmationService
+    confirmations: ApprovalService
     permissions: PermissionsConfig
     static_dir: Path | None = None
     panels: PanelService | None = None
@@ -51,6 +54,8 @@ class WebServices:
     notify: Callable[[], None] | None = None  # wakes the outbox after enqueueing a message
     budgets: Budgets | None = None  # usage totals for /api/v1/statistics
     workspaces: Workspaces | None = None  # patches and panel history (routes_patches)
+    # Routes plugins add (a connector's webhook, nexflow.web.hooks), served as they are.
+    routes: tuple[WebRoute, ...] = ()
 
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -80,6 +85,7 @@ def create_app(
         routes_pairing,
         routes_skills,
         routes_stats,
+        routes_turns,
         routes_ws,
     )
 
@@ -88,6 +94,7 @@ def create_app(
     app.include_router(routes_ws.router)
     app.include_router(routes_skills.router)
     app.include_router(routes_stats.router)
+    app.include_router(routes_turns.router)
     if services.panels is not None:
         from nexflow.web import routes_panels
 
@@ -96,8 +103,15 @@ def create_app(
         from nexflow.web import routes_patches
 
         routes_patches.install(app)
+    for route in services.routes:
+        app.router.routes.append(Route(route.path, route.app, include_in_schema=False))
     max_body = services.config.max_message_chars * 4 + 64 * 1024
-    app.add_middleware(GuardMiddleware, auth=services.auth, max_body=max_body)
+    app.add_middleware(
+        GuardMiddleware,
+        auth=services.auth,
+        max_body=max_body,
+        policy=BrowserPolicy(services.config),
+    )
     return app
 
 

@@ -14,9 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from nexflow import __version__
 from nexflow.bus.events import InboundEvent
 from nexflow.web.app import WebServices, error_body
+from nexflow.web.identity import OWNER_SENDER, caller_of, web_user
+from nexflow.web.timeline import session_timeline
 
 router = APIRouter()
-WEB_SENDER = "owner"
+WEB_SENDER = OWNER_SENDER  # the owner's sender id on the web channel (nexflow.web.identity)
 
 
 def services(request: Request) -> WebServices:
@@ -43,8 +45,8 @@ class ChatRequest(BaseModel):
 async def chat(
     request: Request, idempotency_key: str | None = Header(None, max_length=200)
 ) -> Response:
-    """Send a message and wait for the reply. The body is JSON whatever the Content-Type says
-    (``curl -d`` sends form encoding by default)."""
+    """Send a message and wait for the reply, as the caller (the owner or a web user). The
+    body is JSON (the guard refuses other content types with 415)."""
     svc = services(request)
     started = time.perf_counter()
     try:
@@ -54,7 +56,7 @@ async def chat(
     event = InboundEvent(
         channel="web",
         chat_id=body.session or "web",
-        sender_id=WEB_SENDER,
+        sender_id=caller_of(request).sender_id,
         message=body.message,
         session_id=body.session,
         external_id=f"http:{idempotency_key}" if idempotency_key else None,
@@ -100,8 +102,9 @@ async def chat(
 
 @router.get("/api/v1/sessions")
 async def list_sessions(request: Request, limit: int = 50) -> list[dict[str, Any]]:
+    """The caller's sessions, newest first."""
     svc = services(request)
-    records = await svc.storage.list_sessions(None, max(1, min(limit, 500)))
+    records = await svc.storage.list_sessions(await web_user(request), max(1, min(limit, 500)))
     return [
         {
             "id": s.id,
@@ -120,11 +123,12 @@ async def get_session(
 ) -> dict[str, Any] | JSONResponse:
     svc = services(request)
     session = await svc.storage.get_session(session_id)
-    if session is None:
+    if session is None or session.user_id != await web_user(request):  # another's: unknown
         return JSONResponse(
             error_body("unknown_session", f"There is no session {session_id!r}."), 404
         )
-    history = await svc.storage.history(session_id, max(1, min(limit, 5000)))
+    limit = max(1, min(limit, 5000))
+    history = await svc.storage.history(session_id, limit)
     return {
         "id": session.id,
         "channel": session.channel,
@@ -140,12 +144,14 @@ async def get_session(
             }
             for m in history
         ],
+        "timeline": await session_timeline(svc, session, limit),  # what the page draws
     }
 
 
 @router.get("/api/v1/status")
 async def status(request: Request) -> dict[str, Any]:
     svc = services(request)
+    caller = caller_of(request)
     svc.models.warm()  # the chat page asks for status on load: a message usually follows
     model = await svc.models.status()
     return {
@@ -158,6 +164,7 @@ async def status(request: Request) -> dict[str, Any]:
         },
         "queue_depth": svc.gateway.queue_depth,
         "auth": svc.auth.enabled,
+        "caller": {"role": caller.role, "name": caller.name, "via": caller.via},
     }
 
 

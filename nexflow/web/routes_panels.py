@@ -24,7 +24,7 @@ from nexflow.panels.runtime import (
 from nexflow.panels.runtime.html import preview_page
 from nexflow.panels.runtime.store import StaleVersion
 from nexflow.web.app import WebServices, error_body
-from nexflow.web.routes_skills import web_user
+from nexflow.web.identity import caller_of, web_user
 
 router = APIRouter()
 _STATUS: tuple[tuple[type[PanelRuntimeError], int], ...] = (
@@ -44,6 +44,14 @@ def panels(request: Request) -> PanelService:
     if svc.panels is None:
         raise SandboxUnavailable("panels are not enabled in this gateway")
     return svc.panels
+
+
+async def owned(request: Request, panel_id: str) -> PanelService:
+    """The service, once the caller is known to own ``panel_id`` (another user's panel is
+    404, exactly like a missing one)."""
+    service = panels(request)
+    service.owned(panel_id, await web_user(request))
+    return service
 
 
 async def _body(request: Request, model: type[BaseModel]) -> Any:
@@ -109,10 +117,14 @@ async def list_templates(request: Request) -> list[dict[str, str]]:
     return panels(request).templates()
 
 
-@router.get("/api/v1/panels")
-async def list_panels(request: Request) -> list[dict[str, Any]]:
+@router.get("/api/v1/panels", response_model=None)
+async def list_panels(request: Request, all: bool = False) -> list[dict[str, Any]] | JSONResponse:
+    """The caller's panels; the owner adds ``?all=true`` for everyone's (the admin view)."""
     service = panels(request)
-    return [_summary(service, r.id) for r in service.instances()]
+    if all and caller_of(request).role != "owner":
+        return JSONResponse(error_body("forbidden", "Only the owner sees everyone's."), 403)
+    owner = None if all else await web_user(request)
+    return [_summary(service, r.id) for r in service.instances(owner)]
 
 
 @router.post("/api/v1/panels", status_code=201)
@@ -123,7 +135,7 @@ async def create_panel(request: Request) -> dict[str, Any]:
     body: CreatePanel = await _body(request, CreatePanel)
     # Owned by the web user, like panels opened from the web chat, so that the workspace
     # routes (sync, history, restore), which act as the web user, reach them.
-    owner = await web_user(request.app.state.services)
+    owner = await web_user(request)
     record = await service.create(
         template=body.template, nxml=body.nxml, owner=owner, workspace=body.workspace
     )
@@ -134,7 +146,7 @@ async def create_panel(request: Request) -> dict[str, Any]:
 
 @router.get("/api/v1/panels/{panel_id}")
 async def get_panel(panel_id: str, request: Request) -> dict[str, Any]:
-    service = panels(request)
+    service = await owned(request, panel_id)
     rendered = await service.render(panel_id)
     return {
         **_summary(service, panel_id),
@@ -147,14 +159,14 @@ async def get_panel(panel_id: str, request: Request) -> dict[str, Any]:
 
 @router.delete("/api/v1/panels/{panel_id}", status_code=204)
 async def delete_panel(panel_id: str, request: Request) -> Response:
-    await panels(request).delete(panel_id)
+    await (await owned(request, panel_id)).delete(panel_id)
     return Response(status_code=204)
 
 
 @router.post("/api/v1/panels/{panel_id}/tools/{tool}")
 async def call_tool(panel_id: str, tool: str, request: Request) -> JSONResponse:
     """Run a Logic tool with the JSON body as its arguments; ``ok: false`` changes nothing."""
-    service = panels(request)
+    service = await owned(request, panel_id)
     raw = await request.body()
     try:
         args = json.loads(raw) if raw.strip() else {}
@@ -167,14 +179,16 @@ async def call_tool(panel_id: str, tool: str, request: Request) -> JSONResponse:
             ),
             422,
         )
-    outcome = await service.call_tool(panel_id, tool, args, triggered_by="user")
+    outcome = await service.call_tool(
+        panel_id, tool, args, triggered_by="user", user_id=await web_user(request)
+    )
     status = 404 if outcome.error_code == "unknown_tool" else 200
     return JSONResponse(outcome.to_json(), status)
 
 
 @router.get("/api/v1/panels/{panel_id}/snapshot")
 async def snapshot(panel_id: str, request: Request) -> dict[str, Any]:
-    return (await panels(request).snapshot(panel_id)).model_dump(mode="json")
+    return (await (await owned(request, panel_id)).snapshot(panel_id)).model_dump(mode="json")
 
 
 @router.post("/api/v1/panels/{panel_id}/press")
@@ -183,35 +197,37 @@ async def press(panel_id: str, request: Request) -> dict[str, Any]:
     body: Press = await _body(request, Press)
     if not body.action.startswith(f"panel:{panel_id}:"):
         raise PanelNotFound(f"{body.action!r} is not a button of panel {panel_id!r}")
-    outcome, snap = await panels(request).press(body.action)
+    service = await owned(request, panel_id)
+    outcome, snap = await service.press(body.action, user_id=await web_user(request))
     return {"outcome": outcome.to_json(), "snapshot": snap.model_dump(mode="json")}
 
 
 @router.get("/api/v1/panels/{panel_id}/versions")
 async def versions(panel_id: str, request: Request, limit: int = 100) -> list[dict[str, Any]]:
-    records = await panels(request).versions(panel_id, max(1, min(limit, 1000)))
+    service = await owned(request, panel_id)
+    records = await service.versions(panel_id, max(1, min(limit, 1000)))
     return [v.to_json() for v in records]
 
 
 @router.post("/api/v1/panels/{panel_id}/rollback")
 async def rollback(panel_id: str, request: Request) -> dict[str, Any]:
     body: Rollback = await _body(request, Rollback)
-    service = panels(request)
-    await service.rollback(panel_id, body.version)
+    service = await owned(request, panel_id)
+    await service.rollback(panel_id, body.version, user_id=await web_user(request))
     return _summary(service, panel_id)
 
 
 @router.post("/api/v1/panels/{panel_id}/grants")
 async def grant(panel_id: str, request: Request) -> dict[str, Any]:
     body: Grants = await _body(request, Grants)
-    service = panels(request)
+    service = await owned(request, panel_id)
     await service.grant(panel_id, body.grants)
     return service.capabilities(panel_id)
 
 
 @router.get("/panels/{panel_id}", response_class=HTMLResponse)
 async def preview(panel_id: str, request: Request) -> HTMLResponse:
-    rendered = await panels(request).render(panel_id)
+    rendered = await (await owned(request, panel_id)).render(panel_id)
     page = preview_page(rendered.tree, panel_id, rendered.binding_errors)
     return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 

@@ -24,7 +24,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nexflow.web.app import WebServices, error_body
-from nexflow.web.routes_skills import web_user
+from nexflow.web.identity import web_user
 from nexflow.workspace.api import (
     PATCH_STATUSES,
     Forbidden,
@@ -61,20 +61,20 @@ def _svc(request: Request) -> tuple[Workspaces, WebServices]:
 
 @router.get("/api/v1/patches")
 async def list_patches(request: Request, status: str | None = None) -> Response:
-    workspaces, svc = _svc(request)
+    workspaces, _ = _svc(request)
     if status is not None and status not in PATCH_STATUSES:
         known = "|".join(PATCH_STATUSES)
         return JSONResponse(error_body("invalid_request", f"status must be one of {known}"), 422)
     chosen: PatchStatus | None = next((s for s in PATCH_STATUSES if s == status), None)
-    patches = await workspaces.patches(await web_user(svc), chosen)
+    patches = await workspaces.patches(await web_user(request), chosen)
     return JSONResponse([p.to_json() for p in patches])
 
 
 @router.get("/api/v1/patches/{patch_id}")
 async def get_patch(patch_id: str, request: Request) -> dict[str, Any]:
-    workspaces, svc = _svc(request)
+    workspaces, _ = _svc(request)
     diff = await workspaces.diff(patch_id)
-    if diff.patch.user_id != await web_user(svc):
+    if diff.patch.user_id != await web_user(request):
         raise Forbidden(f"patch {patch_id} belongs to another user")
     return diff.to_json()
 
@@ -82,39 +82,39 @@ async def get_patch(patch_id: str, request: Request) -> dict[str, Any]:
 @router.post("/api/v1/patches/{patch_id}/accept")
 async def accept(patch_id: str, request: Request) -> dict[str, Any]:
     """Merge into main; ``status`` is ``merged``, or ``conflict`` with a ``reason``."""
-    workspaces, svc = _svc(request)
-    return (await workspaces.accept(patch_id, await web_user(svc))).to_json()
+    workspaces, _ = _svc(request)
+    return (await workspaces.accept(patch_id, await web_user(request))).to_json()
 
 
 @router.post("/api/v1/patches/{patch_id}/reject")
 async def reject(patch_id: str, request: Request) -> dict[str, Any]:
-    workspaces, svc = _svc(request)
-    return (await workspaces.reject(patch_id, await web_user(svc))).to_json()
+    workspaces, _ = _svc(request)
+    return (await workspaces.reject(patch_id, await web_user(request))).to_json()
 
 
 @router.post("/api/v1/panels/{panel_id}/sync")
 async def sync(panel_id: str, request: Request) -> dict[str, Any]:
     """Ask the model what this panel's changes mean elsewhere; one patch per target."""
-    workspaces, svc = _svc(request)
-    patches = await workspaces.sync(await web_user(svc), panel_id)
+    workspaces, _ = _svc(request)
+    patches = await workspaces.sync(await web_user(request), panel_id)
     return {"panel": panel_id, "patches": [p.to_json() for p in patches]}
 
 
 @router.get("/api/v1/panels/{panel_id}/history")
 async def history(panel_id: str, request: Request, limit: int = 50) -> list[dict[str, Any]]:
-    workspaces, svc = _svc(request)
-    commits = await workspaces.history(await web_user(svc), panel_id, max(1, min(limit, 500)))
+    workspaces, _ = _svc(request)
+    commits = await workspaces.history(await web_user(request), panel_id, max(1, min(limit, 500)))
     return [c.to_json() for c in commits]
 
 
 @router.post("/api/v1/panels/{panel_id}/restore")
 async def restore(panel_id: str, request: Request) -> dict[str, Any]:
-    workspaces, svc = _svc(request)
+    workspaces, _ = _svc(request)
     try:
         body = Restore.model_validate_json(await request.body() or b"{}")
     except ValidationError as exc:
         raise RequestValidationError(exc.errors()) from exc
-    commit = await workspaces.restore(await web_user(svc), panel_id, body.sha)
+    commit = await workspaces.restore(await web_user(request), panel_id, body.sha)
     return commit.to_json()
 
 

@@ -21,7 +21,7 @@ from nexflow.skills import SkillNotFound
 from nexflow.skills.permissions import confirmation
 from nexflow.tools.base import ToolContext
 from nexflow.web.app import WebServices, error_body
-from nexflow.web.routes_api import WEB_SENDER
+from nexflow.web.identity import caller_of, web_user
 
 router = APIRouter()
 
@@ -29,13 +29,6 @@ router = APIRouter()
 def _svc(request: Request) -> WebServices:
     svc: WebServices = request.app.state.services
     return svc
-
-
-async def web_user(svc: WebServices) -> str:
-    found = await svc.storage.find_user("web", WEB_SENDER)
-    if found is not None:
-        return found[0]
-    return await svc.storage.create_user("owner", "owner", "web", WEB_SENDER)
 
 
 @router.get("/api/v1/skills")
@@ -64,15 +57,17 @@ async def run_skill(
         )
     if not isinstance(payload, dict):
         return JSONResponse(error_body("invalid_request", "The input must be a JSON object."), 422)
-    user_id = await web_user(svc)
+    user_id = await web_user(request)
     key = f"{name}:{hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()}"
     confirmed = False
     if await skills.run_tool.needs_confirmation(skill):
-        if nexflow_confirmation and svc.confirmations.consume(nexflow_confirmation, user_id, key):
+        if nexflow_confirmation and await svc.confirmations.consume(
+            nexflow_confirmation, user_id, key
+        ):
             confirmed = True
         else:
             title, detail = confirmation(skill, payload)
-            pending = svc.confirmations.issue(user_id, "web", title, detail, key)
+            pending = await svc.confirmations.issue(user_id, "web", title, detail, key)
             body = error_body(
                 "confirmation_required",
                 f"Repeat the call with the header 'Nexflow-Confirmation: {pending.id}' to run it.",
@@ -87,7 +82,7 @@ async def run_skill(
         session_id="",
         channel="web",
         chat_id="api",
-        permissions=svc.permissions.granted("owner", user_id),
+        permissions=svc.permissions.granted(caller_of(request).role, user_id),
         confirm=approve if confirmed else None,
     )
     result = await skills.run_tool.run({"name": name, "input": payload}, ctx)
@@ -107,7 +102,7 @@ class Answer(BaseModel):
 @router.post("/api/v1/confirmations/{confirmation_id}")
 async def answer_confirmation(confirmation_id: str, body: Answer, request: Request) -> JSONResponse:
     svc = _svc(request)
-    outcome = await svc.confirmations.answer(confirmation_id, await web_user(svc), body.approve)
+    outcome = await svc.confirmations.answer(confirmation_id, await web_user(request), body.approve)
     status = {"approved": 200, "declined": 200, "unknown": 404, "not_yours": 403}.get(outcome, 410)
     return JSONResponse({"outcome": outcome}, status)
 
@@ -115,4 +110,4 @@ async def answer_confirmation(confirmation_id: str, body: Answer, request: Reque
 @router.get("/api/v1/confirmations")
 async def pending_confirmations(request: Request) -> list[dict[str, object]]:
     svc = _svc(request)
-    return [c.to_json() for c in svc.confirmations.pending_for(await web_user(svc))]
+    return [c.to_json() for c in await svc.confirmations.pending_for(await web_user(request))]

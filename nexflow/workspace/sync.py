@@ -2,9 +2,11 @@
 
 The prompt carries the NOG context (what exists and how it connects), the source
 panel's current state and its latest change; the model answers JSON that
-:class:`SyncAnswer` validates. The call is charged to the user's *background* budget
-before it is made (an estimate: prompt characters / 4 + ``sync_reply_tokens``, topped
-up with the real usage afterwards) and audited as an ``llm_call`` with purpose ``sync``.
+:class:`SyncAnswer` validates. The call goes through the budget gate
+(:mod:`nexflow.llm.gate`) in the *background* scope: it reserves the prompt's estimate +
+``sync_reply_tokens`` from the user's background budget before it is made (and stops at
+the user's hard stop too), is settled with the real usage afterwards, and is audited as
+an ``llm_call`` with purpose ``sync``. A refusal is :class:`BudgetExhausted` (HTTP 429).
 """
 
 from __future__ import annotations
@@ -15,17 +17,15 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-import structlog
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
 from nexflow.config.model import WorkspacesConfig
-from nexflow.llm.client import LLMRequest, LLMResponse
+from nexflow.llm import errors as llm_errors
+from nexflow.llm.client import LLMClient, LLMRequest, LLMResponse
 from nexflow.llm.errors import LLMError
-from nexflow.llm.resolver import ModelResolver
 from nexflow.storage.base import AuditRecord
 from nexflow.workspace.api import BudgetExhausted, SyncFailed
 
-log = structlog.get_logger("nexflow.workspace")
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
 
 SYSTEM = """You keep a workspace of panels and files consistent. The user changed one \
@@ -84,8 +84,18 @@ class SyncAnswer(BaseModel):
     changes: list[SyncChange] = Field(default_factory=list)
 
 
-class BackgroundBudget(Protocol):
-    async def reserve_background(self, user_id: str, tokens: int, label: str) -> bool: ...
+class ModelGate(Protocol):
+    """The budget gate (:class:`~nexflow.llm.gate.BudgetGate`)."""
+
+    async def client_for(
+        self,
+        route: str,
+        *,
+        user_id: str,
+        scope: str = "user",
+        purpose: str = "",
+        completion_tokens: int | None = None,
+    ) -> LLMClient: ...
 
 
 class AuditSink(Protocol):
@@ -140,13 +150,11 @@ class SyncModel:
         self,
         config: WorkspacesConfig,
         routes: Mapping[str, str],
-        models: ModelResolver,
-        budgets: BackgroundBudget,
+        gate: ModelGate,
         audit: AuditSink,
     ) -> None:
         self._config = config
-        self._models = models
-        self._budgets = budgets
+        self._gate = gate
         self._audit = audit
         route = config.sync_route
         if route not in routes:
@@ -154,22 +162,18 @@ class SyncModel:
         self.route = route
 
     async def ask(self, user_id: str, panel_id: str, messages: list[dict[str, Any]]) -> SyncAnswer:
-        chars = sum(len(str(m["content"])) for m in messages)
-        estimate = chars // 4 + self._config.sync_reply_tokens
-        if not await self._budgets.reserve_background(user_id, estimate, "charge:sync"):
-            data = {"purpose": "sync", "panel": panel_id, "tokens": estimate}
-            await self._audit.audit(
-                [AuditRecord("budget", "background", "refused", user_id, None, data)]
-            )
-            raise BudgetExhausted(
-                f"the background token budget for today is used up; a sync of {panel_id} "
-                f"needs about {estimate} tokens",
-                "try again tomorrow, or raise budgets.background_daily_tokens",
-            )
         started = time.perf_counter()
         try:
-            client = await self._models.client_for(self.route)
+            client = await self._gate.client_for(
+                self.route,
+                user_id=user_id,
+                scope="background",
+                purpose="sync",
+                completion_tokens=self._config.sync_reply_tokens,
+            )
             response = await client.complete(LLMRequest(messages=messages, route=self.route))
+        except llm_errors.BudgetExhausted as exc:
+            raise await self._refused(user_id, panel_id, exc) from exc
         except LLMError as exc:
             await self._record(
                 user_id,
@@ -181,16 +185,27 @@ class SyncModel:
             raise SyncFailed(
                 f"the model could not be asked for the sync: {exc.message}", "try again later"
             ) from exc
-        await self._charge_rest(user_id, response, estimate)
         await self._record(user_id, panel_id, "ok", _usage(response), model=response.model)
         return parse_answer(response.content, self._config.sync_max_changes)
 
-    async def _charge_rest(self, user_id: str, response: LLMResponse, estimate: int) -> None:
-        used = response.usage.prompt_tokens + response.usage.completion_tokens
-        if used > estimate and not await self._budgets.reserve_background(
-            user_id, used - estimate, "charge:sync"
-        ):
-            log.warning("sync_over_budget", user=user_id, tokens=used, reserved=estimate)
+    async def _refused(
+        self, user_id: str, panel_id: str, exc: llm_errors.BudgetExhausted
+    ) -> BudgetExhausted:
+        """Audit the refusal; the workspace error for it (HTTP 429)."""
+        data = {"purpose": "sync", "panel": panel_id, "used": exc.used, "limit": exc.limit}
+        await self._audit.audit([AuditRecord("budget", exc.period, "refused", user_id, None, data)])
+        if exc.period == "background":
+            return BudgetExhausted(
+                f"the background token budget for today is used up ({exc.used} of "
+                f"{exc.limit} tokens); a sync of {panel_id} needs more",
+                "try again tomorrow, or raise budgets.background_daily_tokens",
+            )
+        return BudgetExhausted(
+            f"your {exc.period} token budget of {exc.limit} tokens is used up; no model was "
+            f"asked for the sync of {panel_id}",
+            "try again once it resets, or ask the owner to raise "
+            f"budgets.per_user_{exc.period}_tokens",
+        )
 
     async def _record(
         self,

@@ -12,22 +12,21 @@ from nexflow.workspace.lazy import LazyWorkspaces
 
 if TYPE_CHECKING:
     from nexflow.config.model import NexflowConfig
-    from nexflow.llm.resolver import ModelResolver
     from nexflow.panels.runtime import PanelService
     from nexflow.storage.sqlite import SQLiteStorage
     from nexflow.workspace.service import WorkspaceService
-    from nexflow.workspace.sync import BackgroundBudget
+    from nexflow.workspace.sync import ModelGate
 
 
 def build_workspaces(
     config: NexflowConfig,
     storage: SQLiteStorage,
     panels: PanelService,
-    models: ModelResolver,
-    budgets: BackgroundBudget,
+    gate: ModelGate,
 ) -> LazyWorkspaces:
     """The workspace layer; ``await start()`` after storage opened and panels started,
-    ``await stop()`` before the panels stop."""
+    ``await stop()`` before the panels stop. ``gate``: the budget gate, for the sync's model
+    call."""
 
     def build() -> WorkspaceService:
         # Imported already, in a worker thread, by the start-up task.
@@ -38,7 +37,7 @@ def build_workspaces(
 
         settings = config.workspaces
         root = settings.root.expanduser() if settings.root else config.home / "workspaces"
-        sync = SyncModel(settings, config.llm.routes, models, budgets, storage)
+        sync = SyncModel(settings, config.llm.routes, gate, storage)
         return WorkspaceService(Repos(settings, root), panels, PatchStore(storage), sync, storage)
 
     return LazyWorkspaces(build)

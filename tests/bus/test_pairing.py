@@ -104,10 +104,10 @@ async def test_disabled_channel_refuses_link_too(storage: SQLiteStorage) -> None
 
 
 async def test_link_attaches_an_identity_to_the_same_user(storage: SQLiteStorage) -> None:
-    identity = Identity(storage, SecurityConfig(owner={"discord": ["9"]}))
+    identity = Identity(storage, SecurityConfig(channels={"discord": ChannelAccess(policy="open")}))
     chain = build_chain([identity], final)
     web = await chain(event("web", "owner"), PublishContext())
-    discord = await chain(event("discord", "9"), PublishContext())  # cached as its own owner
+    discord = await chain(event("discord", "9"), PublishContext())  # cached as its own user
     assert discord.event.user_id != web.event.user_id
     assert web.event.user_id is not None
     code = await storage.issue_link_code(web.event.user_id, 600)
@@ -169,3 +169,13 @@ async def test_messages_follow_the_users_language(storage: SQLiteStorage) -> Non
     with pytest.raises(RateLimited) as info:
         await chain(event(), PublishContext())
     assert "Слишком много" in info.value.args[0]
+
+
+async def test_the_owner_is_one_user_on_every_channel(storage: SQLiteStorage) -> None:
+    identity = Identity(storage, SecurityConfig(owner={"discord": ["9"], "telegram": ["4"]}))
+    chain = build_chain([identity], final)
+    web = await chain(event("web", "owner"), PublishContext())
+    discord = await chain(event("discord", "9"), PublishContext())
+    telegram = await chain(event("telegram", "4"), PublishContext())
+    assert web.event.user_id == discord.event.user_id == telegram.event.user_id
+    assert {web.event.role, discord.event.role, telegram.event.role} == {"owner"}

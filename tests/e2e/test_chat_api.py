@@ -12,11 +12,11 @@ from nexflow.testing.harness import GatewayHarness
 
 
 async def test_message_tool_call_reply(gateway: GatewayHarness) -> None:
-    # curl -d sends form encoding; the API reads the body as JSON regardless.
+    # What the README's curl sends (a form-encoded body is refused: 415, tests/web).
     resp = await gateway.http.post(
         "/api/v1/chat",
         content=b'{"message":"what time is it?"}',
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        headers={"Content-Type": "application/json"},
     )
     assert resp.status_code == 200, resp.text
     data = resp.json()
@@ -56,7 +56,11 @@ async def test_follow_up_continues_the_session(gateway: GatewayHarness) -> None:
 
 async def test_bad_input_gets_clear_errors(gateway: GatewayHarness) -> None:
     http = gateway.http
-    bad_json = await http.post("/api/v1/chat", content=b'{"message": "unterminated')
+    bad_json = await http.post(
+        "/api/v1/chat",
+        content=b'{"message": "unterminated',
+        headers={"Content-Type": "application/json"},
+    )
     assert bad_json.status_code == 422
     assert "not valid JSON" in bad_json.json()["error"]["message"]
     missing = await http.post("/api/v1/chat", json={"text": "hi"})

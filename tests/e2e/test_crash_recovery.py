@@ -2,67 +2,25 @@
 is answered exactly once, nothing is lost or duplicated."""
 
 import asyncio
-import contextlib
-import os
 import signal
-import sqlite3
-import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from nexflow.testing.harness import free_port
+from nexflow.testing.process import db_rows, gateway_env, process, serve_command, wait_healthy
 
 pytestmark = pytest.mark.slow
-
-
-@contextlib.contextmanager
-def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("ab") as out:
-        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-
-
-async def wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
-    async with httpx.AsyncClient() as http:
-        for _ in range(300):
-            assert proc.poll() is None, "the gateway exited during start-up"
-            with contextlib.suppress(httpx.HTTPError):
-                if (await http.get(url + "/health")).status_code == 200:
-                    return
-            await asyncio.sleep(0.05)
-    raise AssertionError("the gateway did not become healthy")
-
-
-def db_rows(db: Path, sql: str) -> list[tuple[object, ...]]:
-    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
-        return conn.execute(sql).fetchall()
 
 
 async def test_sigkill_mid_conversation_then_restart(tmp_path: Path) -> None:
     llm_port, port = free_port(), free_port()
     url = f"http://127.0.0.1:{port}"
     home = tmp_path / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEXFLOW_")}
-    env.update(
-        {
-            "NEXFLOW_HOME": str(home),
-            "NEXFLOW_LLM_MODEL": "openai/fake",
-            "NEXFLOW_LLM_API_BASE": f"http://127.0.0.1:{llm_port}/v1",
-            "NEXFLOW_LLM_API_KEY": "k",
-            "NEXFLOW_LLM__OLLAMA__PROBE": "false",
-            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        }
-    )
-    serve = [sys.executable, "-m", "nexflow", "serve", "--port", str(port)]
+    env = gateway_env(home, f"http://127.0.0.1:{llm_port}/v1", keyword_memory=False)
+    serve = serve_command(port)
     fake = [
         sys.executable,
         "-m",
@@ -107,7 +65,7 @@ async def test_sigkill_mid_conversation_then_restart(tmp_path: Path) -> None:
                 await asyncio.gather(*tasks, return_exceptions=True)
 
         accepted = db_rows(db, "SELECT id FROM inbox")
-        pending_at_crash = db_rows(db, "SELECT id FROM inbox WHERE status='pending'")
+        pending_at_crash = db_rows(db, "SELECT id FROM inbox WHERE status IN ('pending','running')")
         answered_at_crash = db_rows(db, "SELECT id FROM inbox WHERE status='done'")
         assert len(pending_at_crash) >= 4, "the kill must land mid-conversation"
         assert len(answered_at_crash) >= 4
@@ -115,7 +73,8 @@ async def test_sigkill_mid_conversation_then_restart(tmp_path: Path) -> None:
         with process(serve, env, log) as gateway:
             await wait_healthy(url, gateway)
             for _ in range(400):
-                if not db_rows(db, "SELECT id FROM inbox WHERE status='pending'") and not db_rows(
+                open_turns = "SELECT id FROM inbox WHERE status IN ('pending','running')"
+                if not db_rows(db, open_turns) and not db_rows(
                     db, "SELECT id FROM outbox WHERE status='pending'"
                 ):
                     break

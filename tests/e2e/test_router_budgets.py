@@ -83,6 +83,27 @@ async def test_a_user_at_the_hard_limit_is_refused_without_a_model_call(
     assert f"your tokens: today {tokens} of 1, this month {tokens} of unlimited" in status["reply"]
 
 
+async def test_a_turn_stops_at_the_limit_between_its_model_calls(
+    tmp_path: Path, providers: tuple[FakeLLMServer, FakeLLMServer]
+) -> None:
+    """The budget gate reserves before every call: the planning call is admitted (nothing
+    used yet), the one after the tool result finds the limit passed and is never sent. The
+    turn goes past the limit by at most that one call's reservation."""
+    strong, cheap = providers
+    path = config_file(tmp_path, strong, cheap, {"per_user_daily_tokens": 40})
+    async with GatewayHarness(tmp_path / "home", config_file=path, with_llm=False) as gw:
+        data = await gw.chat("what time is it?")
+        stats = (await gw.http.get("/api/v1/statistics/overview")).json()
+    assert data["error"] == "budget_exhausted"
+    assert "daily budget of 40 tokens" in data["reply"]
+    assert [c["name"] for c in data["tool_calls"]] == ["get_time"]  # the tool still ran
+    assert len(strong.requests) == 1 and cheap.requests == []  # no call past the limit
+    used = stats["today"]["tokens_in"] + stats["today"]["tokens_out"]
+    first = strong.requests[0]
+    reservation = (len(json.dumps(first["messages"]) + json.dumps(first["tools"])) + 3) // 4
+    assert 40 < used <= 40 + reservation + 1024  # + budgets.default_reserve_tokens
+
+
 async def test_without_budgets_replies_carry_no_warning(
     tmp_path: Path, providers: tuple[FakeLLMServer, FakeLLMServer]
 ) -> None:

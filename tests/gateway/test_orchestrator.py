@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from nexflow.bus.events import InboundEvent
 from nexflow.config.model import AgentConfig, LLMConfig, ModelProfile
+from nexflow.llm.gate import Unbudgeted
 from nexflow.llm.litellm_client import LiteLLMLoader
 from nexflow.llm.resolver import ModelResolver
 from nexflow.observability.metrics import Metrics
@@ -21,6 +22,7 @@ from nexflow.storage.base import MessageRecord, SessionRecord
 from nexflow.testing.fake_llm import FakeLLMServer, Reply
 from nexflow.tools import ToolContext, ToolError, ToolRegistry, ToolResult, ToolSpec
 from nexflow.tools.builtin import GetTime
+from nexflow.tools.toolset import Toolbox
 
 SESSION = SessionRecord("s", "u", "web", "c", "", time.time(), time.time())
 RESOLVERS: list[ModelResolver] = []
@@ -68,8 +70,8 @@ def orchestrator(
     tools = ToolRegistry([GetTime(), Slow(), Crashy(), Picky()])
     RESOLVERS.append(ModelResolver(config, LiteLLMLoader()))
     return Orchestrator(
-        RESOLVERS[-1],
-        tools,
+        Unbudgeted(RESOLVERS[-1]),
+        Toolbox(tools),
         AgentConfig(max_steps=max_steps),
         PersonaFiles(tmp_path),
         Metrics(CollectorRegistry()),

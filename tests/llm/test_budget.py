@@ -9,6 +9,7 @@ from nexflow.config.model import BudgetsConfig
 from nexflow.llm.budget import Budgets
 from nexflow.storage.base import AuditRecord
 from nexflow.storage.sqlite import SQLiteStorage
+from nexflow.storage.sqlite_usage import UsageRow
 from nexflow.tasks import ReminderService, ReminderTarget
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -19,17 +20,23 @@ def call(model: str, tokens_in: int, tokens_out: int, outcome: str = "ok") -> Au
     return AuditRecord("llm_call", model, outcome, "ana", "s", data)
 
 
+async def settled(budgets: Budgets, model: str, tokens_in: int, tokens_out: int) -> None:
+    """One model call as the budget gate records it: reserve, then settle with its usage."""
+    reservation = await budgets.reserve("ana", "user", tokens_in + tokens_out)
+    await budgets.settle(reservation, UsageRow(model, 1, tokens_in, tokens_out, 0.001))
+
+
 async def test_soft_warning_then_hard_stop(storage: SQLiteStorage) -> None:
     budgets = Budgets(
         BudgetsConfig(per_user_daily_tokens=1000, soft_warning_ratio=0.8), storage, lambda: NOW
     )
-    assert await budgets.record_turn("ana", [call("m", 500, 200), call("m", 0, 0, "error")]) == 700
+    await settled(budgets, "m", 500, 200)
     check = await budgets.check("ana")
     assert (check.used, check.warn, check.exhausted) == (700, False, False)
-    await budgets.record_turn("ana", [call("m", 90, 10)])
+    await settled(budgets, "m", 90, 10)
     check = await budgets.check("ana")
     assert (check.percent, check.warn, check.exhausted) == (80, True, False)
-    await budgets.record_turn("ana", [call("other", 150, 50)])
+    await settled(budgets, "other", 150, 50)
     assert (await budgets.check("ana")).exhausted
     assert not (await budgets.check("bo")).warn  # budgets are per user
     rows = {r.model: r for r in await budgets.today_by_model()}
@@ -40,13 +47,21 @@ async def test_the_monthly_budget_counts_every_day_of_the_month(storage: SQLiteS
     config = BudgetsConfig(per_user_daily_tokens=500, per_user_monthly_tokens=1000)
     days = [datetime(2026, 11, d, tzinfo=UTC) for d in (1, 2, 3)]
     for day in days:
-        await Budgets(config, storage, lambda d=day: d).record_turn("ana", [call("m", 300, 0)])
+        await settled(Budgets(config, storage, lambda d=day: d), "m", 300, 0)
     check = await Budgets(config, storage, lambda: days[-1]).check("ana")
     assert (check.period, check.used, check.warn, check.exhausted) == ("monthly", 900, True, False)
     december = await Budgets(config, storage, lambda: datetime(2026, 12, 1, tzinfo=UTC)).check(
         "ana"
     )
     assert (december.used, december.warn) == (0, False)
+
+
+async def test_record_turn_only_counts_a_turns_tokens(storage: SQLiteStorage) -> None:
+    """The gate records every call when it settles; the gateway's record_turn after the turn
+    must not count it twice."""
+    budgets = Budgets(BudgetsConfig(per_user_daily_tokens=1000), storage, lambda: NOW)
+    assert await budgets.record_turn("ana", [call("m", 500, 200), call("m", 9, 9, "error")]) == 700
+    assert await budgets.user_tokens("ana") == (0, 0)
 
 
 async def test_a_runaway_cron_job_stops_at_the_background_budget(

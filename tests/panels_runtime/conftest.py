@@ -13,7 +13,6 @@ from nexflow.panels.runtime import PanelService
 from nexflow.sandbox import build_guest
 from nexflow.storage.sqlite import SQLiteStorage
 from nexflow.testing.harness import GatewayHarness
-from nexflow.tools.registry import ToolRegistry
 
 
 @pytest.fixture(scope="session")
@@ -23,15 +22,10 @@ def sandbox_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def registry() -> ToolRegistry:
-    return ToolRegistry()
-
-
-@pytest.fixture
 async def service(
-    storage: SQLiteStorage, registry: ToolRegistry, sandbox_cache: Path, tmp_path: Path
+    storage: SQLiteStorage, sandbox_cache: Path, tmp_path: Path
 ) -> AsyncIterator[PanelService]:
-    svc = make_service(storage, registry, sandbox_cache, tmp_path / "workspace")
+    svc = make_service(storage, sandbox_cache, tmp_path / "workspace")
     await svc.start()
     yield svc
     await svc.stop()

@@ -10,19 +10,16 @@ from nexflow.panels.runtime import PanelService, PanelStore
 from nexflow.panels.runtime.wiring import BUNDLED_TEMPLATES
 from nexflow.sandbox import SandboxEngine
 from nexflow.storage.sqlite import SQLiteStorage
-from nexflow.tools.registry import ToolRegistry
 
 
 def make_service(
     storage: SQLiteStorage,
-    registry: ToolRegistry,
     cache: Path,
     workspace: Path,
     config: PanelsConfig | None = None,
 ) -> PanelService:
     return PanelService(
         PanelStore(storage),
-        registry,
         config or PanelsConfig(),
         engine_factory=functools.partial(SandboxEngine, cache_dir=cache),
         templates_dir=BUNDLED_TEMPLATES,

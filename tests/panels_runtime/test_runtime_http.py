@@ -131,9 +131,9 @@ async def test_delete_removes_panel_and_tools(gw: GatewayHarness) -> None:
     created = await _create(gw, template="server-monitor")
     filter_logs = next(t for t in created["tools"] if t.endswith("__filter_logs"))
     assert gw.app is not None
-    assert filter_logs in gw.app.tools
+    assert filter_logs in await gw.owner_tools()
     assert (await gw.http.delete("/api/v1/panels/server-monitor")).status_code == 204
-    assert filter_logs not in gw.app.tools
+    assert filter_logs not in await gw.owner_tools()
     assert (await gw.http.get("/api/v1/panels/server-monitor")).status_code == 404
 
 

@@ -65,7 +65,7 @@ async def test_tools_are_registered_again_at_startup(tmp_path: Path, sandbox_cac
         await gw.http.post("/api/v1/panels/todo/tools/add_item", json={"text": "milk"})
     async with GatewayHarness(tmp_path / "home", env=env) as gw:
         assert gw.app is not None
-        assert add_item in gw.app.tools
+        assert add_item in await gw.owner_tools()
         panel = (await gw.http.get("/api/v1/panels/todo")).json()
         assert panel["state"]["items"] == [{"text": "milk", "done": False}]
 

@@ -10,7 +10,7 @@ from runtime_support import make_service, panel_with_handler
 from nexflow.config.model import PanelLimitsConfig, PanelsConfig
 from nexflow.panels.runtime import PanelService, TemplateNotFound
 from nexflow.storage.sqlite import SQLiteStorage
-from nexflow.tools.registry import ToolRegistry
+from nexflow.tools.base import ToolContext
 
 MONITOR_TOOLS = {
     "owner__main__server-monitor__restart_node",
@@ -87,27 +87,32 @@ async def test_failed_call_changes_nothing(service: PanelService) -> None:
     assert len(await service.versions("hostile")) == 1
 
 
+OWNER = ToolContext("owner", "s", "web", "c")
+STRANGER = ToolContext("someone-else", "s", "web", "c")
+
+
 async def test_instances_survive_a_restart_and_tools_follow_them(
-    storage: SQLiteStorage, registry: ToolRegistry, sandbox_cache: Path, tmp_path: Path
+    storage: SQLiteStorage, sandbox_cache: Path, tmp_path: Path
 ) -> None:
-    first = make_service(storage, registry, sandbox_cache, tmp_path)
+    first = make_service(storage, sandbox_cache, tmp_path)
     await first.start()
     await first.create(template="server-monitor")
     await first.call_tool("server-monitor", "restart_node", {})
     second_copy = await first.create(template="server-monitor")
     assert second_copy.id == "server-monitor-2"
-    assert {t.spec.name for t in registry} >= MONITOR_TOOLS
+    assert {t.spec.name for t in first.tools_for(OWNER)} >= MONITOR_TOOLS
+    assert first.tools_for(STRANGER) == []
     await first.stop()
-    assert len(registry) == 0
 
-    again = make_service(storage, registry, sandbox_cache, tmp_path)
+    again = make_service(storage, sandbox_cache, tmp_path)
     await again.start()
     assert {r.id for r in again.instances()} == {"server-monitor", "server-monitor-2"}
     assert again.get("server-monitor").state["status"] == "rebooting"
-    assert {t.spec.name for t in registry} >= MONITOR_TOOLS
+    assert {t.spec.name for t in again.tools_for(OWNER)} >= MONITOR_TOOLS
     await again.delete("server-monitor")
-    assert not MONITOR_TOOLS & {t.spec.name for t in registry}
-    assert "owner__main__server-monitor-2__restart_node" in registry
+    names = {t.spec.name for t in again.tools_for(OWNER)}
+    assert not MONITOR_TOOLS & names
+    assert "owner__main__server-monitor-2__restart_node" in names
     await again.stop()
 
 
@@ -117,11 +122,11 @@ async def test_template_names_are_checked(service: PanelService) -> None:
 
 
 async def test_limits_come_from_config_per_template(
-    storage: SQLiteStorage, registry: ToolRegistry, sandbox_cache: Path, tmp_path: Path
+    storage: SQLiteStorage, sandbox_cache: Path, tmp_path: Path
 ) -> None:
     tight = PanelLimitsConfig(fuel=5_000_000, memory_mb=16, wall_time_ms=200)
     config = PanelsConfig(template_limits={"hostile": tight})
-    svc = make_service(storage, registry, sandbox_cache, tmp_path, config)
+    svc = make_service(storage, sandbox_cache, tmp_path, config)
     await svc.start()
     loop = "let x = 0; for (let i = 0; i < 200000; i++) { x += i; } $state.count = x % 7;"
     await svc.create(nxml=panel_with_handler(loop))
@@ -145,13 +150,13 @@ FILE_PANEL = """<NexusPanel id="reader" title="Reader">
 
 
 async def test_capabilities_need_declaration_and_grant(
-    storage: SQLiteStorage, registry: ToolRegistry, sandbox_cache: Path, tmp_path: Path
+    storage: SQLiteStorage, sandbox_cache: Path, tmp_path: Path
 ) -> None:
     workspace = tmp_path / "ws"
     (workspace / "notes").mkdir(parents=True)
     (workspace / "notes" / "a.txt").write_text("hello")
     (workspace / "secret.txt").write_text("no")
-    svc = make_service(storage, registry, sandbox_cache, workspace)
+    svc = make_service(storage, sandbox_cache, workspace)
     await svc.start()
     await svc.create(nxml=FILE_PANEL)
     denied = await svc.call_tool("reader", "load", {"path": "notes/a.txt"})

@@ -285,7 +285,7 @@ async def test_migration_7_keeps_existing_panels_in_default(
     await storage.open()
     env = Env(tmp_path, storage, sandbox_cache)
     try:
-        assert storage.schema_version == 7
+        assert storage.schema_version == MIGRATIONS[-1][0]
         ws = await env.start()
         panels = env.panels
         assert panels is not None

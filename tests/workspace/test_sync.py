@@ -164,10 +164,12 @@ async def test_sync_is_charged_to_the_background_budget(
     ws, _ = synced
     fake_llm.push(answer())
     await ws.sync(USER, "todo")
-    day = (await env.storage.audit_tail(1, "llm_call"))[0]
-    assert day["data"]["tokens_in"] > 0
+    call = (await env.storage.audit_tail(1, "llm_call"))[0]
+    assert call["data"]["tokens_in"] > 0
     used = await env.storage.used_tokens(USER, "background", "")
-    assert used >= 2_000  # the reservation: prompt estimate + sync_reply_tokens
+    # The reservation (prompt estimate + sync_reply_tokens) was settled with the real usage.
+    assert used == call["data"]["tokens_in"] + call["data"]["tokens_out"]
+    assert await env.storage.reserved_tokens(USER, "background") == 0
 
 
 def test_parse_answer_limits_the_number_of_changes() -> None:

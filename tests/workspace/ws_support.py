@@ -20,6 +20,7 @@ from nexflow.config.model import (
     WorkspacesConfig,
 )
 from nexflow.llm.budget import Budgets
+from nexflow.llm.gate import BudgetGate
 from nexflow.llm.litellm_client import LiteLLMLoader
 from nexflow.llm.resolver import ModelResolver
 from nexflow.panels.runtime import PanelService, PanelStore
@@ -27,7 +28,6 @@ from nexflow.panels.runtime.wiring import BUNDLED_TEMPLATES
 from nexflow.sandbox import SandboxEngine
 from nexflow.storage.sqlite import SQLiteStorage
 from nexflow.testing.fake_llm import FakeLLMServer
-from nexflow.tools.registry import ToolRegistry
 from nexflow.workspace.repos import Repos
 from nexflow.workspace.service import WorkspaceService
 from nexflow.workspace.store import PatchStore
@@ -65,10 +65,8 @@ class Env:
         return ws
 
     async def start_panels(self) -> PanelService:
-        registry = ToolRegistry()
         self.panels = PanelService(
             PanelStore(self.storage),
-            registry,
             PanelsConfig(),
             engine_factory=functools.partial(SandboxEngine, cache_dir=self.cache),
             templates_dir=BUNDLED_TEMPLATES,
@@ -95,7 +93,8 @@ class Env:
             )
             self.models = ModelResolver(llm_config, LiteLLMLoader())
             budgets = Budgets(self.budgets, self.storage)
-            sync = SyncModel(self.config, llm_config.routes, self.models, budgets, self.storage)
+            gate = BudgetGate(self.models, budgets, llm_config)
+            sync = SyncModel(self.config, llm_config.routes, gate, self.storage)
         self.ws = WorkspaceService(
             Repos(self.config, self.root), self.panels, PatchStore(self.storage), sync, self.storage
         )

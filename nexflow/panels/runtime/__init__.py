@@ -1,6 +1,6 @@
 """The panel runtime: live NXML panel instances with versioned state.
 
-    service = PanelService(PanelStore(storage), tool_registry, config.panels,
+    service = PanelService(PanelStore(storage), config.panels,
                            engine_factory=..., templates_dir=..., workspace_dir=...)
     await service.start()                      # load stored instances, register their tools
     record = await service.create(template="server-monitor")   # owner's default workspace
@@ -10,8 +10,9 @@
 
 Handlers run in :mod:`nexflow.sandbox`; results are validated against the
 panel's ``<Data>`` and committed all-or-none with a version row. Panel tools are
-registered in the gateway's tool registry as ``user:workspace:panel:tool``
-(provider-safe, see :mod:`.tools`) and served over MCP (:mod:`.mcp_server`). Each panel
+named ``user:workspace:panel:tool`` (provider-safe, see :mod:`.tools`), offered only to
+their owner's turns (``PanelService.tools_for``) and served over MCP to the owner
+(:mod:`.mcp_server`). Each panel
 belongs to one workspace of its owner, chosen at creation (``PanelRecord.workspace``;
 the git side is ``nexflow.workspace``). Design and HTTP contract: ``docs/panels.md``.
 

@@ -19,6 +19,7 @@ from nexflow.bus.events import PanelSnapshotOut
 from nexflow.panels import PanelError
 from nexflow.panels.runtime.errors import PanelRuntimeError
 from nexflow.panels.runtime.service import PanelService
+from nexflow.panels.runtime.snapshot import parse_action
 from nexflow.tools.base import ToolContext, ToolError, ToolResult, ToolSpec
 
 USAGE = "Usage: /panels · /panel new <template> [in <workspace>] · /panel <id> · /panel delete <id>"
@@ -28,9 +29,10 @@ class PanelChat:
     def __init__(self, service: PanelService) -> None:
         self._service = service
 
-    def listing(self) -> str:
+    def listing(self, user_id: str) -> str:
+        """The user's own panels and the templates."""
         lines = []
-        instances = self._service.instances()
+        instances = self._service.instances(user_id)
         if instances:
             lines.append("Open panels:")
             lines += [
@@ -58,9 +60,11 @@ class PanelChat:
                 )
                 return await self._service.snapshot(record.id, channel=channel, chat_id=chat_id)
             if words[0] == "delete" and len(words) == 2:
+                self._service.owned(words[1], user_id)
                 await self._service.delete(words[1])
                 return f"Panel {words[1]} deleted."
             if len(words) == 1:
+                self._service.owned(words[0], user_id)
                 return await self._service.snapshot(words[0], channel=channel, chat_id=chat_id)
         except (PanelRuntimeError, PanelError) as exc:
             return _message(exc)
@@ -70,6 +74,7 @@ class PanelChat:
         self, action: str, channel: str, chat_id: str, user_id: str
     ) -> str | PanelSnapshotOut:
         try:
+            self._service.owned(parse_action(action.strip())[0], user_id)
             _, snapshot = await self._service.press(
                 action.strip(), channel=channel, chat_id=chat_id, user_id=user_id
             )
@@ -106,6 +111,7 @@ class PanelOpenTool:
             },
             "required": ["template"],
         },
+        effects=frozenset({"write"}),  # creates a panel the user keeps
     )
 
     def __init__(self, service: PanelService) -> None:
@@ -114,9 +120,9 @@ class PanelOpenTool:
     async def run(self, args: Mapping[str, Any], ctx: ToolContext) -> ToolResult:
         template = str(args.get("template") or "")
         workspace = str(args.get("workspace") or "") or None
-        existing = [p for p in self._service.instances() if p.template == template]
+        existing = [p for p in self._service.instances(ctx.user_id) if p.template == template]
         if workspace is not None:
-            existing = [p for p in existing if (p.owner, p.workspace) == (ctx.user_id, workspace)]
+            existing = [p for p in existing if p.workspace == workspace]
         try:
             record = (
                 existing[0]
@@ -139,11 +145,11 @@ class PanelOpenTool:
 class PanelListTool:
     spec = ToolSpec(
         name="panel_list",
-        description="List the open panels and the templates that can be opened.",
+        description="List the user's open panels and the templates that can be opened.",
     )
 
     def __init__(self, service: PanelService) -> None:
         self._chat = PanelChat(service)
 
     async def run(self, args: Mapping[str, Any], ctx: ToolContext) -> ToolResult:
-        return ToolResult(self._chat.listing())
+        return ToolResult(self._chat.listing(ctx.user_id))

@@ -13,10 +13,10 @@ import contextlib
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from nexflow.tools.base import Tool, ToolContext
+from nexflow.tools.base import Tool
 
 if TYPE_CHECKING:
-    from nexflow.panels.runtime.mcp_server import PanelMCPServer
+    from nexflow.panels.runtime.mcp_server import ContextFor, PanelMCPServer
     from nexflow.panels.runtime.service import PanelService
 
 ASGIMessage = MutableMapping[str, Any]
@@ -29,12 +29,12 @@ class LazyMCPEndpoint:
         *,
         loopback_only: bool,
         extra_tools: Callable[[], Sequence[Tool]] = tuple,
-        context: ToolContext | None = None,
+        context_for: ContextFor | None = None,
     ) -> None:
         self._service = service
         self._loopback_only = loopback_only
         self.extra_tools = extra_tools
-        self.context = context
+        self.context_for = context_for
         self._server: PanelMCPServer | None = None
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -48,13 +48,13 @@ class LazyMCPEndpoint:
     async def _ensure(self) -> PanelMCPServer:
         async with self._lock:
             if self._server is None:
-                from nexflow.panels.runtime.mcp_server import MCP_CONTEXT, PanelMCPServer
+                from nexflow.panels.runtime.mcp_server import PanelMCPServer
 
                 server = PanelMCPServer(
                     self._service,
                     loopback_only=self._loopback_only,
                     extra_tools=self.extra_tools,
-                    context=self.context or MCP_CONTEXT,
+                    **({"context_for": self.context_for} if self.context_for else {}),
                 )
                 self._task = asyncio.create_task(self._serve(server), name="nexflow-mcp")
                 await self._ready.wait()

@@ -1,7 +1,10 @@
 """Panel tools over the Model Context Protocol (streamable HTTP at ``/mcp``).
 
-``tools/list`` lists every live panel tool under the same provider-safe names
-the gateway's model sees (``owner__main__server-monitor__filter_logs``);
+``tools/list`` lists the caller's own panel tools under the same provider-safe names
+the gateway's model sees (``owner__main__server-monitor__filter_logs``): the request is
+authenticated like the rest of the API, and ``context_for`` turns it into the caller's
+:class:`~nexflow.tools.base.ToolContext` (another user's panels are neither listed nor
+callable);
 ``tools/call`` runs it as ``triggered_by="ai"`` and answers the same JSON as
 ``POST /api/v1/panels/{id}/tools/{tool}`` (as text and ``structuredContent``),
 with ``isError`` when the call failed. Tools marked ``dangerous`` are refused
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import mcp_types as types
@@ -36,6 +39,11 @@ from nexflow.panels.runtime.service import PanelService
 from nexflow.tools.base import Tool, ToolContext, ToolError
 
 MCP_CONTEXT = ToolContext(user_id="mcp", session_id="mcp", channel="mcp", chat_id="mcp")
+ContextFor = Callable[[Any], Awaitable[ToolContext]]  # the HTTP request → the caller
+
+
+async def _anonymous(_request: Any) -> ToolContext:
+    return MCP_CONTEXT
 
 
 def _loopback_security() -> TransportSecuritySettings:
@@ -59,11 +67,11 @@ class PanelMCPServer:
         *,
         loopback_only: bool = True,
         extra_tools: Callable[[], Sequence[Tool]] = tuple,
-        context: ToolContext = MCP_CONTEXT,
+        context_for: ContextFor = _anonymous,
     ) -> None:
         self._service = service
         self._extra = extra_tools
-        self._context = context
+        self._context_for = context_for
         self.server: Server[Any] = Server(
             "nexflow-panels",
             version=__version__,
@@ -90,12 +98,13 @@ class PanelMCPServer:
         if stack is not None:
             await stack.aclose()
 
-    def _tools(self) -> list[Tool]:
-        return [*self._service.all_tools(), *self._extra()]
+    def _tools(self, caller: ToolContext) -> list[Tool]:
+        return [*self._service.tools_for(caller), *self._extra()]
 
     async def _list_tools(
-        self, _ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None
+        self, ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
+        caller = await self._context_for(ctx.request)
         return types.ListToolsResult(
             tools=[
                 types.Tool(
@@ -104,18 +113,19 @@ class PanelMCPServer:
                     description=t.spec.description,
                     input_schema=dict(t.spec.parameters),
                 )
-                for t in self._tools()
+                for t in self._tools(caller)
             ]
         )
 
     async def _call_tool(
-        self, _ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        tool = next((t for t in self._tools() if t.spec.name == params.name), None)
+        caller = await self._context_for(ctx.request)
+        tool = next((t for t in self._tools(caller) if t.spec.name == params.name), None)
         if tool is None:
             return _error(f"there is no tool {params.name!r}; list them with tools/list")
         try:
-            result = await tool.run(params.arguments or {}, self._context)
+            result = await tool.run(params.arguments or {}, caller)
         except (ToolError, PanelRuntimeError) as exc:
             return _error(exc.message)
         data = dict(result.data) if result.data is not None else None

@@ -1,9 +1,14 @@
 """``PanelService``: live panel instances (create, render, run tools, history).
 
-Built once by the composition root with the shared SQLite connection, the
-gateway's :class:`~nexflow.tools.ToolRegistry` and a factory for the
-:class:`~nexflow.sandbox.SandboxEngine` (created on first use, off the event
-loop, so a gateway that never shows a panel never loads the guest).
+Built once by the composition root with the shared SQLite connection and a factory for
+the :class:`~nexflow.sandbox.SandboxEngine` (created on first use, off the event loop, so
+a gateway that never shows a panel never loads the guest).
+
+Ownership: every instance has an owner. The service is a
+:class:`~nexflow.tools.toolset.ToolProvider`: ``tools_for(ctx)`` gives a turn the tools
+of the caller's own panels only, and :meth:`PanelService.owned` is how every path that
+names a panel (chat commands, HTTP, MCP) checks the caller may act on it; another user's
+panel answers exactly like a missing one.
 
 A tool call runs the handler in a fresh sandbox instance against a copy of the
 state, validates the new state against ``<Data>``, applies the ``$view``
@@ -53,7 +58,7 @@ from nexflow.panels.runtime.versions import (
 )
 from nexflow.panels.runtime.viewstate import apply_view_effects, with_overrides
 from nexflow.sandbox import GuestNotBuilt, SandboxError, SandboxLimits
-from nexflow.tools.registry import ToolRegistry
+from nexflow.tools.base import ToolContext
 
 if TYPE_CHECKING:
     from nexflow.sandbox import SandboxEngine
@@ -100,7 +105,6 @@ class PanelService:
     def __init__(
         self,
         store: PanelStore,
-        tools: ToolRegistry,
         config: PanelsConfig,
         *,
         engine_factory: Callable[[], SandboxEngine],
@@ -110,7 +114,6 @@ class PanelService:
         default_workspace: str = "default",
     ) -> None:
         self._store = store
-        self._registry = tools
         self._config = config
         self._engine_factory = engine_factory
         self._engine: SandboxEngine | None = None
@@ -126,7 +129,7 @@ class PanelService:
     # -- lifecycle ------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Load every stored instance and register its tools (storage must be open)."""
+        """Load every stored instance and build its tools (storage must be open)."""
         for record in await self._store.all():
             try:
                 self._install(record)
@@ -135,8 +138,6 @@ class PanelService:
         log.info("panels_loaded", count=len(self._instances))
 
     async def stop(self) -> None:
-        for inst in self._instances.values():
-            self._unregister(inst)
         self._instances.clear()
         engine, self._engine = self._engine, None
         if engine is not None:
@@ -196,11 +197,33 @@ class PanelService:
             await self.observer.committed(record, change)
         return record
 
-    def instances(self) -> list[PanelRecord]:
-        return [inst.record for inst in self._instances.values()]
+    def instances(self, owner: str | None = None) -> list[PanelRecord]:
+        """Every instance (the service's own view), or only ``owner``'s."""
+        return [
+            inst.record
+            for inst in self._instances.values()
+            if owner is None or inst.record.owner == owner
+        ]
 
     def get(self, panel_id: str) -> PanelRecord:
         return self._get(panel_id).record
+
+    def owned(self, panel_id: str, user_id: str, *, admin: bool = False) -> PanelRecord:
+        """The instance if ``user_id`` owns it (or ``admin``: the owner role's explicit
+        admin view); another user's panel is :class:`PanelNotFound`, like a missing one."""
+        inst = self._instances.get(panel_id)
+        if inst is None or (not admin and inst.record.owner != user_id):
+            raise PanelNotFound(f"there is no panel {panel_id!r}")
+        return inst.record
+
+    def tools_for(self, ctx: ToolContext) -> list[PanelTool]:
+        """The tools of the caller's own panels (a :class:`ToolProvider`)."""
+        return [
+            tool
+            for inst in self._instances.values()
+            if inst.record.owner == ctx.user_id
+            for tool in inst.tools
+        ]
 
     def definition(self, panel_id: str) -> NexusPanel:
         return self._get(panel_id).panel
@@ -208,14 +231,10 @@ class PanelService:
     def tools_of(self, panel_id: str) -> list[PanelTool]:
         return list(self._get(panel_id).tools)
 
-    def all_tools(self) -> list[PanelTool]:
-        return [t for inst in self._instances.values() for t in inst.tools]
-
     async def delete(self, panel_id: str) -> None:
         inst = self._get(panel_id)
         async with inst.lock:
             await self._store.delete(panel_id)
-            self._unregister(inst)
             self._instances.pop(panel_id, None)
         log.info("panel_deleted", panel=panel_id)
         if self.observer is not None:
@@ -440,7 +459,6 @@ class PanelService:
             if nxml is None:
                 inst.record = record
             else:
-                self._unregister(inst)
                 self._install(record, panel)
         log.info("panel_changed", panel=panel_id, kind=kind, by=user_id)
         if self.observer is not None:
@@ -466,15 +484,4 @@ class PanelService:
         if label == self._default_workspace:
             label = self._config.workspace
         tools = build_tools(record.id, record.owner, label, panel, self)
-        inst = _Instance(record, panel, self._layout.layout(panel), tools)
-        for tool in tools:
-            if tool.spec.name in self._registry:
-                log.warning("panel_tool_name_taken", tool=tool.spec.name, panel=record.id)
-                continue
-            self._registry.add(tool)
-        self._instances[record.id] = inst
-
-    def _unregister(self, inst: _Instance) -> None:
-        for tool in inst.tools:
-            if tool.spec.name in self._registry and self._registry.get(tool.spec.name) is tool:
-                self._registry.remove(tool.spec.name)
+        self._instances[record.id] = _Instance(record, panel, self._layout.layout(panel), tools)

@@ -27,7 +27,7 @@ from nexflow.panels.ast import NexusPanel, Tool
 from nexflow.panels.runtime.errors import PanelRuntimeError
 from nexflow.panels.runtime.state import args_schema
 from nexflow.panels.runtime.versions import CallOutcome, TriggeredBy
-from nexflow.tools.base import ToolContext, ToolError, ToolResult, ToolSpec
+from nexflow.tools.base import ToolContext, ToolError, ToolResult, ToolSpec, UnknownTool
 
 MAX_NAME = 64
 _BAD = re.compile(r"[^A-Za-z0-9_-]")
@@ -63,18 +63,30 @@ class PanelCaller(Protocol):
 
 
 class PanelTool:
-    """Adapter from a panel's Logic tool to the gateway's :class:`~nexflow.tools.Tool`."""
+    """Adapter from a panel's Logic tool to the gateway's :class:`~nexflow.tools.Tool`.
+
+    It runs only for the panel's owner: a forged name that reaches it from another
+    user's turn is refused as unknown (the toolset of that turn never offered it)."""
 
     def __init__(
-        self, spec: ToolSpec, qualified: str, panel_id: str, tool: str, caller: PanelCaller
+        self,
+        spec: ToolSpec,
+        qualified: str,
+        panel_id: str,
+        tool: str,
+        caller: PanelCaller,
+        owner: str,
     ) -> None:
         self.spec = spec
         self.qualified = qualified
         self.panel_id = panel_id
         self.tool = tool
+        self.owner = owner
         self._caller = caller
 
     async def run(self, args: Mapping[str, Any], ctx: ToolContext) -> ToolResult:
+        if ctx.user_id != self.owner:
+            raise UnknownTool(f"no tool named {self.spec.name!r}")
         if self.spec.dangerous:
             if ctx.confirm is None:
                 raise ToolError(
@@ -107,11 +119,16 @@ def _tool(
     panel_id: str, owner: str, workspace: str, panel: NexusPanel, tool: Tool, caller: PanelCaller
 ) -> PanelTool:
     qualified = qualified_name(owner, workspace, panel_id, tool.name)
+    reaches_net = any(cap.kind == "http" for cap in panel.capabilities)
     what = tool.description or f"Runs {tool.name}"
     spec = ToolSpec(
         name=provider_name(qualified),
         description=f"{what} (panel {panel.title!r}, instance {panel_id}; {qualified})",
         parameters=args_schema(tool),
         dangerous=tool.dangerous,
+        # A panel tool changes the panel's state; one whose panel declares an http
+        # capability may also fetch from and send to the net (granted or not yet).
+        effects=frozenset({"write", "egress"}) if reaches_net else frozenset({"write"}),
+        untrusted_output=reaches_net,
     )
-    return PanelTool(spec, qualified, panel_id, tool.name, caller)
+    return PanelTool(spec, qualified, panel_id, tool.name, caller, owner)

@@ -11,7 +11,6 @@ from nexflow.panels.runtime.mcp_endpoint import LazyMCPEndpoint
 from nexflow.panels.runtime.service import PanelService
 from nexflow.panels.runtime.store import PanelStore
 from nexflow.storage.sqlite_conn import SQLiteConnection
-from nexflow.tools.registry import ToolRegistry
 
 if TYPE_CHECKING:
     from nexflow.sandbox import SandboxEngine
@@ -26,13 +25,12 @@ def _engine(cache_dir: Path) -> SandboxEngine:
 
 
 def build_panels(
-    config: NexflowConfig, conn: SQLiteConnection, tools: ToolRegistry
+    config: NexflowConfig, conn: SQLiteConnection
 ) -> tuple[PanelService, LazyMCPEndpoint | None]:
     """The service (start it after storage opens) and, if enabled, its MCP endpoint."""
     cache_dir = config.panels.cache_dir or config.home / "cache" / "sandbox"
     service = PanelService(
         PanelStore(conn),
-        tools,
         config.panels,
         engine_factory=functools.partial(_engine, cache_dir),
         templates_dir=config.panels.templates_dir or BUNDLED_TEMPLATES,

@@ -353,9 +353,9 @@ async def test_webhook_mode_registers_and_accepts_updates(
     fake: FakeTelegram, telegram: StartFn
 ) -> None:
     run = await telegram(
-        mode="webhook", webhook_url="https://bot.example/tg", webhook_secret="s3cret"
+        mode="webhook", webhook_url="https://bot.example/telegram/tg", webhook_secret="s3cret"
     )
-    await fake.wait_for(lambda: fake.webhook_url == "https://bot.example/tg")
+    await fake.wait_for(lambda: fake.webhook_url == "https://bot.example/telegram/tg")
     update = {
         "update_id": 1,
         "message": {
@@ -369,10 +369,10 @@ async def test_webhook_mode_registers_and_accepts_updates(
     transport = httpx.ASGITransport(app=run.connector.webhook_app())
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         refused = await client.post(
-            "/tg", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "no"}
+            "/telegram/tg", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "no"}
         )
         ok = await client.post(
-            "/tg", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
+            "/telegram/tg", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
         )
     assert (refused.status_code, ok.status_code) == (401, 200)
     assert (await run.event()).message == "via webhook"

@@ -1,0 +1,408 @@
+"""The turn runner: one inbox item through its durable state machine.
+
+``accepted → running → awaiting_approval → running → done | dead`` (stored as the inbox
+row's status, see :mod:`nexflow.storage.sqlite_turns`). A bus worker calls
+:meth:`TurnRunner.process`; the run starts by counting the attempt and loading what the
+turn needs in one round trip, then either
+
+* runs a slash command, or the agent loop with the session's (paged) history, or
+* resumes a parked turn from its checkpoint with the user's answers,
+
+and ends in one of three ways: **done** (reply, history, audit and outbox row committed
+together), **parked** (a call needs the user's approval: checkpoint, request and its card
+stored together; the worker is free at once), or **failed** (an exception: the turn runs
+again, and after ``bus.max_attempts`` runs it is a dead letter and its sender is told).
+Parked turns whose request expires are closed by :meth:`expire_due` with a clear message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from nexflow import i18n
+from nexflow.bus.events import InboundEvent, Outbound, TextOut
+from nexflow.bus.streams import StreamEvent, StreamHub
+from nexflow.config.model import PermissionsConfig
+from nexflow.gateway.approvals import ApprovalService, approval_audit
+from nexflow.gateway.commands import CommandRouter
+from nexflow.gateway.outbox import OutboxDispatcher
+from nexflow.llm.budget import Budgets
+from nexflow.llm.errors import BudgetExhausted
+from nexflow.memory.paging import PAGE_TOOLS, ContextPager, PagedHistory
+from nexflow.observability.metrics import Metrics
+from nexflow.orchestrator.agent import Orchestrator, decline_rest
+from nexflow.orchestrator.checkpoint import Checkpoint
+from nexflow.orchestrator.steps import StreamSink, TurnResult
+from nexflow.storage.base import (
+    AuditRecord,
+    MessageRecord,
+    NewMessage,
+    SessionRecord,
+    Storage,
+    TurnStart,
+)
+from nexflow.tools.approval import TurnApprovals, call_key
+from nexflow.tools.base import ApprovalRequired, ToolContext
+
+log = structlog.get_logger("nexflow.turns")
+DraftFn = Callable[[str, str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnSummary:
+    """What a synchronous caller (``POST /api/v1/chat``) gets back."""
+
+    inbox_id: int
+    session_id: str
+    reply: str
+    tool_calls: list[dict[str, Any]]
+    error: str | None = None
+    llm_seconds: float = 0.0
+
+
+Done = Callable[[TurnSummary], None]
+Requeue = Callable[[str, int], None]
+
+
+class TurnRunner:
+    def __init__(
+        self,
+        storage: Storage,
+        orchestrator: Orchestrator,
+        outbox: OutboxDispatcher,
+        streams: StreamHub,
+        metrics: Metrics,
+        approvals: ApprovalService,
+        *,
+        history_limit: int,
+        max_attempts: int,
+        permissions: PermissionsConfig,
+        done: Done,
+        requeue: Requeue,
+        commands: CommandRouter | None = None,
+        drafts: Mapping[str, DraftFn] | None = None,
+        budgets: Budgets | None = None,
+        pager: ContextPager | None = None,
+    ) -> None:
+        self._storage = storage
+        self._orchestrator = orchestrator
+        self._outbox = outbox
+        self._streams = streams
+        self._metrics = metrics
+        self._approvals = approvals
+        self._history_limit = history_limit
+        self._max_attempts = max_attempts
+        self._permissions = permissions
+        self._done = done
+        self._requeue = requeue
+        self._commands = commands
+        self._drafts = dict(drafts or {})
+        self._budgets = budgets
+        self._pager = pager  # None: the last ``history_limit`` messages, no paging
+
+    # -- one run ------------------------------------------------------------------------
+
+    async def process(self, inbox_id: int) -> None:
+        # With paging the pager reads the history itself (everything not paged out).
+        limit = 0 if self._pager is not None else self._history_limit
+        start = await self._storage.begin_turn(inbox_id, limit, self._max_attempts)
+        if start is None:  # answered, parked, dead, or its session is gone
+            return
+        event, session = start.item.event, start.session
+        with structlog.contextvars.bound_contextvars(
+            channel=event.channel, user_id=event.user_id, session_id=session.id, inbox_id=inbox_id
+        ):
+            if start.dead:
+                await self._bury(start, "the turn was started more times than bus.max_attempts")
+                return
+            try:
+                await self._run(start)
+            except Exception as exc:
+                log.exception("turn_failed", attempt=start.item.attempts)
+                self._metrics.errors.labels("turn").inc()
+                why = f"{type(exc).__name__}: {exc}"
+                status = await self._storage.fail_turn(inbox_id, why, self._max_attempts)
+                if status == "dead":
+                    await self._bury(start, why)
+                else:
+                    self._requeue(session.id, inbox_id)
+
+    async def _run(self, start: TurnStart) -> None:
+        started = time.perf_counter()
+        item, session = start.item, start.session
+        event = item.event
+        sink = self._sink_for(event, session)
+        ctx = self._tool_context(event, session)
+        approvals = TurnApprovals(start.decisions)
+        command = self._commands is not None and self._commands.is_command(event.message)
+        if start.checkpoint is not None:
+            checkpoint = Checkpoint.loads(start.checkpoint)
+            if checkpoint.kind == "command":
+                result = await self._run_command(event, session, ctx, approvals)
+            else:
+                result = await self._orchestrator.resume_turn(
+                    event, session, checkpoint, approvals, sink, ctx
+                )
+        elif command:
+            result = await self._run_command(event, session, ctx, approvals)
+        else:
+            paged = await self._history(event, session, start.history)
+            result = await self._orchestrator.run_turn(
+                event,
+                session,
+                paged.recent,
+                sink,
+                ctx,
+                paged=paged.block,
+                hidden_tools=() if paged.pages else PAGE_TOOLS,
+                approvals=approvals,
+            )
+        if result.parked is not None:
+            await self._park(item.id, event, session, result)
+            return
+        await self._explain(event, result)
+        await self._finish(item.id, event, session, result, started)
+        if self._pager is not None and not command:
+            # Paging upkeep after the reply: it delays this session's next turn, not this one.
+            await self._pager.after_turn(session)
+
+    async def _explain(self, event: InboundEvent, result: TurnResult) -> None:
+        """Refusals in the user's language; the budget warning past the soft limit."""
+        lang = event.metadata.get("lang")
+        if result.error == "no_model":
+            result.reply = i18n.t(lang, "no_model", detail=result.reply)
+        elif result.error == "budget_exhausted" and isinstance(
+            result.error_detail, BudgetExhausted
+        ):
+            period = result.error_detail.period
+            key = f"budget_{period if period in ('daily', 'monthly') else 'daily'}_exhausted"
+            result.reply = i18n.t(lang, key, limit=result.error_detail.limit)
+            result.audit.append(
+                AuditRecord("budget", period, "refused", event.user_id, event.session_id)
+            )
+        else:
+            budgets = self._budgets
+            if budgets is None or budgets.limits() == (None, None) or result.outbound is not None:
+                return
+            after = await budgets.check(event.user_id or "")
+            if after.warn:
+                warning = i18n.t(
+                    lang, f"budget_{after.period}_warning", percent=after.percent, limit=after.limit
+                )
+                result.reply = f"{result.reply}\n\n{warning}"
+                return
+        if result.messages and result.messages[-1].role == "assistant":
+            result.messages[-1] = NewMessage("assistant", result.reply)
+
+    async def _finish(
+        self,
+        inbox_id: int,
+        event: InboundEvent,
+        session: SessionRecord,
+        result: TurnResult,
+        started: float,
+    ) -> None:
+        where = {
+            "channel": event.channel,
+            "chat_id": event.chat_id,
+            "session_id": session.id,
+            "reply_to": event.id,
+        }
+        reply: Outbound = (
+            result.outbound.model_copy(update=where)
+            if result.outbound is not None
+            else TextOut(**where, text=result.reply)
+        )
+        audit = [
+            AuditRecord(
+                "message_in",
+                event.channel,
+                "ok",
+                event.user_id,
+                session.id,
+                {"inbox_id": inbox_id, "chars": len(event.message)},
+            ),
+            *result.audit,
+        ]
+        await self._storage.complete(inbox_id, result.messages, reply, audit)
+        self._metrics.turn_latency.observe(time.perf_counter() - started)
+        self._outbox.notify()
+        log.info(
+            "turn_done",
+            steps=len(result.tool_calls),
+            error=result.error,
+            ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+        self._done(
+            TurnSummary(
+                inbox_id,
+                session.id,
+                result.reply,
+                result.tool_calls,
+                result.error,
+                result.llm_seconds,
+            )
+        )
+
+    # -- parking and expiry -----------------------------------------------------------------
+
+    async def _park(
+        self, inbox_id: int, event: InboundEvent, session: SessionRecord, result: TurnResult
+    ) -> None:
+        checkpoint: Checkpoint = result.parked
+        record, ask = self._approvals.request(
+            event.user_id or session.user_id,
+            event.channel,
+            event.chat_id,
+            session.id,
+            checkpoint.title,
+            checkpoint.detail,
+            checkpoint.call_key,
+            inbox_id,
+        )
+        await self._storage.park_turn(
+            inbox_id, checkpoint.dumps(), record, ask, [approval_audit(record, "requested")]
+        )
+        self._outbox.notify()
+        self._approvals.parked()
+        log.info("turn_parked", approval=record.id, title=checkpoint.title)
+
+    async def expire_due(self) -> int:
+        """Close every parked turn whose request has expired: each call that was waiting is
+        answered "not run", the reply says so, and the turn is done. Returns how many."""
+        expired = await self._storage.expired_turns(time.time())
+        for approval, item, state in expired:
+            event = item.event
+            checkpoint = Checkpoint.loads(state)
+            text = i18n.t(event.metadata.get("lang"), "confirm_expired_turn", id=approval.id)
+            messages = decline_rest(checkpoint, "the confirmation expired")
+            if checkpoint.kind == "command" or not messages:
+                messages = [NewMessage("user", event.message), *messages]
+            messages.append(NewMessage("assistant", text))
+            reply = TextOut(
+                channel=event.channel,
+                chat_id=event.chat_id,
+                session_id=event.session_id,
+                reply_to=event.id,
+                text=text,
+            )
+            audit = [*checkpoint.audit, approval_audit(approval, "expired")]
+            await self._storage.complete(item.id, messages, reply, audit)
+            log.info("turn_expired", approval=approval.id, inbox_id=item.id)
+            self._done(
+                TurnSummary(item.id, event.session_id or "", text, checkpoint.tool_calls, "expired")
+            )
+        if expired:
+            self._outbox.notify()
+        return len(expired)
+
+    async def _bury(self, start: TurnStart, why: str) -> None:
+        """A dead letter: marked, its sender told plainly, nothing replayed."""
+        event = start.item.event
+        attempts = max(start.item.attempts - (1 if start.dead else 0), self._max_attempts)
+        text = i18n.t(
+            event.metadata.get("lang"), "dead_letter", attempts=attempts, id=start.item.id
+        )
+        notice = TextOut(
+            channel=event.channel,
+            chat_id=event.chat_id,
+            session_id=event.session_id,
+            reply_to=event.id,
+            text=text,
+        )
+        audit = [
+            AuditRecord(
+                "dead_letter",
+                event.channel,
+                "dead",
+                event.user_id,
+                event.session_id,
+                {"inbox_id": start.item.id, "error": why[:2000]},
+            )
+        ]
+        await self._storage.bury_turn(start.item.id, why, notice, audit)
+        self._outbox.notify()
+        self._metrics.errors.labels("dead_letter").inc()
+        log.warning("turn_dead", inbox_id=start.item.id, error=why)
+        self._done(TurnSummary(start.item.id, event.session_id or "", text, [], "dead_letter"))
+
+    # -- pieces ----------------------------------------------------------------------------
+
+    def _sink_for(self, event: InboundEvent, session: SessionRecord) -> StreamSink | None:
+        """Where a turn's live events go: WebSocket followers of the session, and a draft
+        in the chat when its connector can edit one. None: nobody watches, so the model
+        is not asked to stream."""
+        streams = self._streams
+        watched = streams.has_subscribers(session.id)
+        draft = self._drafts.get(event.channel)
+        if not watched and draft is None:
+            return None
+        text: list[str] = []
+
+        async def sink(e: StreamEvent) -> None:
+            if watched:
+                streams.publish(session.id, e)
+            if draft is not None and e.get("type") == "token":
+                text.append(str(e.get("text", "")))
+                await draft(event.chat_id, "".join(text))
+
+        return sink
+
+    def _tool_context(self, event: InboundEvent, session: SessionRecord) -> ToolContext:
+        user_id = event.user_id or session.user_id
+        return ToolContext(
+            user_id=user_id,
+            session_id=session.id,
+            channel=event.channel,
+            chat_id=event.chat_id,
+            permissions=self._permissions.granted(event.role, user_id),
+            role=event.role,
+        )
+
+    async def _run_command(
+        self,
+        event: InboundEvent,
+        session: SessionRecord,
+        ctx: ToolContext,
+        approvals: TurnApprovals,
+    ) -> TurnResult:
+        assert self._commands is not None
+        approvals.bind(call_key("command", event.message))
+        try:
+            outcome = await self._commands.handle(
+                event, session, dataclasses.replace(ctx, confirm=approvals.confirm)
+            )
+        except ApprovalRequired as ask:
+            parked = TurnResult("", [], [])
+            parked.parked = Checkpoint("command", approvals.current, ask.title, ask.detail)
+            return parked
+        if outcome.new_session:
+            await self._storage.ensure_session(None, session.user_id, event.channel, event.chat_id)
+        return TurnResult(
+            outcome.reply,
+            [NewMessage("user", event.message), NewMessage("assistant", outcome.reply)],
+            [
+                AuditRecord(
+                    "command", event.message.split()[0][:40], "ok", event.user_id, session.id
+                )
+            ],
+            outbound=outcome.outbound,
+        )
+
+    async def _history(
+        self, event: InboundEvent, session: SessionRecord, loaded: Sequence[MessageRecord]
+    ) -> PagedHistory:
+        """The turn's history: paged (recent turns + paged-out pages) or the last N."""
+        if self._pager is None:
+            return PagedHistory(list(loaded))
+        try:
+            return await self._pager.prepare(session, event.message)
+        except Exception:  # memory.db unusable: answer with the plain window instead
+            log.exception("context_paging_unavailable")
+            return PagedHistory(await self._storage.history(session.id, self._history_limit))
