@@ -382,6 +382,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
             permissions=config.permissions,
             done=gw.turn_done,
             requeue=gw.resume,
+            waiting=gw.waiting,
             commands=commands,
             drafts=drafts,
             budgets=budgets,

@@ -10,11 +10,9 @@ goes to the session's sockets as ``{"type": "reply", "outbox_id": N, ...}`` and 
 once a tab answers ``{"type": "ack", "outbox_id": N}`` (the exchange is described in
 :mod:`nexflow.web.frames`). With no tab open, or none acknowledging within
 :data:`ACK_TIMEOUT_S`, the item is :class:`~nexflow.gateway.connector.Parked` until a tab
-of the session connects again. One exception: the reply of a turn when no tab follows the
-session. It is in the session's history (committed with it), the HTTP caller that asked
-has it in its response, and a page that opens later reads it in the session's timeline,
-so it counts as delivered; parking it would keep every HTTP-only session's replies
-waiting for a tab that never comes.
+of the session connects again. The reply of a turn whose ``POST /api/v1/chat`` caller is
+still waiting for it goes out in that HTTP response and is recorded delivered when the turn
+completes (``TurnRunner``); a reply nobody received waits, parked, for the page.
 """
 
 from __future__ import annotations
@@ -65,8 +63,6 @@ class WebConnector:
         if not session:
             raise DeliveryError("a web message needs the session it goes to", retryable=False)
         if not self._streams.has_subscribers(session):
-            if out.reply_to is not None:
-                return  # a turn's reply: in the history, see the module docstring
             raise Parked("no tab of the session is open")
         frame = {"type": "reply", "outbox_id": outbox_id, **out.model_dump(mode="json")}
         topic = ack_topic(session)

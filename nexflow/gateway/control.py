@@ -37,13 +37,19 @@ class ControlCommands:
         if match is None:
             return await handler(event, ctx)
         approve = match.group(1).lower() in ("confirm", "yes")
+        # A chat answers for itself only; on the web the caller is authenticated (their
+        # token or the loopback owner), so any of their tabs may answer, as the API does.
+        where = (
+            {}
+            if event.channel == "web"
+            else {
+                "channel": event.channel,
+                "chat_id": event.chat_id,
+                "session_id": event.session_id,
+            }
+        )
         answer = await self._confirmations.answer(
-            match.group(2).lower(),
-            event.user_id or "",
-            approve,
-            channel=event.channel,
-            chat_id=event.chat_id,
-            session_id=event.session_id,
+            match.group(2).lower(), event.user_id or "", approve, **where
         )
         return Accepted(
             0, event.session_id or "", event, immediate=i18n.t(ctx.lang, REPLIES[answer])

@@ -153,7 +153,9 @@ class Gateway:
                 f"{self._max_chars} (web.max_message_chars)."
             )
         session = await self._session_for(event)
-        event = replace(event, session_id=session.id)
+        # A web conversation is its session: replies, cards and their order follow it.
+        chat_id = session.id if event.channel == "web" else event.chat_id
+        event = replace(event, session_id=session.id, chat_id=chat_id)
         inbox_id, duplicate = await self._storage.accept(event)
         if not duplicate:
             self._bus.submit(session.id, inbox_id)
@@ -177,6 +179,10 @@ class Gateway:
         return session
 
     # -- waiting for a reply ------------------------------------------------------
+
+    def waiting(self, inbox_id: int) -> bool:
+        """A synchronous caller (``POST /api/v1/chat``) waits for this turn's reply."""
+        return bool(self._waiters.get(inbox_id))
 
     def turn_done(self, summary: TurnSummary) -> None:
         for fut in self._waiters.get(summary.inbox_id, ()):

@@ -85,6 +85,7 @@ class TurnRunner:
         permissions: PermissionsConfig,
         done: Done,
         requeue: Requeue,
+        waiting: Callable[[int], bool] = lambda _: False,
         commands: CommandRouter | None = None,
         drafts: Mapping[str, DraftFn] | None = None,
         budgets: Budgets | None = None,
@@ -101,6 +102,7 @@ class TurnRunner:
         self._permissions = permissions
         self._done = done
         self._requeue = requeue
+        self._waiting = waiting  # a synchronous caller waits for this inbox id
         self._commands = commands
         self._drafts = dict(drafts or {})
         self._budgets = budgets
@@ -230,7 +232,11 @@ class TurnRunner:
             ),
             *result.audit,
         ]
-        await self._storage.complete(inbox_id, result.messages, reply, audit)
+        # A web reply whose HTTP caller waits for it goes out in that response.
+        answered = event.channel == "web" and self._waiting(inbox_id)
+        await self._storage.complete(inbox_id, result.messages, reply, audit, delivered=answered)
+        if answered:
+            self._metrics.messages_out.labels(event.channel).inc()
         self._metrics.turn_latency.observe(time.perf_counter() - started)
         self._outbox.notify()
         log.info(

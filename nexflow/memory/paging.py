@@ -57,6 +57,7 @@ from nexflow.memory.transcript import (
 )
 from nexflow.observability.metrics import Metrics
 from nexflow.storage.base import MessageRecord, SessionRecord, Storage
+from nexflow.trust import untrusted_sources
 
 log = structlog.get_logger("nexflow.memory.paging")
 
@@ -236,7 +237,7 @@ class ContextPager:
         flushed = False
         if isinstance(digest, Digest):
             summary, summary_by, facts = digest.summary, "llm", digest.facts
-            flushed = await self._flush(user_id, page.id, facts)
+            flushed = await self._flush(user_id, page.id, facts, _taint(messages))
         if not flushed:
             self._flushed.dirty(user_id)
         self._embedded.dirty(session.id)
@@ -262,10 +263,13 @@ class ContextPager:
         )
         return done
 
-    async def _flush(self, user_id: str, page_id: int, facts: Sequence[str]) -> bool:
+    async def _flush(
+        self, user_id: str, page_id: int, facts: Sequence[str], tainted: tuple[str, ...] = ()
+    ) -> bool:
+        """Facts of a page go to memory; a page that held untrusted output taints them."""
         for fact in facts:
             try:
-                await self._memory.save(user_id, fact, [f"page-{page_id}"])
+                await self._memory.save(user_id, fact, [f"page-{page_id}"], tainted)
             except MemoryStoreError as exc:
                 log.warning("context_flush_failed", page=page_id, error=exc.message)
                 return False
@@ -288,7 +292,7 @@ class ContextPager:
             if digest is Outcome.UNAVAILABLE:
                 return
             if isinstance(digest, Digest):
-                flushed = await self._flush(user_id, page.id, digest.facts)
+                flushed = await self._flush(user_id, page.id, digest.facts, _taint(messages))
                 self._embedded.dirty(page.session_id)  # a new summary: its vector is dropped
                 await self._memory.run_in_db(
                     self._pages.reflushed, page.id, digest.summary, digest.facts, flushed, False
@@ -392,3 +396,8 @@ def _json_copy(value: Any) -> Any:
 def _cut(pages: Sequence[Page]) -> int:
     """The last paged-out message id (0: none), as :meth:`PageIndex.cut` reads it."""
     return max((p.last_msg_id for p in pages), default=0)
+
+
+def _taint(messages: Sequence[MessageRecord]) -> tuple[str, ...]:
+    """The untrusted sources of a page's tool messages (docs/trust.md)."""
+    return untrusted_sources(m.content for m in messages if m.role == "tool")

@@ -55,6 +55,8 @@ class SQLiteQueues(SQLiteConnection):
         messages: Sequence[NewMessage],
         reply: Outbound,
         audit: Sequence[AuditRecord] = (),
+        *,
+        delivered: bool = False,
     ) -> int:
         def q(c: sqlite3.Connection) -> int:
             now = time.time()
@@ -89,7 +91,7 @@ class SQLiteQueues(SQLiteConnection):
                         "UPDATE sessions SET updated_at=? WHERE id=?", (now, reply.session_id)
                     )
                 _insert_audit(c, audit, now)
-                outbox_id = insert_outbox(c, reply, now, inbox_id)
+                outbox_id = insert_outbox(c, reply, now, inbox_id, delivered=delivered)
                 c.execute("UPDATE inbox SET status='done', done_at=? WHERE id=?", (now, inbox_id))
                 # A parked turn is over: its checkpoint goes, its answers have been used.
                 c.execute("DELETE FROM turns WHERE inbox_id=?", (inbox_id,))
@@ -296,15 +298,24 @@ OPEN_TURN_STATUSES = ("pending", "running", "awaiting", "dead")
 
 
 def insert_outbox(
-    c: sqlite3.Connection, out: Outbound, now: float, inbox_id: int | None = None
+    c: sqlite3.Connection,
+    out: Outbound,
+    now: float,
+    inbox_id: int | None = None,
+    *,
+    delivered: bool = False,
 ) -> int:
     """Queue ``out`` (every insert into the outbox goes through here: it fills the
-    session the item belongs to, which orders and parks it)."""
+    session the item belongs to, which orders and parks it). ``delivered``: it already
+    reached its reader another way (a turn's reply in the HTTP response that asked)."""
     cur = c.execute(
         "INSERT INTO outbox (inbox_id, channel, chat_id, session_id, payload, next_attempt_at, "
-        "created_at) VALUES (?,?,?,?,?,?,?)",
-        (inbox_id, out.channel, out.chat_id, out.session_id, codec.dump_outbound(out), now, now),
-    )
+        "created_at, status, delivered_at) VALUES (?,?,?,?,?,?,?,?,?)",
+        (
+            inbox_id, out.channel, out.chat_id, out.session_id, codec.dump_outbound(out), now,
+            now, "delivered" if delivered else "pending", now if delivered else None,
+        ),
+    )  # fmt: skip
     return int(cur.lastrowid or 0)
 
 

@@ -2,7 +2,7 @@
 
     from nexflow.workspace.wiring import build_workspaces
 
-    workspaces = build_workspaces(config, storage, panels, models, budgets)  # lazy.py
+    workspaces = build_workspaces(config, storage, panels, gate)  # lazy.py; gate: BudgetGate
     await workspaces.start()   # load the service, recovery and catch-up in the background
     patch = await workspaces.propose("u1", "panel:todo", '{"append": {"items": [...]}}',
                                      "Add a task", "chat")

@@ -15,6 +15,8 @@ async def collect_until(ws: Any, kind: str, predicate: Any = None) -> dict[str, 
     async with asyncio.timeout(30):
         while True:
             event = json.loads(await ws.recv())
+            if event.get("type") == "reply" and "outbox_id" in event:  # as the page does
+                await ws.send(json.dumps({"type": "ack", "outbox_id": event["outbox_id"]}))
             is_kind = event.get("type") == "reply" and event.get("kind") == kind
             if is_kind and (predicate is None or predicate(event)):
                 return event

@@ -160,11 +160,12 @@ async def test_last_tab_closing_parks_at_once(streams: StreamHub) -> None:
             await delivery
 
 
-async def test_turn_reply_without_a_tab_is_delivered_through_the_history(
-    streams: StreamHub,
-) -> None:
+async def test_without_a_tab_every_web_item_is_parked(streams: StreamHub) -> None:
+    # A turn's reply whose HTTP caller waited was recorded delivered at completion (it went
+    # out in that response); one that reaches the outbox had no reader: it waits too.
     connector = WebConnector(streams)
-    await connector.deliver(web("A", "the answer").model_copy(update={"reply_to": "ev1"}), 1)
+    with pytest.raises(Parked):
+        await connector.deliver(web("A", "the answer").model_copy(update={"reply_to": "ev1"}), 1)
     with pytest.raises(Parked):
         await connector.deliver(web("A", "a reminder"), 2)
 

@@ -17,6 +17,7 @@ from websockets.asyncio.client import ClientConnection
 
 from nexflow.bus.events import TextOut
 from nexflow.storage.base import OutboxItem
+from nexflow.testing.fake_llm import Reply
 from nexflow.testing.harness import GatewayHarness
 
 Frame = dict[str, Any]
@@ -186,3 +187,24 @@ async def test_a_tab_opens_only_its_own_sessions(with_alice: GatewayHarness) -> 
     alice = await gw.app.storage.find_user("web", "user:alice")
     record = await gw.app.storage.get_session(session)
     assert alice is not None and record is not None and record.user_id == alice[0]
+
+
+async def test_http_reply_is_delivered_by_its_response_and_a_lost_one_waits(
+    tmp_path: Path,
+) -> None:
+    env = {"NEXFLOW_WEB__REPLY_TIMEOUT_S": "0.3"}
+    async with GatewayHarness(tmp_path / "home", env=env) as gw:
+        assert gw.app is not None
+        answered = await gw.chat("hello")
+        assert answered["reply"] == "Echo: hello"
+        row = await gw.app.storage.outbox_for_inbox(answered["message_id"])
+        assert row is not None and row.status == "delivered"  # the response carried it
+        gw.llm.push(Reply(text="late", delay_s=1.0))
+        late = await gw.chat("slow one", session=answered["session"])
+        assert late["status"] == "pending"  # the caller stopped waiting
+        for _ in range(100):
+            row = await gw.app.storage.outbox_for_inbox(late["message_id"])
+            if row is not None and row.status == "parked":
+                break
+            await asyncio.sleep(0.05)
+        assert row is not None and row.status == "parked"  # nobody saw it: it waits for a tab
