@@ -93,6 +93,14 @@ async def test_sigkill_mid_conversation_then_restart(tmp_path: Path) -> None:
 
     assert db_rows(db, "SELECT COUNT(*) FROM inbox") == [(len(accepted),)]
     assert db_rows(db, "SELECT COUNT(*) FROM inbox WHERE status != 'done'") == [(0,)]
+    assert_answered_once(db)
+    assert b"inbox_recovered" in log.read_bytes()
+    assert log.read_bytes().count(b"gateway_stopped") == 1  # the killed run never got to stop
+
+
+def assert_answered_once(db: Path) -> None:
+    """Each accepted message has one reply and one history entry each way; every reply
+    reached its caller or waits for the page."""
     per_inbox = db_rows(
         db,
         """
@@ -113,5 +121,3 @@ async def test_sigkill_mid_conversation_then_restart(tmp_path: Path) -> None:
         "FROM outbox o WHERE o.status != 'delivered'",
     )
     assert all(row[0] in ("parked", "pending") and row[1] and row[2] for row in waiting), waiting
-    assert b"inbox_recovered" in log.read_bytes()
-    assert log.read_bytes().count(b"gateway_stopped") == 1  # the killed run never got to stop

@@ -16,7 +16,7 @@ async def test_a_turn_that_raises_every_time_is_buried(
     env = {"NEXFLOW_BUS__MAX_ATTEMPTS": "3", "NEXFLOW_WEB__REPLY_TIMEOUT_S": "10"}
     async with GatewayHarness(tmp_path / "home", env=env) as gw:
         assert gw.app is not None
-        orchestrator = gw.app.gateway.runner._orchestrator  # noqa: SLF001 (the seam under test)
+        orchestrator = gw.app.gateway.runner._orchestrator
         real = orchestrator.run_turn
         runs: list[str] = []
 
