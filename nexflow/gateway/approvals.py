@@ -20,40 +20,19 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 import structlog
 
 from nexflow.bus.events import ConfirmationOut
-from nexflow.storage.base import ApprovalAnswer, ApprovalRecord, AuditRecord
+from nexflow.storage.base import ApprovalAnswer, ApprovalRecord, AuditRecord, Storage
 
 log = structlog.get_logger("nexflow.approvals")
 Answer = ApprovalAnswer
 Resume = Callable[[str, int], None]  # (session id, inbox id): back onto the session's lane
 
 
-class ApprovalStore(Protocol):
-    async def answer_approval(
-        self,
-        approval_id: str,
-        user_id: str,
-        approve: bool,
-        *,
-        channel: str | None = None,
-        chat_id: str | None = None,
-        session_id: str | None = None,
-    ) -> tuple[ApprovalAnswer, ApprovalRecord | None]: ...
-    async def issue_approval(self, approval: ApprovalRecord) -> None: ...
-    async def consume_approval(self, approval_id: str, user_id: str, call_key: str) -> bool: ...
-    async def approvals_for(
-        self, user_id: str | None, status: str = "pending"
-    ) -> list[ApprovalRecord]: ...
-    async def get_approval(self, approval_id: str) -> ApprovalRecord | None: ...
-    async def audit(self, records: list[AuditRecord]) -> None: ...
-
-
 class ApprovalService:
-    def __init__(self, store: ApprovalStore, timeout_s: float) -> None:
+    def __init__(self, store: Storage, timeout_s: float) -> None:
         self._store = store
         self.timeout_s = timeout_s
         self.resume: Resume | None = None  # set by the gateway

@@ -291,15 +291,8 @@ class TurnRunner:
             if checkpoint.kind == "command" or not messages:
                 messages = [NewMessage("user", event.message), *messages]
             messages.append(NewMessage("assistant", text))
-            reply = TextOut(
-                channel=event.channel,
-                chat_id=event.chat_id,
-                session_id=event.session_id,
-                reply_to=event.id,
-                text=text,
-            )
             audit = [*checkpoint.audit, approval_audit(approval, "expired")]
-            await self._storage.complete(item.id, messages, reply, audit)
+            await self._storage.complete(item.id, messages, _answer(event, text), audit)
             log.info("turn_expired", approval=approval.id, inbox_id=item.id)
             self._done(
                 TurnSummary(item.id, event.session_id or "", text, checkpoint.tool_calls, "expired")
@@ -311,16 +304,8 @@ class TurnRunner:
     async def _bury(self, start: TurnStart, why: str) -> None:
         """A dead letter: marked, its sender told plainly, nothing replayed."""
         event = start.item.event
-        attempts = max(start.item.attempts - (1 if start.dead else 0), self._max_attempts)
         text = i18n.t(
-            event.metadata.get("lang"), "dead_letter", attempts=attempts, id=start.item.id
-        )
-        notice = TextOut(
-            channel=event.channel,
-            chat_id=event.chat_id,
-            session_id=event.session_id,
-            reply_to=event.id,
-            text=text,
+            event.metadata.get("lang"), "dead_letter", attempts=self._max_attempts, id=start.item.id
         )
         audit = [
             AuditRecord(
@@ -332,7 +317,7 @@ class TurnRunner:
                 {"inbox_id": start.item.id, "error": why[:2000]},
             )
         ]
-        await self._storage.bury_turn(start.item.id, why, notice, audit)
+        await self._storage.bury_turn(start.item.id, why, _answer(event, text), audit)
         self._outbox.notify()
         self._metrics.errors.labels("dead_letter").inc()
         log.warning("turn_dead", inbox_id=start.item.id, error=why)
@@ -412,3 +397,14 @@ class TurnRunner:
         except Exception:  # memory.db unusable: answer with the plain window instead
             log.exception("context_paging_unavailable")
             return PagedHistory(await self._storage.history(session.id, self._history_limit))
+
+
+def _answer(event: InboundEvent, text: str) -> TextOut:
+    """A plain answer to ``event``, in its chat and session."""
+    return TextOut(
+        channel=event.channel,
+        chat_id=event.chat_id,
+        session_id=event.session_id,
+        reply_to=event.id,
+        text=text,
+    )

@@ -2,7 +2,9 @@
 own): neither is offered, shown or allowed to act on the other's panels, sessions,
 confirmations or patches — by tool call, chat command, HTTP or MCP."""
 
+import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -132,3 +134,45 @@ async def test_web_user_sees_only_their_own(two: tuple[GatewayHarness, FakeTeleg
     everyone = [p["id"] for p in (await gw.http.get("/api/v1/panels?all=true")).json()]
     assert sorted(everyone) == sorted([pid, mine["id"]])
     assert [p["id"] for p in (await gw.http.get("/api/v1/panels")).json()] == [pid]
+
+
+def tool_answer(gw: GatewayHarness) -> str:
+    """The last tool message the model was given."""
+    content: str = gw.llm.requests[-1]["messages"][-1]["content"]
+    return content
+
+
+async def test_memory_reminders_and_patches_stay_with_their_owner(
+    two: tuple[GatewayHarness, FakeTelegram],
+) -> None:
+    gw, fake = two
+    due = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    await ask(fake, ALICE, "/panel new todo", "To-do")
+    item = '{"append": {"items": [{"text": "alice only", "done": false}]}}'
+    patch = {"target": "panel:todo", "summary": "add", "content": item}
+    for call, done in (
+        (("memory_save", {"text": "alice's door code is 4711"}), "saved"),
+        (("reminder_add", {"text": "alice's dentist", "at": due}), "reminded"),
+        (("patch_propose", patch), "proposed"),
+    ):
+        gw.llm.push(Reply(tool_calls=(call,)), Reply(text=done))
+        await ask(fake, ALICE, f"please {done}", done)
+    assert gw.app is not None
+    (alice_patch,) = await gw.app.workspaces.patches(gw.app.panels.get("todo").owner, "pending")  # type: ignore[union-attr]
+    reminder_id = re.search(r"\br[0-9a-f]{8}\b", gw.llm.requests[-3]["messages"][-1]["content"])
+    assert reminder_id is not None
+
+    for call, refusal in (
+        (("memory_get", {"id": 1}), "no memory item #1"),
+        (("memory_search", {"query": "door code"}), ""),
+        (("reminder_cancel", {"id": reminder_id.group(0)}), "no reminder"),
+    ):
+        gw.llm.push(Reply(tool_calls=(call,)), Reply(text="tried"))
+        await ask(fake, BOB, "try it", "tried")
+        assert "4711" not in tool_answer(gw) and "dentist" not in tool_answer(gw)
+        assert refusal.lower() in tool_answer(gw).lower()
+    refused = await ask(fake, BOB, f"/accept {alice_patch.id}", "patch")
+    assert "only" in refused.lower()
+    assert [p.status for p in await gw.app.workspaces.patches(alice_patch.user_id)] == ["pending"]  # type: ignore[union-attr]
+    listed = await gw.app.reminders.list_for(alice_patch.user_id)
+    assert [r.text for r in listed] == ["alice's dentist"]
