@@ -44,61 +44,82 @@ async def until(check: Any, within: float = 30, what: str = "") -> Any:
         await asyncio.sleep(0.05)
 
 
-async def test_parked_approval_survives_sigkill_and_resumes_once(tmp_path: Path) -> None:
+async def test_parked_approvals_survive_sigkill_and_one_resumes_once(tmp_path: Path) -> None:
+    """100 turns parked in 100 sessions hold no worker (a new session is answered within a
+    second), survive SIGKILL without being asked again, and the one answered resumes once."""
     llm = FakeLLMServer(brain=brain)
     await llm.start()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     home = tmp_path / "home"
-    env = gateway_env(home, llm.base_url, NEXFLOW_WEB__REPLY_TIMEOUT_S="0.2")
+    env = gateway_env(
+        home, llm.base_url, NEXFLOW_WEB__REPLY_TIMEOUT_S="1", NEXFLOW_BUS__CONCURRENCY="8"
+    )
     db, log = home / "nexflow.db", tmp_path / "gateway.log"
     marker = home / "workspace" / "resumed.txt"
     try:
         async with httpx.AsyncClient(base_url=url, timeout=30) as http:
             with process(serve_command(port), env, log) as gateway:
                 await wait_healthy(url, gateway)
-                first = await http.post(
-                    "/api/v1/chat", json={"message": f"run: echo x >> {marker}"}
+                sent = await asyncio.gather(
+                    *(
+                        http.post("/api/v1/chat", json={"message": f"run: echo {i} >> {marker}"})
+                        for i in range(100)
+                    )
                 )
-                assert first.status_code == 202
-                session = first.json()["session"]
-                asked = await until(lambda: _pending(http), what="the confirmation")
+                assert {r.status_code for r in sent} == {202}
+                asked = await until(
+                    lambda: _pending_count(http, 100), what="100 confirmations", within=60
+                )
+                started = time.perf_counter()
+                hello = await http.post("/api/v1/chat", json={"message": "hello"})
+                took = time.perf_counter() - started
+                assert hello.json()["reply"] == "Echo: hello"
+                assert took < 1.0, f"a new session waited {took:.2f} s behind 100 parked turns"
                 gateway.send_signal(signal.SIGKILL)
                 gateway.wait(10)
             requests_before = len(llm.requests)
             with process(serve_command(port), env, log) as gateway:
                 await wait_healthy(url, gateway)
                 await asyncio.sleep(0.5)  # a restart must not run or ask anything by itself
-                assert [c["id"] for c in await _pending(http)] == [asked[0]["id"]]
+                assert {c["id"] for c in await _pending(http)} == {c["id"] for c in asked}
                 assert len(llm.requests) == requests_before
                 asks = db_rows(
                     db, "SELECT COUNT(*) FROM outbox WHERE payload LIKE '%confirmation_id%'"
                 )
-                assert asks == [(1,)]
+                assert asks == [(100,)]
+                one = asked[0]
                 answer = await http.post(
-                    f"/api/v1/confirmations/{asked[0]['id']}", json={"approve": True}
+                    f"/api/v1/confirmations/{one['id']}", json={"approve": True}
                 )
                 assert answer.json() == {"outcome": "approved"}
 
                 async def replied() -> bool:
-                    roles = [
-                        m["role"]
-                        for m in (await http.get(f"/api/v1/sessions/{session}")).json()["messages"]
-                    ]
+                    messages = (await http.get(f"/api/v1/sessions/{one['session']}")).json()
+                    roles = [m["role"] for m in messages["messages"]]
                     return roles == ["user", "assistant", "tool", "assistant"]
 
                 await until(replied, what="the resumed turn's reply")
                 again = await http.post(
-                    f"/api/v1/confirmations/{asked[0]['id']}", json={"approve": True}
+                    f"/api/v1/confirmations/{one['id']}", json={"approve": True}
                 )
                 assert again.status_code == 404
-        assert marker.read_text() == "x\n"  # ran once
-        assert db_rows(db, "SELECT status FROM inbox") == [("done",)]
-        assert db_rows(db, "SELECT COUNT(*) FROM outbox WHERE inbox_id IS NOT NULL") == [(1,)]
-        assert db_rows(db, "SELECT status FROM approvals") == [("used",)]
-        assert db_rows(db, "SELECT COUNT(*) FROM turns") == [(0,)]
+                assert len(await _pending(http)) == 99
+        assert len(marker.read_text().splitlines()) == 1  # ran once, only the approved one
+        statuses = db_rows(db, "SELECT status, COUNT(*) FROM inbox GROUP BY status ORDER BY 1")
+        assert statuses == [("awaiting", 99), ("done", 2)]
+        assert db_rows(db, "SELECT status, COUNT(*) FROM approvals GROUP BY 1 ORDER BY 1") == [
+            ("pending", 99),
+            ("used", 1),
+        ]
+        assert db_rows(db, "SELECT COUNT(*) FROM turns") == [(99,)]
     finally:
         await llm.stop()
+
+
+async def _pending_count(http: httpx.AsyncClient, count: int) -> list[dict[str, Any]]:
+    listed = await _pending(http)
+    return listed if len(listed) >= count else []
 
 
 async def _pending(http: httpx.AsyncClient) -> list[dict[str, Any]]:
