@@ -352,7 +352,10 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
 
     from connectors.web.connector import STATIC_DIR, WebConnector
 
-    connectors: dict[str, Connector] = {"web": WebConnector(streams), **chat_connectors(config)}
+    connectors: dict[str, Connector] = {
+        "web": WebConnector(streams, config.web.ack_timeout_s),
+        **chat_connectors(config),
+    }
     drafts = {name: c.draft for name, c in connectors.items() if isinstance(c, Drafting)}
     commands = CommandRouter(
         skills.registry,

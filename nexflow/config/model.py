@@ -26,6 +26,9 @@ class WebConfig(_Section):
     token: SecretStr | None = None
     max_message_chars: int = Field(16_000, ge=1)
     reply_timeout_s: float = Field(120.0, gt=0)
+    # How long a reply pushed to a session's open tabs waits for a tab's acknowledgement
+    # before it is parked until a tab connects again (docs/connectors.md, web).
+    ack_timeout_s: float = Field(10.0, gt=0, le=600)
     # Where people open the web UI (links in chat, e.g. a patch's full diff); default
     # http://<host>:<port>.
     public_url: str | None = None

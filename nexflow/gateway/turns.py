@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,18 +27,19 @@ import structlog
 
 from nexflow import i18n
 from nexflow.bus.events import InboundEvent, Outbound, TextOut
-from nexflow.bus.streams import StreamEvent, StreamHub
+from nexflow.bus.streams import StreamHub
 from nexflow.config.model import PermissionsConfig
 from nexflow.gateway.approvals import ApprovalService, approval_audit
 from nexflow.gateway.commands import CommandRouter
 from nexflow.gateway.outbox import OutboxDispatcher
+from nexflow.gateway.streaming import DraftFn, turn_sink
 from nexflow.llm.budget import Budgets
 from nexflow.llm.errors import BudgetExhausted
 from nexflow.memory.paging import PAGE_TOOLS, ContextPager, PagedHistory
 from nexflow.observability.metrics import Metrics
 from nexflow.orchestrator.agent import Orchestrator, decline_rest
 from nexflow.orchestrator.checkpoint import Checkpoint
-from nexflow.orchestrator.steps import StreamSink, TurnResult
+from nexflow.orchestrator.steps import TurnResult
 from nexflow.storage.base import (
     AuditRecord,
     MessageRecord,
@@ -51,7 +52,6 @@ from nexflow.tools.approval import TurnApprovals, call_key
 from nexflow.tools.base import ApprovalRequired, ToolContext
 
 log = structlog.get_logger("nexflow.turns")
-DraftFn = Callable[[str, str], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +139,7 @@ class TurnRunner:
         started = time.perf_counter()
         item, session = start.item, start.session
         event = item.event
-        sink = self._sink_for(event, session)
+        sink = turn_sink(self._streams, self._drafts.get(event.channel), event.chat_id, session.id)
         ctx = self._tool_context(event, session)
         approvals = TurnApprovals(start.decisions)
         command = self._commands is not None and self._commands.is_command(event.message)
@@ -324,26 +324,6 @@ class TurnRunner:
         self._done(TurnSummary(start.item.id, event.session_id or "", text, [], "dead_letter"))
 
     # -- pieces ----------------------------------------------------------------------------
-
-    def _sink_for(self, event: InboundEvent, session: SessionRecord) -> StreamSink | None:
-        """Where a turn's live events go: WebSocket followers of the session, and a draft
-        in the chat when its connector can edit one. None: nobody watches, so the model
-        is not asked to stream."""
-        streams = self._streams
-        watched = streams.has_subscribers(session.id)
-        draft = self._drafts.get(event.channel)
-        if not watched and draft is None:
-            return None
-        text: list[str] = []
-
-        async def sink(e: StreamEvent) -> None:
-            if watched:
-                streams.publish(session.id, e)
-            if draft is not None and e.get("type") == "token":
-                text.append(str(e.get("text", "")))
-                await draft(event.chat_id, "".join(text))
-
-        return sink
 
     def _tool_context(self, event: InboundEvent, session: SessionRecord) -> ToolContext:
         user_id = event.user_id or session.user_id
