@@ -42,7 +42,7 @@ from nexflow.tools.base import (
     ToolResult,
 )
 from nexflow.tools.toolset import Toolset
-from nexflow.trust import TrustGate
+from nexflow.trust import TrustGate, effects_of
 
 log = structlog.get_logger("nexflow.orchestrator")
 StreamSink = Callable[[StreamEvent], Awaitable[None]]
@@ -161,7 +161,7 @@ class Steps:
         started = time.perf_counter()
         if turn.sink is not None:
             await turn.sink({"type": "tool_call", "name": call.name, "arguments": call.arguments})
-        untrusted = False
+        untrusted, label = False, call.name
         try:
             args = parse_args(call.arguments)
             tool = tools.get(call.name)
@@ -178,6 +178,8 @@ class Steps:
                 if self.gate is not None
                 else result.untrusted or tool.spec.untrusted_output
             )
+            if untrusted:  # the source as the gate's cards name it (run_skill:http-request)
+                label = effects_of(tool, args).label
             outcome = "error" if result.is_error else "ok"
         except ApprovalRequired:
             raise
@@ -194,8 +196,8 @@ class Steps:
                 ToolResult("error: the tool failed unexpectedly", is_error=True),
                 "crash",
             )
-        if untrusted and call.name not in turn.tainted:
-            turn.tainted.append(call.name)
+        if untrusted and label not in turn.tainted:
+            turn.tainted.append(label)
         raw = result.content[: self._output_chars]
         framed = (
             self.gate.frame(call.name, raw, untrusted=untrusted) if self.gate is not None else raw
