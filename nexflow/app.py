@@ -424,6 +424,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         notify=outbox.notify,
         budgets=budgets,
         workspaces=workspaces,
+        webhooks=config.webhooks,
         routes=tuple(
             route
             for connector in connectors.values()

@@ -349,6 +349,74 @@ class MemoryConfig(_Section):
     prompt_file_chars: int = Field(2000, ge=0)
 
 
+_HOOK_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class HookTarget(_Section):
+    """Where an accepted webhook's message goes: a chat on a channel (and optionally a
+    session, e.g. a web session's id)."""
+
+    channel: str = Field(min_length=1)
+    chat_id: str = Field(min_length=1)
+    session: str | None = None
+
+    @field_validator("chat_id", mode="before")
+    @classmethod
+    def _chat_id(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class InboundHook(_Section):
+    """One inbound webhook, ``POST /api/v1/hooks/<name>`` (docs/connectors.md#webhooks)."""
+
+    secret: SecretStr
+    # github: X-Hub-Signature-256; gitlab: X-Gitlab-Token; hmac: X-Nexflow-Signature over
+    # "<X-Nexflow-Timestamp>.<body>" (timestamp within replay_window_s).
+    scheme: Literal["github", "gitlab", "hmac"]
+    to: HookTarget
+    # str.format-like over the JSON payload: {workflow_run.name}, {commits.0.id}; a missing
+    # key renders as "?"; {{ and }} are literal braces. None: a short generic message.
+    template: str | None = None
+    # Only these events (X-GitHub-Event / X-Gitlab-Event) are delivered; others get 202
+    # "ignored". None: every event.
+    events: list[str] | None = None
+    max_bytes: int = Field(256 * 1024, ge=1, le=16 * 1024 * 1024)
+    replay_window_s: float = Field(300.0, gt=0, le=86_400)
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("a webhook secret must be at least 16 characters")
+        return value
+
+    @field_validator("template")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is not None:
+            from nexflow.hooks.render import parse_template  # validates the braces
+
+            parse_template(value)
+        return value
+
+
+class WebhooksConfig(_Section):
+    """Signed webhooks into the gateway (docs/connectors.md#webhooks)."""
+
+    inbound: dict[str, InboundHook] = Field(default_factory=dict)
+
+    @field_validator("inbound")
+    @classmethod
+    def _names(cls, value: dict[str, InboundHook]) -> dict[str, InboundHook]:
+        for name in value:
+            if not _HOOK_NAME.match(name):
+                raise ValueError(
+                    f"webhooks.inbound: {name!r} is not a valid hook name (lowercase letters, "
+                    "digits, '_' and '-', up to 64 characters, starting with a letter or digit)"
+                )
+        return value
+
+
 class LoggingConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -385,6 +453,7 @@ class NexflowConfig(BaseSettings):
     panels: PanelsConfig = PanelsConfig()
     workspaces: WorkspacesConfig = WorkspacesConfig()
     memory: MemoryConfig = MemoryConfig()
+    webhooks: WebhooksConfig = WebhooksConfig()
     connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("home", "workspace", "secrets_file", mode="after")

@@ -222,6 +222,10 @@ class ModelResolver:
         self._routed.clear()
         self._per_route.clear()
 
+    def profile_names(self) -> list[str]:
+        """The configured model profiles (``llm.models``), in order."""
+        return list(self._config.models)
+
     async def status(self) -> ModelStatus:
         name = self._profile_name("execute")
         if name is not None:

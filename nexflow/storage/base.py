@@ -314,3 +314,8 @@ class Storage(Protocol):
         progress: float | None = None,
         result: dict[str, Any] | None = None,
     ) -> None: ...
+
+    # webhooks
+    async def remember_delivery(self, hook: str, delivery: str, now: float, keep_s: float) -> bool:
+        """Record a webhook delivery; True if new (entries older than ``keep_s`` are dropped)."""
+        ...

@@ -283,6 +283,14 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX outbox_session ON outbox(session_id, id)
         """,
     ),
+    (
+        10,
+        "inbound webhook deliveries already seen (replay protection)",
+        """
+        CREATE TABLE webhook_deliveries (hook TEXT NOT NULL, delivery TEXT NOT NULL,
+            received_at REAL NOT NULL, PRIMARY KEY (hook, delivery))
+        """,
+    ),
 )
 
 

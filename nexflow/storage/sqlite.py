@@ -12,13 +12,14 @@ from typing import Any
 from nexflow.storage import codec
 from nexflow.storage.base import AuditRecord, InboxItem, MessageRecord, SessionRecord, TaskRecord
 from nexflow.storage.sqlite_conn import _insert_audit, _tx
+from nexflow.storage.sqlite_hooks import SQLiteHooks
 from nexflow.storage.sqlite_identity import SQLiteIdentity
 from nexflow.storage.sqlite_queue import SQLiteQueues, fetch_inbox
 from nexflow.storage.sqlite_turns import SQLiteTurns
 from nexflow.storage.sqlite_usage import SQLiteUsage
 
 
-class SQLiteStorage(SQLiteQueues, SQLiteTurns, SQLiteIdentity, SQLiteUsage):
+class SQLiteStorage(SQLiteQueues, SQLiteTurns, SQLiteIdentity, SQLiteUsage, SQLiteHooks):
     """The default storage: a single SQLite file."""
 
     # -- identities ---------------------------------------------------------------

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from nexflow import __version__
 from nexflow.bus.errors import RateLimited, Rejected
 from nexflow.bus.streams import StreamHub
-from nexflow.config.model import PermissionsConfig, WebConfig
+from nexflow.config.model import PermissionsConfig, WebConfig, WebhooksConfig
 from nexflow.gateway.approvals import ApprovalService
 from nexflow.gateway.core import Gateway
 from nexflow.llm.budget import Budgets
@@ -56,6 +56,7 @@ class WebServices:
     workspaces: Workspaces | None = None  # patches and panel history (routes_patches)
     # Routes plugins add (a connector's webhook, nexflow.web.hooks), served as they are.
     routes: tuple[WebRoute, ...] = ()
+    webhooks: WebhooksConfig | None = None  # inbound signed webhooks (routes_hooks)
 
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -82,6 +83,8 @@ def create_app(
 
     from nexflow.web import (  # read services from app.state
         routes_api,
+        routes_hooks,
+        routes_openai,
         routes_pairing,
         routes_skills,
         routes_stats,
@@ -90,11 +93,13 @@ def create_app(
     )
 
     app.include_router(routes_api.router)
+    app.include_router(routes_openai.router)
     app.include_router(routes_pairing.router)
     app.include_router(routes_ws.router)
     app.include_router(routes_skills.router)
     app.include_router(routes_stats.router)
     app.include_router(routes_turns.router)
+    app.include_router(routes_hooks.router)
     if services.panels is not None:
         from nexflow.web import routes_panels
 

@@ -24,8 +24,9 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-# Path prefixes of routes that authenticate their caller themselves (see above).
-SELF_AUTHENTICATED: tuple[str, ...] = ("/telegram/",)
+# Path prefixes of routes that authenticate their caller themselves (see above); inbound
+# webhooks check the hook's signature (nexflow.web.routes_hooks).
+SELF_AUTHENTICATED: tuple[str, ...] = ("/telegram/", "/api/v1/hooks/")
 
 
 def self_authenticated(path: str) -> bool:

@@ -1,0 +1,147 @@
+"""Inbound signed webhooks: ``POST /api/v1/hooks/{name}`` (docs/connectors.md#webhooks).
+
+The sender authenticates with the hook's signature, not the gateway token (GitHub cannot
+send it): the path is under :data:`nexflow.web.hooks.SELF_AUTHENTICATED`, so the guard
+applies only its Host check, the no-token-in-URL rule and its body cap. In order: unknown
+hook 404, body over ``max_bytes`` 413, bad signature 401, event not in ``events`` 202
+"ignored", body not JSON 422, delivery seen before 200 "duplicate"; otherwise the
+template is rendered into a ``TextOut`` for the hook's chat, queued in the durable outbox
+and audited (``kind = 'webhook'``), 202 "accepted".
+
+The payload is untrusted content: it is only rendered into a notification (dict and list
+lookups, nexflow.hooks.render); no model turn sees it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from nexflow.bus.events import TextOut
+from nexflow.config.model import InboundHook
+from nexflow.hooks import SignatureError
+from nexflow.hooks.render import render
+from nexflow.hooks.replay import first_time
+from nexflow.hooks.signatures import verify
+from nexflow.storage.base import AuditRecord
+from nexflow.web.app import WebServices, error_body
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+
+class HookResult(BaseModel):
+    """What happened to a delivery."""
+
+    status: Literal["accepted", "ignored", "duplicate"]
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise _TooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _TooLarge
+    return bytes(body)
+
+
+def _message(name: str, hook: InboundHook, event: str | None, payload: object) -> str:
+    if hook.template is None:
+        return f"Webhook {name}: {event or 'event'} received."
+    return render(hook.template, payload)
+
+
+@router.post(
+    "/api/v1/hooks/{name}",
+    response_model=HookResult,
+    status_code=202,
+    responses={200: {"model": HookResult}, 401: {}, 404: {}, 413: {}, 422: {}},
+)
+async def receive_hook(name: str, request: Request) -> JSONResponse:
+    svc: WebServices = request.app.state.services
+    hooks = svc.webhooks.inbound if svc.webhooks is not None else {}
+    hook = hooks.get(name)
+    if hook is None:
+        return JSONResponse(error_body("unknown_hook", f"There is no webhook {name!r}."), 404)
+    try:
+        body = await _read_capped(request, hook.max_bytes)
+    except _TooLarge:
+        return JSONResponse(
+            error_body("too_large", f"The body is larger than {hook.max_bytes} bytes."), 413
+        )
+    now = time.time()
+    try:
+        verified = verify(
+            hook.scheme,
+            hook.secret.get_secret_value(),
+            request.headers,
+            body,
+            now=now,
+            window_s=hook.replay_window_s,
+        )
+    except SignatureError as exc:
+        # Logged, not audited: anyone can send these, the audit table is for real actions.
+        log.warning("webhook %s refused: %s", name, exc)
+        return JSONResponse(
+            error_body("bad_signature", "The request is not signed with this hook's secret."),
+            401,
+        )
+    if hook.events is not None and verified.event not in hook.events:
+        return JSONResponse(HookResult(status="ignored").model_dump(), 202)
+    try:
+        payload: object = json.loads(body)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        return JSONResponse(
+            error_body(
+                "not_json",
+                "The body is not JSON. Send the payload as JSON (GitHub: Content type "
+                "application/json in the webhook's settings).",
+            ),
+            422,
+        )
+    if not await first_time(
+        svc.storage, name, verified.delivery_keys, now=now, window_s=hook.replay_window_s
+    ):
+        return JSONResponse(HookResult(status="duplicate").model_dump(), 200)
+    text = _message(name, hook, verified.event, payload)
+    await svc.storage.enqueue(
+        TextOut(
+            channel=hook.to.channel,
+            chat_id=hook.to.chat_id,
+            session_id=hook.to.session,
+            text=text,
+        )
+    )
+    if svc.notify is not None:
+        svc.notify()
+    await svc.storage.audit(
+        [
+            AuditRecord(
+                "webhook",
+                name,
+                "accepted",
+                None,
+                None,
+                {
+                    "event": verified.event,
+                    "bytes": len(body),
+                    "channel": hook.to.channel,
+                    "chat_id": hook.to.chat_id,
+                },
+            )
+        ]
+    )
+    return JSONResponse(HookResult(status="accepted").model_dump(), 202)
