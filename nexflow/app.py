@@ -251,6 +251,7 @@ def _version() -> str:
 CHAT_CONNECTORS = {
     "telegram": "connectors.telegram.factory",
     "discord": "connectors.discord.factory",
+    "webhook": "connectors.webhook.factory",
 }
 
 

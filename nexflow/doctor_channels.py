@@ -20,10 +20,18 @@ from pathlib import Path
 from nexflow.config import ConfigError, NexflowConfig
 from nexflow.doctor import Check
 
-# section name → (module with the config model, its class, the SDK module, pip extra)
-_CHANNELS = {
-    "telegram": ("connectors.telegram.config", "TelegramConfig", "aiogram", "telegram"),
-    "discord": ("connectors.discord.config", "DiscordConfig", "discord", "discord"),
+# section name → (module with the config model, its class, the SDK module, pip extra, the
+# key that holds its credential, checked first for a clearer message)
+_CHANNELS: dict[str, tuple[str, str, str, str, str | None]] = {
+    "telegram": (
+        "connectors.telegram.config",
+        "TelegramConfig",
+        "aiogram",
+        "telegram",
+        "bot_token",
+    ),
+    "discord": ("connectors.discord.config", "DiscordConfig", "discord", "discord", "bot_token"),
+    "webhook": ("connectors.webhook.config", "WebhookConfig", "aiohttp", "all", None),
 }
 _GIT_MIN = (2, 28)  # init --initial-branch
 _STALE = ("*.lock", "packed-refs.new", "gc.pid")
@@ -41,10 +49,10 @@ def channels(config: NexflowConfig) -> list[Check]:
             known = ", ".join(sorted(_CHANNELS))
             checks.append(Check(False, title, "unknown connector", f"use one of: {known}"))
             continue
-        module, cls, sdk, extra = _CHANNELS[name]
-        if not section.get("bot_token"):
-            fix = f'set connectors.{name}.bot_token (e.g. "${{{name.upper()}_BOT_TOKEN}}")'
-            checks.append(Check(False, title, "no bot_token", fix))
+        module, cls, sdk, extra, credential = _CHANNELS[name]
+        if credential is not None and not section.get(credential):
+            fix = f'set connectors.{name}.{credential} (e.g. "${{{name.upper()}_BOT_TOKEN}}")'
+            checks.append(Check(False, title, f"no {credential}", fix))
             continue
         try:
             getattr(importlib.import_module(module), cls).from_section(section)

@@ -32,6 +32,17 @@ def test_a_channel_without_a_token_fails_with_the_fix(tmp_path: Path) -> None:
     assert not telegram.ok and "TELEGRAM_BOT_TOKEN" in telegram.fix
 
 
+def test_an_outbound_webhook_is_checked(tmp_path: Path) -> None:
+    good = (
+        "connectors:\n  webhook: {url: 'https://ops.example/hook', secret: 'x123456789abcdef0'}\n"
+    )
+    (_, webhook) = channels(config_for(tmp_path, good))
+    assert webhook.ok and webhook.detail == "configured (aiohttp)"
+    bad = "connectors:\n  webhook: {url: 'ftp://ops', secret: 'short'}\n"
+    (_, webhook) = channels(config_for(tmp_path, bad))
+    assert not webhook.ok and "connectors.webhook.url" in webhook.detail
+
+
 def make_repo(root: Path) -> Path:
     repo = root / "u1" / "default"
     repo.mkdir(parents=True)

@@ -85,3 +85,10 @@ def verify(
     if not abs(now - ts) <= window_s:  # also refuses nan and inf
         raise SignatureError(f"X-Nexflow-Timestamp is more than {window_s:.0f} s from now")
     return Verified(headers.get("x-nexflow-event"), (f"ts:{raw_ts}.{expected}",))
+
+
+def sign_hmac(secret: str, timestamp: str, body: bytes) -> str:
+    """The ``hmac`` scheme's ``X-Nexflow-Signature`` for ``body`` sent at ``timestamp``
+    (Unix seconds, as sent in ``X-Nexflow-Timestamp``): what :func:`verify` accepts.
+    Outbound webhooks (``connectors/webhook``) sign with it."""
+    return _PREFIX + _hex_hmac(secret.encode(), timestamp.encode() + b"." + body)
