@@ -252,6 +252,7 @@ CHAT_CONNECTORS = {
     "telegram": "connectors.telegram.factory",
     "discord": "connectors.discord.factory",
     "webhook": "connectors.webhook.factory",
+    "email": "connectors.email.factory",
 }
 
 

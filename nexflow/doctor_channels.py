@@ -32,6 +32,7 @@ _CHANNELS: dict[str, tuple[str, str, str, str, str | None]] = {
     ),
     "discord": ("connectors.discord.config", "DiscordConfig", "discord", "discord", "bot_token"),
     "webhook": ("connectors.webhook.config", "WebhookConfig", "aiohttp", "all", None),
+    "email": ("connectors.email.config", "EmailConfig", "imaplib", "all", None),
 }
 _GIT_MIN = (2, 28)  # init --initial-branch
 _STALE = ("*.lock", "packed-refs.new", "gc.pid")

@@ -1,0 +1,2 @@
+"""The email connector: IMAP in (polled), SMTP out, both from the standard library.
+``manifest`` and ``config`` are dependency-free."""
