@@ -123,8 +123,11 @@ class Orchestrator:
         turn = TurnState(
             event, session, sink, TurnResult("", [NewMessage("user", event.message)], [])
         )
-        # Untrusted output still in the history the model sees taints this turn too.
+        # Untrusted output still in the history the model sees taints this turn too, and so
+        # does a message that itself came from outside (an email body).
         turn.tainted = list(untrusted_sources(m.content for m in history if m.role == "tool"))
+        if event.metadata.get("untrusted") is True:
+            turn.tainted.append(f"{event.channel}:message")
         ctx = ctx or _context(event, session)
         messages = await self.build_messages(
             history, event.message, user_id=ctx.user_id, paged=paged
