@@ -117,8 +117,9 @@ async def test_thread_reply_pairing_and_exactly_once(
         imap.append(
             mail("Alice <Alice@Example.com>", "Weekly report", "Summarise it\n", "<m1@example.com>")
         )
-        async with GatewayHarness(tmp_path / "home", config_file=config, client="openai") as gw:
-            gw.llm.push(Reply(text="Here is the summary."))
+        gw = GatewayHarness(tmp_path / "home", config_file=config, client="openai")
+        gw.llm.push(Reply(text="Here is the summary."))  # before the first poll can run
+        async with gw:
             await wait_for(lambda: len(collected.mails) >= 1)
             reply = collected.mails[0]
             assert reply["To"] == "alice@example.com"
