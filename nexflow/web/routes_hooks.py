@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from nexflow.bus.events import TextOut
-from nexflow.config.model import InboundHook
+from nexflow.config.web import InboundHook
 from nexflow.hooks import SignatureError
 from nexflow.hooks.render import render
 from nexflow.hooks.replay import first_time
