@@ -37,7 +37,7 @@ from connectors.email.config import EmailConfig
 from connectors.email.mail import Parsed, build_reply, parse
 from connectors.email.manifest import MANIFEST
 from nexflow.bus.events import InboundEvent, Outbound, as_text
-from nexflow.gateway.connector import ConnectorManifest, DeliveryError
+from nexflow.gateway.connector import ConnectorManifest, DeliveryError, handed_out
 
 log = structlog.get_logger("nexflow.email")
 
@@ -82,25 +82,12 @@ class EmailConnector:
             self._poller = None
 
     async def events(self) -> AsyncIterator[InboundEvent]:
-        stopped = asyncio.create_task(self._stopped.wait())
-        getter: asyncio.Task[tuple[InboundEvent | None, int]] | None = None
-        try:
-            while not self._stopped.is_set():
-                getter = asyncio.create_task(self._queue.get())
-                await asyncio.wait({getter, stopped}, return_when=asyncio.FIRST_COMPLETED)
-                if not getter.done():
-                    return
-                (event, uid), getter = getter.result(), None
+        async with contextlib.aclosing(handed_out(self._queue, self._stopped)) as queued:
+            async for event, uid in queued:
                 if event is not None:
                     yield event
                 # The consumer came back: the event is in the inbox. Commit its UID.
                 self._commit_uid(uid)
-                self._queue.task_done()
-        finally:
-            stopped.cancel()
-            if getter is not None and not getter.cancel() and not getter.cancelled():
-                self._queue.put_nowait(getter.result())  # taken but never handed out
-                self._queue.task_done()
 
     # -- receiving ---------------------------------------------------------------------
 

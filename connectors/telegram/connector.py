@@ -50,7 +50,7 @@ from connectors.telegram.outbound import Delivery, remember
 from connectors.telegram.render import ActionTokens, callback_message
 from connectors.telegram.webhook import WebhookApp
 from nexflow.bus.events import InboundEvent, Outbound
-from nexflow.gateway.connector import ConnectorManifest, DeliveryError
+from nexflow.gateway.connector import ConnectorManifest, DeliveryError, handed_out
 from nexflow.web.hooks import WebRoute
 
 log = structlog.get_logger("nexflow.telegram")
@@ -128,22 +128,9 @@ class TelegramConnector:
             self._bot = self._delivery = None
 
     async def events(self) -> AsyncIterator[InboundEvent]:
-        stopped = asyncio.create_task(self._stopped.wait())
-        getter: asyncio.Task[InboundEvent] | None = None
-        try:
-            while not self._stopped.is_set():
-                getter = asyncio.create_task(self._queue.get())
-                await asyncio.wait({getter, stopped}, return_when=asyncio.FIRST_COMPLETED)
-                if not getter.done():
-                    return
-                event, getter = getter.result(), None
-                yield event
-                self._queue.task_done()  # the consumer came back: the event is published
-        finally:
-            stopped.cancel()
-            if getter is not None and not getter.cancel() and not getter.cancelled():
-                self._queue.put_nowait(getter.result())  # taken but never handed out
-                self._queue.task_done()
+        async with contextlib.aclosing(handed_out(self._queue, self._stopped)) as queued:
+            async for event in queued:
+                yield event  # the queue's task_done follows: the event is published
 
     @property
     def ready(self) -> bool:

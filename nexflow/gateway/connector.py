@@ -2,11 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from nexflow.bus.events import InboundEvent, Outbound, OutboundKind
+
+T = TypeVar("T")
+
+
+async def handed_out(queue: asyncio.Queue[T], stopped: asyncio.Event) -> AsyncGenerator[T, None]:
+    """Yield what a connector's receiver queued, until ``stopped``: the body of an
+    ``events()`` whose receiver runs in its own task.
+
+    ``queue.task_done()`` is called once the consumer came back for the next item (the
+    item is published by then, so a receiver that ``join()``s, or commits an offset after
+    it, never runs ahead of the inbox). An item taken from the queue but never handed out
+    (the consumer stopped first) goes back into it. Close it with ``contextlib.aclosing``.
+    """
+    stop = asyncio.create_task(stopped.wait())
+    getter: asyncio.Task[T] | None = None
+    try:
+        while not stopped.is_set():
+            getter = asyncio.create_task(queue.get())
+            await asyncio.wait({getter, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not getter.done():
+                return
+            item, getter = getter.result(), None
+            yield item
+            queue.task_done()
+    finally:
+        stop.cancel()
+        if getter is not None and not getter.cancel() and not getter.cancelled():
+            queue.put_nowait(getter.result())  # taken but never handed out
+            queue.task_done()
 
 
 class DeliveryError(Exception):
