@@ -17,7 +17,7 @@ from dataclasses import replace
 import structlog
 
 from nexflow.bus.bus import Bus
-from nexflow.bus.errors import InvalidMessage, NotAllowed, UnknownSession
+from nexflow.bus.errors import InvalidMessage, NotAllowed, Overloaded, UnknownSession
 from nexflow.bus.events import InboundEvent
 from nexflow.bus.middleware import Accepted, Middleware, PublishContext, build_chain
 from nexflow.config.model import BusConfig
@@ -66,8 +66,10 @@ class ExpiryTimer:
         while True:
             self._wake.clear()
             try:
-                await self._fire()
                 due = await self._next_due()
+                if due is not None and due <= time.time():
+                    await self._fire()  # only when something is due: a wake-up just looks
+                    continue
             except Exception:
                 log.exception("timer_round_failed", timer=self._name)
                 due = time.time() + self._retry_s
@@ -132,8 +134,8 @@ class Gateway:
         """Put a turn (new, answered or to retry) on its session's lane."""
         try:
             self._bus.submit(session_id, inbox_id)
-        except Exception:  # full: it stays pending in the inbox and runs at the next start
-            log.warning("turn_not_queued", inbox_id=inbox_id, exc_info=True)
+        except Overloaded:  # it stays pending in the inbox and runs at the next start
+            log.warning("turn_not_queued", inbox_id=inbox_id, queue=self._bus.pending)
 
     # -- publish ------------------------------------------------------------------
 

@@ -34,7 +34,6 @@ from nexflow.gateway.commands import CommandRouter
 from nexflow.gateway.outbox import OutboxDispatcher
 from nexflow.gateway.streaming import DraftFn, turn_sink
 from nexflow.llm.budget import Budgets
-from nexflow.llm.errors import BudgetExhausted
 from nexflow.memory.paging import PAGE_TOOLS, ContextPager, PagedHistory
 from nexflow.observability.metrics import Metrics
 from nexflow.orchestrator.agent import Orchestrator, decline_rest
@@ -166,7 +165,7 @@ class TurnRunner:
                 approvals=approvals,
             )
         if result.parked is not None:
-            await self._park(item.id, event, session, result)
+            await self._park(item.id, event, session, result.parked)
             return
         await self._explain(event, result)
         await self._finish(item.id, event, session, result, started)
@@ -179,9 +178,7 @@ class TurnRunner:
         lang = event.metadata.get("lang")
         if result.error == "no_model":
             result.reply = i18n.t(lang, "no_model", detail=result.reply)
-        elif result.error == "budget_exhausted" and isinstance(
-            result.error_detail, BudgetExhausted
-        ):
+        elif result.error == "budget_exhausted" and result.error_detail is not None:
             period = result.error_detail.period
             key = f"budget_{period if period in ('daily', 'monthly') else 'daily'}_exhausted"
             result.reply = i18n.t(lang, key, limit=result.error_detail.limit)
@@ -259,9 +256,8 @@ class TurnRunner:
     # -- parking and expiry -----------------------------------------------------------------
 
     async def _park(
-        self, inbox_id: int, event: InboundEvent, session: SessionRecord, result: TurnResult
+        self, inbox_id: int, event: InboundEvent, session: SessionRecord, checkpoint: Checkpoint
     ) -> None:
-        checkpoint: Checkpoint = result.parked
         record, ask = self._approvals.request(
             event.user_id or session.user_id,
             event.channel,

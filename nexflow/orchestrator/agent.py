@@ -260,12 +260,11 @@ def _context(event: InboundEvent, session: SessionRecord) -> ToolContext:
 
 
 def _finish(
-    turn: TurnState, text: str, error: str | None = None, detail: object = None
+    turn: TurnState, text: str, error: str | None = None, detail: BudgetExhausted | None = None
 ) -> TurnResult:
     turn.result.reply = text
     turn.result.error = error
-    if detail is not None:
-        turn.result.error_detail = detail
+    turn.result.error_detail = detail
     turn.result.messages.append(NewMessage("assistant", text))
     return turn.result
 

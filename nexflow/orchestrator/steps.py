@@ -30,8 +30,9 @@ import structlog
 from nexflow.bus.events import InboundEvent, Outbound
 from nexflow.bus.streams import StreamEvent
 from nexflow.llm.client import LLMClient, LLMRequest, LLMResponse, ToolCall
-from nexflow.llm.errors import LLMError
+from nexflow.llm.errors import BudgetExhausted, LLMError
 from nexflow.observability.metrics import Metrics
+from nexflow.orchestrator.checkpoint import Checkpoint
 from nexflow.storage.base import AuditRecord, NewMessage, SessionRecord
 from nexflow.tools.approval import TurnApprovals, call_key
 from nexflow.tools.base import (
@@ -58,8 +59,8 @@ class TurnResult:
     llm_seconds: float = 0.0
     outbound: Outbound | None = None  # replaces the plain text reply (e.g. a panel snapshot)
     # Set when the turn stopped to wait for the user's approval (the turn runner parks it).
-    parked: Any = None  # nexflow.orchestrator.checkpoint.Checkpoint
-    error_detail: Any = None  # e.g. the BudgetExhausted that ended the turn
+    parked: Checkpoint | None = None
+    error_detail: BudgetExhausted | None = None  # the refusal that ended the turn
 
 
 @dataclass(slots=True)

@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from nexflow.storage import codec
-from nexflow.storage.base import AuditRecord, InboxItem, MessageRecord, SessionRecord, TaskRecord
-from nexflow.storage.sqlite_conn import _insert_audit, _tx
+from nexflow.storage.base import AuditRecord, MessageRecord, SessionRecord, TaskRecord
+from nexflow.storage.sqlite_conn import _insert_audit, _tx, message_row, select_history
 from nexflow.storage.sqlite_hooks import SQLiteHooks
 from nexflow.storage.sqlite_identity import SQLiteIdentity
-from nexflow.storage.sqlite_queue import SQLiteQueues, fetch_inbox
+from nexflow.storage.sqlite_queue import SQLiteQueues
 from nexflow.storage.sqlite_turns import SQLiteTurns
 from nexflow.storage.sqlite_usage import SQLiteUsage
 
@@ -121,7 +121,7 @@ class SQLiteStorage(SQLiteQueues, SQLiteTurns, SQLiteIdentity, SQLiteUsage, SQLi
         return await self._run(q)
 
     async def history(self, session_id: str, limit: int) -> list[MessageRecord]:
-        return await self._run(lambda c: _history(c, session_id, limit))
+        return await self._run(lambda c: select_history(c, session_id, limit))
 
     async def session_messages(
         self, session_id: str, after_id: int, until_id: int | None, limit: int
@@ -132,23 +132,7 @@ class SQLiteStorage(SQLiteQueues, SQLiteTurns, SQLiteIdentity, SQLiteUsage, SQLi
                 "name FROM messages WHERE session_id=? AND id>? AND id<=? ORDER BY id LIMIT ?",
                 (session_id, after_id, until_id if until_id is not None else 2**62, limit),
             ).fetchall()
-            return [_message(r) for r in rows]
-
-        return await self._run(q)
-
-    async def load_turn(
-        self, inbox_id: int, history_limit: int
-    ) -> tuple[InboxItem, SessionRecord, list[MessageRecord]] | None:
-        def q(c: sqlite3.Connection) -> tuple[InboxItem, SessionRecord, list[MessageRecord]] | None:
-            item = fetch_inbox(c, inbox_id)
-            if item is None or item.status != "pending" or not item.event.session_id:
-                return None
-            row = c.execute(
-                f"SELECT {_SESSION_COLS} FROM sessions WHERE id=?", (item.event.session_id,)
-            ).fetchone()
-            if row is None:
-                return None
-            return item, SessionRecord(*row), _history(c, row[0], history_limit)
+            return [message_row(r) for r in rows]
 
         return await self._run(q)
 
@@ -218,20 +202,6 @@ class SQLiteStorage(SQLiteQueues, SQLiteTurns, SQLiteIdentity, SQLiteUsage, SQLi
 
 
 _SESSION_COLS = "id, user_id, channel, chat_id, title, created_at, updated_at"
-
-
-def _history(c: sqlite3.Connection, session_id: str, limit: int) -> list[MessageRecord]:
-    rows = c.execute(
-        "SELECT id, session_id, role, content, created_at, tool_calls, tool_call_id, name "
-        "FROM messages WHERE session_id=? ORDER BY id DESC LIMIT ?",
-        (session_id, limit),
-    ).fetchall()
-    return [_message(r) for r in reversed(rows)]
-
-
-def _message(r: Sequence[Any]) -> MessageRecord:
-    tool_calls = json.loads(r[5]) if r[5] else None
-    return MessageRecord(r[0], r[1], r[2], r[3], r[4], tool_calls, r[6], r[7])
 
 
 def _astuple(record: SessionRecord) -> tuple[Any, ...]:

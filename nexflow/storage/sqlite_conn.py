@@ -9,6 +9,7 @@ drop the last few.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from nexflow.storage import codec
-from nexflow.storage.base import AuditRecord, StorageError
+from nexflow.storage.base import AuditRecord, MessageRecord, StorageError
 from nexflow.storage.migrations import migrate
 
 T = TypeVar("T")
@@ -101,3 +102,17 @@ class _tx:
 
     def __exit__(self, exc_type: object, *_: object) -> None:
         self._conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def select_history(c: sqlite3.Connection, session_id: str, limit: int) -> list[MessageRecord]:
+    rows = c.execute(
+        "SELECT id, session_id, role, content, created_at, tool_calls, tool_call_id, name "
+        "FROM messages WHERE session_id=? ORDER BY id DESC LIMIT ?",
+        (session_id, limit),
+    ).fetchall()
+    return [message_row(r) for r in reversed(rows)]
+
+
+def message_row(r: Sequence[Any]) -> MessageRecord:
+    tool_calls = json.loads(r[5]) if r[5] else None
+    return MessageRecord(r[0], r[1], r[2], r[3], r[4], tool_calls, r[6], r[7])

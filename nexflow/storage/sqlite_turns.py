@@ -26,7 +26,7 @@ from nexflow.storage.base import (
     StorageError,
     TurnStart,
 )
-from nexflow.storage.sqlite_conn import SQLiteConnection, _insert_audit, _tx
+from nexflow.storage.sqlite_conn import SQLiteConnection, _insert_audit, _tx, select_history
 from nexflow.storage.sqlite_queue import fetch_inbox, insert_outbox
 
 _APPROVAL_COLS = (
@@ -56,7 +56,6 @@ class SQLiteTurns(SQLiteConnection):
         count the attempt, and load its session, history, checkpoint and the user's
         answers. Past ``max_attempts`` the turn becomes a dead letter instead
         (``TurnStart.dead``). None: nothing to run (done, dead, parked or gone)."""
-        from nexflow.storage.sqlite import _history  # the history reader lives there
 
         def q(c: sqlite3.Connection) -> TurnStart | None:
             now = time.time()
@@ -93,7 +92,7 @@ class SQLiteTurns(SQLiteConnection):
                     (inbox_id,),
                 ):
                     decisions[str(key)] = status == "approved"
-            history = _history(c, session.id, history_limit) if state is None else []
+            history = select_history(c, session.id, history_limit) if state is None else []
             return TurnStart(item, session, history, state[0] if state else None, decisions)
 
         return await self._run(q)
@@ -332,18 +331,21 @@ class SQLiteTurns(SQLiteConnection):
 
     async def dead_letters(self, user_id: str | None, limit: int) -> list[DeadLetter]:
         def q(c: sqlite3.Connection) -> list[DeadLetter]:
+            # The sender's user id is in the stored event: filtered here, not after a window.
+            mine, args = (
+                ("AND json_extract(payload, '$.user_id') = ?", (user_id,))
+                if user_id is not None
+                else ("", ())
+            )
             rows = c.execute(
                 "SELECT id, payload, attempts, last_error, updated_at FROM inbox "
-                "WHERE status='dead' ORDER BY id DESC LIMIT ?",
-                (limit if user_id is None else limit * 20,),
+                f"WHERE status='dead' {mine} ORDER BY id DESC LIMIT ?",
+                (*args, limit),
             ).fetchall()
-            letters = [
+            return [
                 DeadLetter(int(r[0]), codec.load_event(r[1]), int(r[2]), r[3] or "", r[4] or 0.0)
                 for r in rows
             ]
-            if user_id is not None:
-                letters = [d for d in letters if d.event.user_id == user_id]
-            return letters[:limit]
 
         return await self._run(q)
 
