@@ -5,6 +5,7 @@ dead letter after `bus.max_attempts`, its sender is told, and nothing else stall
 import asyncio
 import signal
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,21 @@ def brain(request: dict[str, Any]) -> Reply:
     return Reply(text=f"Echo: {text}")
 
 
+@pytest.fixture
+async def llm() -> AsyncIterator[FakeLLMServer]:
+    """The model, in the test's process: the gateway under test is the one that dies."""
+    server = FakeLLMServer(brain=brain)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def where(tmp_path: Path) -> tuple[int, Path, Path, Path]:
+    """A free port, the gateway's home, its database and its log."""
+    home = tmp_path / "home"
+    return free_port(), home, home / "nexflow.db", tmp_path / "gateway.log"
+
+
 async def until(check: Any, within: float = 30, what: str = "") -> Any:
     deadline = time.monotonic() + within
     while True:
@@ -44,77 +60,66 @@ async def until(check: Any, within: float = 30, what: str = "") -> Any:
         await asyncio.sleep(0.05)
 
 
-async def test_parked_approvals_survive_sigkill_and_one_resumes_once(tmp_path: Path) -> None:
+async def test_parked_approvals_survive_sigkill_and_one_resumes_once(
+    tmp_path: Path, llm: FakeLLMServer
+) -> None:
     """100 turns parked in 100 sessions hold no worker (a new session is answered within a
     second), survive SIGKILL without being asked again, and the one answered resumes once."""
-    llm = FakeLLMServer(brain=brain)
-    await llm.start()
-    port = free_port()
+    port, home, db, log = where(tmp_path)
     url = f"http://127.0.0.1:{port}"
-    home = tmp_path / "home"
     env = gateway_env(
         home, llm.base_url, NEXFLOW_WEB__REPLY_TIMEOUT_S="1", NEXFLOW_BUS__CONCURRENCY="8"
     )
-    db, log = home / "nexflow.db", tmp_path / "gateway.log"
     marker = home / "workspace" / "resumed.txt"
-    try:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-            with process(serve_command(port), env, log) as gateway:
-                await wait_healthy(url, gateway)
-                sent = await asyncio.gather(
-                    *(
-                        http.post("/api/v1/chat", json={"message": f"run: echo {i} >> {marker}"})
-                        for i in range(100)
-                    )
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        with process(serve_command(port), env, log) as gateway:
+            await wait_healthy(url, gateway)
+            sent = await asyncio.gather(
+                *(
+                    http.post("/api/v1/chat", json={"message": f"run: echo {i} >> {marker}"})
+                    for i in range(100)
                 )
-                assert {r.status_code for r in sent} == {202}
-                asked = await until(
-                    lambda: _pending_count(http, 100), what="100 confirmations", within=60
-                )
-                started = time.perf_counter()
-                hello = await http.post("/api/v1/chat", json={"message": "hello"})
-                took = time.perf_counter() - started
-                assert hello.json()["reply"] == "Echo: hello"
-                assert took < 1.0, f"a new session waited {took:.2f} s behind 100 parked turns"
-                gateway.send_signal(signal.SIGKILL)
-                gateway.wait(10)
-            requests_before = len(llm.requests)
-            with process(serve_command(port), env, log) as gateway:
-                await wait_healthy(url, gateway)
-                await asyncio.sleep(0.5)  # a restart must not run or ask anything by itself
-                assert {c["id"] for c in await _pending(http)} == {c["id"] for c in asked}
-                assert len(llm.requests) == requests_before
-                asks = db_rows(
-                    db, "SELECT COUNT(*) FROM outbox WHERE payload LIKE '%confirmation_id%'"
-                )
-                assert asks == [(100,)]
-                one = asked[0]
-                answer = await http.post(
-                    f"/api/v1/confirmations/{one['id']}", json={"approve": True}
-                )
-                assert answer.json() == {"outcome": "approved"}
+            )
+            assert {r.status_code for r in sent} == {202}
+            asked = await until(
+                lambda: _pending_count(http, 100), what="100 confirmations", within=60
+            )
+            started = time.perf_counter()
+            hello = await http.post("/api/v1/chat", json={"message": "hello"})
+            took = time.perf_counter() - started
+            assert hello.json()["reply"] == "Echo: hello"
+            assert took < 1.0, f"a new session waited {took:.2f} s behind 100 parked turns"
+            gateway.send_signal(signal.SIGKILL)
+            gateway.wait(10)
+        requests_before = len(llm.requests)
+        with process(serve_command(port), env, log) as gateway:
+            await wait_healthy(url, gateway)
+            await asyncio.sleep(0.5)  # a restart must not run or ask anything by itself
+            assert {c["id"] for c in await _pending(http)} == {c["id"] for c in asked}
+            assert len(llm.requests) == requests_before
+            asks = db_rows(db, "SELECT COUNT(*) FROM outbox WHERE payload LIKE '%confirmation_id%'")
+            assert asks == [(100,)]
+            one = asked[0]
+            answer = await http.post(f"/api/v1/confirmations/{one['id']}", json={"approve": True})
+            assert answer.json() == {"outcome": "approved"}
 
-                async def replied() -> bool:
-                    messages = (await http.get(f"/api/v1/sessions/{one['session']}")).json()
-                    roles = [m["role"] for m in messages["messages"]]
-                    return roles == ["user", "assistant", "tool", "assistant"]
+            async def replied() -> bool:
+                messages = (await http.get(f"/api/v1/sessions/{one['session']}")).json()
+                roles = [m["role"] for m in messages["messages"]]
+                return roles == ["user", "assistant", "tool", "assistant"]
 
-                await until(replied, what="the resumed turn's reply")
-                again = await http.post(
-                    f"/api/v1/confirmations/{one['id']}", json={"approve": True}
-                )
-                assert again.status_code == 404
-                assert len(await _pending(http)) == 99
-        assert len(marker.read_text().splitlines()) == 1  # ran once, only the approved one
-        statuses = db_rows(db, "SELECT status, COUNT(*) FROM inbox GROUP BY status ORDER BY 1")
-        assert statuses == [("awaiting", 99), ("done", 2)]
-        assert db_rows(db, "SELECT status, COUNT(*) FROM approvals GROUP BY 1 ORDER BY 1") == [
-            ("pending", 99),
-            ("used", 1),
-        ]
-        assert db_rows(db, "SELECT COUNT(*) FROM turns") == [(99,)]
-    finally:
-        await llm.stop()
+            await until(replied, what="the resumed turn's reply")
+            again = await http.post(f"/api/v1/confirmations/{one['id']}", json={"approve": True})
+            assert again.status_code == 404
+            assert len(await _pending(http)) == 99
+    assert len(marker.read_text().splitlines()) == 1  # ran once, only the approved one
+    statuses = db_rows(db, "SELECT status, COUNT(*) FROM inbox GROUP BY status ORDER BY 1")
+    assert statuses == [("awaiting", 99), ("done", 2)]
+    assert db_rows(db, "SELECT status, COUNT(*) FROM approvals GROUP BY 1 ORDER BY 1") == [
+        ("pending", 99),
+        ("used", 1),
+    ]
+    assert db_rows(db, "SELECT COUNT(*) FROM turns") == [(99,)]
 
 
 async def _pending_count(http: httpx.AsyncClient, count: int) -> list[dict[str, Any]]:
@@ -127,57 +132,50 @@ async def _pending(http: httpx.AsyncClient) -> list[dict[str, Any]]:
     return listed
 
 
-async def test_a_turn_that_dies_every_time_becomes_a_dead_letter(tmp_path: Path) -> None:
-    llm = FakeLLMServer(brain=brain)
-    await llm.start()
-    port = free_port()
+async def test_a_turn_that_dies_every_time_becomes_a_dead_letter(
+    tmp_path: Path, llm: FakeLLMServer
+) -> None:
+    port, home, db, log = where(tmp_path)
     url = f"http://127.0.0.1:{port}"
-    home = tmp_path / "home"
     env = gateway_env(
         home, llm.base_url, NEXFLOW_WEB__REPLY_TIMEOUT_S="5", NEXFLOW_BUS__MAX_ATTEMPTS="2"
     )
-    db, log = home / "nexflow.db", tmp_path / "gateway.log"
-    try:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-            for attempt in (1, 2):
-                with process(serve_command(port), env, log) as gateway:
-                    await wait_healthy(url, gateway)
-                    if attempt == 1:
-                        sent = await http.post("/api/v1/chat", json={"message": "poison"})
-                        session = sent.json()["session"]
-                    await until(lambda n=attempt: len(llm.requests) >= n, what="the model call")
-                    gateway.send_signal(signal.SIGKILL)  # the turn dies with the process
-                    gateway.wait(10)
-            assert db_rows(db, "SELECT status, attempts FROM inbox") == [("running", 2)]
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        for attempt in (1, 2):
             with process(serve_command(port), env, log) as gateway:
                 await wait_healthy(url, gateway)
-                dead = await until(
-                    lambda: _get(http, "/api/v1/dead-letters"), what="the dead letter"
-                )
-                assert [d["message"] for d in dead] == ["poison"]
-                assert len(llm.requests) == 2  # not run a third time
-                reply_ids = db_rows(db, "SELECT id FROM inbox WHERE status='dead'")
-                assert len(reply_ids) == 1
+                if attempt == 1:
+                    sent = await http.post("/api/v1/chat", json={"message": "poison"})
+                    session = sent.json()["session"]
+                await until(lambda n=attempt: len(llm.requests) >= n, what="the model call")
+                gateway.send_signal(signal.SIGKILL)  # the turn dies with the process
+                gateway.wait(10)
+        assert db_rows(db, "SELECT status, attempts FROM inbox") == [("running", 2)]
+        with process(serve_command(port), env, log) as gateway:
+            await wait_healthy(url, gateway)
+            dead = await until(lambda: _get(http, "/api/v1/dead-letters"), what="the dead letter")
+            assert [d["message"] for d in dead] == ["poison"]
+            assert len(llm.requests) == 2  # not run a third time
+            reply_ids = db_rows(db, "SELECT id FROM inbox WHERE status='dead'")
+            assert len(reply_ids) == 1
 
-                notices = db_rows(db, "SELECT payload FROM outbox WHERE inbox_id IS NULL")
-                told = [str(row[0]) for row in notices if "dead letter" in str(row[0])]
-                assert len(told) == 1 and session in told[0]  # the sender, once
-                other = await http.post("/api/v1/chat", json={"message": "still there?"})
-                assert other.json()["reply"] == "Echo: still there?"
-                # Retried on purpose, it runs again (the model answers quickly this time).
-                llm.brain = lambda request: Reply(text="answered at last")
-                retried = await http.post(f"/api/v1/dead-letters/{dead[0]['id']}/retry", json={})
-                assert retried.json() == {"id": dead[0]["id"], "status": "pending"}
-                await until(
-                    lambda: (
-                        db_rows(db, "SELECT status FROM inbox WHERE id=?", (dead[0]["id"],))
-                        == [("done",)]
-                    ),
-                    what="the retried turn",
-                )
-                assert await _get(http, "/api/v1/dead-letters") == []
-    finally:
-        await llm.stop()
+            notices = db_rows(db, "SELECT payload FROM outbox WHERE inbox_id IS NULL")
+            told = [str(row[0]) for row in notices if "dead letter" in str(row[0])]
+            assert len(told) == 1 and session in told[0]  # the sender, once
+            other = await http.post("/api/v1/chat", json={"message": "still there?"})
+            assert other.json()["reply"] == "Echo: still there?"
+            # Retried on purpose, it runs again (the model answers quickly this time).
+            llm.brain = lambda request: Reply(text="answered at last")
+            retried = await http.post(f"/api/v1/dead-letters/{dead[0]['id']}/retry", json={})
+            assert retried.json() == {"id": dead[0]["id"], "status": "pending"}
+            await until(
+                lambda: (
+                    db_rows(db, "SELECT status FROM inbox WHERE id=?", (dead[0]["id"],))
+                    == [("done",)]
+                ),
+                what="the retried turn",
+            )
+            assert await _get(http, "/api/v1/dead-letters") == []
 
 
 async def _get(http: httpx.AsyncClient, path: str) -> Any:
