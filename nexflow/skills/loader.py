@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from nexflow.skills import manifest
+from nexflow.skills.declared import parse_effects
 from nexflow.skills.frontmatter import FrontmatterError, parse_document
 from nexflow.skills.model import Skill
 from nexflow.skills.schema import schema_from_body
@@ -104,6 +105,8 @@ def _build(path: Path, fm: manifest.Frontmatter, body: str, warnings: list[str])
     agentskills = agentskills if isinstance(agentskills, dict) else {}
     timeout, max_kb, limit_errors = manifest.limits_of(fm, vendor)
     errors += limit_errors
+    declared, effects_error = parse_effects((fm.model_extra or {}).get("effects"))
+    errors += [effects_error] if effects_error else []
     requirements = manifest.requirements_of(fm, vendor, warnings)
     input_schema = fm.input_schema or schema_from_body(body, "input")
     output_schema = fm.output_schema or schema_from_body(body, "output")
@@ -139,6 +142,7 @@ def _build(path: Path, fm: manifest.Frontmatter, body: str, warnings: list[str])
         model_invocable=not fm.disable_model_invocation,
         always=bool(always),
         metadata=fm.metadata,
+        declared_effects=declared,
         warnings=tuple(warnings),
     )
     if errors:

@@ -14,6 +14,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from nexflow.skills.declared import DeclaredEffects
+
 DEFAULT_TIMEOUT_SEC = 30.0
 DEFAULT_MAX_OUTPUT_KB = 256
 
@@ -89,6 +91,8 @@ class Skill:
     model_invocable: bool = True
     always: bool = False
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    # The frontmatter's ``effects`` block (nexflow.skills.declared); believed if bundled.
+    declared_effects: DeclaredEffects | None = None
     warnings: tuple[str, ...] = ()
     load_error: str | None = None
     available: bool = True

@@ -141,8 +141,6 @@ class RunSkillTool:
 
     def effects_for(self, args: Mapping[str, Any]) -> Effects:
         """What running this skill with this input does (the trust gate's hook)."""
-        from nexflow.skills.service import BUNDLED_SKILLS  # the service imports this module
-
         try:
             skill = self._registry.get(str(args.get("name", "")))
         except SkillError:
@@ -152,10 +150,18 @@ class RunSkillTool:
             skill.name,
             skill.permissions,
             payload if isinstance(payload, Mapping) else {},
-            bundled=skill.source.resolve().is_relative_to(BUNDLED_SKILLS),
+            bundled=_bundled(skill),
+            declared=skill.declared_effects,
         )
 
-    async def needs_confirmation(self, skill: Skill) -> bool:
+    async def needs_confirmation(
+        self, skill: Skill, payload: Mapping[str, Any] | None = None
+    ) -> bool:
+        """True when this call waits for the user: a dangerous skill (permissions, config),
+        or a bundled skill whose declared effects ask to confirm this input."""
+        declared = skill.declared_effects
+        if declared is not None and _bundled(skill) and declared.for_input(payload or {}).confirm:
+            return True
         level = await self._runner.isolation_level()
         return perms.is_dangerous(
             skill,
@@ -198,7 +204,7 @@ class RunSkillTool:
                 f"skill {name!r} has no program to run; read it with read_skill and "
                 "follow its instructions",
             )
-        if not await self.needs_confirmation(skill):
+        if not await self.needs_confirmation(skill, payload):
             return skill, None
         if ctx.confirm is None:
             raise _Refusal(
@@ -266,3 +272,10 @@ def _tool_result(result: RunResult) -> ToolResult:
         tail = f"\nstderr: {result.stderr_tail[-500:]}" if result.stderr_tail else ""
         content = f"skill {result.skill!r} failed: {result.error}\n{result.output[-2000:]}{tail}"
     return ToolResult(content, is_error=not result.ok, data=result.to_json())
+
+
+def _bundled(skill: Skill) -> bool:
+    """True for a skill from Nexflow's own ``skills/`` folder (the only declarations believed)."""
+    from nexflow.skills.service import BUNDLED_SKILLS  # the service imports this module
+
+    return skill.source.resolve().is_relative_to(BUNDLED_SKILLS)

@@ -26,7 +26,9 @@ unless the path is relative and stays inside the workspace; ``file-write`` write
 ``shell-run`` is write, egress and untrusted output; ``git-basic`` writes for ``commit``
 and ``branch create/switch``, reads otherwise, and would be egress with untrusted output
 for ``push``/``pull``/``fetch`` (which it refuses today); ``reminder`` writes (its
-tools do; ``run_skill`` refuses it, having no program).
+tools do; ``run_skill`` refuses it, having no program). The other bundled skills declare
+their effects per call in their frontmatter (``effects:``, :mod:`nexflow.skills.declared`),
+which is believed for bundled skills only.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from dataclasses import dataclass, replace
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any, Protocol, runtime_checkable
 
+from nexflow.skills.declared import DeclaredEffects
 from nexflow.tools.base import Effect, Tool, ToolSpec
 
 
@@ -150,17 +153,26 @@ _BUNDLED: Mapping[str, Callable[[Mapping[str, Any]], Effects]] = {
 
 
 def skill_effects(
-    name: str, permissions: Collection[str], payload: Mapping[str, Any], *, bundled: bool
+    name: str,
+    permissions: Collection[str],
+    payload: Mapping[str, Any],
+    *,
+    bundled: bool,
+    declared: DeclaredEffects | None = None,
 ) -> Effects:
     """The effects of running skill ``name`` with ``payload``.
 
     ``bundled`` is True only for a skill loaded from Nexflow's own ``skills/`` folder:
-    only those get the precise table; any other skill is judged by its permissions.
+    only those get the precise table, or their declared ``effects`` block
+    (:mod:`nexflow.skills.declared`); any other skill is judged by its permissions.
     """
     label = f"run_skill:{name}"
     refine = _BUNDLED.get(name) if bundled else None
     if refine is not None:
         found = refine(payload)
+    elif bundled and declared is not None:
+        call = declared.for_input(payload)
+        found = Effects(call.writes, call.egress, call.untrusted_output)
     else:
         found = READ
         for perm in permissions:

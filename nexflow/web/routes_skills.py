@@ -60,7 +60,7 @@ async def run_skill(
     user_id = await web_user(request)
     key = f"{name}:{hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()}"
     confirmed = False
-    if await skills.run_tool.needs_confirmation(skill):
+    if await skills.run_tool.needs_confirmation(skill, payload):
         if nexflow_confirmation and await svc.confirmations.consume(
             nexflow_confirmation, user_id, key
         ):
