@@ -49,6 +49,7 @@ class WorkspaceOverviewTool:
 
     spec = ToolSpec(
         name="workspace_overview",
+        deferred=True,
         description=(
             "What the user's workspace holds (panels, their state keys and tools, notes, "
             "entities) and how they connect. Read it before proposing a patch."
@@ -72,6 +73,7 @@ class PatchProposeTool:
 
     spec = ToolSpec(
         name="patch_propose",
+        deferred=True,
         description=(
             "Propose a change to the user's workspace. Nothing changes until the user "
             "accepts the patch in the chat. target: 'panel:<id>' or 'file:<path>'. "

@@ -35,6 +35,7 @@ def _describe(item: Item) -> str:
 class MemorySave:
     spec = ToolSpec(
         name="memory_save",
+        deferred=True,
         description=(
             "Save a fact to the user's long-term memory (appended to today's note, which the "
             "user can read and edit). Save durable facts, preferences and decisions, one per call."
@@ -131,6 +132,7 @@ class MemorySearch:
 class MemoryGet:
     spec = ToolSpec(
         name="memory_get",
+        deferred=True,
         description="The full text of one memory item, by the id memory_search showed.",
         parameters={
             "type": "object",

@@ -10,6 +10,7 @@ sends). When a call needs the user's approval the loop stops and returns a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, Protocol
 
@@ -26,7 +27,8 @@ from nexflow.orchestrator.persona import PersonaFiles
 from nexflow.orchestrator.steps import Steps, StreamSink, TurnResult, TurnState
 from nexflow.storage.base import MessageRecord, NewMessage, SessionRecord
 from nexflow.tools.approval import TurnApprovals
-from nexflow.tools.base import ApprovalRequired, ToolContext
+from nexflow.tools.base import ApprovalRequired, ToolContext, ToolSpec
+from nexflow.tools.disclosure import LOAD_TOOLS, Disclosure
 from nexflow.tools.toolset import Toolbox, Toolset
 from nexflow.trust import FRAME_INSTRUCTIONS, TrustGate, untrusted_sources
 
@@ -132,7 +134,9 @@ class Orchestrator:
         messages = await self.build_messages(
             history, event.message, user_id=ctx.user_id, paged=paged
         )
-        return await self._loop(turn, ctx, messages, 0, [], 0, list(hidden_tools), approvals)
+        return await self._loop(
+            turn, ctx, messages, 0, [], 0, list(hidden_tools), approvals, Disclosure()
+        )
 
     async def resume_turn(
         self,
@@ -152,7 +156,15 @@ class Orchestrator:
         turn = TurnState(event, session, sink, result, list(c.tainted))
         ctx = ctx or _context(event, session)
         return await self._loop(
-            turn, ctx, list(c.messages), c.step, list(c.calls), c.index, c.hidden_tools, approvals
+            turn,
+            ctx,
+            list(c.messages),
+            c.step,
+            list(c.calls),
+            c.index,
+            c.hidden_tools,
+            approvals,
+            Disclosure(list(c.loaded_tools)),
         )
 
     async def _loop(
@@ -165,14 +177,21 @@ class Orchestrator:
         index: int,
         hidden: list[str],
         approvals: TurnApprovals | None,
+        disclosure: Disclosure,
     ) -> TurnResult:
         tools = self.tools_for(ctx)
-        specs = [s.to_openai() for s in tools.specs(hidden)]
+        specs = [s.to_openai() for s in disclosure.specs(tools.specs(), hidden)]
         try:
             while True:
                 for i in range(index, len(calls)):
+                    if calls[i].name == LOAD_TOOLS:
+                        self._load_step(turn, calls[i], disclosure, tools.specs(hidden), messages)
+                        specs = [s.to_openai() for s in disclosure.specs(tools.specs(), hidden)]
+                        continue
                     try:
-                        await self._tool_step(turn, calls[i], tools, ctx, messages, approvals)
+                        loads = await self._tool_step(
+                            turn, calls[i], tools, ctx, messages, approvals
+                        )
                     except ApprovalRequired as ask:
                         assert approvals is not None  # only TurnApprovals raises it
                         turn.result.parked = Checkpoint(
@@ -190,8 +209,13 @@ class Orchestrator:
                             turn.result.audit,
                             turn.result.tool_calls,
                             turn.result.llm_seconds,
+                            loaded_tools=list(disclosure.loaded),
                         )
                         return turn.result
+                    if loads:  # e.g. panel_open: the new panel's tools, with their schemas
+                        tools = self.tools_for(ctx)
+                        disclosure.show(loads)
+                        specs = [s.to_openai() for s in disclosure.specs(tools.specs(), hidden)]
                 if step >= self._config.max_steps:
                     return _finish(
                         turn,
@@ -232,6 +256,31 @@ class Orchestrator:
                 error="provider_unavailable",
             )
 
+    def _load_step(
+        self,
+        turn: TurnState,
+        call: ToolCall,
+        disclosure: Disclosure,
+        offered: Sequence[ToolSpec],
+        messages: list[dict[str, Any]],
+    ) -> None:
+        """``load_tools``: no effects, nothing to check; the next model call sees the schemas."""
+        try:
+            args = json.loads(call.arguments or "{}")
+        except ValueError:
+            args = None
+        content = (
+            disclosure.load(args, offered)
+            if isinstance(args, dict)
+            else 'error: the arguments must be a JSON object like {"names": ["tool"]}'
+        )
+        messages.append(
+            {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": content}
+        )
+        turn.result.messages.append(
+            NewMessage("tool", content, tool_call_id=call.id, name=call.name)
+        )
+
     async def _tool_step(
         self,
         turn: TurnState,
@@ -240,7 +289,8 @@ class Orchestrator:
         ctx: ToolContext,
         messages: list[dict[str, Any]],
         approvals: TurnApprovals | None,
-    ) -> None:
+    ) -> tuple[str, ...]:
+        """Run one call; returns the deferred tools its result asks to show the model."""
         outcome = await self.steps.call_tool(turn, call, tools, ctx, approvals)
         messages.append(
             {"role": "tool", "tool_call_id": call.id, "name": call.name, "content": outcome.content}
@@ -248,6 +298,7 @@ class Orchestrator:
         turn.result.messages.append(
             NewMessage("tool", outcome.content, tool_call_id=call.id, name=call.name)
         )
+        return outcome.loads
 
 
 def _context(event: InboundEvent, session: SessionRecord) -> ToolContext:

@@ -38,6 +38,7 @@ class Checkpoint:
     audit: list[AuditRecord] = field(default_factory=list)
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     llm_seconds: float = 0.0
+    loaded_tools: list[str] = field(default_factory=list)  # nexflow.tools.disclosure
 
     def dumps(self) -> str:
         raw = dataclasses.asdict(self)

@@ -230,7 +230,7 @@ class Steps:
                     "content": raw,
                 }
             )
-        return ToolResult(framed, result.is_error, result.data, untrusted)
+        return ToolResult(framed, result.is_error, result.data, untrusted, result.loads)
 
     async def _gated(
         self, tool: Tool, args: dict[str, Any], ctx: ToolContext, lang: str | None

@@ -34,8 +34,9 @@ def render_index(
 ) -> str:
     """Name, emoji and description of eligible skills within ``char_budget`` characters.
 
-    Descriptions are shortened step by step (200 → 120 → 60 chars); if the list still does
-    not fit, the least relevant skills are dropped and a last line says how many.
+    Descriptions are shortened step by step (200 → 120 → 60 chars), then left out (names
+    grouped by category, one line each: read_skill gives the rest); if even that does not
+    fit, the least relevant skills are dropped and a last line says how many.
     Returns "" when no skill is eligible.
     """
     ranked = sorted(eligible(skills), key=lambda s: (-relevance(s), s.name))
@@ -46,6 +47,9 @@ def render_index(
         text = "\n".join([HEADER, *lines])
         if len(text) <= char_budget:
             return text
+    compact = "\n".join([HEADER, *_by_category(ranked)])
+    if len(compact) <= char_budget:
+        return compact
     footer_room = len("\n(9999 more skills not listed; /skills shows all)")
     kept: list[str] = []
     used = len(HEADER)
@@ -57,3 +61,10 @@ def render_index(
     omitted = len(lines) - len(kept)
     footer = f"({omitted} more skills not listed; /skills shows all)"
     return "\n".join([HEADER, *kept, footer])[:char_budget]
+
+
+def _by_category(ranked: Iterable[Skill]) -> list[str]:
+    groups: dict[str, list[str]] = {}
+    for skill in ranked:
+        groups.setdefault(skill.category or "other", []).append(skill.name)
+    return [f"- {group}: {', '.join(sorted(names))}" for group, names in sorted(groups.items())]

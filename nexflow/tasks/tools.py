@@ -32,6 +32,7 @@ class ReminderAddTool:
 
     spec = ToolSpec(
         name="reminder_add",
+        deferred=True,
         description=(
             "Schedule a reminder sent back to this chat. Give exactly one of at, "
             "in_minutes or cron."
@@ -109,6 +110,7 @@ class ReminderListTool:
 
     spec = ToolSpec(
         name="reminder_list",
+        deferred=True,
         description="List the user's scheduled reminders with their ids and next times.",
         parameters={"type": "object", "properties": {}},
     )
@@ -129,6 +131,7 @@ class ReminderCancelTool:
 
     spec = ToolSpec(
         name="reminder_cancel",
+        deferred=True,
         description="Cancel one of the user's reminders by its id (see reminder_list).",
         parameters={
             "type": "object",

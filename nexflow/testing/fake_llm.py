@@ -51,6 +51,18 @@ def _last(messages: list[dict[str, Any]], role: str) -> dict[str, Any] | None:
     return next((m for m in reversed(messages) if m.get("role") == role), None)
 
 
+def callable_tools(request: dict[str, Any]) -> set[str]:
+    """Tools the model may call: those offered with a schema, and those ``load_tools``
+    names (a deferred tool can be called by name; loading only shows its arguments)."""
+    names: set[str] = set()
+    for tool in request.get("tools") or []:
+        function = tool["function"]
+        names.add(function["name"])
+        if function["name"] == "load_tools":
+            names.update(re.findall(r"[\w-]+(?= \(|;|\.$)", function.get("description", "")))
+    return names
+
+
 def default_brain(request: dict[str, Any]) -> Reply:
     messages: list[dict[str, Any]] = request.get("messages", [])
     last = messages[-1] if messages else {}
@@ -58,8 +70,7 @@ def default_brain(request: dict[str, Any]) -> Reply:
         return Reply(text=f"The tool {last.get('name') or 'call'} returned: {last.get('content')}")
     user = _last(messages, "user") or {}
     content = str(user.get("content") or "")
-    tools = {t["function"]["name"] for t in request.get("tools") or []}
-    if "time" in content.lower() and "get_time" in tools:
+    if "time" in content.lower() and "get_time" in callable_tools(request):
         return Reply(tool_calls=(("get_time", {}),))
     return Reply(text=f"Echo: {content}")
 

@@ -63,6 +63,9 @@ class ToolSpec:
     dangerous: bool = False
     effects: frozenset[Effect] = frozenset()  # empty: read-only
     untrusted_output: bool = False  # its output may carry instructions from outside
+    # Offered by name only until the model loads it (nexflow.tools.disclosure): its schema
+    # costs prompt tokens in every request, and most turns never call it.
+    deferred: bool = False
 
     def to_openai(self) -> dict[str, Any]:
         return {
@@ -103,6 +106,7 @@ class ToolResult:
     is_error: bool = False
     data: Mapping[str, Any] | None = None
     untrusted: bool = False  # this output is untrusted even if the spec does not say so
+    loads: tuple[str, ...] = ()  # deferred tools to show the model from now on (panel_open)
 
 
 @runtime_checkable

@@ -15,6 +15,7 @@ class GetTime:
 
     spec = ToolSpec(
         name="get_time",
+        deferred=True,
         description="Current date and time. Optional IANA time zone, e.g. Europe/Moscow.",
         parameters={
             "type": "object",

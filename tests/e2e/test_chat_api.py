@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import websockets
 
-from nexflow.testing.fake_llm import Reply
+from nexflow.testing.fake_llm import Reply, callable_tools
 from nexflow.testing.harness import GatewayHarness
 
 
@@ -26,7 +26,9 @@ async def test_message_tool_call_reply(gateway: GatewayHarness) -> None:
     assert "llm;dur=" in resp.headers["server-timing"]
     # The model saw the tool, then its result.
     first, second = gateway.llm.requests
-    assert "get_time" in {t["function"]["name"] for t in first["tools"]}
+    # get_time is deferred: named in load_tools, callable, its schema not sent.
+    assert "get_time" in callable_tools(first)
+    assert "get_time" not in {t["function"]["name"] for t in first["tools"]}
     assert second["messages"][-1]["role"] == "tool"
     # Everything is in the session history and the audit log.
     session = (await gateway.http.get(f"/api/v1/sessions/{data['session']}")).json()

@@ -2,7 +2,7 @@
 
 import json
 
-from nexflow.testing.fake_llm import Reply
+from nexflow.testing.fake_llm import Reply, callable_tools
 from nexflow.testing.harness import GatewayHarness
 
 
@@ -33,7 +33,9 @@ async def test_model_opens_a_panel_and_uses_its_tool(gateway: GatewayHarness) ->
     assert opened["tool_calls"][0]["ok"] and "Its tools:" in result
     tool_names = json.loads(json.dumps(result)).split("Its tools: ")[1].rstrip(".").split(", ")
     assert tool_names and all("__todo__" in name for name in tool_names)
-    # The opened panel's tools are offered to the model on the next turn.
+    # Once open, the panel's tools come with their schemas in the same turn...
+    schemas = {t["function"]["name"] for t in gateway.llm.requests[-1]["tools"]}
+    assert set(tool_names) <= schemas
+    # ...and on later turns they are named in load_tools (deferred) and callable.
     await gateway.chat("thanks")
-    offered = {t["function"]["name"] for t in gateway.llm.requests[-1]["tools"]}
-    assert set(tool_names) <= offered
+    assert set(tool_names) <= callable_tools(gateway.llm.requests[-1])

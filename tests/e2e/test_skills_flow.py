@@ -7,7 +7,7 @@ from typing import Any
 
 import websockets
 
-from nexflow.testing.fake_llm import Reply
+from nexflow.testing.fake_llm import Reply, callable_tools
 from nexflow.testing.harness import GatewayHarness
 
 
@@ -135,4 +135,5 @@ async def test_prompt_lists_skills_briefly(gateway: GatewayHarness) -> None:
     assert "shell-run" in system and "read_skill" in system
     assert "## Purpose" not in system  # bodies are read on demand, not sent
     tools = {t["function"]["name"] for t in gateway.llm.requests[0]["tools"]}
-    assert {"read_skill", "run_skill", "get_time"} <= tools
+    assert {"read_skill", "run_skill", "load_tools"} <= tools
+    assert "get_time" in callable_tools(gateway.llm.requests[0])

@@ -15,7 +15,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from nexflow.testing.channels import running_telegram
-from nexflow.testing.fake_llm import Reply
+from nexflow.testing.fake_llm import Reply, callable_tools
 from nexflow.testing.fake_telegram import FakeTelegram
 from nexflow.testing.harness import GatewayHarness
 
@@ -50,7 +50,7 @@ async def ask(fake: FakeTelegram, user: int, text: str, expect: str) -> str:
 
 
 def offered(request: dict[str, Any]) -> set[str]:
-    return {t["function"]["name"] for t in request.get("tools") or []}
+    return callable_tools(request)  # with schemas, or named in load_tools
 
 
 async def test_tools_panels_and_confirmations_stay_with_their_owner(

@@ -25,6 +25,7 @@ def _filter(panel: dict[str, Any]) -> object:
 async def test_llm_calls_filter_logs_and_the_view_filter_changes(gw: GatewayHarness) -> None:
     FILTER_LOGS = await _open_monitor(gw)
     gw.llm.push(
+        Reply(tool_calls=(("load_tools", {"names": [FILTER_LOGS]}),)),
         Reply(tool_calls=((FILTER_LOGS, {"level": "error"}),)),
         Reply(text="Only errors are shown now."),
     )
@@ -33,7 +34,9 @@ async def test_llm_calls_filter_logs_and_the_view_filter_changes(gw: GatewayHarn
     assert reply["tool_calls"][0]["name"] == FILTER_LOGS
     assert reply["tool_calls"][0]["ok"] is True
 
-    offered = {t["function"]["name"]: t["function"] for t in gw.llm.requests[0]["tools"]}
+    # Deferred: named in the first request, its schema sent once loaded.
+    assert FILTER_LOGS in gw.llm.requests[0]["tools"][-1]["function"]["description"]
+    offered = {t["function"]["name"]: t["function"] for t in gw.llm.requests[1]["tools"]}
     assert offered[FILTER_LOGS]["parameters"]["properties"] == {"level": {"type": "string"}}
     assert ":main:server-monitor:filter_logs" in offered[FILTER_LOGS]["description"]
 

@@ -95,6 +95,7 @@ class PanelOpenTool:
 
     spec = ToolSpec(
         name="panel_open",
+        deferred=True,
         description=(
             "Open a panel from a template (e.g. server-monitor, todo, notes, flowchart, "
             "dashboard) or return it if open; answers with its state and tool names. "
@@ -139,12 +140,14 @@ class PanelOpenTool:
             f"in workspace {record.workspace}. "
             f"State: {record.state}. Its tools: {', '.join(tools) or 'none'}.",
             data={"id": record.id, "workspace": record.workspace, "tools": tools},
+            loads=tuple(tools),
         )
 
 
 class PanelListTool:
     spec = ToolSpec(
         name="panel_list",
+        deferred=True,
         description="List the user's open panels and the templates that can be opened.",
     )
 

@@ -123,6 +123,7 @@ def _tool(
     what = tool.description or f"Runs {tool.name}"
     spec = ToolSpec(
         name=provider_name(qualified),
+        deferred=True,
         description=f"{what} (panel {panel.title!r}, instance {panel_id}; {qualified})",
         parameters=args_schema(tool),
         dangerous=tool.dangerous,
