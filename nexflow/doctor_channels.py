@@ -1,10 +1,12 @@
 """``nexflow doctor``: the chat connectors and the git workspaces.
 
 Channels: each section under ``connectors:`` is validated as the gateway would validate
-it, and its SDK must be importable. Workspaces: git is on the path and new enough, and
-no repository is wedged (a lock file older than ``workspaces.git_timeout_s`` refuses
-every later move of ``main``) or has grown past its packing limit. Nothing here starts
-a git process per repository: loose objects and locks are counted from the files.
+it, and its SDK must be importable; a channel with a live check (:data:`_LIVE`: the
+email connector logs in to its mailbox and greets its SMTP server) runs it too.
+Workspaces: git is on the path and new enough, and no repository is wedged (a lock file
+older than ``workspaces.git_timeout_s`` refuses every later move of ``main``) or has
+grown past its packing limit. Nothing here starts a git process per repository: loose
+objects and locks are counted from the files.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ _CHANNELS: dict[str, tuple[str, str, str, str, str | None]] = {
     "webhook": ("connectors.webhook.config", "WebhookConfig", "aiohttp", "all", None),
     "email": ("connectors.email.config", "EmailConfig", "imaplib", "all", None),
 }
+# section name → the module whose ``checks(settings)`` connects to the service
+_LIVE: dict[str, str] = {"email": "connectors.email.probe"}
 _GIT_MIN = (2, 28)  # init --initial-branch
 _STALE = ("*.lock", "packed-refs.new", "gc.pid")
 
@@ -56,7 +60,7 @@ def channels(config: NexflowConfig) -> list[Check]:
             checks.append(Check(False, title, f"no {credential}", fix))
             continue
         try:
-            getattr(importlib.import_module(module), cls).from_section(section)
+            settings = getattr(importlib.import_module(module), cls).from_section(section)
         except ConfigError as exc:
             checks.append(Check(False, title, exc.render(), "edit the section"))
             continue
@@ -65,6 +69,8 @@ def channels(config: NexflowConfig) -> list[Check]:
             checks.append(Check(False, title, f"{sdk} is not installed", fix))
             continue
         checks.append(Check(True, title, f"configured ({sdk})"))
+        if name in _LIVE:
+            checks += importlib.import_module(_LIVE[name]).checks(settings)
     return checks
 
 

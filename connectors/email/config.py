@@ -8,8 +8,12 @@ connectors:
     smtp: {host: smtp.example.com, port: 587, username: nexflow@example.com,
            password: "${EMAIL_PASSWORD}", ssl: starttls}
     allow: ["alice@example.com", "@example.org"]
+    idle: true            # wait in IMAP IDLE when the server offers it, else poll
+    idle_s: 1500          # re-issue IDLE after this long (servers drop it at 30 min)
     poll_s: 30
-    max_bytes: 1000000
+    max_bytes: 1000000    # the text the model sees
+    max_mail_bytes: 50000000
+    attachments: {max_file_bytes: 10000000, max_total_bytes: 25000000, max_count: 10}
 """
 
 from __future__ import annotations
@@ -65,9 +69,22 @@ class SmtpConfig(BaseModel):
         return 465 if self.ssl is True else 587 if self.ssl == "starttls" else 25
 
 
+class AttachmentLimits(BaseModel):
+    """Files in and out of a mail. A file over ``max_file_bytes``, past ``max_count``, or
+    one that would take the mail past ``max_total_bytes`` is left out with a note."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_file_bytes: int = Field(10_000_000, ge=0)
+    max_total_bytes: int = Field(25_000_000, ge=0)
+    max_count: int = Field(10, ge=0)
+
+
 class EmailConfig(BaseModel):
     """``allow``: addresses (``alice@example.com``) or domains (``@example.org``) that are
-    approved without pairing; everyone else goes through the channel's policy."""
+    approved without pairing; everyone else goes through the channel's policy.
+    ``max_bytes`` cuts the text of a mail; a mail larger than ``max_mail_bytes`` is not
+    downloaded (the model is told of it from its headers)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -75,8 +92,12 @@ class EmailConfig(BaseModel):
     imap: ImapConfig
     smtp: SmtpConfig
     allow: list[str] = Field(default_factory=list)
+    idle: bool = True
+    idle_s: float = Field(1500.0, gt=0, le=1740)  # RFC 2177: re-issue within 29 minutes
     poll_s: float = Field(30.0, gt=0)
     max_bytes: int = Field(1_000_000, ge=1024)
+    max_mail_bytes: int = Field(50_000_000, ge=1024)
+    attachments: AttachmentLimits = AttachmentLimits()
     backoff_max_s: float = Field(300.0, gt=0)
 
     @field_validator("address")

@@ -1,65 +1,86 @@
-"""The email connector: polls an IMAP mailbox, replies over SMTP in the same thread.
+"""The email connector: reads an IMAP mailbox (IDLE, else polling), replies over SMTP in
+the same thread.
 
-Inbound: every ``poll_s`` a worker thread (``asyncio.to_thread``) logs in with the
-standard library's ``imaplib``, selects the mailbox and fetches the messages whose UID is
-above the last one seen (``BODY.PEEK[]``, so nothing is marked read). Each becomes an
+Inbound: the receiver task fetches the messages whose UID is above the last one seen
+(:func:`~connectors.email.imap.fetch_new`, ``imaplib`` in a worker thread), then waits:
+in IMAP IDLE (:mod:`connectors.email.idle`) when the server offers it and ``idle`` is on,
+re-issued every ``idle_s``; otherwise ``poll_s``. Each mail becomes an
 :class:`InboundEvent` whose ``chat_id`` is the thread's root Message-ID (one mail thread,
 one session) and whose ``external_id`` is the mail's Message-ID (the inbox drops a
-duplicate). The last UID is written to ``<state_dir>/<account>.uid`` only after the
-consumer of :meth:`events` has taken the event (it is then in the durable inbox), so a
-crash re-delivers rather than loses a mail, and the inbox drops the repeat. IMAP IDLE is
-not used (polling only); a mailbox that fails is retried with exponential backoff.
+duplicate). Its attached files are saved under ``<files_dir>/<thread>/`` within
+``attachments`` limits and listed in the text (:mod:`connectors.email.attachments`).
+The last UID is written to ``<state_dir>/<account>.uid`` only after the consumer of
+:meth:`events` has taken the event (it is then in the durable inbox), so a crash
+re-delivers rather than loses a mail, and the inbox drops the repeat. A mailbox that
+fails is retried after 1 s, 2 s, 4 s … up to ``backoff_max_s``, each failure logged as
+``email_mailbox_unreachable`` with the reason; :attr:`EmailConnector.last_error` holds it.
 
 Outbound: ``send`` mails :func:`~nexflow.bus.events.as_text` of the message with
 ``smtplib`` (in a thread) to the thread's sender, with ``In-Reply-To``/``References`` and
-``Subject: Re: …``. Who and what a thread is (address, subject, last Message-ID) is kept
-in ``<state_dir>/<account>.threads.json`` so a restarted gateway can still reply.
-SMTP 4xx and connection errors are retryable, 5xx are final (:class:`DeliveryError`).
+``Subject: Re: …``; a :class:`FileOut` carries its file (from inside the workspace) as
+an attachment. Who and what a thread is (address, subject, last Message-ID) is kept in
+``<state_dir>/<account>.threads.json`` so a restarted gateway can still reply.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import imaplib
 import json
 import os
 import re
-import smtplib
-import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import structlog
 
+from connectors.email import attachments, imap, smtp
 from connectors.email.config import EmailConfig
+from connectors.email.idle import IdleWatcher
 from connectors.email.mail import Parsed, build_reply, parse
 from connectors.email.manifest import MANIFEST
-from nexflow.bus.events import InboundEvent, Outbound, as_text
+from nexflow.bus.events import FileOut, InboundEvent, Outbound, as_text
 from nexflow.gateway.connector import ConnectorManifest, DeliveryError, handed_out
 
 log = structlog.get_logger("nexflow.email")
 
-_FETCHED = re.compile(rb"UID (\d+)")
 _MAX_THREADS = 5000
+_FIRST_RETRY_S = 1.0
+_UNSAFE_DIR = re.compile(r"[^\w.@-]+")
 
 
 class EmailConnector:
-    def __init__(self, config: EmailConfig, state_dir: Path, channel: str = "email") -> None:
+    """``files_dir`` receives inbound attachments; ``workspace`` is the root that paths
+    shown to the model are relative to and the only place outbound files come from."""
+
+    def __init__(
+        self,
+        config: EmailConfig,
+        state_dir: Path,
+        channel: str = "email",
+        *,
+        files_dir: Path | None = None,
+        workspace: Path | None = None,
+    ) -> None:
         self._config = config
         self._dir = state_dir
         self._channel = channel
+        self._workspace = workspace or state_dir
+        self._files_dir = files_dir or self._workspace / "inbox" / channel
         self._uid_file = state_dir / f"{config.account}.uid"
         self._threads_file = state_dir / f"{config.account}.threads.json"
         # (event, UID); an event of None only commits its UID (a skipped mail), in order
         self._queue: asyncio.Queue[tuple[InboundEvent | None, int]] = asyncio.Queue(256)
         self._stopped = asyncio.Event()
-        self._poller: asyncio.Task[None] | None = None
+        self._receiver: asyncio.Task[None] | None = None
         self._seen = 0  # the highest UID fetched (in memory)
         self._threads: dict[str, dict[str, Any]] = {}
         self._lock = asyncio.Lock()
-        self.polls = 0  # answered polls (tests, health)
+        self.polls = 0  # answered fetches (tests, health)
+        self.idling = False  # the mailbox is watched with IDLE (else polled)
+        self.last_error: str | None = None  # why the mailbox failed last, until it answers
+        self.failures = 0  # failed attempts in a row
 
     @property
     def manifest(self) -> ConnectorManifest:
@@ -72,14 +93,14 @@ class EmailConnector:
         self._seen = self._committed_uid()
         self._threads = self._load_threads()
         self._stopped.clear()
-        self._poller = asyncio.create_task(self._poll_loop(), name="nexflow-email")
+        self._receiver = asyncio.create_task(self._receive_loop(), name="nexflow-email")
 
     async def stop(self) -> None:
         self._stopped.set()
-        if self._poller is not None:
-            self._poller.cancel()
-            await asyncio.gather(self._poller, return_exceptions=True)
-            self._poller = None
+        if self._receiver is not None:
+            self._receiver.cancel()
+            await asyncio.gather(self._receiver, return_exceptions=True)
+            self._receiver = None
 
     async def events(self) -> AsyncIterator[InboundEvent]:
         async with contextlib.aclosing(handed_out(self._queue, self._stopped)) as queued:
@@ -91,80 +112,76 @@ class EmailConnector:
 
     # -- receiving ---------------------------------------------------------------------
 
-    async def _poll_loop(self) -> None:
-        delay = self._config.poll_s
-        while not self._stopped.is_set():
-            wait = self._config.poll_s
-            try:
-                await self._queue.join()  # fetch again only once the last batch is taken
-                await self.poll_once()
-                delay = self._config.poll_s
-            except (OSError, imaplib.IMAP4.error, ssl.SSLError) as exc:
-                log.warning("email_poll_failed", error=type(exc).__name__, detail=str(exc))
-                delay = min(self._config.backoff_max_s, delay * 2)
-                wait = delay
-            except Exception:
-                log.exception("email_poll_crashed")
-                delay = min(self._config.backoff_max_s, delay * 2)
-                wait = delay
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
-                    await self._stopped.wait()
+    async def _receive_loop(self) -> None:
+        config = self._config
+        watcher: IdleWatcher | None = None
+        use_idle = config.idle
+        try:
+            while not self._stopped.is_set():
+                wait = config.poll_s
+                try:
+                    await self._queue.join()  # fetch again only once the last batch is taken
+                    if use_idle and watcher is None:
+                        watcher = await IdleWatcher.open(config.imap)
+                        use_idle = self.idling = watcher is not None
+                        log.info("email_watching", idle=self.idling, mailbox=config.imap.mailbox)
+                    if watcher is not None:
+                        await watcher.begin()  # before the fetch: no mail slips in between
+                    await self.poll_once()
+                    if self.failures:
+                        log.info("email_mailbox_reachable", after_failures=self.failures)
+                    self.failures, self.last_error = 0, None
+                    if watcher is not None:
+                        await watcher.wait(config.idle_s)
+                        await watcher.end()
+                        continue
+                except imap.MAILBOX_ERRORS as exc:
+                    wait = self._failed()
+                    self.last_error = imap.failure(
+                        exc, config.imap.host, config.imap.effective_port
+                    )
+                    log.warning(
+                        "email_mailbox_unreachable",
+                        reason=self.last_error,
+                        failures=self.failures,
+                        retry_in_s=wait,
+                        exc_info=True,
+                    )
+                except Exception:
+                    wait = self._failed()
+                    log.exception("email_receiver_crashed", retry_in_s=wait)
+                if self.failures and watcher is not None:
+                    await watcher.close()
+                    watcher = None
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await self._stopped.wait()
+        finally:
+            if watcher is not None:
+                await watcher.close()
+
+    def _failed(self) -> float:
+        """Count a failure; the seconds until the next attempt (1, 2, 4 … up to the cap)."""
+        self.failures += 1
+        return min(self._config.backoff_max_s, _FIRST_RETRY_S * 2.0 ** (self.failures - 1))
 
     async def poll_once(self) -> None:
-        """Fetch the new mail and queue its events (the poll loop calls it)."""
-        fetched = await asyncio.to_thread(self._fetch, self._seen)
-        self.polls += 1
-        for uid, raw in fetched:
-            self._seen = max(self._seen, uid)
-            await self._queue.put((self._event(uid, raw), uid))
-
-    def _imap(self) -> imaplib.IMAP4:
-        imap = self._config.imap
-        port = imap.effective_port
-        if imap.ssl is True:
-            return imaplib.IMAP4_SSL(
-                imap.host, port, ssl_context=ssl.create_default_context(), timeout=imap.timeout_s
-            )
-        client = imaplib.IMAP4(imap.host, port, timeout=imap.timeout_s)
-        if imap.ssl == "starttls":
-            client.starttls(ssl.create_default_context())
-        return client
-
-    def _fetch(self, after: int) -> list[tuple[int, bytes]]:
-        """In a worker thread: the (UID, raw message) pairs above ``after``, oldest first."""
-        imap = self._config.imap
-        client = self._imap()
-        try:
-            client.login(imap.username, imap.password.get_secret_value())
-            status, _ = client.select(imap.mailbox, readonly=True)
-            if status != "OK":
-                raise imaplib.IMAP4.error(f"cannot select {imap.mailbox}")
-            status, data = client.uid("SEARCH", f"UID {after + 1}:*")
-            if status != "OK":
-                raise imaplib.IMAP4.error("UID SEARCH failed")
-            uids = sorted(int(n) for n in b" ".join(d for d in data if d).split())
-            out: list[tuple[int, bytes]] = []
-            for uid in uids:
-                if uid <= after:  # "n:*" always matches the last message
-                    continue
-                status, parts = client.uid("FETCH", str(uid), "(BODY.PEEK[])")
-                if status != "OK":
-                    raise imaplib.IMAP4.error(f"UID FETCH {uid} failed")
-                for part in parts:
-                    if isinstance(part, tuple) and _FETCHED.search(part[0]):
-                        out.append((uid, bytes(part[1])))
-                        break
-            return out
-        finally:
-            with contextlib.suppress(Exception):
-                client.logout()
-
-    def _event(self, uid: int, raw: bytes) -> InboundEvent | None:
+        """Fetch the new mail and queue its events (the receiver calls it)."""
         config = self._config
+        fetched = await asyncio.to_thread(
+            imap.fetch_new, config.imap, self._seen, config.max_mail_bytes
+        )
+        self.polls += 1
+        for item in fetched:
+            self._seen = max(self._seen, item.uid)
+            await self._queue.put((await self._event(item), item.uid))
+
+    async def _event(self, item: imap.Fetched) -> InboundEvent | None:
+        config = self._config
+        uid = item.uid
         fallback = f"<uid-{uid}.{config.account}@nexflow>"
         try:
-            mail = parse(raw, fallback)
+            mail = parse(item.raw, fallback)
         except Exception:
             log.warning("email_unparsable", uid=uid, exc_info=True)
             return None
@@ -172,11 +189,15 @@ class EmailConnector:
             log.info("email_skipped", uid=uid, sender=mail.sender, automatic=mail.automatic)
             return None
         text = mail.text
-        if len(raw) > config.max_bytes:
+        if len(text.encode()) > config.max_bytes:
             text = text.encode()[: config.max_bytes].decode(errors="ignore")
-            text += f"\n(the mail was larger than {config.max_bytes} bytes and was cut)"
-        if not text.strip():
-            text = mail.subject or "(empty mail)"
+            text += f"\n(the mail's text was longer than {config.max_bytes} bytes and was cut)"
+        if not item.complete:
+            log.info("email_too_large", uid=uid, size=item.size, limit=config.max_mail_bytes)
+            text += (
+                f"\n(the mail is {attachments.human(item.size)}, over the "
+                f"{attachments.human(config.max_mail_bytes)} limit: only its subject was read)"
+            )
         chat_id = mail.thread
         known = self._threads.get(chat_id)
         if known is not None and known.get("address") != mail.sender:
@@ -184,6 +205,15 @@ class EmailConnector:
             # into it (Cc, a forward, a forged References) gets a chat of their own, so
             # nobody is answered with someone else's conversation.
             chat_id = f"{mail.thread}#{mail.sender}"
+        folder = self._files_dir / (_UNSAFE_DIR.sub("_", chat_id).strip("._") or "thread")
+        found = await asyncio.to_thread(
+            attachments.save_inbound, mail.files, folder, str(uid), config.attachments
+        )
+        listed = attachments.describe(found, self._workspace)
+        if not text.strip():
+            text = mail.subject or ("(no text)" if listed else "(empty mail)")
+        if listed:
+            text = f"{text.rstrip()}\n\n{listed}"
         self._remember(chat_id, mail)
         return InboundEvent(
             channel=self._channel,
@@ -191,6 +221,7 @@ class EmailConnector:
             sender_id=mail.sender,
             message=text,
             external_id=mail.message_id,
+            attachments=found.saved,
             metadata={
                 "subject": mail.subject,
                 "message_id": mail.message_id,
@@ -198,6 +229,7 @@ class EmailConnector:
                 "from": mail.sender_header,
                 "allowlisted": config.allows(mail.sender),
                 "untrusted": True,
+                **({"skipped_attachments": list(found.notes)} if found.notes else {}),
             },
         )
 
@@ -243,47 +275,33 @@ class EmailConnector:
         if thread is None:
             raise DeliveryError(f"no mail thread {out.chat_id} is known", retryable=False)
         config = self._config
+        text, file = as_text(out), None
+        if isinstance(out, FileOut):
+            text = out.caption
+            try:
+                loaded = await asyncio.to_thread(
+                    attachments.outbound_file, out.path, self._workspace, config.attachments
+                )
+            except attachments.FileRefused as exc:
+                raise DeliveryError(str(exc), retryable=False) from exc
+            if isinstance(loaded, str):  # over the limits: said in the text instead
+                text = f"{text}\n\n{loaded}".strip()
+            else:
+                file = loaded
         msg = build_reply(
             sender=config.address,
             to=str(thread["address"]),
             subject=str(thread.get("subject") or ""),
             in_reply_to=str(thread.get("message_id") or ""),
             references=[str(r) for r in thread.get("references", [])],
-            text=as_text(out),
+            text=text,
             domain=config.address.rpartition("@")[2],
         )
+        if file is not None:
+            attachments.attach(msg, file)
         async with self._lock:  # one SMTP session at a time
-            await asyncio.to_thread(self._smtp_send, msg)
-        log.info("email_sent", to=thread["address"], thread=out.chat_id)
-
-    def _smtp_send(self, msg: Any) -> None:
-        smtp = self._config.smtp
-        port = smtp.effective_port
-        try:
-            client: smtplib.SMTP
-            if smtp.ssl is True:
-                client = smtplib.SMTP_SSL(
-                    smtp.host, port, timeout=smtp.timeout_s, context=ssl.create_default_context()
-                )
-            else:
-                client = smtplib.SMTP(smtp.host, port, timeout=smtp.timeout_s)
-            with client:
-                if smtp.ssl == "starttls":
-                    client.starttls(context=ssl.create_default_context())
-                if smtp.username and smtp.password is not None:
-                    client.login(smtp.username, smtp.password.get_secret_value())
-                client.send_message(msg)
-        except smtplib.SMTPRecipientsRefused as exc:
-            codes = [code for code, _ in exc.recipients.values()]
-            raise DeliveryError(
-                f"recipient refused: {exc.recipients}", retryable=all(400 <= c < 500 for c in codes)
-            ) from exc
-        except smtplib.SMTPResponseException as exc:
-            raise DeliveryError(
-                f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", retryable=exc.smtp_code < 500
-            ) from exc
-        except (smtplib.SMTPException, OSError) as exc:
-            raise DeliveryError(f"SMTP failed: {type(exc).__name__}: {exc}") from exc
+            await asyncio.to_thread(smtp.send, config.smtp, msg)
+        log.info("email_sent", to=thread["address"], thread=out.chat_id, file=bool(file))
 
 
 def _write_atomic(path: Path, text: str) -> None:

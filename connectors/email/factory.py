@@ -13,4 +13,9 @@ def create(section: Mapping[str, Any], config: NexflowConfig) -> Connector:
     from connectors.email.config import EmailConfig
     from connectors.email.connector import EmailConnector
 
-    return EmailConnector(EmailConfig.from_section(section), state_dir=config.home / "email")
+    return EmailConnector(
+        EmailConfig.from_section(section),
+        state_dir=config.home / "email",
+        files_dir=config.workspace_dir / "inbox" / "email",
+        workspace=config.workspace_dir,
+    )

@@ -1,11 +1,12 @@
-"""Mail in and out, free of I/O: parse a fetched message, reduce HTML to text, drop
-quoted lines, build a reply in the same thread."""
+"""Mail in and out, free of I/O: parse a fetched message (its text and its attached
+files), reduce HTML to text, drop quoted lines, build a reply in the same thread."""
 
 from __future__ import annotations
 
 import email
 import email.policy
 import email.utils
+import mimetypes
 import re
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -13,6 +14,15 @@ from html.parser import HTMLParser
 
 _WROTE = re.compile(r"^\s*On\b.*\bwrote:\s*$", re.I)
 _IDS = re.compile(r"<[^<>\s]+>")
+
+
+@dataclass(frozen=True, slots=True)
+class MailFile:
+    """An attached file as it came in the mail (decoded, not saved anywhere yet)."""
+
+    name: str
+    mime_type: str
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +35,7 @@ class Parsed:
     thread: str  # the root Message-ID of the chain, or the mail's own
     text: str
     automatic: bool  # an auto-reply / bulk mail: never answered
+    files: tuple[MailFile, ...] = ()
 
 
 class _Text(HTMLParser):
@@ -104,6 +115,7 @@ def parse(raw: bytes, fallback_id: str) -> Parsed:
         thread=references[0] if references else message_id,
         text=strip_quotes(body_text(msg)),
         automatic=auto not in ("", "no") or precedence in ("bulk", "junk", "list"),
+        files=attached_files(msg),
     )
 
 
@@ -115,6 +127,32 @@ def body_text(msg: EmailMessage) -> str:
     if isinstance(part, EmailMessage):
         return html_to_text(str(part.get_content()))
     return ""
+
+
+def attached_files(msg: EmailMessage) -> tuple[MailFile, ...]:
+    """Every leaf part that is not the body and is an attachment or carries a file name
+    (an inline image without a name is decoration, not a file)."""
+    body = msg.get_body(preferencelist=("plain", "html"))
+    files: list[MailFile] = []
+    for part in msg.walk():
+        if part is body or part.is_multipart():
+            continue
+        name = part.get_filename()
+        if part.get_content_disposition() != "attachment" and not name:
+            continue
+        mime = part.get_content_type()
+        payload = part.get_payload(decode=True)
+        if isinstance(part, EmailMessage) and mime == "message/rfc822":
+            inner = part.get_payload(0)
+            data = inner.as_bytes() if isinstance(inner, EmailMessage) else b""
+        elif isinstance(payload, bytes):
+            data = payload
+        else:
+            data = b""
+        if not name:
+            name = f"attachment-{len(files) + 1}{mimetypes.guess_extension(mime) or '.bin'}"
+        files.append(MailFile(str(name), mime, data))
+    return tuple(files)
 
 
 def reply_subject(subject: str) -> str:

@@ -5,8 +5,8 @@ from nexflow.gateway.connector import ConnectorManifest
 MANIFEST = ConnectorManifest(
     name="email",
     module="connectors.email.connector",
-    renders=frozenset({"text"}),
-    description="Email: IMAP polling in, SMTP replies in the same thread (one session each).",
+    renders=frozenset({"text", "file"}),
+    description="Email: IMAP (IDLE or polling) in, SMTP replies in the same thread.",
 )
 
 CONFIG_MODEL = "connectors.email.config:EmailConfig"

@@ -1,10 +1,17 @@
 """A small IMAP4rev1 server on loopback for tests, enough for the standard library's
-``imaplib``: greeting, CAPABILITY, LOGIN, SELECT/EXAMINE, UID SEARCH, UID FETCH
-(``BODY.PEEK[]``, ``BODY[]``, ``RFC822``), NOOP, LOGOUT. One mailbox (``INBOX``); the
-test appends raw messages with :meth:`FakeImap.append`; UIDs start at 1 and only grow.
+``imaplib`` and for Nexflow's IDLE watcher: greeting, CAPABILITY, LOGIN, SELECT/EXAMINE,
+UID SEARCH, UID FETCH (``BODY.PEEK[]``, ``BODY[]``, ``RFC822``, ``RFC822.SIZE``,
+``BODY.PEEK[HEADER]``), IDLE (RFC 2177), NOOP, LOGOUT. One mailbox, ``INBOX`` (another
+name answers NO [NONEXISTENT]); the test appends raw messages with
+:meth:`FakeImap.append` (on the server's event loop); UIDs start at 1 and only grow.
 
-``async with FakeImap() as imap:`` gives ``imap.port``; ``imap.logins`` counts the
-successful logins, ``imap.fail_logins`` makes LOGIN answer NO (an unreachable box).
+``async with FakeImap() as imap:`` gives ``imap.port``. ``idle=False`` leaves IDLE out of
+the capabilities (a server that only supports polling). Counters for tests: ``logins``
+(successful), ``searches`` (UID SEARCH), ``idles`` (IDLE commands), ``pushes`` (EXISTS
+sent to an idling client). ``fail_logins`` makes LOGIN answer NO.
+
+While a client idles, every :meth:`append` is pushed to it as ``* <n> EXISTS``; a client
+that enters IDLE after mail arrived since it last heard the count is told at once.
 """
 
 from __future__ import annotations
@@ -26,16 +33,27 @@ class FakeImap:
     host: str = "127.0.0.1"
     port: int = 0
     messages: list[tuple[int, bytes]] = field(default_factory=list)
+    idle: bool = True
     logins: int = 0
+    searches: int = 0
+    idles: int = 0
+    pushes: int = 0
     fail_logins: bool = False
     _next_uid: int = 1
     _server: asyncio.Server | None = None
+    _waiting: set[asyncio.Event] = field(default_factory=set)
 
     def append(self, raw: bytes) -> int:
         uid = self._next_uid
         self._next_uid += 1
         self.messages.append((uid, raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")))
+        for event in self._waiting:
+            event.set()
         return uid
+
+    @property
+    def capabilities(self) -> bytes:
+        return b"IMAP4rev1 AUTH=PLAIN" + (b" IDLE" if self.idle else b"")
 
     async def __aenter__(self) -> FakeImap:
         self._server = await asyncio.start_server(self._client, self.host, self.port)
@@ -50,8 +68,9 @@ class FakeImap:
             await self._server.wait_closed()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"* OK [CAPABILITY IMAP4rev1] fake IMAP ready\r\n")
+        writer.write(b"* OK [CAPABILITY " + self.capabilities + b"] fake IMAP ready\r\n")
         authed = False
+        told = 0  # the message count this client last heard
         try:
             while line := await reader.readline():
                 match = _LINE.match(line.decode(errors="replace").rstrip("\r\n"))
@@ -59,6 +78,11 @@ class FakeImap:
                     writer.write(b"* BAD syntax\r\n")
                     continue
                 tag, command, rest = match.group(1), match.group(2).upper(), match.group(3) or ""
+                if command in ("SELECT", "EXAMINE"):
+                    told = len(self.messages)
+                if command == "IDLE" and authed and self.idle:
+                    told = await self._idle(reader, writer, tag, told)
+                    continue
                 # untagged lines, NUL, then the tagged status (a NUL never ends a status)
                 body, _, status = self._command(command, rest, authed).rpartition(b"\0")
                 if command == "LOGIN" and status.startswith(b"OK"):
@@ -74,9 +98,41 @@ class FakeImap:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
+    async def _idle(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tag: str, told: int
+    ) -> int:
+        """RFC 2177: ``+ idling``, then ``* n EXISTS`` on each new mail until ``DONE``."""
+        self.idles += 1
+        changed = asyncio.Event()
+        self._waiting.add(changed)
+        writer.write(b"+ idling\r\n")
+        done = asyncio.ensure_future(reader.readline())
+        try:
+            while True:
+                if len(self.messages) > told:
+                    told = len(self.messages)
+                    self.pushes += 1
+                    writer.write(b"* %d EXISTS\r\n" % told)
+                await writer.drain()
+                changed.clear()
+                woke = asyncio.ensure_future(changed.wait())
+                await asyncio.wait({done, woke}, return_when=asyncio.FIRST_COMPLETED)
+                woke.cancel()
+                if done.done():
+                    break
+            if done.result().strip().upper() == b"DONE":
+                writer.write(tag.encode() + b" OK IDLE terminated\r\n")
+            else:
+                writer.write(tag.encode() + b" BAD expected DONE\r\n")
+            await writer.drain()
+            return told
+        finally:
+            done.cancel()
+            self._waiting.discard(changed)
+
     def _command(self, command: str, rest: str, authed: bool) -> bytes:
         if command == "CAPABILITY":
-            return b"* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n\0OK CAPABILITY completed"
+            return b"* CAPABILITY " + self.capabilities + b"\r\n\0OK CAPABILITY completed"
         if command == "NOOP":
             return b"\0OK NOOP completed"
         if command == "LOGOUT":
@@ -90,6 +146,8 @@ class FakeImap:
         if not authed:
             return b"\0BAD log in first"
         if command in ("SELECT", "EXAMINE"):
+            if shlex.split(rest)[:1] != ["INBOX"] and rest.upper().strip('"') != "INBOX":
+                return b"\0NO [NONEXISTENT] no such mailbox"
             mode = b"READ-ONLY" if command == "EXAMINE" else b"READ-WRITE"
             head = (
                 b"* FLAGS (\\Seen \\Answered \\Flagged \\Deleted \\Draft)\r\n"
@@ -100,6 +158,7 @@ class FakeImap:
         if command == "UID":
             sub, _, params = rest.partition(" ")
             if sub.upper() == "SEARCH":
+                self.searches += 1
                 return self._search(params)
             if sub.upper() == "FETCH":
                 return self._fetch(params)
@@ -129,12 +188,32 @@ class FakeImap:
     def _fetch(self, args: str) -> bytes:
         spec, _, items = args.partition(" ")
         items = items.upper()
-        if not any(k in items for k in ("BODY.PEEK[]", "BODY[]", "RFC822")):
-            return b"\0BAD only BODY.PEEK[], BODY[] and RFC822 are fetched here"
-        name = b"RFC822" if "RFC822" in items else b"BODY[]"
+        header = "BODY.PEEK[HEADER]" in items or "BODY[HEADER]" in items
+        whole = any(
+            k in items.replace("RFC822.SIZE", "") for k in ("BODY.PEEK[]", "BODY[]", "RFC822")
+        )
+        sized = "RFC822.SIZE" in items
+        if not (header or whole or sized):
+            return (
+                b"\0BAD only BODY.PEEK[], BODY[], RFC822, RFC822.SIZE and HEADER are fetched here"
+            )
+        name = b"BODY[HEADER]" if header else b"RFC822" if "RFC822" in items else b"BODY[]"
         out = b""
         wanted = set(self._uids(spec))
         for seq, (uid, raw) in enumerate(self.messages, start=1):
-            if uid in wanted:
-                out += b"* %d FETCH (UID %d %s {%d}\r\n%s)\r\n" % (seq, uid, name, len(raw), raw)
+            if uid not in wanted:
+                continue
+            size = b" RFC822.SIZE %d" % len(raw) if sized else b""
+            if not (header or whole):
+                out += b"* %d FETCH (UID %d%s)\r\n" % (seq, uid, size)
+                continue
+            data = raw.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n" if header else raw
+            out += b"* %d FETCH (UID %d%s %s {%d}\r\n%s)\r\n" % (
+                seq,
+                uid,
+                size,
+                name,
+                len(data),
+                data,
+            )
         return out + b"\0OK FETCH completed"

@@ -5,17 +5,13 @@ driven by ``imaplib`` through a real gateway."""
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
-from collections.abc import AsyncGenerator, Iterator
-from email.message import EmailMessage
+from collections.abc import AsyncGenerator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from email_helpers import BOT, Collect, section, wait_for
+from email_helpers import raw as mail
 
 from connectors.email.config import EmailConfig
 from connectors.email.connector import EmailConnector
@@ -26,78 +22,6 @@ from nexflow.gateway.connector import DeliveryError
 from nexflow.testing.fake_imap import FakeImap
 from nexflow.testing.fake_llm import Reply
 from nexflow.testing.harness import GatewayHarness, free_port
-
-BOT = "bot@example.com"
-
-
-class Collect:
-    """An aiosmtpd handler that keeps every message; ``refuse`` answers RCPT with it."""
-
-    def __init__(self) -> None:
-        self.mails: list[EmailMessage] = []
-        self.refuse: str | None = None
-
-    async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
-        if self.refuse:
-            return self.refuse
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        raw = envelope.original_content or b""
-        msg = email.message_from_bytes(raw, policy=email.policy.default)
-        assert isinstance(msg, EmailMessage)
-        self.mails.append(msg)
-        return "250 Message accepted"
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Collect, int]]:
-    handler = Collect()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
-
-
-def mail(sender: str, subject: str, body: str, message_id: str, **headers: str) -> bytes:
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = BOT
-    msg["Subject"] = subject
-    msg["Message-ID"] = message_id
-    for name, value in headers.items():
-        msg[name.replace("_", "-")] = value
-    msg.set_content(body)
-    return msg.as_bytes()
-
-
-def section(imap: FakeImap, smtp_port: int, **extra: Any) -> dict[str, Any]:
-    return {
-        "address": BOT,
-        "imap": {
-            "host": "127.0.0.1",
-            "port": imap.port,
-            "username": imap.username,
-            "password": imap.password,
-            "ssl": False,
-        },
-        "smtp": {"host": "127.0.0.1", "port": smtp_port, "ssl": False},
-        "allow": ["alice@example.com"],
-        "poll_s": 0.1,
-        **extra,
-    }
-
-
-async def wait_for(check: Any, within_s: float = 15.0) -> None:
-    async with asyncio.timeout(within_s):
-        while not check():  # noqa: ASYNC110 - watching servers in other threads
-            await asyncio.sleep(0.05)
 
 
 async def test_thread_reply_pairing_and_exactly_once(
@@ -147,9 +71,9 @@ async def test_thread_reply_pairing_and_exactly_once(
             await wait_for(lambda: uid_file.exists() and uid_file.read_text().strip() == "2")
 
         # A second start on the same home reads nothing again and answers nothing again.
-        logins = imap.logins
+        searches = imap.searches
         async with GatewayHarness(tmp_path / "home", config_file=config, client="openai") as gw:
-            await wait_for(lambda: imap.logins >= logins + 3)
+            await wait_for(lambda: imap.searches >= searches + 1 and imap.idles >= 2)
             await asyncio.sleep(0.3)
             assert len(collected.mails) == 2
             assert gw.llm.requests == []
