@@ -26,7 +26,7 @@ from typing import Any
 import structlog
 
 from nexflow import i18n
-from nexflow.bus.events import InboundEvent, Outbound, TextOut
+from nexflow.bus.events import FileOut, InboundEvent, Outbound, TextOut
 from nexflow.bus.streams import StreamHub
 from nexflow.config.model import PermissionsConfig
 from nexflow.gateway.approvals import ApprovalService, approval_audit
@@ -231,7 +231,10 @@ class TurnRunner:
         ]
         # A web reply whose HTTP caller waits for it goes out in that response.
         answered = event.channel == "web" and self._waiting(inbox_id)
-        await self._storage.complete(inbox_id, result.messages, reply, audit, delivered=answered)
+        files = [FileOut(**where, path=f.path, caption=f.caption) for f in result.files]
+        await self._storage.complete(
+            inbox_id, result.messages, reply, audit, delivered=answered, extra=files
+        )
         if answered:
             self._metrics.messages_out.labels(event.channel).inc()
         self._metrics.turn_latency.observe(time.perf_counter() - started)

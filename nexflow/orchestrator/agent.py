@@ -151,7 +151,12 @@ class Orchestrator:
         answer, then the loop goes on as if it had never stopped."""
         c = checkpoint
         result = TurnResult(
-            "", list(c.history), list(c.audit), list(c.tool_calls), llm_seconds=c.llm_seconds
+            "",
+            list(c.history),
+            list(c.audit),
+            list(c.tool_calls),
+            llm_seconds=c.llm_seconds,
+            files=list(c.files),
         )
         turn = TurnState(event, session, sink, result, list(c.tainted))
         ctx = ctx or _context(event, session)
@@ -210,6 +215,7 @@ class Orchestrator:
                             turn.result.tool_calls,
                             turn.result.llm_seconds,
                             loaded_tools=list(disclosure.loaded),
+                            files=list(turn.result.files),
                         )
                         return turn.result
                     if loads:  # e.g. panel_open: the new panel's tools, with their schemas

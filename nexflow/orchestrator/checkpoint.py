@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from nexflow.llm.client import ToolCall
 from nexflow.storage.base import AuditRecord, NewMessage
+from nexflow.tools.base import Attachment
 
 
 @dataclass(slots=True)
@@ -39,6 +40,7 @@ class Checkpoint:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     llm_seconds: float = 0.0
     loaded_tools: list[str] = field(default_factory=list)  # nexflow.tools.disclosure
+    files: list[Attachment] = field(default_factory=list)  # to send after the reply
 
     def dumps(self) -> str:
         raw = dataclasses.asdict(self)
@@ -50,4 +52,5 @@ class Checkpoint:
         raw["calls"] = [ToolCall(**c) for c in raw.get("calls", ())]
         raw["history"] = [NewMessage(**m) for m in raw.get("history", ())]
         raw["audit"] = [AuditRecord(**a) for a in raw.get("audit", ())]
+        raw["files"] = [Attachment(**f) for f in raw.get("files", ())]
         return cls(**raw)

@@ -37,6 +37,7 @@ from nexflow.storage.base import AuditRecord, NewMessage, SessionRecord
 from nexflow.tools.approval import TurnApprovals, call_key
 from nexflow.tools.base import (
     ApprovalRequired,
+    Attachment,
     Tool,
     ToolContext,
     ToolError,
@@ -58,6 +59,7 @@ class TurnResult:
     error: str | None = None
     llm_seconds: float = 0.0
     outbound: Outbound | None = None  # replaces the plain text reply (e.g. a panel snapshot)
+    files: list[Attachment] = field(default_factory=list)  # sent after the reply (send_file)
     # Set when the turn stopped to wait for the user's approval (the turn runner parks it).
     parked: Checkpoint | None = None
     error_detail: BudgetExhausted | None = None  # the refusal that ended the turn
@@ -230,6 +232,7 @@ class Steps:
                     "content": raw,
                 }
             )
+        turn.result.files.extend(result.files)
         return ToolResult(framed, result.is_error, result.data, untrusted, result.loads)
 
     async def _gated(

@@ -244,9 +244,12 @@ class Storage(Protocol):
         audit: Sequence[AuditRecord] = (),
         *,
         delivered: bool = False,
+        extra: Sequence[Outbound] = (),
     ) -> int:
         """The turn's result in one transaction; ``delivered``: the reply already reached
-        its reader (the HTTP caller waiting for it), so the outbox only records it."""
+        its reader (the HTTP caller waiting for it), so the outbox only records it;
+        ``extra``: more messages for the same chat after the reply (files the turn sends),
+        in the same transaction, so they go out exactly once too."""
         ...
 
     async def enqueue(self, outbound: Outbound) -> int: ...

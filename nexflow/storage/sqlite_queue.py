@@ -57,6 +57,7 @@ class SQLiteQueues(SQLiteConnection):
         audit: Sequence[AuditRecord] = (),
         *,
         delivered: bool = False,
+        extra: Sequence[Outbound] = (),
     ) -> int:
         def q(c: sqlite3.Connection) -> int:
             now = time.time()
@@ -92,6 +93,8 @@ class SQLiteQueues(SQLiteConnection):
                     )
                 _insert_audit(c, audit, now)
                 outbox_id = insert_outbox(c, reply, now, inbox_id, delivered=delivered)
+                for more in extra:
+                    insert_outbox(c, more, now)
                 c.execute("UPDATE inbox SET status='done', done_at=? WHERE id=?", (now, inbox_id))
                 # A parked turn is over: its checkpoint goes, its answers have been used.
                 c.execute("DELETE FROM turns WHERE inbox_id=?", (inbox_id,))

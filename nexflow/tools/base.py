@@ -107,6 +107,15 @@ class ToolResult:
     data: Mapping[str, Any] | None = None
     untrusted: bool = False  # this output is untrusted even if the spec does not say so
     loads: tuple[str, ...] = ()  # deferred tools to show the model from now on (panel_open)
+    files: tuple[Attachment, ...] = ()  # sent to the chat after the turn's reply (send_file)
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file a tool asks to send to the user's chat after the reply (a ``FileOut``)."""
+
+    path: str  # absolute, inside the workspace (checked by the tool)
+    caption: str = ""
 
 
 @runtime_checkable
