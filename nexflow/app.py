@@ -35,6 +35,7 @@ from nexflow.gateway.commands_workspace import WorkspaceCommands
 from nexflow.gateway.connector import Connector, Drafting
 from nexflow.gateway.control import ControlCommands
 from nexflow.gateway.core import Gateway
+from nexflow.gateway.file_tools import SendFileTool
 from nexflow.gateway.outbox import OutboxDispatcher
 from nexflow.gateway.turns import TurnRunner
 from nexflow.gateway.workspace_tools import workspace_tools
@@ -42,6 +43,7 @@ from nexflow.llm.budget import Budgets
 from nexflow.llm.gate import BudgetGate
 from nexflow.llm.litellm_client import LiteLLMLoader
 from nexflow.llm.resolver import ModelResolver
+from nexflow.mcp_client import McpServers, McpToolProvider
 from nexflow.memory import MemoryService, build_memory, memory_tools
 from nexflow.memory.page_tools import page_tools
 from nexflow.memory.paging import ContextPager
@@ -55,6 +57,8 @@ from nexflow.panels.runtime.chat import PanelChat, PanelListTool, PanelOpenTool
 from nexflow.panels.runtime.feeds import HostFeed
 from nexflow.panels.runtime.mcp_endpoint import LazyMCPEndpoint
 from nexflow.panels.runtime.wiring import build_panels
+from nexflow.skills.install import Installer
+from nexflow.skills.install.chat import ChatInstall
 from nexflow.skills.service import SkillsService, build_skills
 from nexflow.storage.sqlite import SQLiteStorage
 from nexflow.tasks import ReminderService, reminder_tools
@@ -89,6 +93,7 @@ class Application:
     host_feed: HostFeed | None = None
     memory: MemoryService | None = None
     workspaces: LazyWorkspaces | None = None
+    mcp_servers: McpServers | None = None  # MCP servers Nexflow is a client of (lazy)
     web: FastAPI = field(init=False)
     _pumps: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -146,6 +151,8 @@ class Application:
             await self.workspaces.stop()
         if self.panels is not None:
             await self.panels.stop()  # closes the sandbox engine
+        if self.mcp_servers is not None:
+            await self.mcp_servers.close()  # stops the servers that were started
         await self.storage.close()
         log.info("gateway_stopped")
 
@@ -235,6 +242,14 @@ async def _mcp_caller(permissions: PermissionsConfig, request: Any) -> ToolConte
     )
 
 
+def _toolbox(
+    config: NexflowConfig, tools: ToolRegistry, panels: PanelService
+) -> tuple[Toolbox, McpServers]:
+    """The built-ins, each caller's own panels and the MCP servers the caller may use."""
+    servers = McpServers(config.mcp, log_dir=config.home / "mcp")
+    return Toolbox(tools, [panels, McpToolProvider(servers)]), servers
+
+
 def _web_url(config: NexflowConfig) -> str:
     """Where people open the web UI (links in chat)."""
     return config.web.public_url or f"http://{config.web.host}:{config.web.port}"
@@ -294,10 +309,10 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
     )
     budgets = Budgets(config.budgets, storage)
     gate = BudgetGate(models, budgets, config.llm)  # every model call goes through it
-    tools = ToolRegistry([GetTime()])
+    tools = ToolRegistry([GetTime(), SendFileTool(config.workspace_dir)])
     skills = build_skills(config, storage, tools)
     panels, panel_mcp = build_panels(config, storage)
-    toolbox = Toolbox(tools, [panels])  # built-ins + each caller's own panels
+    toolbox, mcp_servers = _toolbox(config, tools, panels)
     tools.add(PanelOpenTool(panels))
     tools.add(PanelListTool(panels))
     user_files = UserFiles(config.workspace_dir, config.memory.prompt_file_chars)
@@ -368,6 +383,9 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         on_user_change=identity.forget,
         paged=pager.listing if pager is not None else None,
         workspaces=WorkspaceCommands(workspaces, outbox.post, _web_url(config), panels),
+        skill_installs=ChatInstall(
+            Installer.at_home(config.home), on_change=skills.registry.areload
+        ),
     )
 
     gateway = _gateway(
@@ -397,7 +415,17 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
     )
 
     application = Application(
-        config, storage, gateway, outbox, connectors, metrics, toolbox, models, skills, reminders
+        config,
+        storage,
+        gateway,
+        outbox,
+        connectors,
+        metrics,
+        toolbox,
+        models,
+        skills,
+        reminders,
+        mcp_servers=mcp_servers,  # closed by stop()
     )
     application.panels, application.panel_mcp = panels, panel_mcp
     application.memory, application.workspaces = memory, workspaces

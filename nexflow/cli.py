@@ -173,10 +173,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 # Command groups with their own parsers (so `nexflow skills --help` lists theirs).
 GROUPS = {
     "pair": ("nexflow.pairing_cli", "main_pair", "pairing: list | approve|deny CHANNEL CODE"),
-    "panels": ("nexflow.panels.cli", "main_panels", "NXML panels: validate FILE"),
-    "skills": ("nexflow.skills.cli", "main_skills", "skills: list | validate PATH | run NAME"),
+    "panels": ("nexflow.panels.cli", "main_panels", "panels: validate | install | verify | remove"),
+    "skills": ("nexflow.skills.cli", "main_skills", "skills: list | run | install | verify"),
     "security": ("nexflow.security_audit", "main_security", "security: audit [--json] [--fix]"),
     "inbox": ("nexflow.inbox_cli", "main_inbox", "inbox: dead [--json] | retry ID"),
+    "import": (
+        "nexflow.importers.cli",
+        "main_import",
+        "import from another agent: openclaw|nanobot|hermes DIR [--dry-run]",
+    ),
 }
 
 

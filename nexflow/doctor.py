@@ -47,6 +47,10 @@ def run_doctor(config_path: Path | None) -> int:
     checks += asyncio.run(_model(config))
     checks += doctor_channels.channels(config)
     checks += doctor_channels.workspaces(config)
+    if config.mcp.servers:
+        from nexflow.mcp_client.doctor import mcp_checks  # starts each server once
+
+        checks += asyncio.run(mcp_checks(config))
     checks.append(Check(True, "python", sys.version.split()[0]))
     checks.append(_isolation())
     for check in checks:

@@ -27,6 +27,8 @@ _EN: dict[str, str] = {
         "/lang ru|en — the language of these replies\n"
         "/panels — open panels and templates; /panel <id>\n"
         "/panel new <template> [in <workspace>] — a new panel (in a named workspace)\n"
+        "/skill install <folder|git URL|archive>, /skill verify — install a skill after a "
+        "scan (owner)\n"
         "/confirm <id>, /cancel <id> — answer a confirmation request"
     ),
     "start": "Hello! I am Nexflow, your assistant. Write to me, or send /help for the commands.",
@@ -155,6 +157,8 @@ _RU: dict[str, str] = {
         "/lang ru|en — язык этих ответов\n"
         "/panels — открытые панели и шаблоны; /panel <id>\n"
         "/panel new <шаблон> [in <пространство>] — новая панель (в именованном пространстве)\n"
+        "/skill install <папка|git URL|архив>, /skill verify — установить навык после "
+        "проверки (владелец)\n"
         "/confirm <id>, /cancel <id> — ответить на запрос подтверждения"
     ),
     "start": (

@@ -19,6 +19,9 @@ pkgs=(git ca-certificates bubblewrap)
 guest_pkgs=(clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32)
 pkgs+=("${guest_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=(chromium)
+# Node and npm for the reference MCP server the MCP client tests run (Debian's Node 18 is
+# enough for it); a Node already on PATH (e.g. from nodesource) is used as it is.
+if [ "$mode" = test ] && ! command -v npm >/dev/null; then pkgs+=(nodejs npm); fi
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -85,6 +88,18 @@ fi
 # them again (0.15-0.3 s of CPU per cold start, measured; docs/benchmarks.md). pip
 # compiles wheels at install; do the same here, every run (quick when nothing changed).
 .venv/bin/python -m compileall -q nexflow connectors
+
+# The reference MCP server (@modelcontextprotocol/server-filesystem) for tests/mcp_client,
+# from the committed lockfile.
+if [ "$mode" = test ]; then
+  lock=tests/mcp_client/npm/package-lock.json
+  stamp_npm=tests/mcp_client/npm/node_modules/.nexflow-installed
+  if [ ! -f "$stamp_npm" ] || [ "$lock" -nt "$stamp_npm" ]; then
+    say "installing the reference MCP server for the tests (npm ci)"
+    npm ci --prefix tests/mcp_client/npm --no-audit --no-fund --loglevel=error >/dev/null
+    touch "$stamp_npm"
+  fi
+fi
 
 if [ -x scripts/build_guest.sh ]; then
   if ! scripts/build_guest.sh; then

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -246,7 +247,7 @@ class PermissionsConfig(_Section):
 
 class SkillsConfig(_Section):
     dirs: list[Path] = Field(default_factory=list)
-    prompt_budget_chars: int = Field(2_000, ge=0)
+    prompt_budget_chars: int = Field(1_000, ge=0)
     dangerous: list[str] = Field(default_factory=list)
     isolation: Literal["auto", "bwrap", "namespaces", "none"] = "auto"
     watch: bool = True
@@ -286,6 +287,53 @@ class MemoryConfig(_Section):
     prompt_file_chars: int = Field(2000, ge=0)
 
 
+_MCP_SERVER_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9-]|_(?!_|$)){0,23}"
+
+
+class McpServerConfig(_Section):
+    """One MCP server Nexflow connects to (docs/mcp.md): ``command`` (stdio) or ``url``
+    (streamable HTTP). ``allow`` names the roles and user ids whose turns may use it."""
+
+    command: str | None = None
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)  # on top of a minimal safe environment
+    cwd: Path | None = None
+    url: str | None = None
+    headers: dict[str, SecretStr] = Field(default_factory=dict)  # write ${VAR} for secrets
+    description: str = Field("", max_length=200)  # the one line the prompt shows
+    allow: list[str] = Field(default_factory=lambda: ["owner"])
+    timeout_s: float = Field(30.0, gt=0)  # one tool call
+    startup_timeout_s: float = Field(30.0, gt=0)  # start, handshake and tool listing
+    max_concurrency: int = Field(4, ge=1, le=64)  # calls in flight to this server
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServerConfig:
+        if (self.command is None) == (self.url is None):
+            raise ValueError("an MCP server needs exactly one of command (stdio) or url (HTTP)")
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError("an MCP server url starts with http:// or https://")
+        if self.url is None and self.headers:
+            raise ValueError("headers are for an HTTP server (url); a command gets env")
+        return self
+
+
+class McpConfig(_Section):
+    """MCP servers whose tools the model may use (``<server>__<tool>``, docs/mcp.md)."""
+
+    servers: dict[str, McpServerConfig] = Field(default_factory=dict)
+
+    @field_validator("servers", mode="after")
+    @classmethod
+    def _names(cls, value: dict[str, McpServerConfig]) -> dict[str, McpServerConfig]:
+        for name in value:
+            if not re.fullmatch(_MCP_SERVER_NAME, name):
+                raise ValueError(
+                    f"MCP server name {name!r}: use up to 24 letters, digits, '-' or single "
+                    "'_' (its tools reach the model as <server>__<tool>)"
+                )
+        return value
+
+
 class LoggingConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -323,6 +371,7 @@ class NexflowConfig(BaseSettings):
     workspaces: WorkspacesConfig = WorkspacesConfig()
     memory: MemoryConfig = MemoryConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
+    mcp: McpConfig = McpConfig()
     connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("home", "workspace", "secrets_file", mode="after")

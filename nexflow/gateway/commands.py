@@ -18,12 +18,14 @@ from nexflow.bus.events import InboundEvent, Outbound
 from nexflow.gateway import patch_review
 from nexflow.panels.runtime.chat import PanelChat
 from nexflow.skills import SkillNotFound, SkillRegistry, render_index
+from nexflow.skills.explain import explain
 from nexflow.storage.base import SessionRecord
 from nexflow.tools.base import ToolContext
 from nexflow.tools.registry import ToolRegistry
 
 if TYPE_CHECKING:
     from nexflow.gateway.commands_workspace import WorkspaceCommands
+    from nexflow.skills.install.chat import ChatInstall
 
 LINK_TTL_S = 600.0
 
@@ -59,6 +61,7 @@ class CommandRouter:
         on_user_change: Callable[[str], None] | None = None,
         workspaces: WorkspaceCommands | None = None,
         paged: PagedFn | None = None,
+        skill_installs: ChatInstall | None = None,
     ) -> None:
         self._skills = skills
         self._tools = tools
@@ -68,6 +71,7 @@ class CommandRouter:
         self._on_user_change = on_user_change  # drops the identity cache after /lang
         self._workspaces = workspaces
         self._paged = paged  # context paging (nexflow/memory/paging.py)
+        self._skill_installs = skill_installs  # /skill install (owner, confirmation card)
 
     @staticmethod
     def is_command(text: str) -> bool:
@@ -88,6 +92,8 @@ class CommandRouter:
                 return CommandResult(self._list_skills(lang))
             case "run":
                 return CommandResult(await self._run(rest.strip(), ctx, lang))
+            case "skill" if self._skill_installs is not None:
+                return CommandResult(await self._skill_installs.handle(rest, ctx))
             case "status":
                 return CommandResult(await self._status(lang, ctx.user_id))
             case "paged" if self._paged is not None:
@@ -190,6 +196,8 @@ class CommandRouter:
             return exc.message
         except ValueError as exc:
             return i18n.t(lang, "run_bad_input", name=name, error=exc)
+        if skill.available and not skill.runnable:
+            return explain(skill)  # instructions-only: say what it is for, not an error
         result = await self._tools.get("run_skill").run({"name": name, "input": payload}, ctx)
         return result.content
 

@@ -1,4 +1,6 @@
-"""``nexflow panels validate FILE...``: parse, validate and lay out NXML files.
+"""``nexflow panels validate FILE...``: parse, validate and lay out NXML files; and the
+verified install commands (``install | verify | update | remove``, see
+:mod:`nexflow.panels.install_cli`).
 
 Prints one line per finding (``file:line:column: severity[code] message (hint: ...)``),
 parser and validator findings first, then LayoutEngine warnings. Exit status: 0 when
@@ -14,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from nexflow.panels import Diagnostic, LayoutEngine, PanelError, parse, validate
+from nexflow.panels import Diagnostic, LayoutEngine, PanelError, install_cli, parse, validate
 
 
 def _check(text: str) -> list[Diagnostic]:
@@ -63,12 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     validate_cmd.add_argument("files", nargs="+", metavar="FILE")
     validate_cmd.add_argument("--json", action="store_true", help="machine-readable output")
     validate_cmd.set_defaults(func=_validate)
+    install_cli.add_commands(sub)  # install | verify | update | remove
     return parser
 
 
 def main_panels(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    installed = install_cli.run(args)
+    return installed if installed is not None else int(args.func(args))
 
 
 if __name__ == "__main__":

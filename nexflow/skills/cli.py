@@ -1,18 +1,27 @@
-"""``nexflow skills list | validate PATH | run NAME [--input JSON] [--yes]``."""
+"""``nexflow skills list [--source] | validate PATH | run NAME [--input JSON] [--yes]``
+and the verified install commands ``install | verify | update | remove``
+(:mod:`nexflow.skills.install.cli`). Bad input is one line on stderr, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nexflow.skills.eligibility import HostContext, evaluate
 from nexflow.skills.errors import SkillError, SkillInputInvalid
+from nexflow.skills.explain import explain
+from nexflow.skills.install import Installer, Lock
+from nexflow.skills.install import cli as install_cli
 from nexflow.skills.loader import load_skill
 from nexflow.skills.model import Skill
+
+INDEX_ENV = "NEXFLOW_SKILLS_INDEX"
 
 if TYPE_CHECKING:
     from nexflow.config.model import NexflowConfig
@@ -38,11 +47,28 @@ def _line(skill: Skill) -> str:
     return f"{mark} {skill.emoji or ' '} {skill.name}: {skill.description[:90]}{why}"
 
 
+def _origin(skill: Skill, lock: Lock) -> str:
+    """Where a skill came from: bundled, installed (with its source) or the user's."""
+    from nexflow.skills.model import BUNDLED_SKILLS
+
+    folder = skill.directory.resolve()
+    for name, entry in lock.entries.items():
+        if lock.folder_of(name).resolve() == folder:
+            version = f" {entry.version}" if entry.version else ""
+            return f"installed from {entry.source}{version} ({entry.installed_at})"
+    if folder.is_relative_to(BUNDLED_SKILLS.resolve()):
+        return "bundled"
+    return f"user ({skill.directory.parent})"
+
+
 def cmd_list(args: argparse.Namespace) -> int:
-    _, service = _config_and_service()
+    config, service = _config_and_service()
     skills = service.registry.list()
+    lock = _installer(config, None).lock() if args.source else None
     for skill in skills:
         print(_line(skill))
+        if lock is not None:
+            print(f"      source: {_origin(skill, lock)}")
     ready = sum(s.available for s in skills)
     print(
         f"\n{ready} of {len(skills)} skills available; roots: "
@@ -87,6 +113,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not skill.available:
         print(f"{skill.name} is unavailable: {skill.reason}", file=sys.stderr)
         return 1
+    if not skill.runnable:
+        print(explain(skill))
+        return 0
 
     if asyncio.run(service.run_tool.needs_confirmation(skill)) and not args.yes:
         from nexflow.skills.permissions import confirmation
@@ -117,12 +146,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     return asyncio.run(go())
 
 
+def _installer(config: NexflowConfig, index: str | None) -> Installer:
+    return Installer.at_home(config.home, index=index or os.environ.get(INDEX_ENV) or None)
+
+
+def _install_factory(args: argparse.Namespace) -> Installer:
+    from nexflow.cli import load_or_exit
+
+    return _installer(load_or_exit(None), getattr(args, "index", None))
+
+
 def main_skills(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="nexflow skills")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="every skill found, with why it is unavailable").set_defaults(
-        func=cmd_list
+    listing = sub.add_parser("list", help="every skill found, with why it is unavailable")
+    listing.add_argument(
+        "--source", action="store_true", help="where each came from: bundled, user, installed"
     )
+    listing.set_defaults(func=cmd_list)
     validate = sub.add_parser("validate", help="check one skill folder or SKILL.md")
     validate.add_argument("path")
     validate.set_defaults(func=cmd_validate)
@@ -131,5 +172,8 @@ def main_skills(argv: list[str]) -> int:
     run.add_argument("--input", default="{}", help="the skill's input as JSON")
     run.add_argument("--yes", action="store_true", help="confirm a dangerous skill")
     run.set_defaults(func=cmd_run)
+    install_cli.add_commands(sub, "skill")
     args = parser.parse_args(argv)
+    if getattr(args, "install_cmd", None):
+        return install_cli.run_command(args, _install_factory)
     return int(args.func(args))

@@ -110,6 +110,31 @@ def default_hidden(extra: Sequence[Path] = ()) -> tuple[Path, ...]:
     return tuple(kept[1:])
 
 
+PRIVILEGED_SOCKETS = (
+    "/run/docker.sock",
+    "/var/run/docker.sock",
+    "/run/containerd/containerd.sock",
+    "/run/podman/podman.sock",
+    "/run/crio/crio.sock",
+    "/run/systemd/private",
+    "/run/dbus/system_bus_socket",
+    "/run/snapd.socket",
+    "/var/run/libvirt/libvirt-sock",
+)
+"""Unix sockets that control the host (root through Docker, systemd, D-Bus...). Neither a
+read-only filesystem nor a network namespace stops ``connect(2)`` to a socket file, so
+they are covered in the sandbox unless the skill names them in ``sockets:``."""
+
+
+def hidden_sockets(
+    allowed: Sequence[str], candidates: Sequence[str] = PRIVILEGED_SOCKETS
+) -> tuple[Path, ...]:
+    """The existing ``candidates`` a skill did not ask for (resolved, so aliases match)."""
+    keep = {Path(a).resolve() for a in allowed}
+    found = {Path(c).resolve() for c in candidates if Path(c).exists()}
+    return tuple(sorted(found - keep))
+
+
 def exposures(plan_hide: Sequence[Path], wanted: Sequence[Path]) -> tuple[Path, ...]:
     """The ``wanted`` paths that sit under a hidden path and must be bound back read-only."""
     hidden = [w for w in wanted if any(w.is_relative_to(h) for h in plan_hide)]

@@ -93,6 +93,7 @@ def load_skill(path: Path) -> Skill:
 
 def _build(path: Path, fm: manifest.Frontmatter, body: str, warnings: list[str]) -> Skill:
     errors = manifest.identity_errors(fm.name, fm.description)
+    warnings += manifest.identity_warnings(fm.name, fm.description)
     errors += manifest.permission_errors(fm.permissions)
     name = fm.name or path.parent.name
     if fm.name and fm.name != path.parent.name:
@@ -130,6 +131,8 @@ def _build(path: Path, fm: manifest.Frontmatter, body: str, warnings: list[str])
         category=fm.category or _text(agentskills.get("category")),
         permissions=frozenset(fm.permissions),
         env_required=requirements.env,
+        env_optional=fm.env_optional,
+        sockets=fm.sockets,
         primary_env=fm.primary_env or _text(vendor.get("primaryEnv")),
         timeout_sec=timeout,
         max_output_kb=max_kb,

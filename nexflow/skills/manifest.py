@@ -100,6 +100,8 @@ class Frontmatter(BaseModel):
     tags: StrList = ()
     permissions: StrList = ()
     env_required: Any = None
+    env_optional: StrList = ()
+    sockets: StrList = ()
     allowed_tools: StrList = Field((), alias="allowed-tools")
     user_invocable: bool | None = Field(None, alias="user-invocable")
     disable_model_invocation: bool | None = Field(None, alias="disable-model-invocation")
@@ -250,24 +252,37 @@ def limits_of(fm: Frontmatter, vendor: Mapping[str, Any]) -> tuple[float, int, l
 
 
 def identity_errors(name: str | None, description: str | None) -> list[str]:
-    """Agent Skills identity rules for ``name`` and ``description``."""
+    """What refuses a skill: no ``name``, a name with control characters, no description.
+
+    Breaking the Agent Skills style rules (see :func:`identity_warnings`) does not refuse:
+    real skills use capitals, spaces and long descriptions, and other clients load them.
+    """
     errors = []
     if not name:
         errors.append("frontmatter has no 'name'")
-    elif len(name) > MAX_NAME:
-        errors.append(f"name is {len(name)} characters; the limit is {MAX_NAME}")
-    elif not NAME_RE.match(name):
-        errors.append(
-            f"name {name!r} must be lowercase a-z, 0-9 and single hyphens, "
-            "not starting or ending with a hyphen"
-        )
+    elif any(not ch.isprintable() for ch in name):
+        errors.append(f"name {name!r} contains control characters")
     if not description:
         errors.append("frontmatter has no 'description' (required, 1-1024 characters)")
-    elif len(description) > MAX_DESCRIPTION:
-        errors.append(
-            f"description is {len(description)} characters; the limit is {MAX_DESCRIPTION}"
-        )
     return errors
+
+
+def identity_warnings(name: str | None, description: str | None) -> list[str]:
+    """Agent Skills style rules a skill breaks; it still loads, its name kept verbatim."""
+    warnings = []
+    if name and len(name) > MAX_NAME:
+        warnings.append(f"name is {len(name)} characters; Agent Skills allows {MAX_NAME}")
+    elif name and not NAME_RE.match(name):
+        warnings.append(
+            f"name {name!r} is not lowercase a-z, 0-9 and single hyphens (Agent Skills "
+            "style); loaded with the name as written"
+        )
+    if description and len(description) > MAX_DESCRIPTION:
+        warnings.append(
+            f"description is {len(description)} characters; Agent Skills allows "
+            f"{MAX_DESCRIPTION} (the prompt index shortens it)"
+        )
+    return warnings
 
 
 def permission_errors(permissions: Iterable[str]) -> list[str]:

@@ -16,6 +16,9 @@ from typing import Any
 
 from nexflow.skills.declared import DeclaredEffects
 
+BUNDLED_SKILLS = Path(__file__).resolve().parents[2] / "skills"
+"""Nexflow's own skills: the only ones whose declared ``effects`` are believed."""
+
 DEFAULT_TIMEOUT_SEC = 30.0
 DEFAULT_MAX_OUTPUT_KB = 256
 
@@ -79,6 +82,9 @@ class Skill:
     category: str | None = None
     permissions: frozenset[str] = frozenset()
     env_required: tuple[str, ...] = ()
+    env_optional: tuple[str, ...] = ()  # passed on when granted (endpoints, options)
+    # Host-control sockets the skill may reach (nexflow.skills.isolation.PRIVILEGED_SOCKETS).
+    sockets: tuple[str, ...] = ()
     primary_env: str | None = None
     timeout_sec: float = DEFAULT_TIMEOUT_SEC
     max_output_kb: int = DEFAULT_MAX_OUTPUT_KB
@@ -101,6 +107,11 @@ class Skill:
     @property
     def directory(self) -> Path:
         return self.source.parent
+
+    @property
+    def bundled(self) -> bool:
+        """True for a skill from Nexflow's own ``skills/`` folder."""
+        return self.source.resolve().is_relative_to(BUNDLED_SKILLS)
 
     @property
     def runnable(self) -> bool:

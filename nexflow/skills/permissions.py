@@ -31,14 +31,22 @@ def check_permissions(skill: Skill, granted: frozenset[str]) -> None:
 
 
 def is_dangerous(
-    skill: Skill, *, dangerous_names: frozenset[str] = frozenset(), filesystem_confined: bool
+    skill: Skill,
+    *,
+    dangerous_names: frozenset[str] = frozenset(),
+    filesystem_confined: bool,
+    declared: bool = False,
 ) -> bool:
     """Dangerous skills run only after the user confirms.
 
     A skill is dangerous when it declares ``shell``; when it declares ``filesystem`` and
     the isolation level does not keep writes inside the workspace; or when config lists it.
+    ``declared``: a bundled skill whose ``effects`` block says which calls to confirm; its
+    ``shell`` permission then only says who may run it (docker, systemd, ssh-command).
     """
-    if skill.name in dangerous_names or Permission.SHELL in skill.permissions:
+    if skill.name in dangerous_names:
+        return True
+    if Permission.SHELL in skill.permissions and not declared:
         return True
     return Permission.FILESYSTEM in skill.permissions and not filesystem_confined
 

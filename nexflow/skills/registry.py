@@ -10,6 +10,7 @@ from pathlib import Path
 
 from nexflow.skills.eligibility import HostContext, evaluate
 from nexflow.skills.errors import SkillNotFound
+from nexflow.skills.install.check import locks_beside, refuse_tampered
 from nexflow.skills.loader import DEFAULT_MAX_DEPTH, load_roots
 from nexflow.skills.model import Skill
 
@@ -31,8 +32,12 @@ class SkillRegistry:
         max_depth: int = DEFAULT_MAX_DEPTH,
         on_change: Callable[[SkillRegistry], None] | None = None,
         debounce_ms: int = 300,
+        locks: Sequence[Path] | None = None,
     ) -> None:
         self.roots = tuple(roots)
+        # Install locks (docs/skills.md, "Installing skills safely"); by default the
+        # skills.lock beside each root. A locked skill whose files changed is refused.
+        self.locks = tuple(locks) if locks is not None else tuple(locks_beside(self.roots))
         self.host = host or HostContext()
         self._max_depth = max_depth
         self._on_change = on_change
@@ -66,7 +71,8 @@ class SkillRegistry:
     def reload(self) -> None:
         """Load all roots again (blocking file I/O: use :meth:`areload` on the event loop)."""
         result = load_roots(self.roots, self._max_depth)
-        self._skills = {name: evaluate(s, self.host) for name, s in result.skills.items()}
+        loaded = refuse_tampered(result.skills, self.locks)
+        self._skills = {name: evaluate(s, self.host) for name, s in loaded.items()}
         self._shadowed = result.shadowed
         unavailable = sum(not s.available for s in self._skills.values())
         log.info("loaded %d skills (%d unavailable)", len(self._skills), unavailable)

@@ -31,7 +31,7 @@ from nexflow.skills.errors import (
 )
 from nexflow.skills.limits import Limits, PidsCgroup, pids_cgroup_parent
 from nexflow.skills.location import interpreter_for, resolve_location
-from nexflow.skills.model import Permission, Skill
+from nexflow.skills.model import BUNDLED_SKILLS, Permission, Skill
 from nexflow.skills.result import RunResult, build_result
 from nexflow.skills.schema import validate
 
@@ -54,7 +54,8 @@ class SkillRunner:
     """Spawns skill programs. One per gateway, built by the composition root.
 
     ``isolation=None`` picks the best level on first use (see :mod:`.isolation`);
-    ``hidden_paths`` adds paths to hide (the config file and its directory).
+    ``hidden_paths`` adds paths to hide (the config file and its directory);
+    ``privileged_sockets``: host-control sockets covered unless a skill names them.
     """
 
     def __init__(
@@ -67,11 +68,13 @@ class SkillRunner:
         use_cgroup: bool = True,
         path_env: str | None = None,
         lang: str = "C.UTF-8",
+        privileged_sockets: Sequence[str] = iso.PRIVILEGED_SOCKETS,
     ) -> None:
         self.limits = limits or Limits()
         self._level = isolation
         self._notes: list[str] = []
         self._hidden = iso.default_hidden(hidden_paths)
+        self._sockets = tuple(privileged_sockets)
         self._slots = asyncio.Semaphore(max_concurrent)
         self._detect_lock = asyncio.Lock()
         self._cgroup_parent = pids_cgroup_parent() if use_cgroup else None
@@ -148,9 +151,11 @@ class SkillRunner:
             level,
             ws,
             allow_network=network,
-            hide=self._hidden,
+            hide=(*self._hidden, *iso.hidden_sockets(skill.sockets, self._sockets)),
+            # A bundled program may import the shared modules beside it (skills/_lib).
             expose_ro=iso.exposures(
-                (*self._hidden, iso.PRIVATE_TMP), [program.parent, *_prefixes(argv[:-1])]
+                (*self._hidden, iso.PRIVATE_TMP),
+                [BUNDLED_SKILLS if skill.bundled else program.parent, *_prefixes(argv[:-1])],
             ),
         )
         if level is iso.IsolationLevel.BWRAP:
@@ -186,6 +191,7 @@ class SkillRunner:
             env["SKILL_INPUT"] = text
             env.update(_arg_env(payload))
         env.update({n: secrets[n] for n in skill.env_required})
+        env.update({n: secrets[n] for n in skill.env_optional if n in secrets})
         return env
 
     async def _spawn(self, launch: _Launch) -> RunResult:

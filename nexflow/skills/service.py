@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 
 from nexflow.config.model import NexflowConfig
 from nexflow.skills.eligibility import HostContext
 from nexflow.skills.index import render_index
 from nexflow.skills.isolation import IsolationLevel
 from nexflow.skills.loader import roots_from
-from nexflow.skills.model import Skill
+from nexflow.skills.model import BUNDLED_SKILLS, Skill
 from nexflow.skills.registry import SkillRegistry
 from nexflow.skills.runner import SkillRunner
 from nexflow.skills.tools import ReadSkillTool, RunSkillTool, SkillAuditRecord
 from nexflow.storage.base import AuditRecord, Storage
 from nexflow.tools.base import ToolContext
 from nexflow.tools.registry import ToolRegistry
-
-BUNDLED_SKILLS = Path(__file__).resolve().parents[2] / "skills"
 
 
 class SkillsService:
@@ -67,7 +64,8 @@ def build_skills(config: NexflowConfig, storage: Storage, tools: ToolRegistry) -
     roots = roots_from(
         BUNDLED_SKILLS if BUNDLED_SKILLS.is_dir() else None,
         config.workspace_dir / "skills",
-        config.skills.dirs,
+        # Installed by `nexflow skills install` (verified, locked: nexflow.skills.install).
+        [config.home / "skills", *config.skills.dirs],
         os.environ.get("NEXFLOW_SKILLS_DIRS", ""),
     )
     service: SkillsService | None = None

@@ -150,7 +150,7 @@ class RunSkillTool:
             skill.name,
             skill.permissions,
             payload if isinstance(payload, Mapping) else {},
-            bundled=_bundled(skill),
+            bundled=skill.bundled,
             declared=skill.declared_effects,
         )
 
@@ -159,14 +159,15 @@ class RunSkillTool:
     ) -> bool:
         """True when this call waits for the user: a dangerous skill (permissions, config),
         or a bundled skill whose declared effects ask to confirm this input."""
-        declared = skill.declared_effects
-        if declared is not None and _bundled(skill) and declared.for_input(payload or {}).confirm:
+        declared = skill.declared_effects if skill.bundled else None
+        if declared is not None and declared.for_input(payload or {}).confirm:
             return True
         level = await self._runner.isolation_level()
         return perms.is_dangerous(
             skill,
             dangerous_names=self._dangerous,
             filesystem_confined=level is not IsolationLevel.NONE,
+            declared=declared is not None,
         )
 
     async def run(self, args: Mapping[str, Any], ctx: ToolContext) -> ToolResult:
@@ -272,10 +273,3 @@ def _tool_result(result: RunResult) -> ToolResult:
         tail = f"\nstderr: {result.stderr_tail[-500:]}" if result.stderr_tail else ""
         content = f"skill {result.skill!r} failed: {result.error}\n{result.output[-2000:]}{tail}"
     return ToolResult(content, is_error=not result.ok, data=result.to_json())
-
-
-def _bundled(skill: Skill) -> bool:
-    """True for a skill from Nexflow's own ``skills/`` folder (the only declarations believed)."""
-    from nexflow.skills.service import BUNDLED_SKILLS  # the service imports this module
-
-    return skill.source.resolve().is_relative_to(BUNDLED_SKILLS)

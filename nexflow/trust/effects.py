@@ -36,10 +36,12 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath, PureWindowsPath
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from nexflow.skills.declared import DeclaredEffects
 from nexflow.tools.base import Effect, Tool, ToolSpec
+
+if TYPE_CHECKING:  # nexflow.skills imports this module: no import cycle at run time
+    from nexflow.skills.declared import DeclaredEffects
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +180,21 @@ def skill_effects(
         for perm in permissions:
             found = found | _BY_PERMISSION.get(str(perm), READ)
     return replace(found, label=label)
+
+
+def mcp_effects(label: str, *, read_only: bool | None, open_world: bool | None) -> Effects:
+    """The effects of an MCP server's tool from its annotations (docs/mcp.md).
+
+    ``readOnlyHint`` true: it reads; anything else (false or missing) writes.
+    ``openWorldHint`` false: its world is closed; anything else (true or missing) is egress
+    with untrusted output. A missing hint is the worst case, as the MCP spec's defaults
+    say. (``destructiveHint`` does not change the effects: a destructive tool asks the
+    user itself, see :mod:`nexflow.mcp_client.tools`.)
+    """
+    closed = open_world is False
+    return Effects(
+        writes=read_only is not True, egress=not closed, untrusted_output=not closed, label=label
+    )
 
 
 def inside_workspace(path: object) -> bool:

@@ -13,7 +13,6 @@ from nexflow.skills.loader import iter_skill_files, load_roots, load_skill
 
 # Skills that cannot load whatever the host offers, and the exact (file:line) reason.
 BROKEN = {
-    "anthropics/claude-api": r"SKILL\.md: description is 1068 characters; the limit is 1024$",
     "clawhub/dropbox": r"SKILL\.md: frontmatter has no 'description'",
     "clawhub/fast-browser-use": r"SKILL\.md: frontmatter has no 'description'",
     "clawhub/google-home": r"SKILL\.md:4: 'metadata' is neither valid JSON nor valid YAML",
@@ -30,6 +29,8 @@ RECOVERED = {
     "openclaw-moltbot-era/discord",
     "openclaw-moltbot-era/food-order",
 }
+# Load with a warning: breaking the Agent Skills style rules does not refuse a skill.
+LONG_DESCRIPTION = {"anthropics/claude-api": 1068}
 NAME_DIFFERS = {
     "anthropics/template": "template-skill",
     "vercel/composition-patterns": "vercel-composition-patterns",
@@ -64,7 +65,9 @@ def generous_host(tmp: Path) -> HostContext:
 def test_the_whole_corpus_is_walked() -> None:
     files = corpus_files()
     assert len(files) == 76
-    assert {key(p) for p in files} >= set(BROKEN) | RECOVERED | set(NAME_DIFFERS)
+    assert {key(p) for p in files} >= (
+        set(BROKEN) | RECOVERED | set(NAME_DIFFERS) | set(LONG_DESCRIPTION)
+    )
 
 
 @pytest.mark.parametrize("path", corpus_files(), ids=key)
@@ -77,7 +80,9 @@ def test_each_skill_loads_or_is_unavailable_for_its_reason(path: Path, tmp_path:
         assert skill.reason.startswith(str(path))
         return
     assert skill.load_error is None, skill.load_error
-    assert skill.description and len(skill.description) <= 1024
+    assert skill.description
+    assert len(skill.description) == LONG_DESCRIPTION.get(key(path), len(skill.description))
+    assert (len(skill.description) > 1024) is (key(path) in LONG_DESCRIPTION)
     assert skill.name == NAME_DIFFERS.get(key(path), path.parent.name)
     # Given everything it asks for, the skill is available...
     assert evaluate(skill, generous_host(tmp_path)).available
@@ -98,6 +103,13 @@ def test_invalid_yaml_is_recovered_with_a_warning(folder: str) -> None:
     assert skill.load_error is None
     assert any("not strict YAML (line 3" in w for w in skill.warnings)
     assert ": " in skill.description
+
+
+@pytest.mark.parametrize("folder", sorted(LONG_DESCRIPTION))
+def test_long_description_is_a_warning(folder: str) -> None:
+    skill = load_skill(CORPUS / folder / "SKILL.md")
+    assert skill.load_error is None
+    assert any("description is 1068 characters" in w for w in skill.warnings)
 
 
 @pytest.mark.parametrize("folder", sorted(NAME_DIFFERS))

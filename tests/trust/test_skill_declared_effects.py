@@ -8,9 +8,9 @@ from pathlib import Path
 from nexflow.skills import load_skill
 from nexflow.skills.declared import parse_effects
 from nexflow.skills.isolation import IsolationLevel
+from nexflow.skills.model import BUNDLED_SKILLS
 from nexflow.skills.registry import SkillRegistry
 from nexflow.skills.runner import SkillRunner
-from nexflow.skills.service import BUNDLED_SKILLS
 from nexflow.skills.tools import RunSkillTool
 from nexflow.trust import skill_effects
 

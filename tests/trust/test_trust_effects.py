@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from trust_support import tool
 
+from nexflow.skills.model import BUNDLED_SKILLS
 from nexflow.skills.registry import SkillRegistry
 from nexflow.skills.runner import SkillRunner
-from nexflow.skills.service import BUNDLED_SKILLS
 from nexflow.skills.tools import ReadSkillTool, RunSkillTool
 from nexflow.tools.base import ToolContext, ToolResult, ToolSpec
 from nexflow.trust import Effects, effects_of, skill_effects

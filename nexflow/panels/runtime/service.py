@@ -108,7 +108,7 @@ class PanelService:
         config: PanelsConfig,
         *,
         engine_factory: Callable[[], SandboxEngine],
-        templates_dir: Path,
+        templates_dir: Path | Sequence[Path],
         workspace_dir: Path,
         owner: str = "owner",
         default_workspace: str = "default",
@@ -118,7 +118,10 @@ class PanelService:
         self._engine_factory = engine_factory
         self._engine: SandboxEngine | None = None
         self._engine_lock = asyncio.Lock()
-        self._templates_dir = templates_dir
+        # Later folders win a name clash (installed templates over the bundled ones).
+        self._template_dirs = (
+            [templates_dir] if isinstance(templates_dir, Path) else list(templates_dir)
+        )
         self._workspace_dir = workspace_dir
         self._owner = owner
         self._default_workspace = check_workspace(default_workspace)  # workspaces.default_name
@@ -160,12 +163,19 @@ class PanelService:
 
     # -- instances ------------------------------------------------------------------
 
+    def _template_files(self) -> dict[str, Path]:
+        found: dict[str, Path] = {}
+        for folder in self._template_dirs:
+            for path in sorted(folder.glob("*.nxml")):
+                found[path.stem] = path
+        return found
+
     def templates(self) -> list[dict[str, str]]:
-        return [{"name": path.stem} for path in sorted(self._templates_dir.glob("*.nxml"))]
+        return [{"name": name} for name in sorted(self._template_files())]
 
     def template_source(self, name: str) -> str:
-        path = self._templates_dir / f"{name}.nxml"
-        if not _TEMPLATE.fullmatch(name) or not path.is_file():
+        path = self._template_files().get(name) if _TEMPLATE.fullmatch(name) else None
+        if path is None or not path.is_file():
             known = ", ".join(t["name"] for t in self.templates()) or "none"
             raise TemplateNotFound(f"there is no panel template {name!r} (available: {known})")
         return path.read_text(encoding="utf-8")

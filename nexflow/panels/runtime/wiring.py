@@ -33,7 +33,8 @@ def build_panels(
         PanelStore(conn),
         config.panels,
         engine_factory=functools.partial(_engine, cache_dir),
-        templates_dir=config.panels.templates_dir or BUNDLED_TEMPLATES,
+        # `nexflow panels install` puts templates in panels.templates_dir, else <home>/panels.
+        templates_dir=config.panels.templates_dir or [BUNDLED_TEMPLATES, config.home / "panels"],
         workspace_dir=config.workspace_dir,
         default_workspace=config.workspaces.default_name,
     )
