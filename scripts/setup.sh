@@ -18,7 +18,8 @@ as_root() {
 pkgs=(git ca-certificates bubblewrap)
 guest_pkgs=(clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32)
 pkgs+=("${guest_pkgs[@]}")
-[ "$mode" = test ] && pkgs+=(chromium)
+# Test-only: the ssh client and a PostgreSQL server for the ssh-command and sql-query skills.
+[ "$mode" = test ] && pkgs+=(chromium openssh-client postgresql)
 # Node and npm for the reference MCP server the MCP client tests run (Debian's Node 18 is
 # enough for it); a Node already on PATH (e.g. from nodesource) is used as it is.
 if [ "$mode" = test ] && ! command -v npm >/dev/null; then pkgs+=(nodejs npm); fi

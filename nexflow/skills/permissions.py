@@ -56,7 +56,11 @@ def confirmation(skill: Skill, payload: Mapping[str, Any]) -> tuple[str, str]:
     title = f"Run skill {skill.name}?"
     command = payload.get("command")
     if isinstance(command, str):
+        # The other fields say where it runs (ssh-command's host); shell-run has none.
+        rest = {k: v for k, v in payload.items() if k != "command"}
         detail = f"$ {command}"
+        if rest:
+            detail += "\n" + json.dumps(rest, ensure_ascii=False, indent=2)
     else:
         detail = json.dumps(dict(payload), ensure_ascii=False, indent=2)
     perms = ", ".join(sorted(required_permissions(skill))) or "none"
