@@ -83,8 +83,8 @@ class MemorySearch:
     spec = ToolSpec(
         name="memory_search",
         description=(
-            "Search the user's long-term memory (saved facts, MEMORY.md, daily notes). "
-            "Returns the best items with ids and snippets; use memory_get for a full item."
+            "Search the user's long-term memory (facts, MEMORY.md, daily notes): "
+            "ids and snippets; memory_get reads one whole."
         ),
         parameters={
             "type": "object",

@@ -34,8 +34,8 @@ def summary(description: str, limit: int = _SUMMARY) -> str:
     text = _SENTENCE_END.split(text, maxsplit=1)[0].rstrip(".;:, ")
     if len(text) <= limit:
         return text
-    cut = text[:limit].rsplit(" ", 1)[0].rstrip(".;:,- ")
-    return cut + "…"
+    # No ellipsis: JSON bodies often escape it to six characters, and the model knows.
+    return text[:limit].rsplit(" ", 1)[0].rstrip(".;:,- ")
 
 
 def load_tools_spec(deferred: Iterable[ToolSpec]) -> ToolSpec:
