@@ -84,6 +84,9 @@ class HookTarget(_Section):
     channel: str = Field(min_length=1)
     chat_id: str = Field(min_length=1)
     session: str | None = None
+    # With the hook's `turn: true`: whose turn it is (the sender id on that channel; default
+    # chat_id, which is the person in a private chat). Their allowlist, budget and tools apply.
+    sender: str | None = None
 
     @field_validator("chat_id", mode="before")
     @classmethod
@@ -107,6 +110,11 @@ class InboundHook(_Section):
     events: list[str] | None = None
     max_bytes: int = Field(256 * 1024, ge=1, le=16 * 1024 * 1024)
     replay_window_s: float = Field(300.0, gt=0, le=86_400)
+    # false: the rendered message is posted to the chat. true: it is a model turn in that
+    # chat (e.g. "triage this failed run"): the reply goes to the chat, and the turn is
+    # untrusted from the start (the payload is someone else's text), so every write or
+    # egress it attempts waits for the person's confirmation.
+    turn: bool = False
 
     @field_validator("secret")
     @classmethod

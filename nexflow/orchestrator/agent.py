@@ -129,7 +129,7 @@ class Orchestrator:
         # does a message that itself came from outside (an email body).
         turn.tainted = list(untrusted_sources(m.content for m in history if m.role == "tool"))
         if event.metadata.get("untrusted") is True:
-            turn.tainted.append(f"{event.channel}:message")
+            turn.tainted.append(str(event.metadata.get("source") or f"{event.channel}:message"))
         ctx = ctx or _context(event, session)
         messages = await self.build_messages(
             history, event.message, user_id=ctx.user_id, paged=paged

@@ -8,8 +8,15 @@ hook 404, body over ``max_bytes`` 413, bad signature 401, event not in ``events`
 template is rendered into a ``TextOut`` for the hook's chat, queued in the durable outbox
 and audited (``kind = 'webhook'``), 202 "accepted".
 
-The payload is untrusted content: it is only rendered into a notification (dict and list
-lookups, nexflow.hooks.render); no model turn sees it.
+With ``turn: true`` the rendered message is instead published as a message from the
+hook's ``to.sender`` in that chat (the middleware checks the sender as for any message:
+allowlist, rate limit; the budget gate and the sender's toolset apply to the turn), marked
+untrusted with source ``webhook:<name>``: the turn is tainted from its start, so a write or
+egress it attempts waits for the person's confirmation. A sender the channel refuses gives
+202 "refused" (the sender is told nothing; the audit says why).
+
+The payload is untrusted content: it is only rendered (dict and list lookups,
+nexflow.hooks.render), and a turn that sees it is tainted.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from nexflow.bus.events import TextOut
+from nexflow.bus.errors import Rejected
+from nexflow.bus.events import InboundEvent, TextOut
 from nexflow.config.web import InboundHook
 from nexflow.hooks import SignatureError
 from nexflow.hooks.render import render
@@ -39,7 +47,7 @@ router = APIRouter()
 class HookResult(BaseModel):
     """What happened to a delivery."""
 
-    status: Literal["accepted", "ignored", "duplicate"]
+    status: Literal["accepted", "ignored", "duplicate", "refused"]
 
 
 class _TooLarge(Exception):
@@ -117,22 +125,26 @@ async def receive_hook(name: str, request: Request) -> JSONResponse:
     ):
         return JSONResponse(HookResult(status="duplicate").model_dump(), 200)
     text = _message(name, hook, verified.event, payload)
-    await svc.storage.enqueue(
-        TextOut(
-            channel=hook.to.channel,
-            chat_id=hook.to.chat_id,
-            session_id=hook.to.session,
-            text=text,
+    outcome: Literal["accepted", "refused"] = "accepted"
+    if hook.turn:
+        outcome = await _start_turn(svc, name, hook, text, verified.delivery_keys)
+    else:
+        await svc.storage.enqueue(
+            TextOut(
+                channel=hook.to.channel,
+                chat_id=hook.to.chat_id,
+                session_id=hook.to.session,
+                text=text,
+            )
         )
-    )
-    if svc.notify is not None:
-        svc.notify()
+        if svc.notify is not None:
+            svc.notify()
     await svc.storage.audit(
         [
             AuditRecord(
                 "webhook",
                 name,
-                "accepted",
+                outcome,
                 None,
                 None,
                 {
@@ -140,8 +152,30 @@ async def receive_hook(name: str, request: Request) -> JSONResponse:
                     "bytes": len(body),
                     "channel": hook.to.channel,
                     "chat_id": hook.to.chat_id,
+                    "turn": hook.turn,
                 },
             )
         ]
     )
-    return JSONResponse(HookResult(status="accepted").model_dump(), 202)
+    return JSONResponse(HookResult(status=outcome).model_dump(), 202)
+
+
+async def _start_turn(
+    svc: WebServices, name: str, hook: InboundHook, text: str, keys: tuple[str, ...]
+) -> Literal["accepted", "refused"]:
+    """Publish the event as the sender's message; accepted once per delivery."""
+    event = InboundEvent(
+        channel=hook.to.channel,
+        chat_id=hook.to.chat_id,
+        sender_id=hook.to.sender or hook.to.chat_id,
+        message=f"[webhook {name}: an event from outside, not the user's words]\n{text}",
+        external_id=f"hook:{name}:{keys[0]}" if keys else None,
+        session_id=hook.to.session,
+        metadata={"untrusted": True, "source": f"webhook:{name}"},
+    )
+    try:
+        await svc.gateway.publish(event)
+    except Rejected as exc:
+        log.warning("webhook %s turn refused: %s", name, exc)
+        return "refused"
+    return "accepted"
