@@ -33,7 +33,12 @@ from typing import Any
 
 from aiohttp import web
 
-from nexflow.testing.fake_llm import FAKE_EMBEDDING_DIMENSIONS, Reply, fake_embedding
+from nexflow.testing.fake_llm import (
+    FAKE_EMBEDDING_DIMENSIONS,
+    Reply,
+    callable_tools,
+    fake_embedding,
+)
 from nexflow.testing.serve import ScriptedServer, serve_forever
 
 Brain = Callable[[dict[str, Any]], Reply]
@@ -47,8 +52,7 @@ def ollama_brain(request: dict[str, Any]) -> Reply:
         return Reply(f"The tool {last.get('tool_name') or 'call'} returned: {last.get('content')}")
     user: dict[str, Any] = next((m for m in reversed(messages) if m.get("role") == "user"), {})
     content = str(user.get("content") or "")
-    tools = {t["function"]["name"] for t in request.get("tools") or []}
-    if "time" in content.lower() and "get_time" in tools:
+    if "time" in content.lower() and "get_time" in callable_tools(request):
         return Reply(tool_calls=(("get_time", {}),))
     return Reply(f"Echo: {content}")
 
