@@ -384,7 +384,8 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         paged=pager.listing if pager is not None else None,
         workspaces=WorkspaceCommands(workspaces, outbox.post, _web_url(config), panels),
         skill_installs=ChatInstall(
-            Installer.at_home(config.home), on_change=skills.registry.areload
+            Installer.at_home(config.home, index=config.skills.index),
+            on_change=skills.registry.areload,
         ),
     )
 

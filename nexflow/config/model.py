@@ -190,6 +190,7 @@ class PanelLimitsConfig(_Section):
 class PanelsConfig(_Section):
     workspace: str = Field("main", pattern=r"^[A-Za-z0-9_-]{1,24}$")
     templates_dir: Path | None = None
+    index: str | None = None  # like skills.index, for `nexflow panels install <slug>`
     cache_dir: Path | None = None
     limits: PanelLimitsConfig = PanelLimitsConfig()
     template_limits: dict[str, PanelLimitsConfig] = Field(default_factory=dict)
@@ -253,6 +254,10 @@ class SkillsConfig(_Section):
     watch: bool = True
     secrets: dict[str, list[str]] = Field(default_factory=dict)
     confirm_timeout_s: float = Field(300.0, gt=0)
+    # An index of installable skills (a JSON file or URL with each skill's files and
+    # sha256): what `nexflow skills install <slug>` looks slugs up in. None is contacted
+    # unless set (also NEXFLOW_SKILLS_INDEX).
+    index: str | None = None
 
 
 class MemoryConfig(_Section):

@@ -16,9 +16,9 @@ def _factory(args: argparse.Namespace) -> PanelInstaller:
     from nexflow.cli import load_or_exit
 
     config = load_or_exit(None)
-    index = getattr(args, "index", None) or os.environ.get(INDEX_ENV) or None
+    index = getattr(args, "index", None) or config.panels.index or os.environ.get(INDEX_ENV)
     return PanelInstaller.at_home(
-        config.home, templates_dir=config.panels.templates_dir, index=index
+        config.home, templates_dir=config.panels.templates_dir, index=index or None
     )
 
 

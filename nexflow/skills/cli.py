@@ -147,7 +147,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _installer(config: NexflowConfig, index: str | None) -> Installer:
-    return Installer.at_home(config.home, index=index or os.environ.get(INDEX_ENV) or None)
+    chosen = index or config.skills.index or os.environ.get(INDEX_ENV) or None
+    return Installer.at_home(config.home, index=chosen)
 
 
 def _install_factory(args: argparse.Namespace) -> Installer:
