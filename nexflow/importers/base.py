@@ -4,12 +4,13 @@ notes, skills, allow lists and times in the shapes the source tools write them."
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from nexflow.importers.errors import SourceFileInvalid
+from nexflow.importers.files import read_json
 from nexflow.importers.model import (
     ChannelSetting,
     CronJob,
@@ -68,6 +69,18 @@ class Found:
         except SourceFileInvalid as e:
             self.problem("file", path.name, path, e.reason)
             return None
+
+    def load_present(self, reader: Callable[[Path], T], path: Path) -> T | None:
+        """:meth:`load` for a file that may be absent (None, silently, when it is)."""
+        return self.load(reader, path) if path.is_file() else None
+
+    def load_object(self, reader: Callable[[Path], Any], path: Path) -> dict[str, Any] | None:
+        """:meth:`load_present` for a config file whose top level must be an object."""
+        data = self.load_present(reader, path)
+        if data is not None and not isinstance(data, dict):
+            self.problem("file", path.name, path, "the top level is not an object")
+            return None
+        return data
 
     def build(self) -> SourceHome:
         return SourceHome(
@@ -128,16 +141,35 @@ def add_skills(found: Found, root: Path) -> None:
             known.add(folder)
 
 
-def workspace_dir(root: Path, configured: object, default: Path) -> Path:
-    """The configured workspace when it exists on this machine, else ``default`` (a home
-    copied from another machine keeps its old absolute path in the config)."""
+def cron_entries(found: Found, path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The jobs in a ``jobs.json`` (``{"jobs": [...]}`` or a bare list) as ``(name, job)``,
+    each one that is not an object reported; nothing when the file is absent."""
+    if not path.is_file():
+        return
+    data = found.load(read_json, path)
+    jobs = data.get("jobs") if isinstance(data, dict) else data
+    if data is not None and not isinstance(jobs, list):
+        found.problem("file", path.name, path, 'expected {"jobs": [...]}')
+        return
+    for index, raw in enumerate(jobs or []):
+        if not isinstance(raw, dict):
+            found.problem("reminder", f"job {index + 1}", path, "not an object")
+            continue
+        yield text_of(raw.get("name")) or text_of(raw.get("id")) or f"job {index + 1}", raw
+
+
+def workspace_dir(root: Path, config: object) -> Path:
+    """The workspace set in ``agents.defaults.workspace`` (OpenClaw's key, which nanobot
+    kept) when it exists on this machine, else ``<root>/workspace`` (a home copied from
+    another machine keeps its old absolute path in the config)."""
+    configured = get(config, "agents", "defaults", "workspace")
     if isinstance(configured, str) and configured.strip():
         path = Path(configured.strip()).expanduser()
         if not path.is_absolute():
             path = root / path
         if path.is_dir():
             return path
-    return default
+    return root / "workspace"
 
 
 def allow_list(value: object) -> tuple[str, ...]:

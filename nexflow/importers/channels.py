@@ -41,33 +41,21 @@ class ConfigFiles:
 def import_channels(source: SourceHome, files: ConfigFiles, writer: Writer) -> list[ReportRow]:
     rows: list[ReportRow] = []
     for setting in source.channels:
-        if not setting.enabled:
-            rows.append(
-                ReportRow(
-                    "channel",
-                    setting.channel,
-                    f"{source.rel(setting.source)} {setting.key}",
-                    "-",
-                    "skipped",
-                    "disabled in the source",
-                )
-            )
-            continue
-        if setting.channel not in SUPPORTED:
-            rows.append(
-                ReportRow(
-                    "channel",
-                    setting.channel,
-                    f"{source.rel(setting.source)} {setting.key}",
-                    "-",
-                    "skipped",
-                    f"Nexflow has no {setting.channel} connector",
-                )
-            )
+        if (skip := _skip_reason(setting)) is not None:
+            where = f"{source.rel(setting.source)} {setting.key}"
+            rows.append(ReportRow("channel", setting.channel, where, "-", "skipped", skip))
             continue
         rows.append(_token(source, setting, files, writer))
         rows.extend(_allowlist(source, setting, files, writer))
     return rows
+
+
+def _skip_reason(setting: ChannelSetting) -> str | None:
+    if not setting.enabled:
+        return "disabled in the source"
+    if setting.channel not in SUPPORTED:
+        return f"Nexflow has no {setting.channel} connector"
+    return None
 
 
 def _token(

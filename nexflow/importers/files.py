@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,26 +37,24 @@ def read_text(path: Path) -> str:
 
 
 def read_json(path: Path) -> Any:
-    text = read_text(path)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise SourceFileInvalid(
-            str(path), f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}"
-        ) from e
+    return _read_json(path, "JSON", lambda text: text)
 
 
 def read_json5(path: Path) -> Any:
+    return _read_json(path, "JSON5", json5_to_json)
+
+
+def _read_json(path: Path, label: str, to_json: Callable[[str], str]) -> Any:
     text = read_text(path)
     try:
-        return json.loads(json5_to_json(text))
-    except (json.JSONDecodeError, ValueError) as e:
+        return json.loads(to_json(text))
+    except ValueError as e:  # json.JSONDecodeError is one
         where = (
             f" at line {e.lineno}, column {e.colno}: {e.msg}"
             if isinstance(e, json.JSONDecodeError)
             else f": {e}"
         )
-        raise SourceFileInvalid(str(path), f"invalid JSON5{where}") from e
+        raise SourceFileInvalid(str(path), f"invalid {label}{where}") from e
 
 
 def read_yaml(path: Path) -> Any:

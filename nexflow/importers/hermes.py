@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from nexflow.importers import base
-from nexflow.importers.files import read_env, read_json, read_yaml
+from nexflow.importers.files import read_env, read_yaml
 from nexflow.importers.model import ChannelSetting, CronJob, MemoryFile, PersonaFile, SourceHome
 
 _CHANNELS = {
@@ -34,12 +34,11 @@ def looks_like(root: Path) -> bool:
 
 def read(root: Path) -> SourceHome:
     found = base.Found("hermes", "Hermes Agent", root)
-    config_path = root / "config.yaml"
-    config: Any = found.load(read_yaml, config_path) if config_path.is_file() else None
+    config: Any = found.load_present(read_yaml, root / "config.yaml")
     if isinstance(config, dict) and isinstance(config.get("timezone"), str):
         found.default_tz = config["timezone"].strip() or None
     env_path = root / ".env"
-    env = found.load(read_env, env_path) if env_path.is_file() else None
+    env = found.load_present(read_env, env_path)
 
     base.add_persona(found, root, ("SOUL.md", "AGENTS.md", "IDENTITY.md"))
     user = root / "memories" / "USER.md"
@@ -68,24 +67,13 @@ def read(root: Path) -> SourceHome:
 
 
 def _jobs(found: base.Found, path: Path) -> None:
-    if not path.is_file():
-        return
-    data = found.load(read_json, path)
-    jobs = data.get("jobs") if isinstance(data, dict) else data
-    if data is not None and not isinstance(jobs, list):
-        found.problem("file", path.name, path, 'expected {"jobs": [...]}')
-        return
-    for index, raw in enumerate(jobs or []):
-        if not isinstance(raw, dict):
-            found.problem("reminder", f"job {index + 1}", path, "not an object")
-            continue
-        job = _job(found, raw, path, index)
+    for name, raw in base.cron_entries(found, path):
+        job = _job(found, name, raw, path)
         if job is not None:
             found.jobs.append(job)
 
 
-def _job(found: base.Found, raw: dict[str, Any], path: Path, index: int) -> CronJob | None:
-    name = base.text_of(raw.get("name")) or base.text_of(raw.get("id")) or f"job {index + 1}"
+def _job(found: base.Found, name: str, raw: dict[str, Any], path: Path) -> CronJob | None:
     schedule = base.mapping(raw.get("schedule"))
     kind = schedule.get("kind")
     channel, chat_id = _target(raw)

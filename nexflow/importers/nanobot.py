@@ -29,13 +29,8 @@ def looks_like(root: Path) -> bool:
 def read(root: Path) -> SourceHome:
     found = base.Found("nanobot", "nanobot", root)
     config_path = root / "config.json"
-    config: Any = found.load(read_json, config_path) if config_path.is_file() else None
-    if config is not None and not isinstance(config, dict):
-        found.problem("file", config_path.name, config_path, "the top level is not an object")
-        config = None
-    workspace = base.workspace_dir(
-        root, base.get(config, "agents", "defaults", "workspace"), root / "workspace"
-    )
+    config = found.load_object(read_json, config_path)
+    workspace = base.workspace_dir(root, config)
     base.add_persona(found, workspace)
     base.add_memory_file(found, workspace / "memory" / "MEMORY.md")
     base.add_daily_notes(found, workspace / "memory")
@@ -67,18 +62,7 @@ def _channels(found: base.Found, config: dict[str, Any], path: Path) -> None:
 
 
 def _jobs(found: base.Found, path: Path) -> None:
-    if not path.is_file():
-        return
-    data = found.load(read_json, path)
-    jobs = data.get("jobs") if isinstance(data, dict) else data
-    if data is not None and not isinstance(jobs, list):
-        found.problem("file", path.name, path, 'expected {"jobs": [...]}')
-        return
-    for index, raw in enumerate(jobs or []):
-        if not isinstance(raw, dict):
-            found.problem("reminder", f"job {index + 1}", path, "not an object")
-            continue
-        name = base.text_of(raw.get("name")) or base.text_of(raw.get("id")) or f"job {index + 1}"
+    for name, raw in base.cron_entries(found, path):
         schedule = base.mapping(raw.get("schedule"))
         payload = base.mapping(raw.get("payload"))
         kind = schedule.get("kind")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from nexflow.importers import base
-from nexflow.importers.files import read_env, read_json, read_json5
+from nexflow.importers.files import read_env, read_json5
 from nexflow.importers.model import ChannelSetting, CronJob, SourceHome
 
 _REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -37,16 +37,10 @@ def looks_like(root: Path) -> bool:
 def read(root: Path) -> SourceHome:
     found = base.Found("openclaw", "OpenClaw", root)
     config_path = root / "openclaw.json"
-    config: Any = found.load(read_json5, config_path) if config_path.is_file() else None
-    if config is not None and not isinstance(config, dict):
-        found.problem("file", config_path.name, config_path, "the top level is not an object")
-        config = None
-    env_path = root / ".env"
-    env = (found.load(read_env, env_path) if env_path.is_file() else None) or {}
+    config = found.load_object(read_json5, config_path)
+    env = found.load_present(read_env, root / ".env") or {}
 
-    workspace = base.workspace_dir(
-        root, base.get(config, "agents", "defaults", "workspace"), root / "workspace"
-    )
+    workspace = base.workspace_dir(root, config)
     base.add_persona(found, workspace)
     base.add_memory_file(found, workspace / "MEMORY.md")
     base.add_daily_notes(found, workspace / "memory")
@@ -79,18 +73,7 @@ def _channels(found: base.Found, config: dict[str, Any], path: Path, env: dict[s
 
 
 def _jobs(found: base.Found, path: Path) -> None:
-    if not path.is_file():
-        return
-    data = found.load(read_json, path)
-    jobs = data.get("jobs") if isinstance(data, dict) else data
-    if data is not None and not isinstance(jobs, list):
-        found.problem("file", path.name, path, 'expected {"jobs": [...]}')
-        return
-    for index, raw in enumerate(jobs or []):
-        if not isinstance(raw, dict):
-            found.problem("reminder", f"job {index + 1}", path, "not an object")
-            continue
-        name = base.text_of(raw.get("name")) or base.text_of(raw.get("id")) or f"job {index + 1}"
+    for name, raw in base.cron_entries(found, path):
         schedule = base.mapping(raw.get("schedule"))
         payload = base.mapping(raw.get("payload"))
         delivery = base.mapping(raw.get("delivery"))

@@ -10,14 +10,14 @@ invisible characters, encoded blobs, credential paths, size), then installed as
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from nexflow.panels.ast import Capability
 from nexflow.panels.errors import PanelError
 from nexflow.panels.parser import parse
 from nexflow.panels.validator import validate
 from nexflow.skills.install import BaseInstaller, InstallError, SourceError
-from nexflow.skills.install.installer import Inspected, folder_name
+from nexflow.skills.install.installer import Inspected, folder_name, source_path
 from nexflow.skills.install.model import InstallPlan
 
 MAX_TEMPLATE_BYTES = 512 * 1024
@@ -110,11 +110,7 @@ def _lines(error: PanelError) -> str:
 
 
 def _template_file(content: Path, subdir: str, source: str) -> Path:
-    if subdir:
-        pure = PurePosixPath(subdir)
-        if pure.is_absolute() or ".." in pure.parts:
-            raise SourceError(f"{source}: '#{subdir}' must be a relative path inside the source")
-        content = content.joinpath(*pure.parts)
+    content = source_path(content, subdir, source)
     if content.is_file():
         return content
     if not content.is_dir():

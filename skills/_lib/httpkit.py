@@ -31,17 +31,21 @@ The API, all of it:
   ``TimeoutError``. ``skillkit.main`` turns each into a one-line reason.
 - :func:`segment` quotes one path segment (``group/project`` → ``group%2Fproject``);
   :func:`clip` shortens a text for output; :func:`split_lines` splits a log into lines
-  the way the service numbers them and :func:`tail_lines` keeps its end within a size.
+  the way the service numbers them and :func:`tail_lines` keeps its end within a size;
+  :func:`log_tail` is the answer a skill gives for that end.
+- :func:`answer_shape` turns a lookup on an answer of an unexpected shape into one line.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
@@ -122,6 +126,30 @@ def tail_lines(lines: list[str], count: int, max_chars: int) -> list[str]:
         kept.append(line)
     kept.reverse()
     return kept
+
+
+def log_tail(text: Text, lines: list[str], count: int, max_chars: int) -> dict[str, Any]:
+    """The answer for the end of a log: ``lines`` (``text``'s body split by the caller)
+    kept by :func:`tail_lines`, where they start in the whole log and whether any was
+    left out."""
+    kept = tail_lines(lines, count, max_chars)
+    return {
+        "log": "\n".join(kept),
+        "lines": len(kept),
+        "first_line": text.first_line + len(lines) - len(kept),
+        "truncated": text.truncated or len(lines) > len(kept),
+        "bytes": text.total_bytes,
+    }
+
+
+@contextlib.contextmanager
+def answer_shape(service: str, *more: type[Exception]) -> Iterator[None]:
+    """Reading an answer that is not shaped as expected (a list where an object should
+    be...) becomes one ``skillkit.Failed`` line naming ``service``."""
+    try:
+        yield
+    except (AttributeError, TypeError, KeyError, *more) as e:
+        raise skillkit.Failed(f"{service} answered in an unexpected shape ({e})") from None
 
 
 def clip(text: object, limit: int) -> str:

@@ -2,6 +2,8 @@
 
 * :func:`run` starts a binary from an argv list (never a shell string), with stdin closed,
   a time limit and a cap on what it may print;
+* :func:`capture` runs one the same way but stops at the cap or the time limit and hands
+  back what was printed until then (python-snippet, ssh-command);
 * :class:`UnixHTTPConnection` speaks HTTP over a unix socket (the Docker Engine API);
 * :func:`http_call` sends one request and reads a capped answer;
 * :func:`deadline` stops a whole block after some seconds, even against a server that
@@ -60,19 +62,7 @@ def run(
     """Run ``argv`` and collect its output; stdout past ``max_bytes`` is cut (the process
     is stopped), stderr keeps its last 16 KB. ``TimeoutError`` after ``timeout`` seconds;
     ``Failed`` when the binary is missing."""
-    try:
-        proc = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=dict(env) if env is not None else None,
-            start_new_session=True,
-        )
-    except FileNotFoundError:
-        raise skillkit.Failed(f"{argv[0]} is not installed (not found on PATH)") from None
-    except PermissionError:
-        raise skillkit.Failed(f"{argv[0]} cannot be executed (permission denied)") from None
+    proc = _spawn(argv, env)
     out, err = bytearray(), bytearray()
     truncated = False
     end = time.monotonic() + timeout
@@ -110,6 +100,88 @@ def run(
     return Completed(tuple(argv), code, bytes(out), bytes(err), truncated)
 
 
+@dataclass(frozen=True)
+class Captured:
+    """What :func:`capture` read: stdout up to the cap (``truncated`` when it passed it),
+    the tail of stderr, the exit status (negative: killed by that signal), whether the
+    time ran out and how long it all took."""
+
+    stdout: bytes
+    stderr: bytes
+    code: int
+    truncated: bool
+    timed_out: bool
+    seconds: float
+
+
+def capture(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    stdout_cap: int,
+    stderr_tail: int,
+    env: Mapping[str, str] | None = None,
+) -> Captured:
+    """Run ``argv`` in its own process group with stdin closed and read both pipes until
+    they close, stdout passes ``stdout_cap`` or ``timeout`` runs out; the group is then
+    killed if it still runs. Unlike :func:`run`, what was printed is kept either way."""
+    started = time.monotonic()
+    proc = _spawn(argv, env)
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        out, err, truncated, timed_out = _collect(proc, started + timeout, stdout_cap, stderr_tail)
+    finally:
+        _stop(proc)
+        proc.stdout.close()
+        proc.stderr.close()
+    seconds = time.monotonic() - started
+    return Captured(bytes(out), bytes(err), proc.returncode, truncated, timed_out, seconds)
+
+
+def _collect(
+    proc: subprocess.Popen[bytes], deadline: float, cap: int, tail: int
+) -> tuple[bytearray, bytearray, bool, bool]:
+    """stdout, stderr's tail, truncated, timed out."""
+    out, err = bytearray(), bytearray()
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ, out)
+    sel.register(proc.stderr, selectors.EVENT_READ, err)
+    with sel:
+        while sel.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return out, err, False, True
+            for key, _ in sel.select(remaining):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                elif key.data is out:
+                    room = cap - len(out)
+                    out += chunk[: max(room, 0)]
+                    if len(chunk) > room:
+                        return out, err, True, False
+                else:
+                    err += chunk
+                    del err[:-tail]
+    return out, err, False, False
+
+
+def _spawn(argv: Sequence[str], env: Mapping[str, str] | None) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(env) if env is not None else None,
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        raise skillkit.Failed(f"{argv[0]} is not installed (not found on PATH)") from None
+    except PermissionError:
+        raise skillkit.Failed(f"{argv[0]} cannot be executed (permission denied)") from None
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -144,6 +216,25 @@ class Answer:
     headers: Mapping[str, str]
     body: bytes
     truncated: bool
+
+    def json(self, who: str, cap: int, hint: str = "") -> Any:
+        """The body as JSON; ``Failed`` naming ``who`` when it was cut at ``cap`` or is
+        not JSON."""
+        if self.truncated:
+            raise skillkit.Failed(f"{who}'s answer is over {cap} bytes{hint}")
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            raise skillkit.Failed(f"{who}'s answer is not JSON") from None
+
+    def said(self) -> str:
+        """What an error answer says: its JSON ``message``, else its text."""
+        try:
+            found = json.loads(self.body)
+            message = found.get("message") if isinstance(found, dict) else None
+        except ValueError:
+            message = None
+        return str(message or self.body.decode(errors="replace").strip())
 
 
 def http_call(

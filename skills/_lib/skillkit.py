@@ -16,8 +16,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
-from typing import Any, NoReturn
+from collections.abc import Callable, Mapping
+from typing import Any, NoReturn, TypeVar
+
+T = TypeVar("T")
 
 
 class Refused(Exception):
@@ -48,6 +50,36 @@ def env(name: str, default: str | None = None) -> str:
     if value is None:
         raise Refused(f"{name} is not set: the admin grants it in config (skills.secrets)")
     return value
+
+
+def positive_int(
+    args: Mapping[str, Any], key: str, default: int | None = None, *, most: int | None = None
+) -> int:
+    """``args[key]`` (``default`` when absent) as a positive integer, at most ``most``;
+    ``Refused`` naming the key otherwise."""
+    value = args.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise Refused(f"'{key}' must be a positive integer")
+    return value if most is None else min(value, most)
+
+
+def positive_number(args: Mapping[str, Any], key: str, default: float, *, most: float) -> float:
+    """``args[key]`` (``default`` when absent) as a positive number, at most ``most``."""
+    value = args.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise Refused(f"'{key}' must be a positive number")
+    return min(float(value), most)
+
+
+def action_of(
+    args: Mapping[str, Any], actions: Mapping[str, T], default: str | None = None
+) -> tuple[str, T]:
+    """The ``action`` named in the input (``default`` when absent) and its handler."""
+    action = args.get("action", default)
+    handler = actions.get(action) if isinstance(action, str) else None
+    if handler is None:
+        raise Refused(f"'action' must be one of: {', '.join(actions)}")
+    return str(action), handler
 
 
 def main(name: str, run: Callable[[dict[str, Any]], Any]) -> NoReturn:

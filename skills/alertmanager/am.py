@@ -157,10 +157,7 @@ def silence_item(s: dict[str, Any]) -> dict[str, Any]:
 
 
 def limit_of(args: dict[str, Any]) -> int:
-    value = args.get("limit", LIST_DEFAULT)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise skillkit.Refused("'limit' must be a positive integer")
-    return min(value, LIST_MAX)
+    return skillkit.positive_int(args, "limit", LIST_DEFAULT, most=LIST_MAX)
 
 
 # -- actions -----------------------------------------------------------------------------
@@ -259,15 +256,10 @@ ACTIONS = {
 
 
 def run(args: dict[str, Any]) -> dict[str, Any]:
-    action = args.get("action", "alerts")
-    handler = ACTIONS.get(action) if isinstance(action, str) else None
-    if handler is None:
-        raise skillkit.Refused(f"'action' must be one of: {', '.join(ACTIONS)}")
+    action, handler = skillkit.action_of(args, ACTIONS, "alerts")
     api = client()
-    try:
+    with httpkit.answer_shape("Alertmanager"):
         return {"action": action, **handler(api, args)}
-    except (AttributeError, TypeError, KeyError) as e:
-        raise skillkit.Failed(f"Alertmanager answered in an unexpected shape ({e})") from None
 
 
 if __name__ == "__main__":

@@ -208,12 +208,8 @@ def report_texts(url, auth, start, end):
         f'<C:time-range start="{utc_stamp(start)}" end="{utc_stamp(end)}"/>'
         "</C:comp-filter></C:comp-filter></C:filter></C:calendar-query>"
     )
-    headers = {"Depth": "1", "Content-Type": "application/xml; charset=utf-8"}
-    status, _, data = request("REPORT", url, body=body.encode(), headers=headers, auth=auth)
-    if status != 207:
-        raise http_failure(status, "CalDAV REPORT")
     texts = []
-    for response in multistatus(data):
+    for response in dav("REPORT", url, auth, body, depth="1"):
         for propstat in response.findall(f"{{{DAV}}}propstat"):
             if " 200 " not in (propstat.findtext(f"{{{DAV}}}status") or "") + " ":
                 continue
@@ -221,6 +217,15 @@ def report_texts(url, auth, start, end):
             if cal is not None and cal.text:
                 texts.append(cal.text)
     return texts
+
+
+def dav(method, url, auth, body, *, depth):
+    """Send a CalDAV ``method`` with an XML ``body``; the responses of its multistatus."""
+    headers = {"Depth": depth, "Content-Type": "application/xml; charset=utf-8"}
+    status, _, data = request(method, url, body=body.encode(), headers=headers, auth=auth)
+    if status != 207:
+        raise http_failure(status, f"CalDAV {method}")
+    return multistatus(data)
 
 
 def multistatus(data):
@@ -280,11 +285,7 @@ def check_collection(url, auth):
         f'<?xml version="1.0" encoding="utf-8"?>\n<D:propfind xmlns:D="{DAV}" xmlns:C="{CAL}">'
         "<D:prop><D:resourcetype/><D:displayname/></D:prop></D:propfind>"
     )
-    headers = {"Depth": "0", "Content-Type": "application/xml; charset=utf-8"}
-    status, _, data = request("PROPFIND", url, body=body.encode(), headers=headers, auth=auth)
-    if status != 207:
-        raise http_failure(status, "CalDAV PROPFIND")
-    for response in multistatus(data):
+    for response in dav("PROPFIND", url, auth, body, depth="0"):
         kind = response.find(f"{{{DAV}}}propstat/{{{DAV}}}prop/{{{DAV}}}resourcetype")
         if kind is not None and kind.find(f"{{{CAL}}}calendar") is not None:
             return response.findtext(f"{{{DAV}}}propstat/{{{DAV}}}prop/{{{DAV}}}displayname") or ""

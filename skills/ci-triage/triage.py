@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "_lib"))
+import ghkit
 import httpkit
 import skillkit
 
-REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 BRANCH = re.compile(r"^[A-Za-z0-9_./@-]{1,200}$")
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?Z ")
 FAILED = frozenset({"failure", "timed_out", "startup_failure"})
@@ -44,17 +44,6 @@ ERROR = re.compile(
 GENERIC = re.compile(r"##\[error\]Process completed with exit code \d+", re.IGNORECASE)
 EXIT_CODE = re.compile(r"(?:exit code|exit status|exited with code)\s+(\d+)", re.IGNORECASE)
 NOT_ERRORS = re.compile(r"\b0 (?:errors?|failed)\b|\berrors?: 0\b|--no-error", re.IGNORECASE)
-
-
-def client() -> httpkit.Client:
-    return httpkit.Client(
-        httpkit.base_url("GITHUB_API_URL", "https://api.github.com"),
-        service="GitHub",
-        headers={
-            "Authorization": "Bearer " + skillkit.env("GITHUB_TOKEN"),
-            "X-GitHub-Api-Version": "2022-11-28",
-        },
-    )
 
 
 @dataclass(frozen=True)
@@ -135,10 +124,8 @@ def analyse(job: dict[str, Any], body: str, first_line: int, before: int) -> dic
 
 
 def pick_run(api: httpkit.Client, repo: str, args: dict[str, Any]) -> dict[str, Any] | None:
-    run_id = args.get("run_id")
-    if run_id is not None:
-        if isinstance(run_id, bool) or not isinstance(run_id, int) or run_id <= 0:
-            raise skillkit.Refused("'run_id' must be a positive integer")
+    if args.get("run_id") is not None:
+        run_id = skillkit.positive_int(args, "run_id")
         return dict(api.get(f"/repos/{repo}/actions/runs/{run_id}"))
     params: dict[str, Any] = {"status": "failure", "per_page": 1}
     branch = args.get("branch")
@@ -146,30 +133,13 @@ def pick_run(api: httpkit.Client, repo: str, args: dict[str, Any]) -> dict[str, 
         if not isinstance(branch, str) or not BRANCH.match(branch) or ".." in branch:
             raise skillkit.Refused("'branch' must be a branch name")
         params["branch"] = branch
-    workflow = args.get("workflow")
-    if workflow is not None:
-        if isinstance(workflow, bool) or not isinstance(workflow, str | int):
-            raise skillkit.Refused("'workflow' must be a workflow file name or id")
-        path = f"/repos/{repo}/actions/workflows/{httpkit.segment(workflow)}/runs"
-    else:
-        path = f"/repos/{repo}/actions/runs"
-    runs = api.get(path, params).get("workflow_runs") or []
+    runs = api.get(ghkit.runs_path(repo, args.get("workflow")), params).get("workflow_runs") or []
     return dict(runs[0]) if runs else None
 
 
 def run_summary(run: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": run.get("id"),
-        "name": run.get("name"),
-        "title": httpkit.clip(run.get("display_title"), 200) or None,
-        "branch": run.get("head_branch"),
-        "sha": (run.get("head_sha") or "")[:12] or None,
-        "event": run.get("event"),
-        "status": run.get("status"),
-        "conclusion": run.get("conclusion"),
-        "attempt": run.get("run_attempt"),
-        "url": run.get("html_url"),
-    }
+    item = ghkit.run_item(run)
+    return {k: v for k, v in item.items() if k not in ("number", "created_at")}
 
 
 def sentence(failed: list[dict[str, Any]], total: int) -> str:
@@ -184,23 +154,18 @@ def sentence(failed: list[dict[str, Any]], total: int) -> str:
 
 
 def triage(args: dict[str, Any]) -> dict[str, Any]:
-    repo = args.get("repo")
-    if not isinstance(repo, str) or not REPO.match(repo) or ".." in repo:
-        raise skillkit.Refused("'repo' must be 'owner/name', e.g. 'octo-org/demo'")
+    repo = ghkit.repo_of(args)
     max_jobs = args.get("max_jobs", 3)
     before = args.get("context_lines", 3)
     for key, value, top in (("max_jobs", max_jobs, MAX_JOBS), ("context_lines", before, 10)):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
             raise skillkit.Refused(f"'{key}' must be an integer from 0 to {top}")
-    api = client()
+    api = ghkit.client()
     run = pick_run(api, repo, args)
     if run is None:
         where = f" on branch {args['branch']!r}" if args.get("branch") else ""
         return {"repo": repo, "run": None, "failed_jobs": [], "summary": f"no failed run{where}"}
-    found = api.get(
-        f"/repos/{repo}/actions/runs/{run['id']}/jobs", {"filter": "latest", "per_page": 100}
-    )
-    jobs = [j for j in found.get("jobs") or [] if isinstance(j, dict)]
+    jobs = ghkit.latest_jobs(api, repo, run["id"])
     failed_jobs = [j for j in jobs if j.get("conclusion") in FAILED]
     results = []
     skipped = []
@@ -234,10 +199,8 @@ def triage(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(args: dict[str, Any]) -> dict[str, Any]:
-    try:
+    with httpkit.answer_shape("GitHub"):
         return triage(args)
-    except (AttributeError, TypeError, KeyError) as e:
-        raise skillkit.Failed(f"GitHub answered in an unexpected shape ({e})") from None
 
 
 if __name__ == "__main__":

@@ -91,22 +91,11 @@ class Engine:
         return answer
 
     def json(self, path: str, query: dict[str, Any] | None = None) -> Any:
-        answer = self.call("GET", path, query)
-        if answer.truncated:
-            raise skillkit.Failed(f"the engine's answer is over {MAX_JSON} bytes")
-        try:
-            return json.loads(answer.body)
-        except ValueError:
-            raise skillkit.Failed("the engine's answer is not JSON") from None
+        return self.call("GET", path, query).json("the engine", MAX_JSON)
 
 
 def engine_message(answer: prockit.Answer) -> str:
-    try:
-        message = json.loads(answer.body).get("message")
-    except (ValueError, AttributeError):
-        message = None
-    text = message or answer.body.decode(errors="replace").strip() or "no message"
-    return f"{prockit.clip(str(text), 500)} (HTTP {answer.status})"
+    return f"{prockit.clip(answer.said() or 'no message', 500)} (HTTP {answer.status})"
 
 
 def container_of(args: dict[str, Any]) -> str:

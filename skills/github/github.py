@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "_lib"))
+import ghkit
 import httpkit
 import skillkit
 
-REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 REF = re.compile(r"^[A-Za-z0-9_./@-]{1,200}$")
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z ")
 BODY_CHARS = 4000
@@ -30,39 +30,11 @@ LOG_CHARS = 100_000  # even as 4-byte UTF-8, well under maxOutputKb
 FAILING = frozenset({"failure", "timed_out", "cancelled", "action_required", "startup_failure"})
 
 
-def client() -> httpkit.Client:
-    return httpkit.Client(
-        httpkit.base_url("GITHUB_API_URL", "https://api.github.com"),
-        service="GitHub",
-        headers={
-            "Authorization": "Bearer " + skillkit.env("GITHUB_TOKEN"),
-            "X-GitHub-Api-Version": "2022-11-28",
-        },
-    )
-
-
 # -- input -----------------------------------------------------------------------------
 
 
-def repo_of(args: dict[str, Any]) -> str:
-    repo = args.get("repo")
-    if not isinstance(repo, str) or not REPO.match(repo) or ".." in repo:
-        raise skillkit.Refused("'repo' must be 'owner/name', e.g. 'octo-org/demo'")
-    return repo
-
-
-def number_of(args: dict[str, Any], key: str) -> int:
-    value = args.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise skillkit.Refused(f"'{key}' must be a positive integer")
-    return value
-
-
 def limit_of(args: dict[str, Any], default: int = 20) -> int:
-    value = args.get("limit", default)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise skillkit.Refused("'limit' must be a positive integer")
-    return min(value, MAX_LIST)
+    return skillkit.positive_int(args, "limit", default, most=MAX_LIST)
 
 
 def text_of(args: dict[str, Any], key: str, *, required: bool = False, limit: int = 256) -> str:
@@ -169,23 +141,6 @@ def checks_summary(runs: list[dict[str, Any]], total: int) -> dict[str, Any]:
     }
 
 
-def run_item(run: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": run.get("id"),
-        "name": run.get("name"),
-        "title": httpkit.clip(run.get("display_title"), 200) or None,
-        "branch": run.get("head_branch"),
-        "sha": (run.get("head_sha") or "")[:12] or None,
-        "event": run.get("event"),
-        "status": run.get("status"),
-        "conclusion": run.get("conclusion"),
-        "number": run.get("run_number"),
-        "attempt": run.get("run_attempt"),
-        "created_at": run.get("created_at"),
-        "url": run.get("html_url"),
-    }
-
-
 def job_item(job: dict[str, Any]) -> dict[str, Any]:
     steps = [s for s in job.get("steps") or [] if isinstance(s, dict)]
     return {
@@ -220,7 +175,7 @@ def list_issues(api: httpkit.Client, repo: str, args: dict[str, Any]) -> dict[st
 
 
 def get_issue(api: httpkit.Client, repo: str, args: dict[str, Any]) -> dict[str, Any]:
-    number = number_of(args, "number")
+    number = skillkit.positive_int(args, "number")
     issue = api.get(f"/repos/{repo}/issues/{number}")
     item = issue_item(issue)
     item["body"] = httpkit.clip(issue.get("body"), BODY_CHARS)
@@ -261,7 +216,7 @@ def list_prs(api: httpkit.Client, repo: str, args: dict[str, Any]) -> dict[str, 
 
 
 def get_pr(api: httpkit.Client, repo: str, args: dict[str, Any]) -> dict[str, Any]:
-    number = number_of(args, "number")
+    number = skillkit.positive_int(args, "number")
     pr = api.get(f"/repos/{repo}/pulls/{number}")
     item = pr_item(pr)
     sha = (pr.get("head") or {}).get("sha")
@@ -303,48 +258,27 @@ def list_runs(api: httpkit.Client, repo: str, args: dict[str, Any]) -> dict[str,
     for key in ("branch", "status", "event"):
         if args.get(key) is not None:
             params[key] = ref_of(args, key)
-    workflow = args.get("workflow")
-    if workflow is not None:
-        if isinstance(workflow, bool) or not isinstance(workflow, str | int):
-            raise skillkit.Refused("'workflow' must be a workflow file name or id")
-        path = f"/repos/{repo}/actions/workflows/{httpkit.segment(workflow)}/runs"
-    else:
-        path = f"/repos/{repo}/actions/runs"
-    found = api.get(path, params)
+    found = api.get(ghkit.runs_path(repo, args.get("workflow")), params)
     runs = [r for r in found.get("workflow_runs") or [] if isinstance(r, dict)]
-    return {"items": [run_item(r) for r in runs[:limit]], "total": found.get("total_count")}
+    return {"items": [ghkit.run_item(r) for r in runs[:limit]], "total": found.get("total_count")}
 
 
 def get_run(api: httpkit.Client, repo: str, args: dict[str, Any]) -> dict[str, Any]:
-    run_id = number_of(args, "run_id")
+    run_id = skillkit.positive_int(args, "run_id")
     run = api.get(f"/repos/{repo}/actions/runs/{run_id}")
-    jobs = api.get(
-        f"/repos/{repo}/actions/runs/{run_id}/jobs", {"filter": "latest", "per_page": 100}
-    )
-    items = [job_item(j) for j in jobs.get("jobs") or [] if isinstance(j, dict)]
-    return {"run": run_item(run), "jobs": items[:MAX_LIST]}
+    items = [job_item(j) for j in ghkit.latest_jobs(api, repo, run_id)]
+    return {"run": ghkit.run_item(run), "jobs": items[:MAX_LIST]}
 
 
 def job_logs(api: httpkit.Client, repo: str, args: dict[str, Any]) -> dict[str, Any]:
-    job_id = number_of(args, "job_id")
-    tail = args.get("tail_lines", TAIL_LINES_DEFAULT)
-    if isinstance(tail, bool) or not isinstance(tail, int) or tail <= 0:
-        raise skillkit.Refused("'tail_lines' must be a positive integer")
-    tail = min(tail, TAIL_LINES_MAX)
+    job_id = skillkit.positive_int(args, "job_id")
+    tail = skillkit.positive_int(args, "tail_lines", TAIL_LINES_DEFAULT, most=TAIL_LINES_MAX)
     # GitHub answers 302 with a short-lived storage URL; the token is not sent there.
     text = api.text(f"/repos/{repo}/actions/jobs/{job_id}/logs", tail_bytes=LOG_TAIL_BYTES)
     lines = httpkit.split_lines(text.body)
     if args.get("timestamps") is not True:
         lines = [STAMP.sub("", line, count=1) for line in lines]
-    kept = httpkit.tail_lines(lines, tail, LOG_CHARS)
-    return {
-        "job_id": job_id,
-        "log": "\n".join(kept),
-        "lines": len(kept),
-        "first_line": text.first_line + len(lines) - len(kept),
-        "truncated": text.truncated or len(lines) > len(kept),
-        "bytes": text.total_bytes,
-    }
+    return {"job_id": job_id, **httpkit.log_tail(text, lines, tail, LOG_CHARS)}
 
 
 ACTIONS = {
@@ -361,16 +295,11 @@ ACTIONS = {
 
 
 def run(args: dict[str, Any]) -> dict[str, Any]:
-    action = args.get("action")
-    handler = ACTIONS.get(action) if isinstance(action, str) else None
-    if handler is None:
-        raise skillkit.Refused(f"'action' must be one of: {', '.join(ACTIONS)}")
-    repo = repo_of(args)
-    api = client()
-    try:
+    action, handler = skillkit.action_of(args, ACTIONS)
+    repo = ghkit.repo_of(args)
+    api = ghkit.client()
+    with httpkit.answer_shape("GitHub"):
         return {"action": action, "repo": repo, **handler(api, repo, args)}
-    except (AttributeError, TypeError, KeyError) as e:
-        raise skillkit.Failed(f"GitHub answered in an unexpected shape ({e})") from None
 
 
 if __name__ == "__main__":

@@ -67,18 +67,8 @@ def project_of(args: dict[str, Any]) -> str:
     raise skillkit.Refused("'project' must be a project id or its path, e.g. 'group/project'")
 
 
-def positive(args: dict[str, Any], key: str) -> int:
-    value = args.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise skillkit.Refused(f"'{key}' must be a positive integer")
-    return value
-
-
 def limit_of(args: dict[str, Any]) -> int:
-    value = args.get("limit", 20)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise skillkit.Refused("'limit' must be a positive integer")
-    return min(value, MAX_LIST)
+    return skillkit.positive_int(args, "limit", 20, most=MAX_LIST)
 
 
 def choice(args: dict[str, Any], key: str, allowed: tuple[str, ...]) -> str | None:
@@ -177,7 +167,7 @@ def jobs_of(api: httpkit.Client, project: str, pipeline: int, scope: str | None)
 
 
 def get_pipeline(api: httpkit.Client, project: str, args: dict[str, Any]) -> dict[str, Any]:
-    pid = positive(args, "pipeline_id")
+    pid = skillkit.positive_int(args, "pipeline_id")
     p = api.get(f"/projects/{project}/pipelines/{pid}")
     item = pipeline_item(p)
     item.update(
@@ -190,29 +180,17 @@ def get_pipeline(api: httpkit.Client, project: str, args: dict[str, Any]) -> dic
 
 
 def pipeline_jobs(api: httpkit.Client, project: str, args: dict[str, Any]) -> dict[str, Any]:
-    pid = positive(args, "pipeline_id")
+    pid = skillkit.positive_int(args, "pipeline_id")
     scope = choice(args, "scope", PIPELINE_STATUS)
     jobs = jobs_of(api, project, pid, scope)
     return {"pipeline_id": pid, "items": jobs[:MAX_LIST]}
 
 
 def job_trace(api: httpkit.Client, project: str, args: dict[str, Any]) -> dict[str, Any]:
-    job_id = positive(args, "job_id")
-    tail = args.get("tail_lines", TAIL_LINES_DEFAULT)
-    if isinstance(tail, bool) or not isinstance(tail, int) or tail <= 0:
-        raise skillkit.Refused("'tail_lines' must be a positive integer")
-    tail = min(tail, TAIL_LINES_MAX)
+    job_id = skillkit.positive_int(args, "job_id")
+    tail = skillkit.positive_int(args, "tail_lines", TAIL_LINES_DEFAULT, most=TAIL_LINES_MAX)
     text = api.text(f"/projects/{project}/jobs/{job_id}/trace", tail_bytes=LOG_TAIL_BYTES)
-    lines = clean_trace(text.body)
-    kept = httpkit.tail_lines(lines, tail, LOG_CHARS)
-    return {
-        "job_id": job_id,
-        "log": "\n".join(kept),
-        "lines": len(kept),
-        "first_line": text.first_line + len(lines) - len(kept),
-        "truncated": text.truncated or len(lines) > len(kept),
-        "bytes": text.total_bytes,
-    }
+    return {"job_id": job_id, **httpkit.log_tail(text, clean_trace(text.body), tail, LOG_CHARS)}
 
 
 def list_mrs(api: httpkit.Client, project: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -224,7 +202,7 @@ def list_mrs(api: httpkit.Client, project: str, args: dict[str, Any]) -> dict[st
 
 
 def get_mr(api: httpkit.Client, project: str, args: dict[str, Any]) -> dict[str, Any]:
-    iid = positive(args, "iid")
+    iid = skillkit.positive_int(args, "iid")
     mr = api.get(f"/projects/{project}/merge_requests/{iid}")
     item = mr_item(mr)
     head = mr.get("head_pipeline") if isinstance(mr.get("head_pipeline"), dict) else None
@@ -254,16 +232,11 @@ ACTIONS = {
 
 
 def run(args: dict[str, Any]) -> dict[str, Any]:
-    action = args.get("action")
-    handler = ACTIONS.get(action) if isinstance(action, str) else None
-    if handler is None:
-        raise skillkit.Refused(f"'action' must be one of: {', '.join(ACTIONS)}")
+    action, handler = skillkit.action_of(args, ACTIONS)
     project = project_of(args)
     api = client()
-    try:
+    with httpkit.answer_shape("GitLab"):
         result = handler(api, project, args)
-    except (AttributeError, TypeError, KeyError) as e:
-        raise skillkit.Failed(f"GitLab answered in an unexpected shape ({e})") from None
     return {"action": action, "project": str(args["project"]), **result}
 
 

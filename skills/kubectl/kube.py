@@ -108,22 +108,11 @@ class Cluster:
         return answer
 
     def json(self, path: str, query: dict[str, str] | None = None) -> Any:
-        answer = self.call("GET", path, query)
-        if answer.truncated:
-            raise skillkit.Failed(f"the API server's answer is over {MAX_JSON} bytes; use 'limit'")
-        try:
-            return json.loads(answer.body)
-        except ValueError:
-            raise skillkit.Failed("the API server's answer is not JSON") from None
+        return self.call("GET", path, query).json("the API server", MAX_JSON, "; use 'limit'")
 
 
 def kube_message(answer: prockit.Answer) -> str:
-    try:
-        status = json.loads(answer.body)
-        message = status.get("message") if isinstance(status, dict) else None
-    except ValueError:
-        message = None
-    text = prockit.clip(str(message or answer.body.decode(errors="replace").strip()), 500)
+    text = prockit.clip(answer.said(), 500)
     if answer.status == 401:
         return f"kubernetes: unauthorized (HTTP 401): KUBE_TOKEN was not accepted ({text})"
     if answer.status == 403:

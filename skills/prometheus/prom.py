@@ -85,13 +85,6 @@ def moment(value: object, key: str, now: float) -> float:
         ) from None
 
 
-def bounded(args: dict[str, Any], key: str, default: int, top: int) -> int:
-    value = args.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise skillkit.Refused(f"'{key}' must be a positive integer")
-    return min(value, top)
-
-
 def query_of(args: dict[str, Any]) -> str:
     query = args.get("query")
     if not isinstance(query, str) or not query.strip():
@@ -164,7 +157,7 @@ def instant(api: httpkit.Client, args: dict[str, Any], now: float) -> dict[str, 
     params: dict[str, Any] = {"query": query}
     if args.get("time") is not None:
         params["time"] = f"{moment(args['time'], 'time', now):.3f}"
-    limit = bounded(args, "limit", SERIES_DEFAULT, SERIES_MAX)
+    limit = skillkit.positive_int(args, "limit", SERIES_DEFAULT, most=SERIES_MAX)
     answer = api.get("/api/v1/query", params)
     data = data_of(answer)
     kind = data.get("resultType")
@@ -196,8 +189,8 @@ def ranged(api: httpkit.Client, args: dict[str, Any], now: float) -> dict[str, A
             f"{(end - start) / step:.0f} samples per series; make 'step' larger "
             f"(at least {math.ceil((end - start) / MAX_SAMPLES)}s) or the range shorter"
         )
-    limit = bounded(args, "limit", SERIES_DEFAULT, SERIES_MAX)
-    points = bounded(args, "points", POINTS_DEFAULT, POINTS_MAX)
+    limit = skillkit.positive_int(args, "limit", SERIES_DEFAULT, most=SERIES_MAX)
+    points = skillkit.positive_int(args, "points", POINTS_DEFAULT, most=POINTS_MAX)
     params = {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
     answer = api.get("/api/v1/query_range", params)
     data = data_of(answer)
@@ -232,7 +225,7 @@ def targets(api: httpkit.Client, args: dict[str, Any], now: float) -> dict[str, 
     health = args.get("health")
     if health is not None and health not in ("up", "down", "unknown"):
         raise skillkit.Refused("'health' must be up, down or unknown")
-    limit = bounded(args, "limit", 50, SERIES_MAX)
+    limit = skillkit.positive_int(args, "limit", 50, most=SERIES_MAX)
     data = data_of(api.get("/api/v1/targets", {"state": "active"}))
     active = [t for t in data.get("activeTargets") or [] if isinstance(t, dict)]
     counts = Counter(str(t.get("health")) for t in active)
@@ -255,7 +248,7 @@ def alerts(api: httpkit.Client, args: dict[str, Any], now: float) -> dict[str, A
     state = args.get("state")
     if state is not None and state not in ("firing", "pending"):
         raise skillkit.Refused("'state' must be firing or pending")
-    limit = bounded(args, "limit", 50, SERIES_MAX)
+    limit = skillkit.positive_int(args, "limit", 50, most=SERIES_MAX)
     data = data_of(api.get("/api/v1/alerts"))
     found = [
         a
@@ -284,15 +277,10 @@ ACTIONS = {"query": instant, "query_range": ranged, "targets": targets, "alerts"
 
 
 def run(args: dict[str, Any]) -> dict[str, Any]:
-    action = args.get("action", "query")
-    handler = ACTIONS.get(action) if isinstance(action, str) else None
-    if handler is None:
-        raise skillkit.Refused(f"'action' must be one of: {', '.join(ACTIONS)}")
+    action, handler = skillkit.action_of(args, ACTIONS, "query")
     api = client()
-    try:
+    with httpkit.answer_shape("Prometheus", IndexError):
         return {"action": action, **handler(api, args, time.time())}
-    except (AttributeError, TypeError, KeyError, IndexError) as e:
-        raise skillkit.Failed(f"Prometheus answered in an unexpected shape ({e})") from None
 
 
 if __name__ == "__main__":

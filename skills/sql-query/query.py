@@ -60,12 +60,8 @@ def settings(args):
         raise skillkit.Refused("'query' must be a non-empty string")
     if len(query) > MAX_QUERY or "\0" in query:
         raise skillkit.Refused(f"'query' must be at most {MAX_QUERY} characters, without NUL")
-    rows = args.get("max_rows", ROWS_DEFAULT)
-    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
-        raise skillkit.Refused("'max_rows' must be a positive integer")
-    timeout = args.get("timeout_sec", TIMEOUT_DEFAULT)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-        raise skillkit.Refused("'timeout_sec' must be a positive number")
+    rows = skillkit.positive_int(args, "max_rows", ROWS_DEFAULT, most=ROWS_LIMIT)
+    timeout = skillkit.positive_number(args, "timeout_sec", TIMEOUT_DEFAULT, most=TIMEOUT_LIMIT)
     params = args.get("params", [])
     if not isinstance(params, list) or not all(
         p is None or isinstance(p, str | int | float) for p in params
@@ -74,7 +70,7 @@ def settings(args):
     write = args.get("write", False)
     if not isinstance(write, bool):
         raise skillkit.Refused("'write' must be true or false")
-    return name, query, min(rows, ROWS_LIMIT), min(float(timeout), TIMEOUT_LIMIT), params, write
+    return name, query, rows, timeout, params, write
 
 
 def cell(value):

@@ -7,18 +7,13 @@ one argument after the destination: no local shell ever sees it (the remote user
 shell runs it, as with any ``ssh host command``).
 """
 
-import contextlib
-import os
 import re
-import selectors
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "_lib"))
+import prockit
 import skillkit
 
 MAX_COMMAND = 8000
@@ -75,10 +70,8 @@ def settings(args):
         raise skillkit.Refused("'command' must be a non-empty string")
     if len(command) > MAX_COMMAND or "\0" in command:
         raise skillkit.Refused(f"'command' must be at most {MAX_COMMAND} characters, without NUL")
-    timeout = args.get("timeout_sec", TIMEOUT_DEFAULT)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-        raise skillkit.Refused("'timeout_sec' must be a positive number")
-    return name, command, min(float(timeout), TIMEOUT_LIMIT)
+    timeout = skillkit.positive_number(args, "timeout_sec", TIMEOUT_DEFAULT, most=TIMEOUT_LIMIT)
+    return name, command, timeout
 
 
 def ssh_argv(ssh, user, host, port, key, known_hosts, command):
@@ -109,30 +102,6 @@ def ssh_argv(ssh, user, host, port, key, known_hosts, command):
     return [*argv, "--", host, command]
 
 
-def collect(proc, deadline):
-    out, err = bytearray(), bytearray()
-    truncated = False
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ, "out")
-    sel.register(proc.stderr, selectors.EVENT_READ, "err")
-    while sel.get_map():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("deadline")
-        for key, _ in sel.select(remaining):
-            chunk = os.read(key.fd, 65536)
-            if not chunk:
-                sel.unregister(key.fileobj)
-            elif key.data == "out":
-                room = STDOUT_CAP - len(out)
-                out += chunk[: max(room, 0)]
-                if len(chunk) > room:
-                    return out, err, True
-            else:
-                err = (err + chunk)[-STDERR_TAIL:]
-    return out, err, truncated
-
-
 def run(args):
     name, command, timeout = settings(args)
     known = hosts()
@@ -145,27 +114,16 @@ def run(args):
     ssh = shutil.which("ssh")
     if ssh is None:
         raise skillkit.Failed("the ssh client is not installed (apt install openssh-client)")
-    started = time.monotonic()
-    proc = subprocess.Popen(
+    got = prockit.capture(
         ssh_argv(ssh, user, host, port, key, known_hosts, command),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
+        timeout=timeout,
+        stdout_cap=STDOUT_CAP,
+        stderr_tail=STDERR_TAIL,
     )
-    try:
-        out, err, truncated = collect(proc, started + timeout)
-    except TimeoutError:
-        raise TimeoutError(f"the command on {name!r} ran longer than {timeout:g} s") from None
-    finally:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
-    status = proc.returncode
-    err_text = err.decode("utf-8", "replace")
+    if got.timed_out:
+        raise TimeoutError(f"the command on {name!r} ran longer than {timeout:g} s")
+    status, truncated = got.code, got.truncated
+    err_text = got.stderr.decode("utf-8", "replace")
     if status == 255 and not truncated:
         lines = [ln.strip() for ln in err_text.strip().splitlines() if ln.strip()]
         reason = " ".join(lines[-3:])[:500] or "ssh exited with status 255"
@@ -173,10 +131,10 @@ def run(args):
     result = {
         "host": name,
         "exit_status": status,
-        "stdout": out.decode("utf-8", "replace"),
+        "stdout": got.stdout.decode("utf-8", "replace"),
         "stderr_tail": err_text,
         "truncated": truncated,
-        "duration_ms": round((time.monotonic() - started) * 1000, 1),
+        "duration_ms": round(got.seconds * 1000, 1),
     }
     if truncated:
         result["note"] = f"output over {STDOUT_CAP // 1024} KB: the connection was closed there"

@@ -17,7 +17,7 @@ from typing import TextIO
 from nexflow.skills.install.errors import InstallError
 from nexflow.skills.install.installer import BaseInstaller, finding_keys
 from nexflow.skills.install.lock import LockEntry, hash_tree
-from nexflow.skills.install.model import InstallPlan
+from nexflow.skills.install.model import InstalledSkill, InstallPlan
 
 InstallerFactory = Callable[[argparse.Namespace], BaseInstaller]
 Ask = Callable[[str], str]
@@ -81,16 +81,36 @@ def terminal_ask() -> Ask | None:
 
 def cmd_install(args: argparse.Namespace, installer: BaseInstaller, ask: Ask | None) -> int:
     plan = installer.plan(args.source, index=getattr(args, "index", None))
-    try:
-        show_plan(plan, installer.noun, sys.stdout)
-        if not approve(plan, yes=args.yes, ask=ask, what="install", out=sys.stdout):
-            print(f"{plan.name} was not installed", file=sys.stderr)
-            return 1
-        done = installer.commit(plan, approved=True)
-    finally:
-        installer.discard(plan)
+    done = _review_and_commit(args, installer, ask, plan, ("install", "installed"))
+    if done is None:
+        return 1
     print(f"installed {done.name} into {done.path} ({len(done.files)} file(s) locked)")
     return 0
+
+
+def _review_and_commit(
+    args: argparse.Namespace,
+    installer: BaseInstaller,
+    ask: Ask | None,
+    plan: InstallPlan,
+    what: tuple[str, str],
+    changes: Callable[[], list[str]] | None = None,
+) -> InstalledSkill | None:
+    """Show ``plan`` (and its ``changes``), ask, commit; None when not approved. The
+    staged copy is discarded either way."""
+    verb, past = what
+    try:
+        show_plan(plan, installer.noun, sys.stdout)
+        if changes is not None:
+            print("changes since install:")
+            for line in changes():
+                print(f"  {line}")
+        if not approve(plan, yes=args.yes, ask=ask, what=verb, out=sys.stdout):
+            print(f"{plan.name} was not {past}", file=sys.stderr)
+            return None
+        return installer.commit(plan, approved=True)
+    finally:
+        installer.discard(plan)
 
 
 def update_diff(plan: InstallPlan, entry: LockEntry) -> list[str]:
@@ -117,17 +137,11 @@ def update_diff(plan: InstallPlan, entry: LockEntry) -> list[str]:
 
 def cmd_update(args: argparse.Namespace, installer: BaseInstaller, ask: Ask | None) -> int:
     plan, entry = installer.plan_update(args.name)
-    try:
-        show_plan(plan, installer.noun, sys.stdout)
-        print("changes since install:")
-        for line in update_diff(plan, entry):
-            print(f"  {line}")
-        if not approve(plan, yes=args.yes, ask=ask, what="update", out=sys.stdout):
-            print(f"{plan.name} was not updated", file=sys.stderr)
-            return 1
-        done = installer.commit(plan, approved=True)
-    finally:
-        installer.discard(plan)
+    done = _review_and_commit(
+        args, installer, ask, plan, ("update", "updated"), lambda: update_diff(plan, entry)
+    )
+    if done is None:
+        return 1
     print(f"updated {done.name} in {done.path}")
     return 0
 

@@ -258,14 +258,21 @@ class Installer(BaseInstaller):
         )
 
 
+def source_path(content: Path, subdir: str, source: str) -> Path:
+    """Where the ``#subdir`` of ``source`` points in its fetched ``content`` (``content``
+    itself without one); ``SourceError`` unless it is a relative path inside."""
+    if not subdir:
+        return content
+    pure = PurePosixPath(subdir)
+    if pure.is_absolute() or ".." in pure.parts:
+        raise SourceError(f"{source}: '#{subdir}' must be a relative path inside the source")
+    return content.joinpath(*pure.parts)
+
+
 def _skill_folder(content: Path, subdir: str, source: str) -> Path:
-    if subdir:
-        pure = PurePosixPath(subdir)
-        if pure.is_absolute() or ".." in pure.parts:
-            raise SourceError(f"{source}: '#{subdir}' must be a relative path inside the source")
-        content = content.joinpath(*pure.parts)
-        if not content.is_dir():
-            raise SourceError(f"{source}: no folder {subdir!r} in the source")
+    content = source_path(content, subdir, source)
+    if subdir and not content.is_dir():
+        raise SourceError(f"{source}: no folder {subdir!r} in the source")
     if any((content / n).is_file() for n in SKILL_FILES):
         return content
     found = [p.parent for p in iter_skill_files(content, max_depth=4)]

@@ -172,16 +172,28 @@ def differences(expected: Mapping[str, str], folder: Path) -> list[str]:
     """What changed under ``folder`` since ``expected`` was recorded; empty when nothing."""
     if not folder.exists():
         return [f"{folder} is missing"]
-    actual = hash_tree(folder)
     found = []
-    for rel, digest in sorted(expected.items()):
-        now = actual.get(rel)
+    for rel, digest, now in compare_tree(expected, folder):
         if now is None:
             found.append(f"file {rel} was removed since install")
-        elif now != digest:
+        elif digest is None:
+            found.append(f"file {rel} was added since install")
+        else:
             found.append(
                 f"file {rel} changed since install (sha256 {now[:12]}…, recorded {digest[:12]}…)"
             )
-    for rel in sorted(set(actual) - set(expected)):
-        found.append(f"file {rel} was added since install")
     return found
+
+
+def compare_tree(
+    expected: Mapping[str, str], folder: Path
+) -> Iterator[tuple[str, str | None, str | None]]:
+    """``(path, expected sha256, actual sha256)`` for each file of ``folder`` that is not
+    as ``expected`` says: the expected ones first, by path (actual None: missing), then
+    those not expected (expected None), by path."""
+    actual = hash_tree(folder)
+    for rel, digest in sorted(expected.items()):
+        if actual.get(rel) != digest:
+            yield rel, digest, actual.get(rel)
+    for rel in sorted(set(actual) - set(expected)):
+        yield rel, None, actual[rel]

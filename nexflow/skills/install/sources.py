@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from nexflow.skills.install.errors import IndexMismatch, SourceError, UnsafeArchive
-from nexflow.skills.install.lock import hash_tree
+from nexflow.skills.install.lock import compare_tree
 
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar")
 MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
@@ -383,15 +383,14 @@ def lookup(index: str, slug: str) -> IndexEntry:
 
 def check_index_hashes(folder: Path, expected: Mapping[str, str], slug: str) -> None:
     """Refuse unless ``folder`` holds exactly the files the index lists, byte for byte."""
-    actual = hash_tree(folder)
     problems = []
-    for rel, digest in sorted(expected.items()):
-        got = actual.get(rel)
+    for rel, digest, got in compare_tree(expected, folder):
         if got is None:
             problems.append(f"{rel} is missing")
-        elif got != digest:
+        elif digest is None:
+            problems.append(f"{rel} is not listed in the index")
+        else:
             problems.append(f"{rel} has sha256 {got[:12]}…, the index says {digest[:12]}…")
-    problems += [f"{rel} is not listed in the index" for rel in sorted(set(actual) - set(expected))]
     if problems:
         raise IndexMismatch(
             f"{slug}: the downloaded files do not match the index; refused: " + "; ".join(problems)
