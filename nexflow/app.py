@@ -456,6 +456,8 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         budgets=budgets,
         workspaces=workspaces,
         webhooks=config.webhooks,
+        tools=toolbox,
+        mcp_servers=mcp_servers,
         routes=tuple(
             route
             for connector in connectors.values()

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from nexflow import i18n
 from nexflow.config.model import BudgetsConfig
@@ -56,8 +56,6 @@ class UsageStore(Protocol):
     ) -> None: ...
 
     async def usage_by_model(self, day_prefix: str = "") -> list[UsageRow]: ...
-
-    async def message_counts(self, since: float = 0.0) -> dict[str, int]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,22 +215,6 @@ class Budgets:
     async def today_by_model(self) -> list[UsageRow]:
         return await self._store.usage_by_model(self.today())
 
-    async def overview(self) -> dict[str, Any]:
-        """All-time and today's totals: messages, LLM calls, tokens, cost, per model."""
-        now = self._clock()
-        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-        result: dict[str, Any] = {"day": self.today()}
-        for key, prefix, since in (("total", "", 0.0), ("today", self.today(), midnight)):
-            rows = await self._store.usage_by_model(prefix)
-            counts = await self._store.message_counts(since)
-            result[key] = {
-                "messages_in": counts.get("user", 0),
-                "messages_out": counts.get("assistant", 0),
-                **_totals(rows),
-                "per_model": {r.model: _totals([r]) for r in rows},
-            }
-        return result
-
     async def status_lines(self, lang: str, user_id: str) -> list[str]:
         """The ``/status`` lines: today's LLM use on this Nexflow and the user's budget."""
         rows = await self.today_by_model()
@@ -256,15 +238,6 @@ class Budgets:
                 monthly=unlimited if monthly is None else monthly,
             ),
         ]
-
-
-def _totals(rows: list[UsageRow]) -> dict[str, Any]:
-    return {
-        "llm_calls": sum(r.calls for r in rows),
-        "tokens_in": sum(r.tokens_in for r in rows),
-        "tokens_out": sum(r.tokens_out for r in rows),
-        "cost_usd": round(sum(r.cost_usd for r in rows), 6),
-    }
 
 
 def _exhausted(limit: UsageLimit, used: int, tokens: int, scope: str) -> BudgetExhausted:

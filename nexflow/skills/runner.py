@@ -319,6 +319,10 @@ async def _read(
             which = "output" if stdout else "stderr"
             capture.overflow = f"{which} exceeded {capture.cap // 1024} KB"
             _kill(proc.pid, cgroup)
+            # Read on to EOF and drop it: a reader that stops leaves its pipe paused, and
+            # so open, after the process is gone (a ResourceWarning at garbage collection).
+            while await stream.read(_CHUNK):
+                pass
             return
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from nexflow.bus.events import InboundEvent, Outbound
+from nexflow.storage.stats import Activity, Backlog, Invocations, ToolUsage
 
 
 class StorageError(Exception):
@@ -311,6 +312,14 @@ class Storage(Protocol):
         progress: float | None = None,
         result: dict[str, Any] | None = None,
     ) -> None: ...
+
+    # statistics (sqlite_stats; user_id None: everyone)
+    async def tool_usage(self, user_id: str | None, since: float = 0.0) -> list[ToolUsage]: ...
+    async def invocations(
+        self, user_id: str | None, since: float, name: str | None = None
+    ) -> list[Invocations]: ...
+    async def activity(self, user_id: str | None, since: float, first_day: str) -> Activity: ...
+    async def backlog(self, user_id: str | None, now: float) -> Backlog: ...
 
     # webhooks
     async def remember_delivery(self, hook: str, delivery: str, now: float, keep_s: float) -> bool:

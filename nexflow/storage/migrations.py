@@ -291,6 +291,14 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
             received_at REAL NOT NULL, PRIMARY KEY (hook, delivery))
         """,
     ),
+    (
+        11,
+        "audit indexes for the tool registry and statistics (per tool, per user, by time)",
+        """
+        CREATE INDEX audit_kind_name_ts ON audit(kind, name, ts);
+        CREATE INDEX audit_user_ts ON audit(user_id, ts)
+        """,
+    ),
 )
 
 

@@ -15,11 +15,14 @@ from nexflow.storage.sqlite_conn import _insert_audit, _tx, message_row, select_
 from nexflow.storage.sqlite_hooks import SQLiteHooks
 from nexflow.storage.sqlite_identity import SQLiteIdentity
 from nexflow.storage.sqlite_queue import SQLiteQueues
+from nexflow.storage.sqlite_stats import SQLiteStats
 from nexflow.storage.sqlite_turns import SQLiteTurns
 from nexflow.storage.sqlite_usage import SQLiteUsage
 
 
-class SQLiteStorage(SQLiteQueues, SQLiteTurns, SQLiteIdentity, SQLiteUsage, SQLiteHooks):
+class SQLiteStorage(
+    SQLiteQueues, SQLiteTurns, SQLiteIdentity, SQLiteUsage, SQLiteHooks, SQLiteStats
+):
     """The default storage: a single SQLite file."""
 
     # -- identities ---------------------------------------------------------------

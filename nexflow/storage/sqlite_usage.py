@@ -236,15 +236,3 @@ class SQLiteUsage(SQLiteConnection):
             return [UsageRow(str(r[0]), int(r[1]), int(r[2]), int(r[3]), float(r[4])) for r in rows]
 
         return await self._run(q)
-
-    async def message_counts(self, since: float = 0.0) -> dict[str, int]:
-        """Stored messages by role since the epoch time ``since``."""
-
-        def q(c: sqlite3.Connection) -> dict[str, int]:
-            rows = c.execute(
-                "SELECT role, COUNT(*) FROM messages WHERE created_at >= ? GROUP BY role",
-                (since,),
-            ).fetchall()
-            return {str(r[0]): int(r[1]) for r in rows}
-
-        return await self._run(q)

@@ -31,7 +31,9 @@ from nexflow.web.browser import BrowserPolicy
 from nexflow.web.hooks import WebRoute
 
 if TYPE_CHECKING:
+    from nexflow.mcp_client import McpServers
     from nexflow.panels.runtime import PanelService
+    from nexflow.tools.toolset import Toolbox
     from nexflow.workspace.api import Workspaces
 
 
@@ -57,6 +59,8 @@ class WebServices:
     # Routes plugins add (a connector's webhook, nexflow.web.hooks), served as they are.
     routes: tuple[WebRoute, ...] = ()
     webhooks: WebhooksConfig | None = None  # inbound signed webhooks (routes_hooks)
+    tools: Toolbox | None = None  # each caller's toolset, for the tool registry (routes_tools)
+    mcp_servers: McpServers | None = None  # their listed tools in the registry (routes_tools)
 
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -87,7 +91,8 @@ def create_app(
         routes_openai,
         routes_pairing,
         routes_skills,
-        routes_stats,
+        routes_statistics,
+        routes_tools,
         routes_turns,
         routes_ws,
     )
@@ -97,7 +102,8 @@ def create_app(
     app.include_router(routes_pairing.router)
     app.include_router(routes_ws.router)
     app.include_router(routes_skills.router)
-    app.include_router(routes_stats.router)
+    app.include_router(routes_statistics.router)  # replaces routes_stats (its overview)
+    app.include_router(routes_tools.router)
     app.include_router(routes_turns.router)
     app.include_router(routes_hooks.router)
     if services.panels is not None:

@@ -26,10 +26,11 @@ PUBLIC_PATHS = frozenset({"/", "/patches", "/health", "/ready", "/favicon.ico"})
 _URL_TOKEN_KEYS = (b"token=", b"access_token=", b"api_key=", b"auth=")
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Endpoints that act as the owner whoever calls (MCP runs skills with the owner's
-# permissions; metrics, statistics and pairing are the whole gateway's): web users get 403.
+# permissions; metrics and pairing are the whole gateway's): web users get 403. Statistics
+# answer each caller for themselves (routes_statistics.py; ?all=true is the owner's).
 # /mcp is not here: it serves each caller their own panel tools with their role's skill
 # permissions (app.py, ``mcp_caller``).
-OWNER_ONLY = ("/metrics", "/api/v1/metrics", "/api/v1/statistics", "/api/v1/pairing")
+OWNER_ONLY = ("/metrics", "/api/v1/metrics", "/api/v1/pairing")
 # Swagger UI and ReDoc load their scripts from a CDN: no Content-Security-Policy there.
 CSP_EXEMPT = ("/docs", "/redoc")
 CLOSE_FORBIDDEN = 4403

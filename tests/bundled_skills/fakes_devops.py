@@ -20,10 +20,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from fakes_loopback import LoopbackServer, QuietHandler, ServedFake
 
 
 @dataclass
@@ -48,14 +48,7 @@ class Answer:
 Route = Callable[[Seen, re.Match[str]], Answer]
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass  # a skill hanging up mid-answer is not a test failure
-
-
-class FakeService:
+class FakeService(ServedFake):
     """The shared server: a route table of ``(method, path regex) → handler``."""
 
     def __init__(self) -> None:
@@ -64,8 +57,6 @@ class FakeService:
         self.delay = 0.0
         self._routes: list[tuple[str, re.Pattern[str], Route]] = []
         self._lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self.url = ""
 
     def route(self, method: str, pattern: str, handler: Route) -> None:
@@ -78,14 +69,11 @@ class FakeService:
     def error(self, status: int, message: str) -> Answer:
         return Answer(status, {"message": message})
 
-    def __enter__(self) -> Self:
+    def _make_server(self) -> LoopbackServer:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
 
             def _handle(self) -> None:
                 parts = urlsplit(self.path)
@@ -125,18 +113,9 @@ class FakeService:
 
             do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _handle
 
-        self._server = _Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        assert self._server is not None
-        self._server.shutdown()
-        self._server.server_close()
+        server = LoopbackServer(Handler)
+        self.url = f"http://127.0.0.1:{server.port}"
+        return server
 
     def dispatch(self, seen: Seen) -> Answer:
         with self._lock:

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import json
 import re
-import socketserver
 import struct
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from fakes_loopback import LoopbackServer, QuietHandler, ServedFake, UnixLoopbackServer
 
 # -- Docker Engine --------------------------------------------------------------------
 
@@ -126,12 +125,8 @@ class DockerState:
 _VERSIONED = re.compile(r"^/v1\.\d+(/.*)$")
 
 
-class _DockerHandler(BaseHTTPRequestHandler):
+class _DockerHandler(QuietHandler):
     protocol_version = "HTTP/1.1"
-    server: _UnixHTTPServer | _TCPHTTPServer
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
     def _json(self, status: int, body: object) -> None:
         data = json.dumps(body).encode()
@@ -149,7 +144,7 @@ class _DockerHandler(BaseHTTPRequestHandler):
     def _route(self) -> tuple[str, dict[str, list[str]]]:
         parts = urlsplit(self.path)
         m = _VERSIONED.match(parts.path)
-        state = self.server.state
+        state = self.server.fake.state
         state.requests.append((self.command, self.path))
         return (m.group(1) if m else parts.path), parse_qs(parts.query)
 
@@ -158,7 +153,7 @@ class _DockerHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path, query = self._route()
-        state = self.server.state
+        state = self.server.fake.state
         if path == "/containers/json":
             rows = []
             wanted = json.loads(query.get("filters", ["{}"])[0]).get("name", [])
@@ -201,7 +196,7 @@ class _DockerHandler(BaseHTTPRequestHandler):
             self._logs(c, query)
 
     def _logs(self, c: dict[str, Any], query: dict[str, list[str]]) -> None:
-        lines = self.server.state.logs.get(c["Name"].lstrip("/"), [])
+        lines = self.server.fake.state.logs.get(c["Name"].lstrip("/"), [])
         tail = query.get("tail", ["all"])[0]
         if tail != "all":
             lines = lines[-int(tail) :] if int(tail) else []
@@ -223,7 +218,7 @@ class _DockerHandler(BaseHTTPRequestHandler):
         if not m:
             self._json(404, {"message": "page not found"})
             return
-        c = self.server.state.find(m.group(1))
+        c = self.server.fake.state.find(m.group(1))
         if c is None:
             self._missing(m.group(1))
             return
@@ -239,23 +234,7 @@ class _DockerHandler(BaseHTTPRequestHandler):
         self._empty(204)
 
 
-class _UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-    state: DockerState
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass
-
-
-class _TCPHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    state: DockerState
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass
-
-
-class FakeDockerEngine:
+class FakeDockerEngine(ServedFake):
     """The Docker Engine API on a unix socket at ``path`` (or, with ``path=None``, on
     127.0.0.1 over TCP), with three containers: ``web`` (running, multiplexed logs),
     ``worker`` (exited) and ``console`` (a TTY: raw logs)."""
@@ -271,7 +250,6 @@ class FakeDockerEngine:
             self.state.containers[c["Id"]] = c
         self.state.logs["web"] = [(1, "GET / 200"), (2, "upstream timed out"), (1, "GET /a 404")]
         self.state.logs["console"] = [(1, "tty line one"), (1, "tty line two")]
-        self._server: _UnixHTTPServer | _TCPHTTPServer | None = None
         self.url = ""
 
     def container(self, name: str) -> dict[str, Any]:
@@ -282,22 +260,15 @@ class FakeDockerEngine:
     def posts(self) -> list[str]:
         return [p for m, p in self.state.requests if m == "POST"]
 
-    def __enter__(self) -> FakeDockerEngine:
-        server: _UnixHTTPServer | _TCPHTTPServer
+    def _make_server(self) -> LoopbackServer | UnixLoopbackServer:
         if self.path is None:
-            server = _TCPHTTPServer(("127.0.0.1", 0), _DockerHandler)
-            self.url = f"tcp://127.0.0.1:{server.server_address[1]}"
-        else:
-            server = _UnixHTTPServer(str(self.path), _DockerHandler)
-            self.url = f"unix://{self.path}"
-        server.state = self.state
-        self._server = server
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        return self
+            tcp = LoopbackServer(_DockerHandler, self)
+            self.url = f"tcp://127.0.0.1:{tcp.port}"
+            return tcp
+        self.url = f"unix://{self.path}"
+        return UnixLoopbackServer(self.path, _DockerHandler, self)
 
     def __exit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.shutdown()
-        self._server.server_close()
+        super().__exit__(*exc)
         if self.path is not None:
             self.path.unlink(missing_ok=True)

@@ -7,10 +7,10 @@ from __future__ import annotations
 import copy
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from fakes_loopback import LoopbackServer, QuietHandler, ServedFake
 
 # -- Kubernetes API -------------------------------------------------------------------
 
@@ -164,12 +164,8 @@ def _status(code: int, reason: str, message: str) -> dict[str, Any]:
     }
 
 
-class _KubeHandler(BaseHTTPRequestHandler):
+class _KubeHandler(QuietHandler):
     protocol_version = "HTTP/1.1"
-    server: _KubeServer
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
     def _send(self, status: int, body: bytes, kind: str = "application/json") -> None:
         self.send_response(status)
@@ -182,7 +178,7 @@ class _KubeHandler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(body).encode())
 
     def _authorised(self) -> bool:
-        api = self.server.api
+        api = self.server.fake
         api.requests.append((self.command, self.path, dict(self.headers)))
         if self.headers.get("Authorization") != f"Bearer {api.token}":
             self._json(401, _status(401, "Unauthorized", "Unauthorized"))
@@ -215,7 +211,7 @@ class _KubeHandler(BaseHTTPRequestHandler):
         ns, kind, name, log, query = found
         items = [
             o
-            for o in self.server.api.objects[kind]
+            for o in self.server.fake.objects[kind]
             if ns is None or o["metadata"].get("namespace") == ns
         ]
         selector = query.get("labelSelector", [""])[0]
@@ -242,7 +238,7 @@ class _KubeHandler(BaseHTTPRequestHandler):
             self._json(404, _status(404, "NotFound", f'{kind} "{name}" not found'))
             return
         if log:
-            lines = self.server.api.logs.get(name, [])
+            lines = self.server.fake.logs.get(name, [])
             tail = int(query.get("tailLines", ["1000"])[0])
             text = "".join(line + "\n" for line in lines[-tail:])
             self._send(200, text.encode(), "text/plain")
@@ -261,7 +257,7 @@ class _KubeHandler(BaseHTTPRequestHandler):
             )
             return
         ns, _, name, _, _ = found
-        api = self.server.api
+        api = self.server.fake
         match = [
             o
             for o in api.objects["deployments"]
@@ -278,15 +274,7 @@ class _KubeHandler(BaseHTTPRequestHandler):
         self._json(200, {"kind": "Deployment", **match[0]})
 
 
-class _KubeServer(ThreadingHTTPServer):
-    daemon_threads = True
-    api: FakeKubeApi
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass
-
-
-class FakeKubeApi:
+class FakeKubeApi(ServedFake):
     """A Kubernetes API server on 127.0.0.1 over plain HTTP (as ``kubectl proxy`` serves)."""
 
     def __init__(self, token: str = "t0ken-abc") -> None:
@@ -298,17 +286,8 @@ class FakeKubeApi:
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.patches: list[tuple[str, str, dict[str, Any]]] = []
         self.url = ""
-        self._server: _KubeServer | None = None
 
-    def __enter__(self) -> FakeKubeApi:
-        server = _KubeServer(("127.0.0.1", 0), _KubeHandler)
-        server.api = self
-        self._server = server
-        self.url = f"http://127.0.0.1:{server.server_address[1]}"
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.shutdown()
-        self._server.server_close()
+    def _make_server(self) -> LoopbackServer:
+        server = LoopbackServer(_KubeHandler, self)
+        self.url = f"http://127.0.0.1:{server.port}"
+        return server

@@ -2,7 +2,6 @@
 
 * :class:`MailSink` — an ``aiosmtpd`` SMTP server (plain, STARTTLS or implicit TLS, with
   optional AUTH) that keeps every message it accepts;
-* :func:`make_cert` — a self-signed certificate for ``localhost``/``127.0.0.1``;
 * :class:`SSHServer` — an ``asyncssh`` server with a generated host key that accepts one
   client key and runs commands as real processes (so the real ``ssh`` client is tested);
 * :class:`CalDAVServer` — a small CalDAV server (PROPFIND, REPORT calendar-query with a
@@ -12,10 +11,7 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import email
-import ssl
-import threading
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
@@ -23,57 +19,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-
-# -- TLS --------------------------------------------------------------------------------
-
-
-def make_cert(folder: Path) -> tuple[Path, Path]:
-    """``(cert.pem, key.pem)``: a self-signed certificate for localhost and 127.0.0.1."""
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
-def server_context(cert: Path, key: Path) -> ssl.SSLContext:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
-    return ctx
-
+from fakes_loopback import Cert, LoopbackServer, QuietHandler
 
 # -- SMTP -------------------------------------------------------------------------------
 
@@ -98,7 +44,7 @@ class MailSink:
     """
 
     mode: str = "none"
-    cert: tuple[Path, Path] | None = None
+    cert: Cert | None = None
     users: dict[str, str] = field(default_factory=dict)
     refuse: dict[str, str] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
@@ -147,10 +93,10 @@ class MailSink:
             kwargs.update(authenticator=self._authenticate, auth_required=True)
         if self.mode == "starttls":
             assert self.cert is not None
-            kwargs.update(tls_context=server_context(*self.cert), require_starttls=True)
+            kwargs.update(tls_context=self.cert.server, require_starttls=True)
         elif self.mode == "tls":
             assert self.cert is not None
-            kwargs.update(ssl_context=server_context(*self.cert))
+            kwargs.update(ssl_context=self.cert.server)
         elif self.users:
             kwargs.update(auth_require_tls=False)
         self._controller = Controller(
@@ -325,8 +271,7 @@ class CalDAVServer:
         self.feeds: dict[str, str] = {}  # public ICS feeds at /feeds/<name>, no login
         self.taken = False  # True: every resource name counts as existing (a UID clash)
         self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
-        self._httpd: Any = None
-        self._thread: threading.Thread | None = None
+        self._httpd: LoopbackServer | None = None
         self.port = 0
 
     @property
@@ -334,14 +279,9 @@ class CalDAVServer:
         return f"http://127.0.0.1:{self.port}/cal/"
 
     def start(self) -> CalDAVServer:
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def _body(self) -> bytes:
                 return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
@@ -439,11 +379,8 @@ class CalDAVServer:
                 outer.etags[name] = outer.etags.get(name, 0) + 1
                 self._send(201, ETag=f'"{outer.etags[name]}"')
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
+        self._httpd = LoopbackServer(Handler).start()
+        self.port = self._httpd.port
         return self
 
     def add(self, name: str, text: str) -> None:
@@ -452,10 +389,7 @@ class CalDAVServer:
 
     def stop(self) -> None:
         if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
+            self._httpd.stop()
 
 
 DAV_NS, CAL = "DAV:", "urn:ietf:params:xml:ns:caldav"

@@ -17,14 +17,13 @@ from __future__ import annotations
 import html
 import json
 import ssl
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
+
+from fakes_loopback import LoopbackServer, QuietHandler, ServedFake
 
 
 @dataclass(frozen=True)
@@ -67,12 +66,8 @@ def page(body: str, status: int = 200, ctype: str = "text/html; charset=utf-8") 
     return Answer(status, body, {"Content-Type": ctype})
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+class _Handler(QuietHandler):
     protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
     def _serve(self) -> None:
         parts = urlsplit(self.path)
@@ -100,27 +95,17 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = _serve
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    fake: FakeService
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass  # a client hanging up on a slow answer is what the timeout tests do
-
-
-class FakeService:
+class FakeService(ServedFake):
     """A loopback HTTP(S) server; subclasses answer in :meth:`answer`."""
 
     def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.requests: list[Seen] = []
         self._tls = tls
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
-        assert self._server is not None
-        return int(self._server.server_address[1])
+        assert isinstance(self._server, LoopbackServer)
+        return self._server.port
 
     @property
     def url(self) -> str:
@@ -130,23 +115,11 @@ class FakeService:
     def answer(self, seen: Seen) -> Answer:
         raise NotImplementedError
 
-    def __enter__(self) -> Self:
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.fake = self
+    def _make_server(self) -> LoopbackServer:
+        server = LoopbackServer(_Handler, self)
         if self._tls is not None:
             server.socket = self._tls.wrap_socket(server.socket, server_side=True)
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        assert self._server is not None and self._thread is not None
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+        return server
 
 
 class Site(FakeService):

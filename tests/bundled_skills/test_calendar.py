@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bundled_support import call_skill, failure, refusal, run_skill, skill_gateway, tool_json
 from fakes_tools import CalDAVServer
-from support_tools import LEVELS, call_skill, gateway_for, run_bundled, tool_json
 
 from nexflow.skills import SkillInputInvalid
 from nexflow.skills.isolation import IsolationLevel
@@ -98,18 +98,11 @@ EXPECTED_WEEK = [
 ]
 
 
-@pytest.fixture(params=LEVELS, ids=[lv.value for lv in LEVELS])
-def level(request: pytest.FixtureRequest) -> IsolationLevel:
-    return request.param  # type: ignore[no-any-return]
-
-
 @pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    ws = tmp_path.resolve() / "workspace"
-    ws.mkdir()
-    (ws / "cal").mkdir()
-    (ws / "cal" / "team.ics").write_text(ICS, newline="")
-    return ws
+def workspace(workspace: Path) -> Path:
+    (workspace / "cal").mkdir()
+    (workspace / "cal" / "team.ics").write_text(ICS, newline="")
+    return workspace
 
 
 @pytest.fixture
@@ -124,7 +117,7 @@ def dav_env(dav: CalDAVServer, password: str = "pw") -> dict[str, str]:
 
 
 async def test_agenda_from_a_workspace_file(workspace: Path, level: IsolationLevel) -> None:
-    r = await run_bundled("calendar", {"file": "cal/team.ics", **WEEK}, workspace, level=level)
+    r = await run_skill("calendar", {"file": "cal/team.ics", **WEEK}, workspace, level=level)
     assert r.ok, r.stderr_tail
     assert r.data["source"] == "file cal/team.ics" and r.data["tz"] == "Europe/Paris"
     assert brief(r.data["events"]) == EXPECTED_WEEK
@@ -138,7 +131,7 @@ async def test_agenda_from_a_workspace_file(workspace: Path, level: IsolationLev
 async def test_count_and_display_zone(workspace: Path) -> None:
     # The standup has COUNT=6 from Mon 30 Nov: Nov 30, Dec 2, 4, 7, 9, 11.
     payload = {"file": "cal/team.ics", "from": "2026-11-30", "days": 21, "tz": "UTC"}
-    r = await run_bundled("calendar", payload, workspace)
+    r = await run_skill("calendar", payload, workspace)
     standups = [e["start"] for e in r.data["events"] if e["summary"] == "Standup"]
     assert standups == [
         f"2026-{day}T08:30:00+00:00"
@@ -150,7 +143,7 @@ async def test_partly_understood_rules_say_so(workspace: Path) -> None:
     ics = ICS.replace("SUMMARY:Long ago", "SUMMARY:Monthly\r\nRRULE:FREQ=MONTHLY;BYDAY=1MO")
     ics = ics.replace("DTSTART;TZID=Europe/Paris", "DTSTART;TZID=W. Europe Standard Time")
     (workspace / "odd.ics").write_text(ics, newline="")
-    r = await run_bundled(
+    r = await run_skill(
         "calendar", {"file": "odd.ics", "from": "2026-12-01", "days": 31}, workspace
     )
     assert r.ok, r.stderr_tail
@@ -163,10 +156,10 @@ async def test_partly_understood_rules_say_so(workspace: Path) -> None:
 async def test_agenda_from_a_named_feed(workspace: Path, dav: CalDAVServer) -> None:
     dav.feeds["team.ics"] = ICS
     env = {"CALENDAR_FEEDS": f"team=http://127.0.0.1:{dav.port}/feeds/team.ics"}
-    r = await run_bundled("calendar", {"feed": "team", **WEEK}, workspace, secrets=env)
+    r = await run_skill("calendar", {"feed": "team", **WEEK}, workspace, secrets=env)
     assert r.ok, r.stderr_tail
     assert brief(r.data["events"]) == EXPECTED_WEEK
-    r = await run_bundled("calendar", {"feed": "work", **WEEK}, workspace, secrets=env)
+    r = await run_skill("calendar", {"feed": "work", **WEEK}, workspace, secrets=env)
     assert r.exit_code == 2
     assert "feed 'work' is not configured in CALENDAR_FEEDS (configured: team)" in r.stderr_tail
 
@@ -181,7 +174,7 @@ async def test_agenda_over_caldav(
             + block.split("END:VCALENDAR")[0]
             + "END:VCALENDAR\r\n",
         )
-    r = await run_bundled("calendar", WEEK, workspace, secrets=dav_env(dav), level=level)
+    r = await run_skill("calendar", WEEK, workspace, secrets=dav_env(dav), level=level)
     assert r.ok, r.stderr_tail
     assert r.data["source"] == "caldav"
     assert brief(r.data["events"]) == EXPECTED_WEEK
@@ -193,7 +186,7 @@ async def test_agenda_over_caldav(
 
 
 async def test_wrong_caldav_password(workspace: Path, dav: CalDAVServer) -> None:
-    r = await run_bundled("calendar", WEEK, workspace, secrets=dav_env(dav, "nope"))
+    r = await run_skill("calendar", WEEK, workspace, secrets=dav_env(dav, "nope"))
     assert r.exit_code == 1
     assert "CalDAV REPORT: the server refused the login (401" in r.stderr_tail
 
@@ -207,7 +200,7 @@ async def test_add_event_then_see_it(workspace: Path, dav: CalDAVServer) -> None
         "location": "Rue de Rivoli 12",
         "tz": "Europe/Paris",
     }
-    r = await run_bundled("calendar", payload, workspace, secrets=dav_env(dav))
+    r = await run_skill("calendar", payload, workspace, secrets=dav_env(dav))
     assert r.ok, r.stderr_tail
     assert r.data["added"] is True and r.data["calendar"] == "Personal"
     assert r.data["start"] == "2026-12-10T14:00:00+01:00"
@@ -221,7 +214,7 @@ async def test_add_event_then_see_it(workspace: Path, dav: CalDAVServer) -> None
     assert text.split("\r\n").count("BEGIN:VEVENT") == 1  # the summary opens no event
     assert f"UID:{r.data['uid']}\r\n" in text
     dav.requests.clear()
-    seen = await run_bundled(
+    seen = await run_skill(
         "calendar",
         {"from": "2026-12-10", "tz": "Europe/Paris", "days": 1},
         workspace,
@@ -239,7 +232,7 @@ async def test_add_all_day_event(workspace: Path, dav: CalDAVServer) -> None:
         "start": "2026-12-24",
         "end": "2026-12-26",
     }
-    r = await run_bundled("calendar", payload, workspace, secrets=dav_env(dav))
+    r = await run_skill("calendar", payload, workspace, secrets=dav_env(dav))
     assert r.ok, r.stderr_tail
     assert (r.data["start"], r.data["end"], r.data["all_day"]) == ("2026-12-24", "2026-12-26", True)
     [text] = dav.objects.values()
@@ -248,21 +241,21 @@ async def test_add_all_day_event(workspace: Path, dav: CalDAVServer) -> None:
 
 async def test_add_event_needs_caldav(workspace: Path) -> None:
     payload = {"action": "add_event", "summary": "x", "start": "2026-12-24"}
-    r = await run_bundled("calendar", payload, workspace)
-    assert r.exit_code == 2 and "adding events needs CALDAV_URL" in r.stderr_tail
+    r = await run_skill("calendar", payload, workspace)
+    assert "adding events needs CALDAV_URL" in refusal(r)
 
 
 async def test_put_never_overwrites(workspace: Path, dav: CalDAVServer) -> None:
     dav.taken = True  # every name is in use: If-None-Match: * must make the server say 412
     payload = {"action": "add_event", "summary": "x", "start": "2026-12-24"}
-    r = await run_bundled("calendar", payload, workspace, secrets=dav_env(dav))
-    assert r.exit_code == 1 and "already exists (412)" in r.stderr_tail
+    r = await run_skill("calendar", payload, workspace, secrets=dav_env(dav))
+    assert "already exists (412)" in failure(r)
     assert dav.objects == {}
 
 
 async def test_unknown_action_is_rejected_by_the_schema(workspace: Path) -> None:
     with pytest.raises(SkillInputInvalid, match="'delete' is not one of"):
-        await run_bundled("calendar", {"action": "delete"}, workspace)
+        await run_skill("calendar", {"action": "delete"}, workspace)
 
 
 @pytest.mark.parametrize(
@@ -280,35 +273,34 @@ async def test_unknown_action_is_rejected_by_the_schema(workspace: Path) -> None
 )
 async def test_bad_input(workspace: Path, payload: dict[str, object], why: str) -> None:
     (workspace.parent / "outside.ics").write_text(ICS)
-    r = await run_bundled("calendar", payload, workspace)
+    r = await run_skill("calendar", payload, workspace)
     assert r.exit_code in (1, 2) and why in r.stderr_tail, r.stderr_tail
     assert "Traceback" not in r.stderr_tail
 
 
 async def test_not_a_calendar_file(workspace: Path) -> None:
     (workspace / "notes.ics").write_text("hello\n")
-    r = await run_bundled("calendar", {"file": "notes.ics"}, workspace)
-    assert r.exit_code == 1 and "not an iCalendar file" in r.stderr_tail
+    r = await run_skill("calendar", {"file": "notes.ics"}, workspace)
+    assert "not an iCalendar file" in failure(r)
 
 
-async def test_agenda_through_the_gateway(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+async def test_agenda_through_the_gateway(home: Path) -> None:
     (home / "workspace").mkdir(parents=True)
     (home / "workspace" / "team.ics").write_text(ICS, newline="")
-    async with gateway_for(home, "calendar", {}) as gw:
+    async with skill_gateway(home, {"calendar": {}}) as gw:
         _, tool_msg, _ = await call_skill(gw, "calendar", {"file": "team.ics", **WEEK})
     assert brief(tool_json(tool_msg)["events"]) == EXPECTED_WEEK
-    assert 'trust="untrusted"' in tool_msg["content"]
+    assert 'trust="untrusted"' in tool_msg
 
 
 async def test_add_event_through_the_gateway_waits_for_the_user(
-    tmp_path: Path, dav: CalDAVServer
+    home: Path, dav: CalDAVServer
 ) -> None:
     payload = {"action": "add_event", "summary": "Dentist", "start": "2026-12-10T14:00Z"}
-    async with gateway_for(tmp_path / "home", "calendar", dav_env(dav)) as gw:
+    async with skill_gateway(home, {"calendar": dav_env(dav)}) as gw:
         _, tool_msg, card = await call_skill(gw, "calendar", payload, approve=False)
         assert card is not None and "Dentist" in card["detail"]
-        assert "declined" in tool_msg["content"]
+        assert "declined" in tool_msg
         assert dav.objects == {} and dav.requests == []
         _, tool_msg, _ = await call_skill(gw, "calendar", payload, approve=True)
     assert tool_json(tool_msg)["added"] is True

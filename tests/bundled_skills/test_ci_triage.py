@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bundled_support import call_skill, failure, refusal, run_skill, skill_gateway, tool_json
 from fakes_devops import FakeGitHub
-from support_devops import call_skill, failure, gateway_for, run_bundled, tool_json
 
 from nexflow.skills.result import RunResult
 
@@ -26,7 +26,7 @@ def grants(fake: FakeGitHub) -> dict[str, str]:
 
 
 async def triage(fake: FakeGitHub, workspace: Path, **payload: Any) -> RunResult:
-    return await run_bundled("ci-triage", {"repo": REPO, **payload}, workspace, grants(fake))
+    return await run_skill("ci-triage", {"repo": REPO, **payload}, workspace, grants(fake))
 
 
 def stamped(lines: list[str], start_minute: int = 51) -> str:
@@ -36,8 +36,8 @@ def stamped(lines: list[str], start_minute: int = 51) -> str:
     )
 
 
-async def test_latest_failed_run_of_a_branch(github: FakeGitHub, tmp_path: Path) -> None:
-    r = await triage(github, tmp_path, branch="main")
+async def test_latest_failed_run_of_a_branch(github: FakeGitHub, workspace: Path) -> None:
+    r = await triage(github, workspace, branch="main")
     assert r.ok, (r.error, r.stderr_tail)
     data = r.data
     assert data["run"]["id"] == 9001 and data["run"]["conclusion"] == "failure"
@@ -61,7 +61,7 @@ async def test_latest_failed_run_of_a_branch(github: FakeGitHub, tmp_path: Path)
     assert github.blob_auth == [None]  # the log came from storage without the token
 
 
-async def test_run_by_id_and_other_error_shapes(github: FakeGitHub, tmp_path: Path) -> None:
+async def test_run_by_id_and_other_error_shapes(github: FakeGitHub, workspace: Path) -> None:
     # A compiler error inside the failing step wins over an earlier harmless "0 errors"
     # line and over the runner's closing exit-code line.
     github.logs[71] = stamped(
@@ -74,7 +74,7 @@ async def test_run_by_id_and_other_error_shapes(github: FakeGitHub, tmp_path: Pa
             "##[error]Process completed with exit code 101.",
         ]
     )
-    r = await triage(github, tmp_path, run_id=9001, context_lines=0)
+    r = await triage(github, workspace, run_id=9001, context_lines=0)
     assert r.ok, r.error
     job = r.data["failed_jobs"][0]
     assert job["first_error"] == {"line": 4, "text": "error[E0308]: mismatched types"}
@@ -83,19 +83,19 @@ async def test_run_by_id_and_other_error_shapes(github: FakeGitHub, tmp_path: Pa
     assert github.requests[0].path == f"/repos/{REPO}/actions/runs/9001"
 
 
-async def test_only_the_exit_code_line(github: FakeGitHub, tmp_path: Path) -> None:
+async def test_only_the_exit_code_line(github: FakeGitHub, workspace: Path) -> None:
     github.logs[71] = stamped(
         ["##[group]Run ./deploy.sh", "deploying", "##[error]Process completed with exit code 3."]
     )
-    r = await triage(github, tmp_path, run_id=9001)
+    r = await triage(github, workspace, run_id=9001)
     job = r.data["failed_jobs"][0]
     assert job["first_error"]["line"] == 3 and job["exit_code"] == 3
 
 
-async def test_long_log_keeps_true_line_numbers(github: FakeGitHub, tmp_path: Path) -> None:
+async def test_long_log_keeps_true_line_numbers(github: FakeGitHub, workspace: Path) -> None:
     noise = [f"progress line {i} " + "x" * 200 for i in range(12_000)]  # ~2.5 MB
     github.logs[71] = "\n".join([*noise, "Traceback (most recent call last):", "ValueError: boom"])
-    r = await triage(github, tmp_path, run_id=9001)
+    r = await triage(github, workspace, run_id=9001)
     assert r.ok, r.error
     job = r.data["failed_jobs"][0]
     assert job["log_truncated"] is True
@@ -103,8 +103,8 @@ async def test_long_log_keeps_true_line_numbers(github: FakeGitHub, tmp_path: Pa
     assert job["step"]["number"] == 4  # from the jobs API, whatever the log holds
 
 
-async def test_no_failed_run(github: FakeGitHub, tmp_path: Path) -> None:
-    r = await triage(github, tmp_path, branch="feat/cache")
+async def test_no_failed_run(github: FakeGitHub, workspace: Path) -> None:
+    r = await triage(github, workspace, branch="feat/cache")
     assert r.ok, r.error
     assert r.data == {
         "repo": REPO,
@@ -114,9 +114,9 @@ async def test_no_failed_run(github: FakeGitHub, tmp_path: Path) -> None:
     }
 
 
-async def test_expired_log_is_reported_not_fatal(github: FakeGitHub, tmp_path: Path) -> None:
+async def test_expired_log_is_reported_not_fatal(github: FakeGitHub, workspace: Path) -> None:
     del github.logs[71]
-    r = await triage(github, tmp_path, run_id=9001)
+    r = await triage(github, workspace, run_id=9001)
     assert r.ok, r.error
     job = r.data["failed_jobs"][0]
     assert job["first_error"] is None and "404" in job["log_error"]
@@ -132,15 +132,15 @@ async def test_expired_log_is_reported_not_fatal(github: FakeGitHub, tmp_path: P
     ],
 )
 async def test_service_errors(
-    github: FakeGitHub, tmp_path: Path, setup: str | None, payload: dict[str, Any], expected: str
+    github: FakeGitHub, workspace: Path, setup: str | None, payload: dict[str, Any], expected: str
 ) -> None:
     env = grants(github)
     if setup == "token":
         env["GITHUB_TOKEN"] = "revoked"
     if setup == "500":
         github.fail["/repos/"] = 500
-    r = await run_bundled("ci-triage", {"repo": REPO, **payload}, tmp_path, env)
-    assert r.exit_code == 1 and expected in failure(r) and "Traceback" not in failure(r)
+    r = await run_skill("ci-triage", {"repo": REPO, **payload}, workspace, env)
+    assert expected in failure(r)
 
 
 @pytest.mark.parametrize(
@@ -153,15 +153,15 @@ async def test_service_errors(
     ],
 )
 async def test_bad_input_is_refused(
-    github: FakeGitHub, tmp_path: Path, payload: dict[str, Any], why: str
+    github: FakeGitHub, workspace: Path, payload: dict[str, Any], why: str
 ) -> None:
-    r = await run_bundled("ci-triage", payload, tmp_path, grants(github))
-    assert r.exit_code == 2 and why in failure(r)
+    r = await run_skill("ci-triage", payload, workspace, grants(github))
+    assert why in refusal(r)
     assert github.requests == []
 
 
-async def test_gateway_triages_a_failed_run(github: FakeGitHub, tmp_path: Path) -> None:
-    async with gateway_for(tmp_path / "home", "ci-triage", grants(github)) as gw:
+async def test_gateway_triages_a_failed_run(github: FakeGitHub, home: Path) -> None:
+    async with skill_gateway(home, {"ci-triage": grants(github)}) as gw:
         reply, tool, card = await call_skill(gw, "ci-triage", {"repo": REPO, "branch": "main"})
     assert card is None  # reading needs no confirmation
     data = tool_json(tool)

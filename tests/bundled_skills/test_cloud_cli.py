@@ -7,35 +7,24 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes_ops_bin import FakeBin, fake_cloud_clis
-from support_ops import (
-    LEVELS,
+from bundled_support import (
+    bundled,
     call_skill,
     check_folder,
-    failed,
+    failure,
     load,
-    ops_gateway,
-    refused,
-    short_dir,
+    make_runner,
+    refusal,
+    skill_gateway,
 )
+from fakes_ops_bin import FakeBin, fake_cloud_clis
 
 from nexflow.skills.isolation import IsolationLevel
-from nexflow.skills.limits import Limits
 from nexflow.skills.result import RunResult
-from nexflow.skills.runner import SkillRunner
-
-
-@pytest.fixture
-def workspace() -> Iterator[Path]:
-    with short_dir() as base:
-        ws = base / "ws"
-        ws.mkdir()
-        yield ws
 
 
 @pytest.fixture
@@ -51,19 +40,18 @@ async def cloud(
     level: IsolationLevel = IsolationLevel.NONE,
     allow_write: bool = False,
 ) -> RunResult:
-    skill = load("cloud-cli", path=fake.path_env())
-    assert skill.available, skill.reason
+    skill = bundled("cloud-cli", path=fake.path_env())
     secrets = {}
     if allow_write:
         # Stands in for the admin granting the optional CLOUD_CLI_ALLOW_WRITE setting:
-        # the runner passes only variables a skill requires.
+        # the runner passes only the variables a skill declares.
         skill = dataclasses.replace(skill, env_required=("CLOUD_CLI_ALLOW_WRITE",))
         secrets = {"CLOUD_CLI_ALLOW_WRITE": "1"}
-    runner = SkillRunner(isolation=level, limits=Limits(nproc=64), path_env=fake.path_env())
-    return await runner.run(skill, payload, workspace=ws, secrets=secrets)
+    return await make_runner(level, fake.path_env()).run(
+        skill, payload, workspace=ws, secrets=secrets
+    )
 
 
-@pytest.mark.parametrize("level", LEVELS, ids=[lv.value for lv in LEVELS])
 async def test_aws_read(fake: FakeBin, workspace: Path, level: IsolationLevel) -> None:
     args = ["ec2", "describe-instances", "--region", "eu-west-1"]
     r = await cloud(fake, workspace, {"cli": "aws", "args": args}, level=level)
@@ -179,17 +167,17 @@ async def test_refusals_never_run_the_cli(
     fake: FakeBin, workspace: Path, cli: str, args: list[str], why: str
 ) -> None:
     r = await cloud(fake, workspace, {"cli": cli, "args": args})
-    assert refused(r, why), r.stderr_tail
+    assert why in refusal(r)
     assert fake.calls() == []
 
 
 async def test_writes_need_the_admin_and_the_flag(fake: FakeBin, workspace: Path) -> None:
     args = ["ec2", "stop-instances", "--instance-ids", "i-0abc123"]
     r = await cloud(fake, workspace, {"cli": "aws", "args": args}, allow_write=True)
-    assert refused(r, 'call again with "write": true'), r.stderr_tail
+    assert 'call again with "write": true' in refusal(r)
     assert fake.calls() == []
     r = await cloud(fake, workspace, {"cli": "aws", "args": args, "write": True})
-    assert refused(r, "CLOUD_CLI_ALLOW_WRITE=1"), r.stderr_tail
+    assert "CLOUD_CLI_ALLOW_WRITE=1" in refusal(r)
     assert fake.calls() == []
     r = await cloud(fake, workspace, {"cli": "aws", "args": args, "write": True}, allow_write=True)
     assert r.ok and r.data is not None and r.data["write"] is True
@@ -198,18 +186,17 @@ async def test_writes_need_the_admin_and_the_flag(fake: FakeBin, workspace: Path
     r = await cloud(
         fake, workspace, {"cli": "aws", "args": secret, "write": True}, allow_write=True
     )
-    assert refused(r, "never runs it")
+    assert "never runs it" in refusal(r)
 
 
 async def test_cli_failures_are_clear(fake: FakeBin, workspace: Path) -> None:
     r = await cloud(fake, workspace, {"cli": "aws", "args": ["ec2", "describe-vpcs", "fail-me"]})
-    assert failed(r, "aws exited with status 254: An error occurred (AccessDenied): not allowed"), (
-        r.stderr_tail
-    )
+    said = failure(r)
+    assert "aws exited with status 254: An error occurred (AccessDenied): not allowed" in said
     r = await cloud(
         fake, workspace, {"cli": "aws", "args": ["ec2", "describe-vpcs", "huge-output"]}
     )
-    assert failed(r, "is over 512 KB; narrow it"), r.stderr_tail
+    assert "is over 512 KB; narrow it" in failure(r)
     r = await cloud(fake, workspace, {"cli": "az", "args": ["account", "show", "-s", "not-json"]})
     assert r.ok and r.data is not None and r.data["text"] == "plain text answer\n"
 
@@ -233,7 +220,7 @@ async def test_time_cap(fake: FakeBin, workspace: Path) -> None:
     assert "cloud-cli: timed out: " in r.stderr_tail and "within 1 s" in r.stderr_tail
     assert time.monotonic() - started < 10
     r = await cloud(fake, workspace, {**payload, "timeout_sec": 500})
-    assert refused(r, "between 1 and 55")
+    assert "between 1 and 55" in refusal(r)
 
 
 async def test_any_of_the_clis_makes_it_available(workspace: Path) -> None:
@@ -243,7 +230,7 @@ async def test_any_of_the_clis_makes_it_available(workspace: Path) -> None:
     only = fake_cloud_clis(workspace / "only-gcloud", ("gcloud",))
     assert load("cloud-cli", path=only.path_env()).available
     r = await cloud(only, workspace, {"cli": "aws", "args": ["ec2", "describe-instances"]})
-    assert failed(r, "aws is not installed on this host (the AWS CLI is missing)"), r.stderr_tail
+    assert "aws is not installed on this host (the AWS CLI is missing)" in failure(r)
     r = await cloud(only, workspace, {"cli": "gcloud", "args": ["projects", "list"]})
     assert r.ok
 
@@ -251,30 +238,24 @@ async def test_any_of_the_clis_makes_it_available(workspace: Path) -> None:
 # -- through the gateway ----------------------------------------------------------------
 
 
-@pytest.fixture
-def home() -> Iterator[Path]:
-    with short_dir() as base:
-        yield base / "home"
-
-
 async def test_read_and_write_through_the_gateway(
     home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake = fake_cloud_clis(home / "workspace" / ".bin")
     monkeypatch.setenv("PATH", fake.path_env())
-    async with ops_gateway(home, {}) as gw:
+    async with skill_gateway(home, {}) as gw:
         payload = {"cli": "aws", "args": ["ec2", "describe-instances"]}
-        reply, tool, cards = await call_skill(gw, "cloud-cli", payload)
-        assert cards == [] and "i-0abc123" in tool["content"] and "i-0abc123" in reply["reply"]
+        reply, tool, card = await call_skill(gw, "cloud-cli", payload)
+        assert card is None and "i-0abc123" in tool and "i-0abc123" in reply["reply"]
         write = {
             "cli": "aws",
             "args": ["ec2", "stop-instances", "--instance-ids", "i-1"],
             "write": True,
         }
-        _, declined, cards = await call_skill(gw, "cloud-cli", write, approve=False)
-        assert len(cards) == 1 and "stop-instances" in cards[0]["detail"]
-        assert "declined" in declined["content"]
-        _, approved, cards = await call_skill(gw, "cloud-cli", write, approve=True)
+        _, declined, card = await call_skill(gw, "cloud-cli", write, approve=False)
+        assert card is not None and "stop-instances" in card["detail"]
+        assert "declined" in declined
+        _, approved, card = await call_skill(gw, "cloud-cli", write, approve=True)
     # Confirmed, yet the admin has not allowed writes: the skill still refuses.
-    assert "CLOUD_CLI_ALLOW_WRITE=1" in approved["content"]
+    assert "CLOUD_CLI_ALLOW_WRITE=1" in approved
     assert [argv[1:3] for argv in fake.calls()] == [["ec2", "describe-instances"]]

@@ -7,30 +7,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes_ops import FakeDockerEngine
-from support_ops import (
-    LEVELS,
+from bundled_support import (
     call_skill,
     check_folder,
-    failed,
+    failure,
     load,
-    ops_gateway,
-    refused,
+    refusal,
     run_skill,
-    short_dir,
+    skill_gateway,
 )
+from fakes_ops import FakeDockerEngine
 
 from nexflow.skills import SkillInputInvalid
 from nexflow.skills.isolation import IsolationLevel
 from nexflow.skills.result import RunResult
-
-
-@pytest.fixture
-def workspace() -> Iterator[Path]:
-    with short_dir() as base:
-        ws = base / "ws"
-        ws.mkdir()
-        yield ws
 
 
 @pytest.fixture
@@ -42,8 +32,7 @@ def engine(workspace: Path) -> Iterator[FakeDockerEngine]:
 async def docker(
     engine: FakeDockerEngine, ws: Path, payload: dict[str, Any], **kw: Any
 ) -> RunResult:
-    secrets = {"DOCKER_HOST": engine.url}
-    return await run_skill("docker", payload, workspace=ws, secrets=secrets, **kw)
+    return await run_skill("docker", payload, ws, {"DOCKER_HOST": engine.url}, **kw)
 
 
 def test_skill_folder() -> None:
@@ -62,7 +51,6 @@ def test_skill_folder() -> None:
     assert effects.for_input({"action": "logs"}).untrusted_output
 
 
-@pytest.mark.parametrize("level", LEVELS, ids=[lv.value for lv in LEVELS])
 async def test_ps_over_the_socket_in_the_sandbox(
     engine: FakeDockerEngine, workspace: Path, level: IsolationLevel
 ) -> None:
@@ -182,26 +170,24 @@ async def test_bad_input_is_refused(
     engine: FakeDockerEngine, workspace: Path, payload: dict, why: str
 ) -> None:
     r = await docker(engine, workspace, payload)
-    assert refused(r, why), r.stderr_tail
+    assert why in refusal(r)
     assert engine.posts() == []
 
 
 async def test_engine_errors_are_clear(engine: FakeDockerEngine, workspace: Path) -> None:
     r = await docker(engine, workspace, {"action": "inspect", "container": "nope"})
-    assert failed(r, "docker engine: No such container: nope (HTTP 404)"), r.stderr_tail
+    assert "docker engine: No such container: nope (HTTP 404)" in failure(r)
     r = await docker(engine, workspace, {"action": "restart", "container": "nope"})
-    assert failed(r, "No such container: nope"), r.stderr_tail
+    assert "No such container: nope" in failure(r)
     gone = {"DOCKER_HOST": f"unix://{workspace}/missing.sock"}
     r = await run_skill("docker", {"action": "ps"}, workspace=workspace, secrets=gone)
-    assert failed(r, f"cannot connect to {workspace}/missing.sock"), r.stderr_tail
+    assert f"cannot connect to {workspace}/missing.sock" in failure(r)
     relative = {"DOCKER_HOST": "unix://var/run/docker.sock"}
     r = await run_skill("docker", {"action": "ps"}, workspace=workspace, secrets=relative)
-    assert refused(r, "is not unix:///absolute/path/to/docker.sock"), r.stderr_tail
+    assert "is not unix:///absolute/path/to/docker.sock" in refusal(r)
     odd = {"DOCKER_HOST": "ssh://root@host"}
     r = await run_skill("docker", {"action": "ps"}, workspace=workspace, secrets=odd)
-    assert refused(r, "DOCKER_HOST must be unix:///path/to/docker.sock or tcp://host:port"), (
-        r.stderr_tail
-    )
+    assert "DOCKER_HOST must be unix:///path/to/docker.sock or tcp://host:port" in refusal(r)
 
 
 async def test_schema_and_settings(workspace: Path) -> None:
@@ -219,20 +205,14 @@ async def test_schema_and_settings(workspace: Path) -> None:
 # -- through the gateway ----------------------------------------------------------------
 
 
-@pytest.fixture
-def home() -> Iterator[Path]:
-    with short_dir() as base:
-        yield base / "home"
-
-
 async def test_ps_through_the_gateway(home: Path) -> None:
     sock = home / "workspace" / "d.sock"
     sock.parent.mkdir(parents=True)
     with FakeDockerEngine(sock) as engine:
-        async with ops_gateway(home, {"docker": {"DOCKER_HOST": engine.url}}) as gw:
-            reply, tool, cards = await call_skill(gw, "docker", {"action": "ps", "all": True})
-    assert cards == []
-    assert "nginx:1.27" in tool["content"] and "worker" in tool["content"]
+        async with skill_gateway(home, {"docker": {"DOCKER_HOST": engine.url}}) as gw:
+            reply, tool, card = await call_skill(gw, "docker", {"action": "ps", "all": True})
+    assert card is None
+    assert "nginx:1.27" in tool and "worker" in tool
     assert "nginx:1.27" in reply["reply"]
 
 
@@ -241,20 +221,20 @@ async def test_restart_waits_for_the_user(home: Path, approve: bool) -> None:
     sock = home / "workspace" / "d.sock"
     sock.parent.mkdir(parents=True)
     with FakeDockerEngine(sock) as engine:
-        async with ops_gateway(home, {"docker": {"DOCKER_HOST": engine.url}}) as gw:
+        async with skill_gateway(home, {"docker": {"DOCKER_HOST": engine.url}}) as gw:
             payload = {"action": "restart", "container": "web"}
-            _, tool, cards = await call_skill(gw, "docker", payload, approve=approve)
+            _, tool, card = await call_skill(gw, "docker", payload, approve=approve)
             assert gw.app is not None
             audit = await gw.app.storage.audit_tail(50)
-    assert len(cards) == 1 and "restart" in cards[0]["detail"] and "web" in cards[0]["detail"]
+    assert card is not None and "restart" in card["detail"] and "web" in card["detail"]
     runs = [a for a in audit if a["kind"] == "skill_run"]
     if approve:
         assert engine.posts() == ["/containers/web/restart?t=10"]
         assert engine.container("web")["RestartCount"] == 3
-        assert '"result": "done"' in tool["content"]
+        assert '"result": "done"' in tool
         assert runs[0]["outcome"] == "ran"
     else:
         assert engine.posts() == []
         assert engine.container("web")["RestartCount"] == 2
-        assert "declined" in tool["content"]
+        assert "declined" in tool
         assert runs[0]["outcome"] == "declined"

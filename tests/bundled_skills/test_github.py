@@ -7,22 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bundled_support import call_skill, failure, refusal, run_skill, skill_gateway, tool_json
 from fakes_devops import FakeGitHub
-from support_devops import (
-    BEST,
-    bundled,
-    call_skill,
-    failure,
-    gateway_for,
-    run_bundled,
-    tool_json,
-)
 
 from nexflow.skills import SkillInputInvalid, SkillPermissionDenied
 from nexflow.skills.isolation import IsolationLevel
-from nexflow.skills.limits import Limits
 from nexflow.skills.result import RunResult
-from nexflow.skills.runner import SkillRunner
 
 REPO = "octo-org/demo"
 
@@ -39,11 +29,11 @@ def grants(fake: FakeGitHub, token: str | None = None) -> dict[str, str]:
 
 async def gh(fake: FakeGitHub, workspace: Path, payload: dict[str, Any], **kw: Any) -> RunResult:
     env = kw.pop("env", None) or grants(fake)
-    return await run_bundled("github", {"repo": REPO, **payload}, workspace, env, **kw)
+    return await run_skill("github", {"repo": REPO, **payload}, workspace, env, **kw)
 
 
-async def test_issues_are_listed_without_pull_requests(github: FakeGitHub, tmp_path: Path) -> None:
-    r = await gh(github, tmp_path, {"action": "list_issues"})
+async def test_issues_are_listed_without_pull_requests(github: FakeGitHub, workspace: Path) -> None:
+    r = await gh(github, workspace, {"action": "list_issues"})
     assert r.ok, (r.error, r.stderr_tail)
     numbers = [i["number"] for i in r.data["items"]]
     assert numbers == [14, 12]  # open ones, newest first; PR 7 is left out
@@ -53,13 +43,13 @@ async def test_issues_are_listed_without_pull_requests(github: FakeGitHub, tmp_p
     seen = github.seen("GET", f"/repos/{REPO}/issues")[0]
     assert seen.headers["authorization"] == f"Bearer {github.token}"
     assert seen.headers["x-github-api-version"] == "2022-11-28"
-    r = await gh(github, tmp_path, {"action": "list_issues", "labels": ["bug"], "state": "all"})
+    r = await gh(github, workspace, {"action": "list_issues", "labels": ["bug"], "state": "all"})
     assert [i["number"] for i in r.data["items"]] == [12]
     assert github.requests[-1].query["labels"] == ["bug"]
 
 
-async def test_get_issue_with_comments(github: FakeGitHub, tmp_path: Path) -> None:
-    r = await gh(github, tmp_path, {"action": "get_issue", "number": 12})
+async def test_get_issue_with_comments(github: FakeGitHub, workspace: Path) -> None:
+    r = await gh(github, workspace, {"action": "get_issue", "number": 12})
     assert r.ok, r.error
     issue = r.data["issue"]
     assert issue["title"] == "Login fails on Safari" and "Safari 17" in issue["body"]
@@ -71,8 +61,8 @@ async def test_get_issue_with_comments(github: FakeGitHub, tmp_path: Path) -> No
     assert issue["is_pull_request"] is False
 
 
-async def test_pull_request_with_checks(github: FakeGitHub, tmp_path: Path) -> None:
-    r = await gh(github, tmp_path, {"action": "get_pr", "number": 7})
+async def test_pull_request_with_checks(github: FakeGitHub, workspace: Path) -> None:
+    r = await gh(github, workspace, {"action": "get_pr", "number": 7})
     assert r.ok, r.error
     pr = r.data["pr"]
     assert (pr["head"], pr["base"], pr["additions"]) == ("feat/cache", "main", 40)
@@ -83,28 +73,28 @@ async def test_pull_request_with_checks(github: FakeGitHub, tmp_path: Path) -> N
         "failing": ["test (3.12)"],
         "pending": ["docs"],
     }
-    listed = await gh(github, tmp_path, {"action": "list_prs"})
+    listed = await gh(github, workspace, {"action": "list_prs"})
     assert [p["number"] for p in listed.data["items"]] == [7]
 
 
-async def test_check_runs_for_a_ref(github: FakeGitHub, tmp_path: Path) -> None:
-    r = await gh(github, tmp_path, {"action": "check_runs", "ref": "main"})
+async def test_check_runs_for_a_ref(github: FakeGitHub, workspace: Path) -> None:
+    r = await gh(github, workspace, {"action": "check_runs", "ref": "main"})
     assert r.ok, r.error
     assert r.data["summary"]["state"] == "success"
     assert [c["name"] for c in r.data["items"]] == ["lint"]
-    r = await gh(github, tmp_path, {"action": "check_runs", "ref": "no-such-sha"})
+    r = await gh(github, workspace, {"action": "check_runs", "ref": "no-such-sha"})
     assert "422" in failure(r) and "No commit found" in failure(r)
 
 
-async def test_workflow_runs_and_jobs(github: FakeGitHub, tmp_path: Path) -> None:
-    r = await gh(github, tmp_path, {"action": "list_runs", "branch": "main", "status": "failure"})
+async def test_workflow_runs_and_jobs(github: FakeGitHub, workspace: Path) -> None:
+    r = await gh(github, workspace, {"action": "list_runs", "branch": "main", "status": "failure"})
     assert r.ok, r.error
     assert [run["id"] for run in r.data["items"]] == [9001]
     assert r.data["items"][0]["conclusion"] == "failure"
-    r = await gh(github, tmp_path, {"action": "list_runs", "workflow": "ci.yml", "limit": 2})
+    r = await gh(github, workspace, {"action": "list_runs", "workflow": "ci.yml", "limit": 2})
     assert len(r.data["items"]) == 2
     assert github.requests[-1].path == f"/repos/{REPO}/actions/workflows/ci.yml/runs"
-    r = await gh(github, tmp_path, {"action": "get_run", "run_id": 9001})
+    r = await gh(github, workspace, {"action": "get_run", "run_id": 9001})
     assert r.ok, r.error
     failed = [j for j in r.data["jobs"] if j["conclusion"] == "failure"]
     assert failed[0]["name"] == "test (3.12)"
@@ -113,12 +103,11 @@ async def test_workflow_runs_and_jobs(github: FakeGitHub, tmp_path: Path) -> Non
     ]
 
 
-@pytest.mark.parametrize("level", sorted({IsolationLevel.NONE, BEST}, key=str))
 async def test_job_log_tail_without_the_token_on_the_redirect(
-    github: FakeGitHub, tmp_path: Path, level: IsolationLevel
+    github: FakeGitHub, workspace: Path, level: IsolationLevel
 ) -> None:
     r = await gh(
-        github, tmp_path, {"action": "job_logs", "job_id": 71, "tail_lines": 4}, level=level
+        github, workspace, {"action": "job_logs", "job_id": 71, "tail_lines": 4}, level=level
     )
     assert r.ok, (r.error, r.stderr_tail)
     assert r.data["log"].splitlines() == [
@@ -131,9 +120,9 @@ async def test_job_log_tail_without_the_token_on_the_redirect(
     assert github.blob_auth == [None]  # storage got the signed URL, never the token
 
 
-async def test_create_issue_posts_the_issue(github: FakeGitHub, tmp_path: Path) -> None:
+async def test_create_issue_posts_the_issue(github: FakeGitHub, workspace: Path) -> None:
     payload = {"action": "create_issue", "title": "Flaky test_login", "labels": "bug, ci"}
-    r = await gh(github, tmp_path, {**payload, "body": "Seen in run 9001."})
+    r = await gh(github, workspace, {**payload, "body": "Seen in run 9001."})
     assert r.ok, r.error
     assert r.data["issue"]["number"] == 15 and r.data["issue"]["labels"] == ["bug", "ci"]
     assert github.issues[15]["body"] == "Seen in run 9001."
@@ -156,7 +145,7 @@ async def test_create_issue_posts_the_issue(github: FakeGitHub, tmp_path: Path) 
 )
 async def test_service_errors_are_clear(
     github: FakeGitHub,
-    tmp_path: Path,
+    workspace: Path,
     payload: dict[str, Any],
     token: str | None,
     fail: int | None,
@@ -164,10 +153,9 @@ async def test_service_errors_are_clear(
 ) -> None:
     if fail:
         github.fail["/repos/"] = fail
-    r = await gh(github, tmp_path, payload, env=grants(github, token))
+    r = await gh(github, workspace, payload, env=grants(github, token))
     said = failure(r)
-    assert r.exit_code == 1 and f"GitHub answered {expected}" in said
-    assert "Traceback" not in said
+    assert f"GitHub answered {expected}" in said
     hints = {
         "401": "Bad credentials (authentication failed",
         "404": "Not Found (not found",
@@ -177,11 +165,11 @@ async def test_service_errors_are_clear(
     assert hints[expected] in said
 
 
-async def test_unreachable_service(tmp_path: Path) -> None:
+async def test_unreachable_service(workspace: Path) -> None:
     with FakeGitHub() as fake:
         env = grants(fake)
-    r = await run_bundled("github", {"action": "list_prs", "repo": REPO}, tmp_path, env)
-    assert r.exit_code == 1 and "cannot reach GitHub at http://127.0.0.1" in failure(r)
+    r = await run_skill("github", {"action": "list_prs", "repo": REPO}, workspace, env)
+    assert "cannot reach GitHub at http://127.0.0.1" in failure(r)
 
 
 @pytest.mark.parametrize(
@@ -195,26 +183,25 @@ async def test_unreachable_service(tmp_path: Path) -> None:
     ],
 )
 async def test_bad_input_is_refused(
-    github: FakeGitHub, tmp_path: Path, payload: dict[str, Any], why: str
+    github: FakeGitHub, workspace: Path, payload: dict[str, Any], why: str
 ) -> None:
-    r = await run_bundled("github", payload, tmp_path, grants(github))
-    assert r.exit_code == 2 and why in failure(r)
+    r = await run_skill("github", payload, workspace, grants(github))
+    assert why in refusal(r)
     assert github.requests == []  # nothing was asked of GitHub
 
 
 async def test_schema_and_grants_are_checked_before_running(
-    github: FakeGitHub, tmp_path: Path
+    github: FakeGitHub, workspace: Path
 ) -> None:
     with pytest.raises(SkillInputInvalid, match="is not one of"):
-        await gh(github, tmp_path, {"action": "delete_repo"})
-    skill = bundled("github", grants(github))
-    runner = SkillRunner(isolation=IsolationLevel.NONE, limits=Limits(nproc=64))
+        await gh(github, workspace, {"action": "delete_repo"})
     with pytest.raises(SkillPermissionDenied, match="GITHUB_TOKEN"):
-        await runner.run(
-            skill,
+        await run_skill(
+            "github",
             {"action": "list_issues", "repo": REPO},
-            workspace=tmp_path,
-            secrets={"GITHUB_API_URL": github.url},  # the token was not granted
+            workspace,
+            {"GITHUB_API_URL": github.url},  # the token was not granted
+            host_env=grants(github),
         )
     assert github.requests == []
 
@@ -222,8 +209,8 @@ async def test_schema_and_grants_are_checked_before_running(
 # -- through the gateway -----------------------------------------------------------------
 
 
-async def test_gateway_reads_issues_from_github(github: FakeGitHub, tmp_path: Path) -> None:
-    async with gateway_for(tmp_path / "home", "github", grants(github)) as gw:
+async def test_gateway_reads_issues_from_github(github: FakeGitHub, home: Path) -> None:
+    async with skill_gateway(home, {"github": grants(github)}) as gw:
         reply, tool, card = await call_skill(gw, "github", {"action": "list_issues", "repo": REPO})
     assert card is None
     data = tool_json(tool)
@@ -233,10 +220,10 @@ async def test_gateway_reads_issues_from_github(github: FakeGitHub, tmp_path: Pa
 
 
 async def test_gateway_creates_an_issue_only_after_confirmation(
-    github: FakeGitHub, tmp_path: Path
+    github: FakeGitHub, home: Path
 ) -> None:
     payload = {"action": "create_issue", "repo": REPO, "title": "Flaky test_login"}
-    async with gateway_for(tmp_path / "home", "github", grants(github)) as gw:
+    async with skill_gateway(home, {"github": grants(github)}) as gw:
         reply, tool, card = await call_skill(gw, "github", payload, approve=True)
     assert card is not None and "create_issue" in card["detail"]
     assert "Flaky test_login" in card["detail"]
@@ -246,11 +233,11 @@ async def test_gateway_creates_an_issue_only_after_confirmation(
 
 
 async def test_gateway_declined_issue_leaves_github_untouched(
-    github: FakeGitHub, tmp_path: Path
+    github: FakeGitHub, home: Path
 ) -> None:
     before = dict(github.issues)
     payload = {"action": "create_issue", "repo": REPO, "title": "Should not exist"}
-    async with gateway_for(tmp_path / "home", "github", grants(github)) as gw:
+    async with skill_gateway(home, {"github": grants(github)}) as gw:
         _, tool, card = await call_skill(gw, "github", payload, approve=False)
     assert card is not None
     assert "declined" in tool
@@ -258,9 +245,9 @@ async def test_gateway_declined_issue_leaves_github_untouched(
     assert github.seen("POST", "/issues") == []
 
 
-async def test_a_huge_log_stays_under_the_output_limit(github: FakeGitHub, tmp_path: Path) -> None:
+async def test_a_huge_log_stays_under_the_output_limit(github: FakeGitHub, workspace: Path) -> None:
     github.logs[71] = "".join(f"{n:05d} " + "y" * 994 + "\n" for n in range(1, 3001))  # 3 MB
-    r = await gh(github, tmp_path, {"action": "job_logs", "job_id": 71, "tail_lines": 2000})
+    r = await gh(github, workspace, {"action": "job_logs", "job_id": 71, "tail_lines": 2000})
     assert r.ok, r.error
     lines = r.data["log"].splitlines()
     assert lines[-1].startswith("03000 ") and len(lines[-1]) == 500  # clipped lines

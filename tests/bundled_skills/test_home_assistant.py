@@ -4,16 +4,24 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bundled_support import (
+    answer,
+    call_skill,
+    failure,
+    framed,
+    pending_card,
+    refusal,
+    run_skill,
+    skill_gateway,
+    start_turn,
+)
 from fakes_web import HomeAssistant
-from support_web import failure, gateway, pending_card, refusal, run_skill, tool_output
 
 from nexflow.skills import SkillInputInvalid, SkillPermissionDenied
-from nexflow.testing.fake_llm import Reply
 
 
 @pytest.fixture
@@ -26,9 +34,10 @@ def grant(ha: HomeAssistant, token: str | None = None) -> dict[str, str]:
     return {"HA_URL": ha.url, "HA_TOKEN": token or ha.token}
 
 
-async def test_list_states_by_domain_and_all(tmp_path: Path, ha: HomeAssistant) -> None:
-    r = await run_skill(tmp_path, "home-assistant", {"action": "list_states", "domain": "light"},
-                        grant(ha))  # fmt: skip
+async def test_list_states_by_domain_and_all(workspace: Path, ha: HomeAssistant) -> None:
+    r = await run_skill(
+        "home-assistant", {"action": "list_states", "domain": "light"}, workspace, grant(ha)
+    )
     assert r.ok and r.data is not None, r.stderr_tail
     assert r.data["total"] == 2 and r.data["truncated"] is False
     assert r.data["entities"] == [
@@ -38,23 +47,23 @@ async def test_list_states_by_domain_and_all(tmp_path: Path, ha: HomeAssistant) 
     seen = ha.requests[-1]
     assert seen.path == "/api/states" and seen.headers["authorization"] == f"Bearer {ha.token}"
     r = await run_skill(
-        tmp_path, "home-assistant", {"action": "list_states", "max_results": 2}, grant(ha)
+        "home-assistant", {"action": "list_states", "max_results": 2}, workspace, grant(ha)
     )
     assert r.ok and r.data is not None
     assert r.data["total"] == len(ha.states) and r.data["truncated"] is True
     assert [e["entity_id"] for e in r.data["entities"]] == sorted(ha.states)[:2]
 
 
-async def test_get_state_with_attributes(tmp_path: Path, ha: HomeAssistant) -> None:
+async def test_get_state_with_attributes(workspace: Path, ha: HomeAssistant) -> None:
     payload = {"action": "get_state", "entity_id": "sensor.outside_temperature"}
-    r = await run_skill(tmp_path, "home-assistant", payload, grant(ha))
+    r = await run_skill("home-assistant", payload, workspace, grant(ha))
     assert r.ok and r.data is not None, r.stderr_tail
     assert r.data["state"] == "7.5" and r.data["unit"] == "°C" and r.data["name"] == "Outside"
     assert r.data["attributes"]["device_class"] == "temperature"
     assert r.data["last_changed"].startswith("2026-12-05T21:10")
 
 
-async def test_call_service_changes_the_home(tmp_path: Path, ha: HomeAssistant) -> None:
+async def test_call_service_changes_the_home(workspace: Path, ha: HomeAssistant) -> None:
     payload = {
         "action": "call_service",
         "domain": "light",
@@ -62,7 +71,7 @@ async def test_call_service_changes_the_home(tmp_path: Path, ha: HomeAssistant) 
         "entity_id": "light.kitchen",
         "data": {"brightness_pct": 40},
     }
-    r = await run_skill(tmp_path, "home-assistant", payload, grant(ha))
+    r = await run_skill("home-assistant", payload, workspace, grant(ha))
     assert r.ok and r.data is not None, r.stderr_tail
     assert r.data["called"] == "light.turn_on"
     assert r.data["changed"] == [{"entity_id": "light.kitchen", "state": "on", "name": "Kitchen"}]
@@ -70,18 +79,18 @@ async def test_call_service_changes_the_home(tmp_path: Path, ha: HomeAssistant) 
     assert ha.states["light.kitchen"]["attributes"]["brightness"] == 102
 
 
-async def test_service_errors_are_clear(tmp_path: Path, ha: HomeAssistant) -> None:
-    r = await run_skill(tmp_path, "home-assistant", {"action": "list_states"}, grant(ha, "wrong"))
+async def test_service_errors_are_clear(workspace: Path, ha: HomeAssistant) -> None:
+    r = await run_skill("home-assistant", {"action": "list_states"}, workspace, grant(ha, "wrong"))
     assert "rejected HA_TOKEN (401)" in failure(r)
     missing = {"action": "get_state", "entity_id": "light.garage"}
-    r = await run_skill(tmp_path, "home-assistant", missing, grant(ha))
+    r = await run_skill("home-assistant", missing, workspace, grant(ha))
     assert "has no entity 'light.garage'" in failure(r)
     unknown = {"action": "call_service", "domain": "light", "service": "explode"}
-    r = await run_skill(tmp_path, "home-assistant", unknown, grant(ha))
+    r = await run_skill("home-assistant", unknown, workspace, grant(ha))
     assert "answered 400: Service light.explode not found." in failure(r)
     assert ha.calls == []
     down = {"HA_URL": "http://127.0.0.1:9", "HA_TOKEN": "t"}
-    r = await run_skill(tmp_path, "home-assistant", {"action": "list_states"}, down)
+    r = await run_skill("home-assistant", {"action": "list_states"}, workspace, down)
     assert "connection refused" in failure(r)
 
 
@@ -96,76 +105,73 @@ async def test_service_errors_are_clear(tmp_path: Path, ha: HomeAssistant) -> No
     ],
 )  # fmt: skip
 async def test_bad_input_is_refused_before_any_request(
-    tmp_path: Path, ha: HomeAssistant, payload: dict[str, object], why: str
+    workspace: Path, ha: HomeAssistant, payload: dict[str, object], why: str
 ) -> None:
-    assert why in refusal(await run_skill(tmp_path, "home-assistant", payload, grant(ha)))
+    assert why in refusal(await run_skill("home-assistant", payload, workspace, grant(ha)))
     assert ha.requests == []
 
 
-async def test_schema_and_grants_checked_before_spawn(tmp_path: Path, ha: HomeAssistant) -> None:
+async def test_schema_and_grants_checked_before_spawn(workspace: Path, ha: HomeAssistant) -> None:
     with pytest.raises(SkillInputInvalid, match="not one of"):
-        await run_skill(tmp_path, "home-assistant", {"action": "delete_all"}, grant(ha))
+        await run_skill("home-assistant", {"action": "delete_all"}, workspace, grant(ha))
     bad_data = {"action": "call_service", "domain": "light", "service": "turn_on", "data": [1]}
     with pytest.raises(SkillInputInvalid, match=r"\$.data: expected object"):
-        await run_skill(tmp_path, "home-assistant", bad_data, grant(ha))
+        await run_skill("home-assistant", bad_data, workspace, grant(ha))
     with pytest.raises(SkillPermissionDenied, match="HA_TOKEN"):
         await run_skill(
-            tmp_path, "home-assistant", {"action": "list_states"}, {"HA_URL": ha.url},
+            "home-assistant",
+            {"action": "list_states"},
+            workspace,
+            {"HA_URL": ha.url},
             host_env=grant(ha),
-        )  # fmt: skip
+        )
     assert ha.requests == []
 
 
 # -- through the gateway -----------------------------------------------------------------
 
 
-async def test_states_through_the_gateway(tmp_path: Path, ha: HomeAssistant) -> None:
-    async with gateway(tmp_path, {"home-assistant": grant(ha)}) as gw:
-        call = {"name": "home-assistant", "input": {"action": "list_states", "domain": "switch"}}
-        gw.llm.push(Reply(tool_calls=(("run_skill", call),)))
-        reply = await gw.chat("is the coffee machine on?")
+async def test_states_through_the_gateway(home: Path, ha: HomeAssistant) -> None:
+    async with skill_gateway(home, {"home-assistant": grant(ha)}) as gw:
+        reply, tool, _ = await call_skill(
+            gw, "home-assistant", {"action": "list_states", "domain": "switch"}
+        )
         assert "switch.coffee" in reply["reply"] and "Coffee machine" in reply["reply"]
         assert (await gw.http.get("/api/v1/confirmations")).json() == []  # reads: no card
-        trust, result = tool_output(gw)
+        trust, result = framed(tool)
         assert trust == "trusted"  # the admin's own home: declared trusted
         assert result["entities"] == [
             {"entity_id": "switch.coffee", "state": "off", "name": "Coffee machine"}
         ]
 
 
-async def run_service_call(tmp_path: Path, ha: HomeAssistant, approve: bool) -> str:
-    async with gateway(tmp_path, {"home-assistant": grant(ha)}) as gw:
+async def run_service_call(home: Path, ha: HomeAssistant, approve: bool) -> str:
+    async with skill_gateway(home, {"home-assistant": grant(ha)}) as gw:
         payload = {"action": "call_service", "domain": "switch", "service": "turn_on",
                    "entity_id": "switch.coffee"}  # fmt: skip
-        gw.llm.push(
-            Reply(tool_calls=(("run_skill", {"name": "home-assistant", "input": payload}),))
-        )
-        turn = asyncio.create_task(gw.chat("make me a coffee"))
-        card = await pending_card(gw)
+        turn = start_turn(gw, "home-assistant", payload)
+        card = await pending_card(gw, turn)
         assert "switch.coffee" in card["detail"] and "turn_on" in card["detail"]
         assert ha.calls == []  # nothing happens while the card waits
-        answer = await gw.http.post(
-            f"/api/v1/confirmations/{card['id']}", json={"approve": approve}
-        )
-        assert answer.json()["outcome"] == ("approved" if approve else "declined")
+        await answer(gw, card, approve=approve)
         reply = await turn
         text: str = reply["reply"]
         return text
 
 
 async def test_service_call_runs_only_after_the_user_confirms(
-    tmp_path: Path, ha: HomeAssistant
+    home: Path, ha: HomeAssistant
 ) -> None:
-    text = await run_service_call(tmp_path, ha, approve=True)
+    text = await run_service_call(home, ha, approve=True)
     assert ha.calls == [("switch", "turn_on", {"entity_id": "switch.coffee"})]
     assert ha.states["switch.coffee"]["state"] == "on"
     assert "switch.turn_on" in text
 
 
 async def test_declined_service_call_leaves_the_home_untouched(
-    tmp_path: Path, ha: HomeAssistant
+    home: Path, ha: HomeAssistant
 ) -> None:
-    text = await run_service_call(tmp_path, ha, approve=False)
+    text = await run_service_call(home, ha, approve=False)
     assert "declined" in text
     assert ha.calls == [] and ha.states["switch.coffee"]["state"] == "off"
     assert not any(s.path.startswith("/api/services/") for s in ha.requests)

@@ -7,28 +7,17 @@ from email.header import decode_header, make_header
 from pathlib import Path
 
 import pytest
-from fakes_tools import MailSink, make_cert
-from support_tools import LEVELS, call_skill, gateway_for, run_bundled, tool_json
+from bundled_support import call_skill, failure, refusal, run_skill, skill_gateway, tool_json
+from fakes_loopback import Cert, make_cert
+from fakes_tools import MailSink
 
 from nexflow.skills.isolation import IsolationLevel
 
 FROM = "Nexflow Bot <bot@example.org>"
 
 
-@pytest.fixture(params=LEVELS, ids=[lv.value for lv in LEVELS])
-def level(request: pytest.FixtureRequest) -> IsolationLevel:
-    return request.param  # type: ignore[no-any-return]
-
-
 @pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    ws = tmp_path.resolve() / "workspace"
-    ws.mkdir()
-    return ws
-
-
-@pytest.fixture
-def cert(workspace: Path) -> tuple[Path, Path]:
+def cert(workspace: Path) -> Cert:
     # In the workspace: the only part of /tmp a sandboxed skill can see.
     return make_cert(workspace / ".tls")
 
@@ -41,7 +30,7 @@ def plain() -> Iterator[MailSink]:
 
 
 @pytest.fixture
-def secure(cert: tuple[Path, Path]) -> Iterator[MailSink]:
+def secure(cert: Cert) -> Iterator[MailSink]:
     sink = MailSink(mode="starttls", cert=cert, users={"bot": "s3cret"}).start()
     yield sink
     sink.stop()
@@ -60,7 +49,7 @@ MAIL = {
 
 
 async def test_starttls_login_and_headers(
-    workspace: Path, secure: MailSink, cert: tuple[Path, Path], level: IsolationLevel
+    workspace: Path, secure: MailSink, cert: Cert, level: IsolationLevel
 ) -> None:
     env = {
         "SMTP_HOST": "localhost",
@@ -68,9 +57,9 @@ async def test_starttls_login_and_headers(
         "SMTP_FROM": FROM,
         "SMTP_USER": "bot",
         "SMTP_PASSWORD": "s3cret",
-        "SMTP_CA_FILE": str(cert[0]),
+        "SMTP_CA_FILE": str(cert.pem),
     }  # SMTP_TLS unset: STARTTLS is the default
-    r = await run_bundled("send-email", MAIL, workspace, secrets=env, level=level)
+    r = await run_skill("send-email", MAIL, workspace, secrets=env, level=level)
     assert r.ok, r.stderr_tail
     assert r.data["to"] == ["ada@example.com", "grace@example.com", "boss@example.com"]
     assert r.data["refused"] == {}
@@ -88,16 +77,16 @@ async def test_starttls_login_and_headers(
     assert msg.get_payload(decode=True).decode().replace("\r\n", "\n") == MAIL["body"]
 
 
-async def test_implicit_tls(workspace: Path, cert: tuple[Path, Path]) -> None:
+async def test_implicit_tls(workspace: Path, cert: Cert) -> None:
     sink = MailSink(mode="tls", cert=cert).start()
     try:
         env = {
             "SMTP_HOST": f"localhost:{sink.port}",
             "SMTP_FROM": FROM,
             "SMTP_TLS": "tls",
-            "SMTP_CA_FILE": str(cert[0]),
+            "SMTP_CA_FILE": str(cert.pem),
         }
-        r = await run_bundled(
+        r = await run_skill(
             "send-email",
             {"to": "ada@example.com", "subject": "s", "body": "b"},
             workspace,
@@ -111,56 +100,56 @@ async def test_implicit_tls(workspace: Path, cert: tuple[Path, Path]) -> None:
 
 async def test_certificate_is_verified(workspace: Path, secure: MailSink) -> None:
     env = {"SMTP_HOST": f"localhost:{secure.port}", "SMTP_FROM": FROM}
-    r = await run_bundled(
+    r = await run_skill(
         "send-email", {"to": "a@example.com", "subject": "s", "body": "b"}, workspace, secrets=env
     )
-    assert r.exit_code == 1 and "send-email: failed: TLS with localhost" in r.stderr_tail
+    assert "send-email: failed: TLS with localhost" in failure(r)
     assert "CERTIFICATE_VERIFY_FAILED" in r.stderr_tail
     assert secure.received == []
 
 
-async def test_wrong_password(workspace: Path, secure: MailSink, cert: tuple[Path, Path]) -> None:
+async def test_wrong_password(workspace: Path, secure: MailSink, cert: Cert) -> None:
     env = {
         "SMTP_HOST": f"localhost:{secure.port}",
         "SMTP_FROM": FROM,
         "SMTP_USER": "bot",
         "SMTP_PASSWORD": "wrong",
-        "SMTP_CA_FILE": str(cert[0]),
+        "SMTP_CA_FILE": str(cert.pem),
     }
-    r = await run_bundled(
+    r = await run_skill(
         "send-email", {"to": "a@example.com", "subject": "s", "body": "b"}, workspace, secrets=env
     )
-    assert r.exit_code == 1 and "refused the login: 535" in r.stderr_tail
+    assert "refused the login: 535" in failure(r)
     assert secure.received == []
 
 
 async def test_starttls_required_by_default(workspace: Path, plain: MailSink) -> None:
     env = {"SMTP_HOST": f"127.0.0.1:{plain.port}", "SMTP_FROM": FROM}
-    r = await run_bundled(
+    r = await run_skill(
         "send-email", {"to": "a@example.com", "subject": "s", "body": "b"}, workspace, secrets=env
     )
-    assert r.exit_code == 1 and "does not offer STARTTLS" in r.stderr_tail
+    assert "does not offer STARTTLS" in failure(r)
     assert plain.received == []
 
 
 async def test_refused_recipients_are_reported(workspace: Path, plain: MailSink) -> None:
     mail = {"to": ["ada@example.com", "ghost@example.com"], "subject": "s", "body": "b"}
-    r = await run_bundled("send-email", mail, workspace, secrets=plain_env(plain))
+    r = await run_skill("send-email", mail, workspace, secrets=plain_env(plain))
     assert r.ok and r.data["to"] == ["ada@example.com"]
     assert r.data["refused"] == {"ghost@example.com": "550 no such user"}
     alone = {**mail, "to": "ghost@example.com"}
-    r = await run_bundled("send-email", alone, workspace, secrets=plain_env(plain))
-    assert r.exit_code == 1 and "refused every recipient: ghost@example.com" in r.stderr_tail
+    r = await run_skill("send-email", alone, workspace, secrets=plain_env(plain))
+    assert "refused every recipient: ghost@example.com" in failure(r)
     assert len(plain.received) == 1
 
 
 async def test_allowed_recipients(workspace: Path, plain: MailSink) -> None:
     env = plain_env(plain, SMTP_ALLOWED_RECIPIENTS="*@example.com, boss@corp.example")
     ok = {"to": "Boss <BOSS@corp.example>", "cc": ["x@example.com"], "subject": "s", "body": "b"}
-    r = await run_bundled("send-email", ok, workspace, secrets=env)
+    r = await run_skill("send-email", ok, workspace, secrets=env)
     assert r.ok, r.stderr_tail
     bad = {**ok, "cc": ["x@example.com.evil.net"]}
-    r = await run_bundled("send-email", bad, workspace, secrets=env)
+    r = await run_skill("send-email", bad, workspace, secrets=env)
     assert r.exit_code == 2
     assert "recipient 'x@example.com.evil.net' is not allowed" in r.stderr_tail
     assert len(plain.received) == 1
@@ -174,10 +163,10 @@ async def test_no_clear_text_password_off_loopback(workspace: Path) -> None:
         "SMTP_USER": "u",
         "SMTP_PASSWORD": "p",
     }
-    r = await run_bundled(
+    r = await run_skill(
         "send-email", {"to": "a@example.com", "subject": "s", "body": "b"}, workspace, secrets=env
     )
-    assert r.exit_code == 2 and "in clear text" in r.stderr_tail
+    assert "in clear text" in refusal(r)
 
 
 @pytest.mark.parametrize(
@@ -199,26 +188,26 @@ async def test_bad_input_is_refused_and_nothing_is_sent(
     workspace: Path, plain: MailSink, mail: dict[str, object], why: str
 ) -> None:
     payload = {"to": "a@example.com", "subject": "s", "body": "b", **mail}
-    r = await run_bundled("send-email", payload, workspace, secrets=plain_env(plain))
-    assert r.exit_code == 2 and "send-email: refused: " in r.stderr_tail
+    r = await run_skill("send-email", payload, workspace, secrets=plain_env(plain))
+    assert "send-email: refused: " in refusal(r)
     assert why in r.stderr_tail, r.stderr_tail
     assert plain.received == []
 
 
 async def test_unreachable_server(workspace: Path) -> None:
     env = {"SMTP_HOST": "127.0.0.1:1", "SMTP_FROM": FROM, "SMTP_TLS": "none"}
-    r = await run_bundled(
+    r = await run_skill(
         "send-email", {"to": "a@example.com", "subject": "s", "body": "b"}, workspace, secrets=env
     )
-    assert r.exit_code == 1 and "cannot send through 127.0.0.1:1" in r.stderr_tail
+    assert "cannot send through 127.0.0.1:1" in failure(r)
 
 
 @pytest.mark.parametrize("approve", [True, False])
 async def test_through_the_gateway_after_confirmation(
-    tmp_path: Path, plain: MailSink, approve: bool
+    home: Path, plain: MailSink, approve: bool
 ) -> None:
     mail = {"to": "ada@example.com", "subject": "From the gateway", "body": "Hello Ada."}
-    async with gateway_for(tmp_path / "home", "send-email", plain_env(plain)) as gw:
+    async with skill_gateway(home, {"send-email": plain_env(plain)}) as gw:
         _, tool_msg, card = await call_skill(gw, "send-email", mail, approve=approve)
     assert card is not None and "ada@example.com" in card["detail"]
     assert "From the gateway" in card["detail"]
@@ -228,5 +217,5 @@ async def test_through_the_gateway_after_confirmation(
         assert got.message["Subject"] == "From the gateway"
         assert got.message.get_payload(decode=True).decode().strip() == "Hello Ada."
     else:
-        assert "declined" in tool_msg["content"]
+        assert "declined" in tool_msg
         assert plain.received == []

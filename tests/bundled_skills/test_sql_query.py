@@ -8,22 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bundled_support import call_skill, failure, refusal, run_skill, skill_gateway, tool_json
 from fakes_tools import start_postgres
-from support_tools import LEVELS, call_skill, gateway_for, run_bundled, tool_json
 
 from nexflow.skills.isolation import IsolationLevel
-
-
-@pytest.fixture(params=LEVELS, ids=[lv.value for lv in LEVELS])
-def level(request: pytest.FixtureRequest) -> IsolationLevel:
-    return request.param  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    ws = tmp_path.resolve() / "workspace"
-    ws.mkdir()
-    return ws
 
 
 def make_db(path: Path) -> Path:
@@ -59,7 +47,7 @@ def db_env(workspace: Path, level: IsolationLevel) -> tuple[dict[str, str], Path
 async def test_select_with_params(workspace: Path, level: IsolationLevel) -> None:
     env, _ = db_env(workspace, level)
     query = "SELECT id, name, city FROM customers WHERE city = ? OR city IS NULL ORDER BY id"
-    r = await run_bundled(
+    r = await run_skill(
         "sql-query",
         {"database": "shop", "query": query, "params": ["Lyon"]},
         workspace,
@@ -74,14 +62,14 @@ async def test_select_with_params(workspace: Path, level: IsolationLevel) -> Non
 
 async def test_rows_are_capped_and_blobs_encoded(workspace: Path) -> None:
     env, _ = db_env(workspace, IsolationLevel.NONE)
-    r = await run_bundled(
+    r = await run_skill(
         "sql-query",
         {"database": "shop", "query": "SELECT name FROM customers", "max_rows": 2},
         workspace,
         secrets=env,
     )
     assert r.data["rows"] == [["Ada"], ["Grace"]] and r.data["truncated"] is True
-    r = await run_bundled(
+    r = await run_skill(
         "sql-query", {"database": "shop", "query": "SELECT data FROM blobs"}, workspace, secrets=env
     )
     assert r.data["rows"] == [[{"base64": "AP8Q", "bytes": 3}]]
@@ -96,11 +84,11 @@ async def test_writes_are_refused_by_default(workspace: Path, level: IsolationLe
         (f"VACUUM INTO '{workspace}/copy.db'", "ATTACH, VACUUM INTO"),
     ):
         payload = {"database": "shop", "query": query}
-        r = await run_bundled("sql-query", payload, workspace, secrets=env, level=level)
+        r = await run_skill("sql-query", payload, workspace, secrets=env, level=level)
         assert not r.ok and r.exit_code == 2, r.stderr_tail
         assert why in r.stderr_tail
     assert not (workspace / "copy.db").exists()
-    r = await run_bundled(
+    r = await run_skill(
         "sql-query",
         {"database": "shop", "query": "DELETE FROM customers", "write": True},
         workspace,
@@ -117,9 +105,9 @@ async def test_allowed_write(workspace: Path) -> None:
     env, path = db_env(workspace, IsolationLevel.NONE)
     env["SQL_ALLOW_WRITE"] = "shop"
     payload = {"database": "shop", "query": "DELETE FROM customers WHERE city = 'Lyon'"}
-    r = await run_bundled("sql-query", payload, workspace, secrets=env)
+    r = await run_skill("sql-query", payload, workspace, secrets=env)
     assert r.exit_code == 2 and count(path) == 4  # the call must say write: true too
-    r = await run_bundled("sql-query", {**payload, "write": True}, workspace, secrets=env)
+    r = await run_skill("sql-query", {**payload, "write": True}, workspace, secrets=env)
     assert r.ok, r.stderr_tail
     assert r.data["changes"] == 2 and count(path) == 2
 
@@ -129,8 +117,8 @@ async def test_attach_is_denied(workspace: Path) -> None:
     env["SQL_ALLOW_WRITE"] = "shop"
     target = workspace / "new.db"
     payload = {"database": "shop", "query": f"ATTACH '{target}' AS x", "write": True}
-    r = await run_bundled("sql-query", payload, workspace, secrets=env)
-    assert r.exit_code == 2 and "not allowed here (ATTACH" in r.stderr_tail
+    r = await run_skill("sql-query", payload, workspace, secrets=env)
+    assert "not allowed here (ATTACH" in refusal(r)
     assert not target.exists()
 
 
@@ -138,7 +126,7 @@ async def test_timeout_interrupts_a_long_query(workspace: Path) -> None:
     env, _ = db_env(workspace, IsolationLevel.NONE)
     query = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"
     payload = {"database": "shop", "query": query, "timeout_sec": 0.5}
-    r = await run_bundled("sql-query", payload, workspace, secrets=env)
+    r = await run_skill("sql-query", payload, workspace, secrets=env)
     assert r.exit_code == 1
     assert "sql-query: timed out: the query ran longer than 0.5 s" in r.stderr_tail
 
@@ -156,42 +144,40 @@ async def test_timeout_interrupts_a_long_query(workspace: Path) -> None:
 )
 async def test_errors_are_clear(workspace: Path, payload: dict[str, object], why: str) -> None:
     env, _ = db_env(workspace, IsolationLevel.NONE)
-    r = await run_bundled("sql-query", payload, workspace, secrets=env)
+    r = await run_skill("sql-query", payload, workspace, secrets=env)
     assert not r.ok and why in r.stderr_tail, r.stderr_tail
     assert "Traceback" not in r.stderr_tail
 
 
 async def test_bad_configuration(workspace: Path) -> None:
-    r = await run_bundled(
+    r = await run_skill(
         "sql-query",
         {"database": "x", "query": "SELECT 1"},
         workspace,
         secrets={"SQL_DATABASES": "x=mysql://h/db"},
     )
-    assert r.exit_code == 2 and "only sqlite:// and postgresql:// URLs work" in r.stderr_tail
+    assert "only sqlite:// and postgresql:// URLs work" in refusal(r)
 
 
-async def test_through_the_gateway(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+async def test_through_the_gateway(home: Path) -> None:
     path = make_db(home / "workspace" / "db" / "shop.db")
     env = {"SQL_DATABASES": "shop=sqlite:///./db/shop.db"}
-    async with gateway_for(home, "sql-query", env) as gw:
+    async with skill_gateway(home, {"sql-query": env}) as gw:
         payload = {"database": "shop", "query": "SELECT name FROM customers WHERE id = 2"}
         _, tool_msg, _ = await call_skill(gw, "sql-query", payload)
         assert tool_json(tool_msg)["rows"] == [["Grace"]]
-        assert 'trust="untrusted"' in tool_msg["content"]
+        assert 'trust="untrusted"' in tool_msg
     assert count(path) == 4
 
 
-async def test_write_through_the_gateway_waits_for_the_user(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+async def test_write_through_the_gateway_waits_for_the_user(home: Path) -> None:
     path = make_db(home / "workspace" / "db" / "shop.db")
     env = {"SQL_DATABASES": "shop=sqlite:///./db/shop.db", "SQL_ALLOW_WRITE": "shop"}
     payload = {"database": "shop", "query": "DELETE FROM customers WHERE id = 1", "write": True}
-    async with gateway_for(home, "sql-query", env) as gw:
+    async with skill_gateway(home, {"sql-query": env}) as gw:
         _, tool_msg, card = await call_skill(gw, "sql-query", payload, approve=False)
         assert card is not None and "DELETE FROM customers" in card["detail"]
-        assert "declined" in tool_msg["content"] and count(path) == 4
+        assert "declined" in tool_msg and count(path) == 4
         _, tool_msg, _ = await call_skill(gw, "sql-query", payload, approve=True)
         assert tool_json(tool_msg)["changes"] == 1 and count(path) == 3
 
@@ -236,7 +222,7 @@ def pg_count(databases: str) -> int:
 
 async def test_postgres_select(workspace: Path, postgres: str, level: IsolationLevel) -> None:
     payload = {"database": "pg", "query": "SELECT id, body, owner FROM notes ORDER BY id"}
-    r = await run_bundled(
+    r = await run_skill(
         "sql-query", payload, workspace, secrets={"SQL_DATABASES": postgres}, level=level
     )
     assert r.ok, r.stderr_tail
@@ -256,11 +242,9 @@ async def test_postgres_is_read_only_by_default(workspace: Path, postgres: str) 
         "SELECT 1 /* ; */ ; COMMIT; DELETE FROM notes",
         "  \\! touch pwned",
     ):
-        r = await run_bundled(
-            "sql-query", {"database": "pg", "query": query}, workspace, secrets=env
-        )
+        r = await run_skill("sql-query", {"database": "pg", "query": query}, workspace, secrets=env)
         assert r.exit_code == 2, r.stderr_tail
-    r = await run_bundled(
+    r = await run_skill(
         "sql-query",
         {"database": "pg", "query": "SELECT 'a;b' AS x, $$c;d$$ AS y -- ; trailing\n;"},
         workspace,
@@ -274,7 +258,7 @@ async def test_postgres_is_read_only_by_default(workspace: Path, postgres: str) 
 async def test_postgres_allowed_write(workspace: Path, postgres: str) -> None:
     env = {"SQL_DATABASES": postgres, "SQL_ALLOW_WRITE": "pg"}
     query = "INSERT INTO notes VALUES (3, 'from the skill', 'nexflow')"
-    r = await run_bundled(
+    r = await run_skill(
         "sql-query", {"database": "pg", "query": query, "write": True}, workspace, secrets=env
     )
     assert r.ok, r.stderr_tail
@@ -283,13 +267,13 @@ async def test_postgres_allowed_write(workspace: Path, postgres: str) -> None:
 
 async def test_postgres_statement_timeout(workspace: Path, postgres: str) -> None:
     payload = {"database": "pg", "query": "SELECT pg_sleep(5)", "timeout_sec": 0.5}
-    r = await run_bundled("sql-query", payload, workspace, secrets={"SQL_DATABASES": postgres})
-    assert r.exit_code == 1 and "ran longer than 0.5 s" in r.stderr_tail
+    r = await run_skill("sql-query", payload, workspace, secrets={"SQL_DATABASES": postgres})
+    assert "ran longer than 0.5 s" in failure(r)
 
 
 async def test_postgres_bad_password(workspace: Path, postgres: str) -> None:
     env = {"SQL_DATABASES": postgres.replace("s3cret%20pw", "wrong")}
-    r = await run_bundled(
+    r = await run_skill(
         "sql-query", {"database": "pg", "query": "SELECT 1"}, workspace, secrets=env
     )
-    assert r.exit_code == 1 and "password authentication failed" in r.stderr_tail
+    assert "password authentication failed" in failure(r)

@@ -7,22 +7,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from bundled_support import call_skill, failure, refusal, run_skill, skill_gateway, tool_json
 from fakes_tools import SSHKeys, SSHServer
-from support_tools import LEVELS, call_skill, gateway_for, run_bundled, tool_json
 
 from nexflow.skills.isolation import IsolationLevel
-
-
-@pytest.fixture(params=LEVELS, ids=[lv.value for lv in LEVELS])
-def level(request: pytest.FixtureRequest) -> IsolationLevel:
-    return request.param  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    ws = tmp_path.resolve() / "workspace"
-    ws.mkdir()
-    return ws
 
 
 @pytest.fixture
@@ -49,7 +37,7 @@ async def test_runs_the_exact_command(
     # In the workspace: a sandboxed skill sees nothing else under /tmp.
     keys = server.keys_for(workspace / ".keys")
     command = "cat motd.txt; echo 'it''s \"quoted\" $HOME' | tr a-z A-Z; echo oops >&2; exit 3"
-    r = await run_bundled(
+    r = await run_skill(
         "ssh-command",
         {"host": "web1", "command": command},
         workspace,
@@ -69,9 +57,7 @@ async def test_host_not_configured_is_refused(workspace: Path, server: SSHServer
     keys = server.keys_for(workspace / ".keys")
     env = env_for(server, keys, "backup=admin@127.0.0.1:1")
     for host in ("db9", "127.0.0.1", f"deploy@127.0.0.1:{server.port}"):
-        r = await run_bundled(
-            "ssh-command", {"host": host, "command": "id"}, workspace, secrets=env
-        )
+        r = await run_skill("ssh-command", {"host": host, "command": "id"}, workspace, secrets=env)
         assert r.exit_code == 2
         assert f"host {host!r} is not in SSH_HOSTS (configured: backup, web1)" in r.stderr_tail
     assert server.commands == []
@@ -84,29 +70,29 @@ async def test_a_changed_host_key_is_refused(workspace: Path, server: SSHServer)
     host_pub = other.host_key.export_public_key("openssh").decode().strip()
     keys.known_hosts.write_text(f"[127.0.0.1]:{server.port} {host_pub}\n")
     env = env_for(server, keys)
-    r = await run_bundled("ssh-command", {"host": "web1", "command": "id"}, workspace, secrets=env)
+    r = await run_skill("ssh-command", {"host": "web1", "command": "id"}, workspace, secrets=env)
     assert r.exit_code == 1
     assert "ssh-command: failed: ssh to 'web1'" in r.stderr_tail
     assert "Host key verification failed" in r.stderr_tail
     keys.known_hosts.write_text("")  # no key known at all: never trusted on first use
-    r = await run_bundled("ssh-command", {"host": "web1", "command": "id"}, workspace, secrets=env)
-    assert r.exit_code == 1 and "Host key verification failed" in r.stderr_tail
+    r = await run_skill("ssh-command", {"host": "web1", "command": "id"}, workspace, secrets=env)
+    assert "Host key verification failed" in failure(r)
     assert keys.known_hosts.read_text() == ""
     assert server.commands == []
 
 
 async def test_a_key_the_server_does_not_know(workspace: Path, server: SSHServer) -> None:
     keys = server.keys_for(workspace / ".keys", authorize=False)
-    r = await run_bundled(
+    r = await run_skill(
         "ssh-command", {"host": "web1", "command": "id"}, workspace, secrets=env_for(server, keys)
     )
-    assert r.exit_code == 1 and "Permission denied (publickey)" in r.stderr_tail
+    assert "Permission denied (publickey)" in failure(r)
     assert server.commands == []
 
 
 async def test_timeout_kills_the_connection(workspace: Path, server: SSHServer) -> None:
     keys = server.keys_for(workspace / ".keys")
-    r = await run_bundled(
+    r = await run_skill(
         "ssh-command",
         {"host": "web1", "command": "sleep 30", "timeout_sec": 1},
         workspace,
@@ -118,7 +104,7 @@ async def test_timeout_kills_the_connection(workspace: Path, server: SSHServer) 
 
 async def test_output_is_capped(workspace: Path, server: SSHServer) -> None:
     keys = server.keys_for(workspace / ".keys")
-    r = await run_bundled(
+    r = await run_skill(
         "ssh-command",
         {"host": "web1", "command": "head -c 300000 /dev/zero | tr '\\0' x"},
         workspace,
@@ -146,24 +132,23 @@ async def test_bad_input_and_settings(
     why: str,
 ) -> None:
     keys = server.keys_for(workspace / ".keys")
-    r = await run_bundled(
+    r = await run_skill(
         "ssh-command", payload, workspace, secrets={**env_for(server, keys), **env_change}
     )
-    assert r.exit_code == 2 and "ssh-command: refused: " in r.stderr_tail
+    assert "ssh-command: refused: " in refusal(r)
     assert why in r.stderr_tail, r.stderr_tail
     assert server.commands == []
 
 
-async def test_through_the_gateway_waits_for_the_user(tmp_path: Path, server: SSHServer) -> None:
-    home = tmp_path / "home"
+async def test_through_the_gateway_waits_for_the_user(home: Path, server: SSHServer) -> None:
     keys = server.keys_for(home / "workspace" / ".keys")
-    async with gateway_for(home, "ssh-command", env_for(server, keys)) as gw:
+    async with skill_gateway(home, {"ssh-command": env_for(server, keys)}) as gw:
         payload = {"host": "web1", "command": "cat motd.txt"}
         _, tool_msg, card = await call_skill(gw, "ssh-command", payload, approve=False)
         assert card is not None and "cat motd.txt" in card["detail"]
-        assert "declined" in tool_msg["content"] and server.commands == []
+        assert "declined" in tool_msg and server.commands == []
         _, tool_msg, card = await call_skill(gw, "ssh-command", payload, approve=True)
         assert card is not None and "web1" in card["detail"]
     assert tool_json(tool_msg)["stdout"] == "hello from the server\n"
-    assert 'trust="untrusted"' in tool_msg["content"]
+    assert 'trust="untrusted"' in tool_msg
     assert server.commands == ["cat motd.txt"]

@@ -2,35 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes_ops_bin import FakeBin, fake_systemd, units
-from support_ops import (
-    LEVELS,
+from bundled_support import (
     call_skill,
     check_folder,
-    failed,
+    failure,
     host_path,
     load,
-    ops_gateway,
-    refused,
+    refusal,
     run_skill,
-    short_dir,
+    skill_gateway,
 )
+from fakes_ops_bin import FakeBin, fake_systemd, units
 
 from nexflow.skills.isolation import IsolationLevel
 from nexflow.skills.result import RunResult
-
-
-@pytest.fixture
-def workspace() -> Iterator[Path]:
-    with short_dir() as base:
-        ws = base / "ws"
-        ws.mkdir()
-        yield ws
 
 
 @pytest.fixture
@@ -40,10 +29,9 @@ def fake(workspace: Path) -> FakeBin:
 
 
 async def systemd(fake: FakeBin, ws: Path, payload: dict[str, Any], **kw: Any) -> RunResult:
-    return await run_skill("systemd", payload, workspace=ws, path=host_path(fake.folder), **kw)
+    return await run_skill("systemd", payload, ws, path=host_path(fake.folder), **kw)
 
 
-@pytest.mark.parametrize("level", LEVELS, ids=[lv.value for lv in LEVELS])
 async def test_status_of_units(fake: FakeBin, workspace: Path, level: IsolationLevel) -> None:
     r = await systemd(
         fake, workspace, {"action": "status", "units": ["nginx", "ghost"]}, level=level
@@ -111,9 +99,8 @@ async def test_restart_stop_start(fake: FakeBin, workspace: Path) -> None:
     r = await systemd(fake, workspace, {"action": "start", "unit": "nginx"})
     assert r.ok and units(fake)["nginx.service"]["ActiveState"] == "active"
     r = await systemd(fake, workspace, {"action": "restart", "unit": "nope"})
-    assert failed(
-        r, "systemctl restart: Failed to restart nope.service: Unit nope.service not found."
-    ), r.stderr_tail
+    said = failure(r)
+    assert "systemctl restart: Failed to restart nope.service: Unit nope.service not found." in said
 
 
 @pytest.mark.parametrize(
@@ -134,7 +121,7 @@ async def test_bad_input_is_refused(
     fake: FakeBin, workspace: Path, payload: dict[str, Any], why: str
 ) -> None:
     r = await systemd(fake, workspace, payload)
-    assert refused(r, why), r.stderr_tail
+    assert why in refusal(r)
     assert fake.calls() == []
 
 
@@ -164,30 +151,24 @@ def test_missing_binary_makes_it_unavailable(workspace: Path) -> None:
 # -- through the gateway ----------------------------------------------------------------
 
 
-@pytest.fixture
-def home() -> Iterator[Path]:
-    with short_dir() as base:
-        yield base / "home"
-
-
 @pytest.mark.parametrize("approve", [True, False], ids=["confirmed", "declined"])
 async def test_restart_through_the_gateway(
     home: Path, approve: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake = fake_systemd(home / "workspace" / ".bin")
     monkeypatch.setenv("PATH", host_path(fake.folder))
-    async with ops_gateway(home, {}) as gw:
-        _, status_tool, cards = await call_skill(
+    async with skill_gateway(home, {}) as gw:
+        _, status_tool, card = await call_skill(
             gw, "systemd", {"action": "status", "unit": "nginx"}
         )
-        assert cards == [] and "A high performance web server" in status_tool["content"]
+        assert card is None and "A high performance web server" in status_tool
         payload = {"action": "restart", "unit": "nginx"}
-        _, tool, cards = await call_skill(gw, "systemd", payload, approve=approve)
-    assert len(cards) == 1 and "restart" in cards[0]["detail"]
+        _, tool, card = await call_skill(gw, "systemd", payload, approve=approve)
+    assert card is not None and "restart" in card["detail"]
     restarts = [argv for argv in fake.calls() if "restart" in argv]
     if approve:
         assert len(restarts) == 1 and units(fake)["nginx.service"]["NRestarts"] == 1
-        assert '"result": "done"' in tool["content"]
+        assert '"result": "done"' in tool
     else:
         assert restarts == [] and units(fake)["nginx.service"]["NRestarts"] == "0"
-        assert "declined" in tool["content"]
+        assert "declined" in tool

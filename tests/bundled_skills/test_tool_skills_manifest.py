@@ -4,33 +4,25 @@ their SKILL.md loads cleanly, is complete, and declares the effects the trust ga
 from __future__ import annotations
 
 import pytest
-from support_tools import BUNDLED
+from bundled_support import BUNDLED, check_folder
 
 from nexflow.skills import load_skill
 from nexflow.skills.schema import validate
 
-SECTIONS = (
-    "Purpose",
-    "When to use",
-    "How to use",
-    "Input schema",
-    "Output schema",
-    "Examples",
-    "Implementation details",
-)
-NAMES = ("ssh-command", "sql-query", "python-snippet", "send-email", "calendar")
+GRANTS = {
+    "ssh-command": {"SSH_HOSTS": "web1=deploy@host", "SSH_KEY_FILE": "k", "SSH_KNOWN_HOSTS": "h"},
+    "sql-query": {"SQL_DATABASES": "shop=sqlite:///db/shop.db"},
+    "python-snippet": {},
+    "send-email": {"SMTP_HOST": "mail.example.org", "SMTP_FROM": "bot@example.org"},
+    "calendar": {},
+}
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", GRANTS)
 def test_manifest_is_complete(name: str) -> None:
-    skill = load_skill(BUNDLED / name / "SKILL.md")
-    assert skill.load_error is None and not skill.warnings
-    assert skill.name == name and skill.runnable
-    assert skill.input_schema is not None and skill.output_schema is not None
+    skill = check_folder(name, GRANTS[name])
+    assert skill.input_schema is not None
     assert skill.input_schema.get("additionalProperties") is False
-    for section in SECTIONS:
-        assert f"## {section}" in skill.body
-    assert skill.declared_effects is not None
     assert skill.timeout_sec <= 60 and skill.max_output_kb <= 1024
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bundled_support import BUNDLED, call_skill, framed, refusal, run_skill, skill_gateway
+from fakes_loopback import make_cert
 from fakes_web import Answer, Site, page
-from support_web import LEVELS, SKILLS, gateway, make_cert, refusal, run_skill, tool_output
 
 from nexflow.skills.isolation import IsolationLevel
-from nexflow.testing.fake_llm import Reply
 
 LOOPBACK = {"NEXFLOW_HTTP_ALLOW": "127.0.0.1"}
 
@@ -32,11 +32,10 @@ def by_url(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {row["url"]: row for row in data["checks"]}
 
 
-@pytest.mark.parametrize("level", LEVELS, ids=[lv.value for lv in LEVELS])
-async def test_up_and_down_table(tmp_path: Path, site: Site, level: IsolationLevel) -> None:
+async def test_up_and_down_table(workspace: Path, site: Site, level: IsolationLevel) -> None:
     health, down, moved = f"{site.url}/health", f"{site.url}/down", f"{site.url}/moved"
     payload = {"urls": [{"url": health, "expect_text": "ok"}, down, moved]}
-    r = await run_skill(tmp_path, "uptime-check", payload, LOOPBACK, level=level)
+    r = await run_skill("uptime-check", payload, workspace, LOOPBACK, level=level)
     assert r.ok and r.data is not None, r.stderr_tail
     assert (r.data["up"], r.data["down"]) == (2, 1)
     rows = by_url(r.data)
@@ -54,7 +53,7 @@ async def test_up_and_down_table(tmp_path: Path, site: Site, level: IsolationLev
     assert "maintenance" not in str(r.data)  # nothing the server wrote is echoed
 
 
-async def test_expectations_and_network_errors(tmp_path: Path, site: Site) -> None:
+async def test_expectations_and_network_errors(workspace: Path, site: Site) -> None:
     health, slow, closed = f"{site.url}/health", f"{site.url}/slow", "http://127.0.0.1:9/"
     payload = {
         "urls": [health, {"url": health, "expect_text": "healthy"}, slow, closed],
@@ -62,7 +61,7 @@ async def test_expectations_and_network_errors(tmp_path: Path, site: Site) -> No
         "timeout_sec": 0.5,
     }
     started = time.monotonic()
-    r = await run_skill(tmp_path, "uptime-check", payload, LOOPBACK)
+    r = await run_skill("uptime-check", payload, workspace, LOOPBACK)
     assert r.ok and r.data is not None, r.stderr_tail
     assert time.monotonic() - started < 10
     first, second, late, refused = r.data["checks"]
@@ -76,11 +75,11 @@ async def test_expectations_and_network_errors(tmp_path: Path, site: Site) -> No
     assert r.data["up"] == 0 and r.data["down"] == 4
 
 
-async def test_tls_untrusted_certificate_is_down(tmp_path: Path) -> None:
-    cert = make_cert(tmp_path)
+async def test_tls_untrusted_certificate_is_down(workspace: Path) -> None:
+    cert = make_cert(workspace)
     with Site(tls=cert.server) as secure:
         secure.pages["/"] = page("hello")
-        r = await run_skill(tmp_path, "uptime-check", {"url": f"{secure.url}/"}, LOOPBACK)
+        r = await run_skill("uptime-check", {"url": f"{secure.url}/"}, workspace, LOOPBACK)
     assert r.ok and r.data is not None, r.stderr_tail
     (row,) = r.data["checks"]
     assert row["up"] is False
@@ -88,13 +87,13 @@ async def test_tls_untrusted_certificate_is_down(tmp_path: Path) -> None:
 
 
 def test_tls_expiry_reads_the_verified_certificate(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The probe the skill runs for https, in process with a context trusting the test CA
     (the program itself trusts only the system's CAs)."""
-    monkeypatch.syspath_prepend(str(SKILLS / "_lib"))
+    monkeypatch.syspath_prepend(str(BUNDLED / "_lib"))
     webkit = importlib.import_module("webkit")
-    cert = make_cert(tmp_path, days=30)
+    cert = make_cert(workspace, days=30)
     with Site(tls=cert.server) as secure:
         policy = webkit.Policy("127.0.0.1", None)
         expires = webkit.tls_expiry("127.0.0.1", secure.port, policy, 5.0, cert.client)
@@ -116,19 +115,19 @@ def test_tls_expiry_reads_the_verified_certificate(
     ],
 )
 async def test_refused_before_any_request(
-    tmp_path: Path, allow: str, payload: dict[str, object], why: str
+    workspace: Path, allow: str, payload: dict[str, object], why: str
 ) -> None:
-    r = await run_skill(tmp_path, "uptime-check", payload, {"NEXFLOW_HTTP_ALLOW": allow})
+    r = await run_skill("uptime-check", payload, workspace, {"NEXFLOW_HTTP_ALLOW": allow})
     assert why in refusal(r)
 
 
-async def test_private_address_refused_per_url(tmp_path: Path, site: Site) -> None:
+async def test_private_address_refused_per_url(workspace: Path, site: Site) -> None:
     sneaky = f"http://localhost:{site.port}/health"
     payload = {"urls": [f"{site.url}/health", sneaky]}
-    r = await run_skill(tmp_path, "uptime-check", payload, {"NEXFLOW_HTTP_ALLOW": "localhost"})
+    r = await run_skill("uptime-check", payload, workspace, {"NEXFLOW_HTTP_ALLOW": "localhost"})
     assert "'127.0.0.1' is not on the allowlist" in refusal(r)
     r = await run_skill(
-        tmp_path, "uptime-check", {"url": sneaky}, {"NEXFLOW_HTTP_ALLOW": "localhost"}
+        "uptime-check", {"url": sneaky}, workspace, {"NEXFLOW_HTTP_ALLOW": "localhost"}
     )
     assert r.ok and r.data is not None
     (row,) = r.data["checks"]
@@ -136,14 +135,11 @@ async def test_private_address_refused_per_url(tmp_path: Path, site: Site) -> No
     assert site.requests == []
 
 
-async def test_uptime_through_the_gateway(tmp_path: Path, site: Site) -> None:
-    async with gateway(tmp_path, {"uptime-check": LOOPBACK}) as gw:
-        call = {
-            "name": "uptime-check",
-            "input": {"urls": [f"{site.url}/health", f"{site.url}/down"]},
-        }
-        gw.llm.push(Reply(tool_calls=(("run_skill", call),)))
-        reply = await gw.chat("are my endpoints up?")
+async def test_uptime_through_the_gateway(home: Path, site: Site) -> None:
+    async with skill_gateway(home, {"uptime-check": LOOPBACK}) as gw:
+        reply, tool, _ = await call_skill(
+            gw, "uptime-check", {"urls": [f"{site.url}/health", f"{site.url}/down"]}
+        )
         assert "status 503 Service Unavailable" in reply["reply"]
-        trust, result = tool_output(gw)
+        trust, result = framed(tool)
         assert trust == "trusted" and (result["up"], result["down"]) == (1, 1)

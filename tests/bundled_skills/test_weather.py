@@ -6,11 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bundled_support import call_skill, failure, framed, refusal, run_skill, skill_gateway
 from fakes_web import PLACES, OpenMeteo
-from support_web import failure, gateway, refusal, run_skill, tool_output
 
 from nexflow.skills import SkillInputInvalid
-from nexflow.testing.fake_llm import Reply
 
 
 @pytest.fixture
@@ -26,8 +25,8 @@ def grant(om: OpenMeteo) -> dict[str, str]:
     }
 
 
-async def test_place_name_current_and_forecast(tmp_path: Path, om: OpenMeteo) -> None:
-    r = await run_skill(tmp_path, "weather", {"place": "Berlin", "days": 2}, grant(om))
+async def test_place_name_current_and_forecast(workspace: Path, om: OpenMeteo) -> None:
+    r = await run_skill("weather", {"place": "Berlin", "days": 2}, workspace, grant(om))
     assert r.ok and r.data is not None, r.stderr_tail
     berlin = PLACES[0]
     assert r.data["place"] == {
@@ -56,9 +55,9 @@ async def test_place_name_current_and_forecast(tmp_path: Path, om: OpenMeteo) ->
     )
 
 
-async def test_coordinates_in_imperial_units_skip_geocoding(tmp_path: Path, om: OpenMeteo) -> None:
+async def test_coordinates_in_imperial_units_skip_geocoding(workspace: Path, om: OpenMeteo) -> None:
     payload = {"latitude": 40.71, "longitude": -74.01, "units": "imperial", "days": 1}
-    r = await run_skill(tmp_path, "weather", payload, grant(om))
+    r = await run_skill("weather", payload, workspace, grant(om))
     assert r.ok and r.data is not None, r.stderr_tail
     assert [s.path for s in om.requests] == ["/v1/forecast"]
     assert om.requests[0].arg("temperature_unit") == "fahrenheit"
@@ -67,26 +66,26 @@ async def test_coordinates_in_imperial_units_skip_geocoding(tmp_path: Path, om: 
     assert len(r.data["daily"]) == 1 and r.data["place"]["name"] == "40.7100, -74.0100"
 
 
-async def test_country_after_a_comma_disambiguates(tmp_path: Path, om: OpenMeteo) -> None:
-    r = await run_skill(tmp_path, "weather", {"place": "Paris, United States"}, grant(om))
+async def test_country_after_a_comma_disambiguates(workspace: Path, om: OpenMeteo) -> None:
+    r = await run_skill("weather", {"place": "Paris, United States"}, workspace, grant(om))
     assert r.ok and r.data is not None, r.stderr_tail
     assert r.data["place"]["region"] == "Texas" and len(r.data["daily"]) == 3
     assert om.requests[0].arg("name") == "Paris"
-    r = await run_skill(tmp_path, "weather", {"place": "Paris"}, grant(om))
+    r = await run_skill("weather", {"place": "Paris"}, workspace, grant(om))
     assert r.ok and r.data is not None and r.data["place"]["country"] == "France"
 
 
-async def test_service_errors(tmp_path: Path, om: OpenMeteo) -> None:
-    r = await run_skill(tmp_path, "weather", {"place": "Atlantis"}, grant(om))
+async def test_service_errors(workspace: Path, om: OpenMeteo) -> None:
+    r = await run_skill("weather", {"place": "Atlantis"}, workspace, grant(om))
     assert "Open-Meteo knows no place called 'Atlantis'" in failure(r)
     om.reject = "Cannot initialize WeatherVariable from invalid String value"
-    r = await run_skill(tmp_path, "weather", {"latitude": 1, "longitude": 2}, grant(om))
+    r = await run_skill("weather", {"latitude": 1, "longitude": 2}, workspace, grant(om))
     assert "forecast API answered 400: Cannot initialize WeatherVariable" in failure(r)
     om.down = True
-    r = await run_skill(tmp_path, "weather", {"latitude": 1, "longitude": 2}, grant(om))
+    r = await run_skill("weather", {"latitude": 1, "longitude": 2}, workspace, grant(om))
     assert "forecast API answered 503" in failure(r)
     gone = {"OPEN_METEO_URL": "http://127.0.0.1:9/v1/forecast"}
-    r = await run_skill(tmp_path, "weather", {"latitude": 1, "longitude": 2}, gone)
+    r = await run_skill("weather", {"latitude": 1, "longitude": 2}, workspace, gone)
     assert "connection refused" in failure(r)
 
 
@@ -102,22 +101,20 @@ async def test_service_errors(tmp_path: Path, om: OpenMeteo) -> None:
     ],
 )
 async def test_bad_input_refused(
-    tmp_path: Path, om: OpenMeteo, payload: dict[str, object], why: str
+    workspace: Path, om: OpenMeteo, payload: dict[str, object], why: str
 ) -> None:
-    assert why in refusal(await run_skill(tmp_path, "weather", payload, grant(om)))
+    assert why in refusal(await run_skill("weather", payload, workspace, grant(om)))
     assert om.requests == []
 
 
-async def test_schema_checked_before_spawn(tmp_path: Path, om: OpenMeteo) -> None:
+async def test_schema_checked_before_spawn(workspace: Path, om: OpenMeteo) -> None:
     with pytest.raises(SkillInputInvalid, match="not one of"):
-        await run_skill(tmp_path, "weather", {"place": "Berlin", "units": "kelvin"}, grant(om))
+        await run_skill("weather", {"place": "Berlin", "units": "kelvin"}, workspace, grant(om))
 
 
-async def test_weather_through_the_gateway(tmp_path: Path, om: OpenMeteo) -> None:
-    async with gateway(tmp_path, {"weather": grant(om)}) as gw:
-        call = {"name": "weather", "input": {"place": "Berlin", "days": 1}}
-        gw.llm.push(Reply(tool_calls=(("run_skill", call),)))
-        reply = await gw.chat("weather in Berlin?")
+async def test_weather_through_the_gateway(home: Path, om: OpenMeteo) -> None:
+    async with skill_gateway(home, {"weather": grant(om)}) as gw:
+        reply, tool, _ = await call_skill(gw, "weather", {"place": "Berlin", "days": 1})
         assert "Berlin, Germany: overcast" in reply["reply"]
-        trust, result = tool_output(gw)
+        trust, result = framed(tool)
         assert trust == "trusted" and result["place"]["timezone"] == "Europe/Berlin"

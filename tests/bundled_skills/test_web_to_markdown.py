@@ -6,12 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bundled_support import call_skill, failure, framed, refusal, run_skill, skill_gateway
 from fakes_web import Answer, Site, page
-from support_web import LEVELS, failure, gateway, refusal, run_skill, tool_output
 
 from nexflow.skills import SkillPermissionDenied
 from nexflow.skills.isolation import IsolationLevel
-from nexflow.testing.fake_llm import Reply
 
 LOOPBACK = {"NEXFLOW_HTTP_ALLOW": "127.0.0.1"}
 
@@ -64,10 +63,9 @@ def site() -> Iterator[Site]:
         yield fake
 
 
-@pytest.mark.parametrize("level", LEVELS, ids=[lv.value for lv in LEVELS])
-async def test_article_to_markdown(tmp_path: Path, site: Site, level: IsolationLevel) -> None:
+async def test_article_to_markdown(workspace: Path, site: Site, level: IsolationLevel) -> None:
     r = await run_skill(
-        tmp_path, "web-to-markdown", {"url": f"{site.url}/release"}, LOOPBACK, level=level
+        "web-to-markdown", {"url": f"{site.url}/release"}, workspace, LOOPBACK, level=level
     )
     assert r.ok and r.data is not None, r.stderr_tail
     md = r.data["markdown"]
@@ -87,19 +85,19 @@ async def test_article_to_markdown(tmp_path: Path, site: Site, level: IsolationL
     assert r.data["truncated"] is False and r.data["chars"] == len(md)
 
 
-async def test_redirect_text_and_charset(tmp_path: Path, site: Site) -> None:
-    r = await run_skill(tmp_path, "web-to-markdown", {"url": f"{site.url}/old"}, LOOPBACK)
+async def test_redirect_text_and_charset(workspace: Path, site: Site) -> None:
+    r = await run_skill("web-to-markdown", {"url": f"{site.url}/old"}, workspace, LOOPBACK)
     assert r.ok and r.data is not None and r.data["url"] == f"{site.url}/release"
-    r = await run_skill(tmp_path, "web-to-markdown", {"url": f"{site.url}/notes.txt"}, LOOPBACK)
+    r = await run_skill("web-to-markdown", {"url": f"{site.url}/notes.txt"}, workspace, LOOPBACK)
     assert r.ok and r.data is not None and r.data["markdown"] == "plain notes\nline two"
-    r = await run_skill(tmp_path, "web-to-markdown", {"url": f"{site.url}/cp1251"}, LOOPBACK)
+    r = await run_skill("web-to-markdown", {"url": f"{site.url}/cp1251"}, workspace, LOOPBACK)
     assert r.ok and r.data is not None
     assert r.data["title"] == "Привет" and r.data["markdown"] == "Добрый день"
 
 
-async def test_length_cap_with_a_note(tmp_path: Path, site: Site) -> None:
+async def test_length_cap_with_a_note(workspace: Path, site: Site) -> None:
     payload = {"url": f"{site.url}/long", "max_chars": 1000}
-    r = await run_skill(tmp_path, "web-to-markdown", payload, LOOPBACK)
+    r = await run_skill("web-to-markdown", payload, workspace, LOOPBACK)
     assert r.ok and r.data is not None and r.data["truncated"] is True
     md = r.data["markdown"]
     body, note = md.split("\n\n[… cut here: ")
@@ -108,15 +106,15 @@ async def test_length_cap_with_a_note(tmp_path: Path, site: Site) -> None:
     assert left == r.data["chars"] - len(body) and "larger max_chars" in note
 
 
-async def test_service_errors(tmp_path: Path, site: Site) -> None:
-    r = await run_skill(tmp_path, "web-to-markdown", {"url": f"{site.url}/missing"}, LOOPBACK)
+async def test_service_errors(workspace: Path, site: Site) -> None:
+    r = await run_skill("web-to-markdown", {"url": f"{site.url}/missing"}, workspace, LOOPBACK)
     assert f"{site.url}/missing answered 404" in failure(r)
-    r = await run_skill(tmp_path, "web-to-markdown", {"url": f"{site.url}/report.pdf"}, LOOPBACK)
+    r = await run_skill("web-to-markdown", {"url": f"{site.url}/report.pdf"}, workspace, LOOPBACK)
     assert "is application/pdf, not a web page" in failure(r)
     slow = {"url": f"{site.url}/slow", "timeout_sec": 0.5}
-    r = await run_skill(tmp_path, "web-to-markdown", slow, LOOPBACK)
+    r = await run_skill("web-to-markdown", slow, workspace, LOOPBACK)
     assert "timed out: 127.0.0.1 did not answer within 0.5 s" in failure(r)
-    r = await run_skill(tmp_path, "web-to-markdown", {"url": f"{site.url}/huge"}, LOOPBACK)
+    r = await run_skill("web-to-markdown", {"url": f"{site.url}/huge"}, workspace, LOOPBACK)
     assert "the limit is 1048576" in refusal(r)
 
 
@@ -132,32 +130,30 @@ async def test_service_errors(tmp_path: Path, site: Site) -> None:
     ],
 )
 async def test_refusals(
-    tmp_path: Path, site: Site, allow: str, path: str, extra: dict[str, object], why: str
+    workspace: Path, site: Site, allow: str, path: str, extra: dict[str, object], why: str
 ) -> None:
     if path.startswith("LOCALHOST"):
         url = f"http://localhost:{site.port}{path.removeprefix('LOCALHOST')}"
     else:
         url = path if "://" in path else f"{site.url}{path}"
     r = await run_skill(
-        tmp_path, "web-to-markdown", {"url": url, **extra}, {"NEXFLOW_HTTP_ALLOW": allow}
+        "web-to-markdown", {"url": url, **extra}, workspace, {"NEXFLOW_HTTP_ALLOW": allow}
     )
     assert why in refusal(r)
 
 
-async def test_allowlist_must_be_granted(tmp_path: Path, site: Site) -> None:
+async def test_allowlist_must_be_granted(workspace: Path, site: Site) -> None:
     with pytest.raises(SkillPermissionDenied, match="NEXFLOW_HTTP_ALLOW"):
         await run_skill(
-            tmp_path, "web-to-markdown", {"url": f"{site.url}/release"}, {}, host_env=LOOPBACK
+            "web-to-markdown", {"url": f"{site.url}/release"}, workspace, {}, host_env=LOOPBACK
         )
     assert site.requests == []
 
 
-async def test_page_through_the_gateway_is_untrusted(tmp_path: Path, site: Site) -> None:
-    async with gateway(tmp_path, {"web-to-markdown": LOOPBACK}) as gw:
-        call = {"name": "web-to-markdown", "input": {"url": f"{site.url}/release"}}
-        gw.llm.push(Reply(tool_calls=(("run_skill", call),)))
-        reply = await gw.chat("what is new in the release?")
+async def test_page_through_the_gateway_is_untrusted(home: Path, site: Site) -> None:
+    async with skill_gateway(home, {"web-to-markdown": LOOPBACK}) as gw:
+        reply, tool, _ = await call_skill(gw, "web-to-markdown", {"url": f"{site.url}/release"})
         assert "Nexflow 2.0 is **out**" in reply["reply"]
-        trust, result = tool_output(gw)
+        trust, result = framed(tool)
         assert trust == "untrusted" and result["title"] == "Release notes – Nexflow"
         assert site.requests[-1].path == "/release"
