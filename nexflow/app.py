@@ -36,6 +36,8 @@ from nexflow.gateway.connector import Connector, Drafting
 from nexflow.gateway.control import ControlCommands
 from nexflow.gateway.core import Gateway
 from nexflow.gateway.file_tools import SendFileTool
+from nexflow.gateway.flow_host import GatewayFlowHost
+from nexflow.gateway.flows import FlowService
 from nexflow.gateway.outbox import OutboxDispatcher
 from nexflow.gateway.turns import TurnRunner
 from nexflow.gateway.workspace_tools import workspace_tools
@@ -50,7 +52,7 @@ from nexflow.memory.paging import ContextPager
 from nexflow.memory.userfiles import UserFiles
 from nexflow.observability.logging import LogHub
 from nexflow.observability.metrics import Metrics
-from nexflow.orchestrator.agent import Orchestrator
+from nexflow.orchestrator.agent import ModelSource, Orchestrator
 from nexflow.orchestrator.persona import PersonaFiles
 from nexflow.panels.runtime import PanelService
 from nexflow.panels.runtime.chat import PanelChat, PanelListTool, PanelOpenTool
@@ -94,6 +96,7 @@ class Application:
     memory: MemoryService | None = None
     workspaces: LazyWorkspaces | None = None
     mcp_servers: McpServers | None = None  # MCP servers Nexflow is a client of (lazy)
+    flows: FlowService | None = None  # the flow engine starts on first use (docs/flows.md)
     web: FastAPI = field(init=False)
     _pumps: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -120,6 +123,8 @@ class Application:
         recovered = await self.gateway.start()
         self.outbox.start()
         self.outbox.notify()
+        if self.flows is not None:
+            await self.flows.launch()  # resumes unfinished runs in the background
         log.info(
             "gateway_started",
             version=_version(),
@@ -136,6 +141,8 @@ class Application:
             task.cancel()
         await asyncio.gather(*self._pumps, return_exceptions=True)
         self._pumps.clear()
+        if self.flows is not None:
+            await self.flows.close()  # releases DBOS: the next engine may start
         await self.gateway.stop()
         await self.outbox.stop()
         await self.models.close()
@@ -250,6 +257,45 @@ def _toolbox(
     return Toolbox(tools, [panels, McpToolProvider(servers)]), servers
 
 
+def _orchestrator(
+    config: NexflowConfig,
+    metrics: Metrics,
+    sections: Callable[[], str],
+    user_context: Callable[[str, Collection[str]], Any],
+    models: ModelSource,
+    tools: Toolbox,
+) -> Orchestrator:
+    return Orchestrator(
+        models,
+        tools,
+        config.agent,
+        PersonaFiles(config.workspace_dir),
+        metrics,
+        context_sections=sections,
+        user_context=user_context,
+        gate=TrustGate(),
+    )
+
+
+def _flows(
+    config: NexflowConfig,
+    storage: SQLiteStorage,
+    toolbox: Toolbox,
+    orchestrator: Callable[[ModelSource, Toolbox], Orchestrator],
+    gate: BudgetGate,
+    workspaces: LazyWorkspaces,
+    notify: Callable[[], None],
+) -> tuple[ApprovalService, FlowService]:
+    """The approvals (chat turns' and flow nodes') and the flow service with its host;
+    flow approvals' answers go to the flow service."""
+    confirmations = ApprovalService(storage, config.skills.confirm_timeout_s)
+    confirmations.notify = notify  # a flow's card is queued outside a turn
+    host = GatewayFlowHost(storage, toolbox, orchestrator, gate, confirmations, config.permissions)
+    flows = FlowService(config.flows, config.home, host, workspaces, storage)
+    confirmations.on_flow_answer = flows.answer
+    return confirmations, flows
+
+
 def _web_url(config: NexflowConfig) -> str:
     """Where people open the web UI (links in chat)."""
     return config.web.public_url or f"http://{config.web.host}:{config.web.port}"
@@ -323,17 +369,14 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
 
         return await user_files.section(user_id, hinted)
 
-    orchestrator = Orchestrator(
-        gate,
-        toolbox,
-        config.agent,
-        PersonaFiles(config.workspace_dir),
-        metrics,
-        context_sections=skills.prompt_section,
-        user_context=user_context,
-        gate=TrustGate(),
+    # Chat turns use one; each flow agent node gets its own (its route, its allowlist).
+    make_orchestrator = functools.partial(
+        _orchestrator, config, metrics, skills.prompt_section, user_context
     )
-    outbox = OutboxDispatcher(storage, config.outbox, metrics)
+    orchestrator, outbox = (
+        make_orchestrator(gate, toolbox),
+        OutboxDispatcher(storage, config.outbox, metrics),
+    )
 
     async def deliver(channel: str, chat_id: str, session_id: str, text: str) -> None:
         await outbox.post(
@@ -349,8 +392,10 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         pager = ContextPager(storage, memory, models, config.memory, gate=gate, metrics=metrics)
         for tool in page_tools(pager):
             tools.add(tool)
-    confirmations = ApprovalService(storage, config.skills.confirm_timeout_s)
     workspaces = build_workspaces(config, storage, panels, gate)
+    confirmations, flows = _flows(
+        config, storage, toolbox, make_orchestrator, gate, workspaces, outbox.notify
+    )
     for tool in workspace_tools(workspaces, outbox.post, _web_url(config)):
         tools.add(tool)
     identity = Identity(storage, config.security)
@@ -387,6 +432,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
             Installer.at_home(config.home, index=config.skills.index),
             on_change=skills.registry.areload,
         ),
+        flows=flows,
     )
 
     gateway = _gateway(
@@ -427,6 +473,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         skills,
         reminders,
         mcp_servers=mcp_servers,  # closed by stop()
+        flows=flows,  # closed by stop()
     )
     application.panels, application.panel_mcp = panels, panel_mcp
     application.memory, application.workspaces = memory, workspaces
@@ -458,6 +505,8 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         webhooks=config.webhooks,
         tools=toolbox,
         mcp_servers=mcp_servers,
+        nexflow_config=config,
+        flows=flows,
         routes=tuple(
             route
             for connector in connectors.values()

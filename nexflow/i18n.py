@@ -77,7 +77,7 @@ _EN: dict[str, str] = {
     "no_model": "{detail}",
     "confirm_approved": "Confirmed.",
     "confirm_declined": "Cancelled; nothing was run.",
-    "confirm_expired": "That confirmation has expired.",
+    "confirm_expired": "That confirmation was already answered or has expired.",
     "confirm_unknown": "There is no pending confirmation with that id (it may have expired).",
     "confirm_not_yours": "That confirmation was not asked of you.",
     "confirm_expired_turn": "Confirmation {id} expired; nothing was run.",
@@ -142,6 +142,63 @@ _EN: dict[str, str] = {
     "trust_writes": "change your saved data",
     "trust_egress": "send data out",
     "trust_writes_egress": "change your saved data and send data out",
+    # flows and tasks (nexflow/gateway/commands_flows.py); *_one/_few/_many: see tn()
+    "help_flows": (
+        "/flows — your flows (flows/<name>.yaml in your workspace)\n"
+        "/flow run <name> [key=value | key:=json …] — start one; the reply has the task id\n"
+        "/tasks — your latest tasks; /task <id> — its stages, with Pause / Resume / Stop\n"
+        "/task <id> pause|resume|stop|retry — control a task"
+    ),
+    "flows_disabled": "Flows are not enabled on this Nexflow.",
+    "flows_unavailable": "Flows are not available right now: {error}",
+    "flows_none": (
+        "You have no flows yet: save one as flows/<name>.yaml in your workspace "
+        "(or POST /api/v1/flows)."
+    ),
+    "flows_header_one": "{count} flow:",
+    "flows_header_few": "{count} flows:",
+    "flows_header_many": "{count} flows:",
+    "flows_invalid": "✗ {name} (invalid): {error}",
+    "flows_more_errors": " (+{count} more)",
+    "flow_usage": "Usage: /flow run <name> [key=value | key:=json …] (/flows lists them).",
+    "flow_bad_args": "Could not read the arguments: {error}",
+    "flow_not_started": "{name} was not started: {error}",
+    "flow_started": "Started {flow}: task {id}. /task {id} shows its stages.",
+    "tasks_none": "You have no tasks yet. /flow run <name> starts one.",
+    "tasks_header_one": "{count} task, newest first:",
+    "tasks_header_few": "{count} tasks, newest first:",
+    "tasks_header_many": "{count} tasks, newest first:",
+    "tasks_more": "… and {count} more (GET /api/v1/tasks lists them all).",
+    "task_usage": "Usage: /task <id> [pause|resume|stop|retry] (/tasks lists them).",
+    "task_not_found": "There is no task {id} of yours (/tasks lists them).",
+    "task_ambiguous": "{id} fits several tasks: give more of the id.",
+    "task_title": "Task {id} · {flow}",
+    "task_summary": "{state}, {progress}% done · tokens {tokens_in} in / {tokens_out} out",
+    "task_error": "error: {error}",
+    "task_attempts_one": "{count} attempt",
+    "task_attempts_few": "{count} attempts",
+    "task_attempts_many": "{count} attempts",
+    "task_seconds": "{seconds} s",
+    "task_tokens": "tokens {tokens_in}/{tokens_out}",
+    "task_hint": "/task {id} {actions}",
+    "task_pause": "⏸ Pause",
+    "task_resume": "▶ Resume",
+    "task_stop": "⏹ Stop",
+    "task_retry": "↻ Retry",
+    "task_done_pause": "Task {id} paused.",
+    "task_done_resume": "Task {id} resumed.",
+    "task_done_stop": "Task {id} stopped.",
+    "task_done_retry": "Task {id} is retried as the new task {new}.",
+    "task_refused": "Task {id}: {error}",
+    "state_pending": "pending",
+    "state_queued": "queued",
+    "state_running": "running",
+    "state_waiting": "waiting",
+    "state_paused": "paused",
+    "state_completed": "completed",
+    "state_failed": "failed",
+    "state_skipped": "skipped",
+    "state_cancelled": "stopped",
 }
 
 _RU: dict[str, str] = {
@@ -209,7 +266,7 @@ _RU: dict[str, str] = {
     "no_model": "Языковая модель не настроена. Что сделать владельцу:\n{detail}",
     "confirm_approved": "Подтверждено.",
     "confirm_declined": "Отменено; ничего не запущено.",
-    "confirm_expired": "Срок этого подтверждения истёк.",
+    "confirm_expired": "На это подтверждение уже ответили, или его срок истёк.",
     "confirm_unknown": "Нет ожидающего подтверждения с таким id (возможно, оно истекло).",
     "confirm_not_yours": "Это подтверждение запрашивали не у вас.",
     "confirm_expired_turn": "Срок подтверждения {id} истёк; ничего не выполнено.",
@@ -276,6 +333,68 @@ _RU: dict[str, str] = {
     "trust_writes": "изменить ваши сохранённые данные",
     "trust_egress": "отправить данные наружу",
     "trust_writes_egress": "изменить ваши сохранённые данные и отправить данные наружу",
+    # сценарии и задачи (nexflow/gateway/commands_flows.py); *_one/_few/_many: см. tn()
+    "help_flows": (
+        "/flows — ваши сценарии (flows/<имя>.yaml в вашем рабочем пространстве)\n"
+        "/flow run <имя> [ключ=значение | ключ:=json …] — запустить; в ответе id задачи\n"
+        "/tasks — ваши последние задачи; /task <id> — её этапы, с кнопками "
+        "Пауза / Продолжить / Стоп\n"
+        "/task <id> pause|resume|stop|retry — управлять задачей"
+    ),
+    "flows_disabled": "Сценарии в этом Nexflow не включены.",
+    "flows_unavailable": "Сценарии сейчас недоступны: {error}",
+    "flows_none": (
+        "У вас пока нет сценариев: сохраните сценарий как flows/<имя>.yaml в рабочем "
+        "пространстве (или через POST /api/v1/flows)."
+    ),
+    "flows_header_one": "{count} сценарий:",
+    "flows_header_few": "{count} сценария:",
+    "flows_header_many": "{count} сценариев:",
+    "flows_invalid": "✗ {name} (с ошибками): {error}",
+    "flows_more_errors": " (и ещё {count})",
+    "flow_usage": (
+        "Использование: /flow run <имя> [ключ=значение | ключ:=json …] (/flows покажет список)."
+    ),
+    "flow_bad_args": "Не удалось прочитать аргументы: {error}",
+    "flow_not_started": "Сценарий {name} не запущен: {error}",
+    "flow_started": "Запущен сценарий {flow}: задача {id}. /task {id} покажет её этапы.",
+    "tasks_none": "У вас пока нет задач. /flow run <имя> запустит сценарий.",
+    "tasks_header_one": "{count} задача, сначала новые:",
+    "tasks_header_few": "{count} задачи, сначала новые:",
+    "tasks_header_many": "{count} задач, сначала новые:",
+    "tasks_more": "… и ещё {count} (GET /api/v1/tasks покажет все).",
+    "task_usage": "Использование: /task <id> [pause|resume|stop|retry] (/tasks покажет список).",
+    "task_not_found": "У вас нет задачи {id} (/tasks покажет список).",
+    "task_ambiguous": "{id} подходит к нескольким задачам: укажите id длиннее.",
+    "task_title": "Задача {id} · {flow}",
+    "task_summary": (
+        "{state}, выполнено {progress}% · токены: {tokens_in} вход / {tokens_out} выход"
+    ),
+    "task_error": "ошибка: {error}",
+    "task_attempts_one": "{count} попытка",
+    "task_attempts_few": "{count} попытки",
+    "task_attempts_many": "{count} попыток",
+    "task_seconds": "{seconds} с",
+    "task_tokens": "токены {tokens_in}/{tokens_out}",
+    "task_hint": "/task {id} {actions}",
+    "task_pause": "⏸ Пауза",
+    "task_resume": "▶ Продолжить",
+    "task_stop": "⏹ Стоп",
+    "task_retry": "↻ Повторить",
+    "task_done_pause": "Задача {id} приостановлена.",
+    "task_done_resume": "Задача {id} продолжена.",
+    "task_done_stop": "Задача {id} остановлена.",
+    "task_done_retry": "Задача {id} повторяется как новая задача {new}.",
+    "task_refused": "Задача {id}: {error}",
+    "state_pending": "в ожидании",
+    "state_queued": "в очереди",
+    "state_running": "выполняется",
+    "state_waiting": "ждёт",
+    "state_paused": "на паузе",
+    "state_completed": "готово",
+    "state_failed": "ошибка",
+    "state_skipped": "пропущено",
+    "state_cancelled": "остановлено",
 }
 
 CATALOGUE: Mapping[str, Mapping[str, str]] = {"en": _EN, "ru": _RU}
@@ -297,3 +416,21 @@ def pick(stored: str | None, platform: object = None) -> str:
 def t(lang: str | None, key: str, /, **values: Any) -> str:
     template = CATALOGUE.get(lang or DEFAULT, _EN).get(key) or _EN[key]
     return template.format(**values) if values else template
+
+
+def plural_form(lang: str | None, count: int) -> str:
+    """``one``, ``few`` or ``many``: Russian has three forms (1, 21 / 2-4, 22 / 5-20, 0),
+    English two (1 / everything else, as ``many``)."""
+    n = abs(count)
+    if (lang or DEFAULT) != "ru":
+        return "one" if n == 1 else "many"
+    if n % 10 == 1 and n % 100 != 11:
+        return "one"
+    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+        return "few"
+    return "many"
+
+
+def tn(lang: str | None, key: str, count: int, /, **values: Any) -> str:
+    """:func:`t` of ``<key>_one|_few|_many`` for ``count`` (passed as ``{count}``)."""
+    return t(lang, f"{key}_{plural_form(lang, count)}", count=count, **values)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -339,6 +340,29 @@ class McpConfig(_Section):
         return value
 
 
+class FlowsConfig(_Section):
+    """Flows on the durable engine (docs/flows.md, "In the gateway")."""
+
+    enabled: bool = True
+    # Stable across restarts: DBOS resumes a killed gateway's runs only for the same id.
+    # null: derived from the Nexflow home (``FlowsConfig.executor_for``).
+    executor_id: str | None = None
+    database_url: str | None = None  # null: sqlite:///<home>/flows.sqlite3
+    concurrency: int = Field(4, ge=1, le=256)  # runs at once, all users
+    queue_poll_s: float = Field(0.2, gt=0, le=60)
+    max_threads: int = Field(32, ge=2, le=1024)
+    default_budget_tokens: int | None = Field(None, ge=1)  # for flows without budget_tokens
+
+    def executor_for(self, home: Path) -> str:
+        if self.executor_id:
+            return self.executor_id
+        digest = hashlib.sha256(str(home.expanduser().resolve()).encode()).hexdigest()
+        return f"nexflow-{digest[:12]}"
+
+    def database_for(self, home: Path) -> str:
+        return self.database_url or f"sqlite:///{(home / 'flows.sqlite3').resolve()}"
+
+
 class LoggingConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -377,6 +401,7 @@ class NexflowConfig(BaseSettings):
     memory: MemoryConfig = MemoryConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
     mcp: McpConfig = McpConfig()
+    flows: FlowsConfig = FlowsConfig()
     connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("home", "workspace", "secrets_file", mode="after")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from nexflow.config.section import _Section
 
@@ -115,6 +115,24 @@ class InboundHook(_Section):
     # untrusted from the start (the payload is someone else's text), so every write or
     # egress it attempts waits for the person's confirmation.
     turn: bool = False
+    # A flow (flows/<name>.yaml in the workspace of to.sender's user) to run on each
+    # accepted delivery, with these inputs: templates like `template` over the payload
+    # ({workflow_run.id}); the run's cards and notices go to `to`. Instead of a message.
+    flow: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    flow_args: dict[str, str] = Field(default_factory=dict)
+    flow_priority: int = Field(3, ge=1, le=5)
+
+    @model_validator(mode="after")
+    def _one_action(self) -> InboundHook:
+        if self.flow is not None and self.turn:
+            raise ValueError("a hook runs a flow or starts a turn, not both (flow or turn: true)")
+        if self.flow_args and self.flow is None:
+            raise ValueError("flow_args needs flow")
+        from nexflow.hooks.render import parse_template
+
+        for value in self.flow_args.values():
+            parse_template(value)
+        return self
 
     @field_validator("secret")
     @classmethod

@@ -13,30 +13,48 @@ a clear message.
 
 The HTTP skill API's 409 flow uses the same table: :meth:`issue` makes a request that is
 answered by repeating the exact call with its id, and :meth:`consume` accepts it once.
+
+Flow approvals (an ``approval`` node, ``docs/flows.md``) are stored here too, without an
+inbox id and with the key ``flow:<run id>:<node>`` (:meth:`ask_flow`, asked once per
+node). The same three answer paths reach them; :meth:`answer` records the owner's answer
+once and hands it to ``on_flow_answer`` (the flow service, which delivers it to the
+engine). An answer to a node that was answered already, expired or whose run ended is
+``expired``.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Protocol
 
 import structlog
 
 from nexflow.bus.events import ConfirmationOut
 from nexflow.storage.base import ApprovalAnswer, ApprovalRecord, AuditRecord, Storage
+from nexflow.storage.sqlite_flows import FlowStorage, flow_call_key, parse_flow_key
 
 log = structlog.get_logger("nexflow.approvals")
 Answer = ApprovalAnswer
 Resume = Callable[[str, int], None]  # (session id, inbox id): back onto the session's lane
+# (run id, node, approved, user id) -> False when the node no longer waits (run ended)
+FlowAnswer = Callable[[str, str, bool, str], Awaitable[bool]]
+
+
+class ApprovalStorage(Storage, FlowStorage, Protocol):
+    """The repository plus flow approvals (``nexflow.storage.sqlite_flows``)."""
 
 
 class ApprovalService:
-    def __init__(self, store: Storage, timeout_s: float) -> None:
+    def __init__(self, store: ApprovalStorage, timeout_s: float) -> None:
         self._store = store
         self.timeout_s = timeout_s
         self.resume: Resume | None = None  # set by the gateway
         self.on_new: Callable[[], None] | None = None  # wakes the expiry timer
+        self.on_flow_answer: FlowAnswer | None = None  # set by the flow service
+        self.notify: Callable[[], None] | None = None  # wakes the outbox (a flow's card)
 
     def request(
         self,
@@ -91,7 +109,19 @@ class ApprovalService:
         chat_id: str | None = None,
         session_id: str | None = None,
     ) -> Answer:
-        """Record the answer once and resume the parked turn on its session's lane."""
+        """Record the answer once and resume the parked turn on its session's lane (or
+        hand a flow approval's answer to the flow service)."""
+        stored = await self._store.get_approval(approval_id)
+        if stored is not None and stored.inbox_id is None:
+            flow = parse_flow_key(stored.call_key)
+            if flow is not None:
+                elsewhere = channel is not None and (
+                    (stored.channel, stored.chat_id) != (channel, chat_id)
+                    and (stored.session_id is None or stored.session_id != session_id)
+                )
+                if elsewhere:  # a chat answers for itself only (as for turns)
+                    return "not_yours"
+                return await self._answer_flow(stored, flow, user_id, approve)
         answer, record = await self._store.answer_approval(
             approval_id, user_id, approve, channel=channel, chat_id=chat_id, session_id=session_id
         )
@@ -101,6 +131,48 @@ class ApprovalService:
                 self.resume(record.session_id, record.inbox_id)
         elif answer == "not_yours":
             log.warning("approval_answer_refused", approval=approval_id, user_id=user_id)
+        return answer
+
+    async def ask_flow(
+        self,
+        user_id: str,
+        channel: str,
+        chat_id: str,
+        session_id: str | None,
+        run_id: str,
+        node: str,
+        title: str,
+        detail: str,
+        expires_s: float,
+    ) -> bool:
+        """Store a flow node's approval and queue its card, once per (run, node)."""
+        record, ask = self.request(
+            user_id, channel, chat_id, session_id, title, detail, flow_call_key(run_id, node)
+        )
+        expires_at = record.created_at + expires_s
+        record = replace(record, expires_at=expires_at)
+        ask = ask.model_copy(update={"expires_at": expires_at})
+        new = await self._store.ask_flow(record, ask)
+        if new:
+            if self.notify is not None:
+                self.notify()
+            await self._audit(record, "requested")
+        return new
+
+    async def _answer_flow(
+        self, record: ApprovalRecord, flow: tuple[str, str], user_id: str, approve: bool
+    ) -> Answer:
+        answer, stored = await self._store.answer_flow_approval(record.id, user_id, approve)
+        if answer == "not_yours":
+            log.warning("approval_answer_refused", approval=record.id, user_id=user_id)
+        if answer not in ("approved", "declined") or stored is None:
+            return answer
+        await self._audit(stored, answer)
+        if self.on_flow_answer is None:
+            log.warning("flow_answer_dropped", approval=record.id, reason="flows are off")
+            return "expired"
+        if not await self.on_flow_answer(flow[0], flow[1], approve, user_id):
+            return "expired"  # the node no longer waits: expired, or the run ended
         return answer
 
     async def issue(

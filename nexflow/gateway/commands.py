@@ -1,6 +1,7 @@
 """Slash commands handled without the model: ``/start``, ``/help``, ``/skills``, ``/run``,
-``/status``, ``/new``, ``/link`` (issue a code), ``/lang``, the panel commands and the
-workspace commands (:mod:`nexflow.gateway.commands_workspace`). They go through the inbox like
+``/status``, ``/new``, ``/link`` (issue a code), ``/lang``, the panel commands, the
+workspace commands (:mod:`nexflow.gateway.commands_workspace`) and the flow and task
+commands (:mod:`nexflow.gateway.commands_flows`). They go through the inbox like
 any message, so they are durable and ordered. Replies are in the user's language
 (``event.metadata["lang"]``, set by the identity middleware; see :mod:`nexflow.i18n`).
 ``/link <code>`` never reaches here: the identity middleware redeems it."""
@@ -25,9 +26,12 @@ from nexflow.tools.registry import ToolRegistry
 
 if TYPE_CHECKING:
     from nexflow.gateway.commands_workspace import WorkspaceCommands
+    from nexflow.gateway.flows import FlowService
     from nexflow.skills.install.chat import ChatInstall
 
 LINK_TTL_S = 600.0
+FLOW_COMMANDS = frozenset({"flows", "flow", "tasks", "task"})  # commands_flows
+TASK_ACTION = "task:"  # a task card's button: task:<run id>:<action>
 
 
 class UserSettings(Protocol):
@@ -62,6 +66,7 @@ class CommandRouter:
         workspaces: WorkspaceCommands | None = None,
         paged: PagedFn | None = None,
         skill_installs: ChatInstall | None = None,
+        flows: FlowService | None = None,
     ) -> None:
         self._skills = skills
         self._tools = tools
@@ -72,6 +77,7 @@ class CommandRouter:
         self._workspaces = workspaces
         self._paged = paged  # context paging (nexflow/memory/paging.py)
         self._skill_installs = skill_installs  # /skill install (owner, confirmation card)
+        self._flows = flows  # /flows, /flow run, /tasks, /task (commands_flows)
 
     @staticmethod
     def is_command(text: str) -> bool:
@@ -104,6 +110,10 @@ class CommandRouter:
                 return CommandResult(await self._link(rest.strip(), ctx, lang))
             case "lang" if self._users is not None:
                 return CommandResult(await self._lang(rest.strip().lower(), ctx, lang))
+            case _ if name in FLOW_COMMANDS:
+                return await self._flow(name, rest, event, session, ctx, lang)
+            case "press" if rest.strip().startswith(TASK_ACTION):
+                return await self._flow(name, rest, event, session, ctx, lang)
             case "press" if rest.strip().startswith(patch_review.SYNC_ACTION):
                 sync = rest.strip().removeprefix(patch_review.SYNC_ACTION)
                 return await self._workspace("sync", sync, event, session, ctx, lang)
@@ -116,7 +126,24 @@ class CommandRouter:
 
     def _help(self, lang: str) -> str:
         more = f"\n{i18n.t(lang, 'help_workspaces')}" if self._workspaces is not None else ""
-        return i18n.t(lang, "help") + more
+        flows = f"\n{i18n.t(lang, 'help_flows')}" if self._flows is not None else ""
+        return i18n.t(lang, "help") + more + flows
+
+    async def _flow(
+        self,
+        name: str,
+        rest: str,
+        event: InboundEvent,
+        session: SessionRecord,
+        ctx: ToolContext,
+        lang: str,
+    ) -> CommandResult:
+        if self._flows is None:
+            return CommandResult(i18n.t(lang, "flows_disabled"))
+        from nexflow.gateway import commands_flows  # it imports CommandResult from here
+
+        where = commands_flows.Where(ctx.user_id, event.channel, event.chat_id, session.id, lang)
+        return await commands_flows.FlowCommands(self._flows).handle(name, rest.strip(), where)
 
     async def _workspace(
         self,

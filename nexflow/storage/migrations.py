@@ -299,6 +299,18 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX audit_user_ts ON audit(user_id, ts)
         """,
     ),
+    (
+        12,
+        "flows in the gateway: tool results by idempotency key, run taint, approval lookup",
+        """
+        CREATE TABLE flow_tool_results (key TEXT PRIMARY KEY, run_id TEXT NOT NULL,
+            user_id TEXT NOT NULL, result TEXT NOT NULL, created_at REAL NOT NULL);
+        CREATE INDEX flow_tool_results_run ON flow_tool_results(run_id);
+        CREATE TABLE flow_trust (run_id TEXT PRIMARY KEY, sources TEXT NOT NULL DEFAULT '[]',
+            tainted_at REAL, approved_at REAL);
+        CREATE INDEX approvals_call_key ON approvals(call_key)
+        """,
+    ),
 )
 
 

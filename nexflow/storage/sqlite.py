@@ -12,6 +12,7 @@ from typing import Any
 from nexflow.storage import codec
 from nexflow.storage.base import AuditRecord, MessageRecord, SessionRecord, TaskRecord
 from nexflow.storage.sqlite_conn import _insert_audit, _tx, message_row, select_history
+from nexflow.storage.sqlite_flows import SQLiteFlows
 from nexflow.storage.sqlite_hooks import SQLiteHooks
 from nexflow.storage.sqlite_identity import SQLiteIdentity
 from nexflow.storage.sqlite_queue import SQLiteQueues
@@ -21,7 +22,7 @@ from nexflow.storage.sqlite_usage import SQLiteUsage
 
 
 class SQLiteStorage(
-    SQLiteQueues, SQLiteTurns, SQLiteIdentity, SQLiteUsage, SQLiteHooks, SQLiteStats
+    SQLiteQueues, SQLiteTurns, SQLiteIdentity, SQLiteUsage, SQLiteHooks, SQLiteStats, SQLiteFlows
 ):
     """The default storage: a single SQLite file."""
 

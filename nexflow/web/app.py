@@ -17,7 +17,7 @@ from starlette.routing import Route
 from nexflow import __version__
 from nexflow.bus.errors import RateLimited, Rejected
 from nexflow.bus.streams import StreamHub
-from nexflow.config.model import PermissionsConfig, WebConfig, WebhooksConfig
+from nexflow.config.model import NexflowConfig, PermissionsConfig, WebConfig, WebhooksConfig
 from nexflow.gateway.approvals import ApprovalService
 from nexflow.gateway.core import Gateway
 from nexflow.llm.budget import Budgets
@@ -31,6 +31,7 @@ from nexflow.web.browser import BrowserPolicy
 from nexflow.web.hooks import WebRoute
 
 if TYPE_CHECKING:
+    from nexflow.gateway.flows import FlowService
     from nexflow.mcp_client import McpServers
     from nexflow.panels.runtime import PanelService
     from nexflow.tools.toolset import Toolbox
@@ -61,6 +62,8 @@ class WebServices:
     webhooks: WebhooksConfig | None = None  # inbound signed webhooks (routes_hooks)
     tools: Toolbox | None = None  # each caller's toolset, for the tool registry (routes_tools)
     mcp_servers: McpServers | None = None  # their listed tools in the registry (routes_tools)
+    flows: FlowService | None = None  # flows and tasks (routes_flows, routes_tasks); None: 503
+    nexflow_config: NexflowConfig | None = None  # the whole config (routes_marketplace)
 
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -87,7 +90,9 @@ def create_app(
 
     from nexflow.web import (  # read services from app.state
         routes_api,
+        routes_flows,
         routes_hooks,
+        routes_marketplace,
         routes_openai,
         routes_pairing,
         routes_skills,
@@ -105,7 +110,9 @@ def create_app(
     app.include_router(routes_statistics.router)  # replaces routes_stats (its overview)
     app.include_router(routes_tools.router)
     app.include_router(routes_turns.router)
+    app.include_router(routes_marketplace.router)
     app.include_router(routes_hooks.router)
+    routes_flows.install(app)  # and routes_tasks; 503 while services.flows is None
     if services.panels is not None:
         from nexflow.web import routes_panels
 

@@ -15,12 +15,19 @@ untrusted with source ``webhook:<name>``: the turn is tainted from its start, so
 egress it attempts waits for the person's confirmation. A sender the channel refuses gives
 202 "refused" (the sender is told nothing; the audit says why).
 
+With ``flow: <name>`` the delivery instead queues a run of that flow (the workspace of
+``to.sender``'s user; a configured owner is created like a first message would), with
+``flow_args`` rendered from the payload as its inputs; the run id is derived from the
+delivery, so a delivery runs the flow once; its cards and notices go to ``to``. An unknown
+sender or flow, or bad inputs, give 202 "refused" (logged; nothing runs).
+
 The payload is untrusted content: it is only rendered (dict and list lookups,
 nexflow.hooks.render), and a turn that sees it is tainted.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -33,6 +40,8 @@ from pydantic import BaseModel
 from nexflow.bus.errors import Rejected
 from nexflow.bus.events import InboundEvent, TextOut
 from nexflow.config.web import InboundHook
+from nexflow.flows.errors import FlowError
+from nexflow.flows.host import Origin
 from nexflow.hooks import SignatureError
 from nexflow.hooks.render import render
 from nexflow.hooks.replay import first_time
@@ -126,7 +135,9 @@ async def receive_hook(name: str, request: Request) -> JSONResponse:
         return JSONResponse(HookResult(status="duplicate").model_dump(), 200)
     text = _message(name, hook, verified.event, payload)
     outcome: Literal["accepted", "refused"] = "accepted"
-    if hook.turn:
+    if hook.flow is not None:
+        outcome = await _start_flow(svc, name, hook, payload, verified.delivery_keys)
+    elif hook.turn:
         outcome = await _start_turn(svc, name, hook, text, verified.delivery_keys)
     else:
         await svc.storage.enqueue(
@@ -153,6 +164,7 @@ async def receive_hook(name: str, request: Request) -> JSONResponse:
                     "channel": hook.to.channel,
                     "chat_id": hook.to.chat_id,
                     "turn": hook.turn,
+                    "flow": hook.flow,
                 },
             )
         ]
@@ -179,3 +191,42 @@ async def _start_turn(
         log.warning("webhook %s turn refused: %s", name, exc)
         return "refused"
     return "accepted"
+
+
+async def _start_flow(
+    svc: WebServices, name: str, hook: InboundHook, payload: object, keys: tuple[str, ...]
+) -> Literal["accepted", "refused"]:
+    """Run the hook's flow as the user of ``to.sender`` (a known user of that channel, or
+    its configured owner); one run per delivery (the run id comes from its key)."""
+    assert hook.flow is not None
+    if svc.flows is None:
+        log.warning("webhook %s: flows are disabled; nothing was run", name)
+        return "refused"
+    sender = hook.to.sender or hook.to.chat_id
+    user = await _user_of(svc, hook.to.channel, sender)
+    if user is None:
+        log.warning(
+            "webhook %s: %s:%s is not a user here; no flow was run", name, hook.to.channel, sender
+        )
+        return "refused"
+    args = {key: render(template, payload) for key, template in hook.flow_args.items()}
+    digest = hashlib.sha256(f"{name}:{keys[0] if keys else ''}".encode()).hexdigest()[:24]
+    origin = Origin(hook.to.channel, hook.to.chat_id, hook.to.session or "")
+    try:
+        await svc.flows.start(
+            user, hook.flow, args, origin, priority=hook.flow_priority, run_id=f"hook-{digest}"
+        )
+    except FlowError as exc:
+        log.warning("webhook %s: flow %s not started: %s", name, hook.flow, exc.message)
+        return "refused"
+    return "accepted"
+
+
+async def _user_of(svc: WebServices, channel: str, sender: str) -> str | None:
+    found = await svc.storage.find_user(channel, sender)
+    if found is not None:
+        return found[0]
+    config = svc.nexflow_config
+    if config is not None and sender in config.security.owner.get(channel, ()):
+        return await svc.storage.create_user("owner", "owner", channel, sender)
+    return None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -22,19 +22,16 @@ from nexflow.storage.stats import Activity, Invocations, ModelUsage, ToolUsage
 from nexflow.web.app import WebServices, error_body
 from nexflow.web.identity import caller_of, web_user
 
+if TYPE_CHECKING:
+    from nexflow.gateway.flows import FlowService
+
 router = APIRouter()
 
 Scope = Literal["mine", "all"]
 CallSource = Literal["tool", "skill"]
-FlowStatus = Literal["pending", "queued", "running", "completed", "failed", "paused"]
-FLOW_STATUSES: tuple[FlowStatus, ...] = (
-    "pending",
-    "queued",
-    "running",
-    "completed",
-    "failed",
-    "paused",
-)
+FlowStatus = Literal["pending", "queued", "running", "completed", "failed", "paused", "cancelled"]
+FLOW_STATUSES: tuple[FlowStatus, ...] = get_args(FlowStatus)
+TOKEN_RUNS = 200  # flow statistics sum the tokens of this many latest runs
 TOP_TOOLS = 5
 MAX_DAYS = 90
 _FORBIDDEN: dict[int | str, dict[str, Any]] = {
@@ -105,15 +102,18 @@ class InvocationsResponse(BaseModel):
 
 
 class FlowStats(BaseModel):
-    """Flow runs; zeros (and ``note``) until the flow engine records runs."""
+    """Flow runs; zeros (and ``note``) while flows are not enabled."""
 
     scope: Scope
     runs: int = 0
     by_status: dict[FlowStatus, int] = Field(
         default_factory=lambda: dict.fromkeys(FLOW_STATUSES, 0)
     )
-    mean_duration_s: float | None = None
-    tokens_in: int = 0
+    by_flow: dict[str, int] = Field(default_factory=dict, description="Runs per flow")
+    mean_duration_s: float | None = Field(
+        None, description="Of finished runs: created to last update (None: none finished)"
+    )
+    tokens_in: int = Field(0, description=f"Of the latest {TOKEN_RUNS} runs")
     tokens_out: int = 0
     note: str | None = None
 
@@ -187,10 +187,57 @@ async def invocations(
 
 @router.get("/api/v1/statistics/flows", response_model=FlowStats, responses=_FORBIDDEN)
 async def flows(request: Request, all: bool = False) -> FlowStats | JSONResponse:
-    """Flow runs by status, their mean duration and tokens (zeros for now)."""
+    """Flow runs by status and by flow, the mean duration of finished runs and the
+    tokens of the latest runs (zeros and a ``note`` while flows are not enabled)."""
     if (refused := _refused(request, all)) is not None:
         return refused
-    return FlowStats(scope="all" if all else "mine", note="flows are not enabled yet")
+    svc: WebServices = request.app.state.services
+    scope: Scope = "all" if all else "mine"
+    if svc.flows is None:
+        return FlowStats(scope=scope, note="flows are not enabled yet")
+    from nexflow.flows.errors import EngineUnavailable
+
+    try:
+        return await _flow_stats(svc.flows, scope, await _whose(request, all))
+    except EngineUnavailable as exc:  # turned off in the config, or cannot start
+        return FlowStats(scope=scope, note=exc.message)
+
+
+async def _flow_stats(service: FlowService, scope: Scope, user_id: str | None) -> FlowStats:
+    from nexflow.flows.errors import RunNotFound
+
+    stats = await service.stats(user_id)
+    runs = await service.runs(user_id or "", everyone=user_id is None)
+    ended = [
+        r.updated_at - r.created_at
+        for r in runs
+        if r.status in ("completed", "failed", "cancelled") and r.created_at and r.updated_at
+    ]
+    tokens_in = tokens_out = 0
+    for r in runs[:TOKEN_RUNS]:
+        try:
+            run = await service.run(r.owner, r.run_id)
+        except RunNotFound:  # removed meanwhile
+            continue
+        tokens_in += run.tokens_in
+        tokens_out += run.tokens_out
+    by_status = dict.fromkeys(FLOW_STATUSES, 0)
+    for status, count in stats.by_status.items():
+        key: FlowStatus = "running" if status == "waiting" else _flow_status(status)
+        by_status[key] += count
+    return FlowStats(
+        scope=scope,
+        runs=stats.total,
+        by_status=by_status,
+        by_flow=dict(stats.by_flow),
+        mean_duration_s=round(sum(ended) / len(ended), 3) if ended else None,
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+    )
+
+
+def _flow_status(status: str) -> FlowStatus:
+    return next((s for s in FLOW_STATUSES if s == status), "pending")
 
 
 def _totals(rows: tuple[ModelUsage, ...]) -> ModelTotals:

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from nexflow.web.app import WebServices
     from nexflow.workspace.api import Patch
 
+TASK_CARD = "task:"  # a flow run's card reuses the panel card (nexflow.gateway.commands_flows)
+
 log = structlog.get_logger("nexflow.web")
 Item = dict[str, Any]
 TOOL_CHARS = 2000  # of a tool result shown on the page
@@ -135,7 +137,11 @@ class _Cards:
 
     async def load(self, rows: list[SessionOutboxRow]) -> None:
         outs = [r.outbound for r in rows]
-        panel_ids = {o.panel_id for o in outs if isinstance(o, PanelSnapshotOut)}
+        panel_ids = {
+            o.panel_id
+            for o in outs
+            if isinstance(o, PanelSnapshotOut) and not o.panel_id.startswith(TASK_CARD)
+        }
         for panel_id in panel_ids:
             self._panels[panel_id] = await self._panel(panel_id)
         if any(isinstance(o, PatchReviewOut) for o in outs):
@@ -181,7 +187,9 @@ class _Cards:
             "outbox_id": row.id,
             "delivered": row.status == "delivered",
         }
-        if isinstance(out, PanelSnapshotOut):
+        if isinstance(out, PanelSnapshotOut) and out.panel_id.startswith(TASK_CARD):
+            item["status"] = "task"  # a task card (commands_flows): its buttons stay
+        elif isinstance(out, PanelSnapshotOut):
             status, snap = self._panels.get(out.panel_id, ("stale", None))
             item["status"] = status
             if snap is not None:

@@ -173,18 +173,20 @@ async def test_invocations_per_day_and_tool_with_mean_and_p95(gw: GatewayHarness
     assert everyone["rows"][0]["calls"] == 21
 
 
-async def test_flows_answer_zeros_until_the_engine_exists(gw: GatewayHarness) -> None:
+async def test_flows_start_at_zero(gw: GatewayHarness) -> None:
+    # Real numbers: tests/web/test_flows_api.py; flows turned off: zeros and a note, there.
     flows = await get(gw, "/api/v1/statistics/flows")
     assert flows == {
         "scope": "mine",
         "runs": 0,
         "by_status": dict.fromkeys(
-            ("pending", "queued", "running", "completed", "failed", "paused"), 0
+            ("pending", "queued", "running", "completed", "failed", "paused", "cancelled"), 0
         ),
+        "by_flow": {},
         "mean_duration_s": None,
         "tokens_in": 0,
         "tokens_out": 0,
-        "note": "flows are not enabled yet",
+        "note": None,
     }
 
 

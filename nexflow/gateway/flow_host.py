@@ -1,0 +1,364 @@
+"""``GatewayFlowHost``: what a flow run does through the gateway (``docs/flows.md``).
+
+It implements :class:`nexflow.flows.host.FlowHost` with the same rules as a chat turn:
+
+- **Owned.** A tool node runs as the run's owner (their role and permissions, as chat
+  turns get them) and only finds the owner's tools (``Toolbox.tools_for``): another
+  user's panel tool is unknown.
+- **Never auto-approved.** Tools run with a ``confirm`` that never asks: a call that
+  needs the user's confirmation (a dangerous skill, a panel tool, a write or egress after
+  untrusted output) is refused with an error that says to put an ``approval`` node
+  before it — unless an approval node of the run was answered yes *after* the run's
+  last taint (or, with no taint, at all).
+- **Taint.** A tool whose output is untrusted (the trust gate decides) marks the run
+  tainted (table ``flow_trust``); agent nodes of a tainted run start their turn tainted.
+- **At least once, applied once.** Tool and agent results are stored by their
+  idempotency key (``flow_tool_results``); a replayed step gets the stored result.
+- **One budget gate.** Agent nodes run one orchestrator turn whose model calls go
+  through the budget gate for the owner; tokens are summed from its ``llm_call`` audit.
+- **Asked once.** ``ask`` stores a flow approval and queues its card on the durable
+  outbox, once per (run, node) (:meth:`ApprovalService.ask_flow`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+
+from nexflow.bus.events import InboundEvent
+from nexflow.config.model import PermissionsConfig
+from nexflow.flows.errors import FlowError
+from nexflow.flows.host import NodeResult, RunInfo
+from nexflow.flows.loader import load_flow
+from nexflow.flows.model import FLOW_NAME, ApprovalNode, Flow
+from nexflow.gateway.approvals import ApprovalService
+from nexflow.llm.client import LLMClient
+from nexflow.orchestrator.agent import ModelSource, Orchestrator
+from nexflow.storage.base import AuditRecord, SessionRecord
+from nexflow.storage.sqlite_flows import FlowStorage
+from nexflow.tools.base import (
+    ApprovalRequired,
+    Tool,
+    ToolContext,
+    ToolError,
+    ToolResult,
+    UnknownTool,
+)
+from nexflow.tools.toolset import Toolbox, Toolset
+from nexflow.trust import TrustGate, effects_of
+
+log = structlog.get_logger("nexflow.flows.host")
+
+OrchestratorFactory = Callable[[ModelSource, Toolbox], Orchestrator]
+ERROR_CHARS = 500
+
+
+class HostStorage(FlowStorage, Protocol):
+    async def audit(self, records: Sequence[AuditRecord]) -> None: ...
+
+
+class FlowNotFound(FlowError):
+    """The user has no flow of that name (or its name is not a valid flow name)."""
+
+
+def flow_file(folder: Path, name: str) -> Path:
+    """``flows/<name>.yaml`` in ``folder``; :class:`FlowNotFound` for a bad name."""
+    if not re.match(FLOW_NAME, name):
+        raise FlowNotFound(f"no flow named '{name}' (names: a-z, 0-9, '-', '_')")
+    return folder / "flows" / f"{name}.yaml"
+
+
+class GatewayFlowHost:
+    """The gateway side of flow runs; see the module docstring."""
+
+    def __init__(
+        self,
+        store: HostStorage,
+        toolbox: Toolbox,
+        orchestrator: OrchestratorFactory,
+        models: ModelSource,
+        approvals: ApprovalService,
+        permissions: PermissionsConfig,
+        *,
+        tool_timeout_s: float = 600.0,
+    ) -> None:
+        self._store = store
+        self._toolbox = toolbox
+        self._orchestrator = orchestrator
+        self._models = models
+        self._approvals = approvals
+        self._permissions = permissions
+        self._tool_timeout_s = tool_timeout_s
+        self._gate = TrustGate()
+        # the owner's default workspace folder; set by the flow service once workspaces run
+        self.folder: Callable[[str], Path] | None = None
+
+    # -- who --------------------------------------------------------------------------
+
+    async def context(self, run: RunInfo) -> ToolContext:
+        role = await self._store.user_role(run.owner) or "user"
+        trust = await self._store.flow_trust(run.run_id)
+        return ToolContext(
+            user_id=run.owner,
+            session_id=f"flow:{run.run_id}",
+            channel=run.origin.channel or "flow",
+            chat_id=run.origin.chat_id or run.run_id,
+            permissions=self._permissions.granted(role, run.owner),
+            role=role,
+            tainted=trust.sources,
+        )
+
+    def _confirm(self, run_id: str) -> Callable[[str, str], Any]:
+        async def confirm(title: str, detail: str) -> bool:
+            trust = await self._store.flow_trust(run_id)
+            approved = trust.approved_at is not None and (
+                trust.tainted_at is None or trust.approved_at > trust.tainted_at
+            )
+            if approved:
+                return True
+            raise ApprovalRequired(title, detail)
+
+        return confirm
+
+    # -- tools ------------------------------------------------------------------------
+
+    async def call_tool(
+        self,
+        run: RunInfo,
+        node: str,
+        tool: str,
+        args: Mapping[str, Any],
+        idempotency_key: str,
+    ) -> NodeResult:
+        stored = await self._store.flow_result(idempotency_key)
+        if stored is not None:
+            return _result(stored)
+        ctx = await self.context(run)
+        started = time.perf_counter()
+        outcome, untrusted = "ok", False
+        try:
+            found = self._toolbox.tools_for(ctx).get(tool)
+        except UnknownTool:
+            return NodeResult(False, error=f"no tool named '{tool}' for this user")
+        try:
+            result = await self._gated(found, dict(args), ctx, run.run_id)
+            untrusted = self._gate.untrusted(found, args, result)
+            outcome = "error" if result.is_error else "ok"
+            node_result = (
+                NodeResult(False, error=_clip(result.content), tool_calls=1)
+                if result.is_error
+                else NodeResult(True, output=_output(result), tool_calls=1)
+            )
+        except ApprovalRequired:
+            outcome = "refused"
+            node_result = NodeResult(
+                False,
+                error=(
+                    f"'{tool}' needs the user's confirmation and flows never approve on "
+                    "their own: put an `approval` node before this node (answered after "
+                    "any untrusted output in the run)"
+                ),
+            )
+        except ToolError as exc:
+            outcome, node_result = "error", NodeResult(False, error=_clip(exc.message))
+        except TimeoutError:
+            outcome = "timeout"
+            node_result = NodeResult(
+                False, error=f"the tool did not finish within {self._tool_timeout_s:.0f} s"
+            )
+        if untrusted:
+            await self._store.taint_flow(run.run_id, effects_of(found, args).label)
+        data: dict[str, Any] = {
+            "arguments": json.dumps(dict(args), default=str)[:2000],
+            "duration_s": round(time.perf_counter() - started, 4),
+            "flow_run": run.run_id,
+            "node": node,
+        }
+        if untrusted:
+            data["untrusted"] = True
+        await self._store.audit(
+            [AuditRecord("tool_call", tool, outcome, run.owner, f"flow:{run.run_id}", data)]
+        )
+        saved = await self._store.save_flow_result(
+            idempotency_key, run.run_id, run.owner, _data(node_result)
+        )
+        return _result(saved)
+
+    async def _gated(
+        self, tool: Tool, args: dict[str, Any], ctx: ToolContext, run_id: str
+    ) -> ToolResult:
+        ctx = ToolContext(
+            user_id=ctx.user_id,
+            session_id=ctx.session_id,
+            channel=ctx.channel,
+            chat_id=ctx.chat_id,
+            permissions=ctx.permissions,
+            confirm=self._confirm(run_id),
+            role=ctx.role,
+            tainted=ctx.tainted,
+        )
+        ctx, refusal = await self._gate.authorize(tool, args, ctx)
+        if refusal is not None:
+            return refusal
+        async with asyncio.timeout(self._tool_timeout_s):
+            return await tool.run(args, ctx)
+
+    # -- agents -----------------------------------------------------------------------
+
+    async def run_agent(
+        self,
+        run: RunInfo,
+        node: str,
+        prompt: str,
+        tools: Sequence[str] | None,
+        route: str | None,
+        idempotency_key: str,
+    ) -> NodeResult:
+        stored = await self._store.flow_result(idempotency_key)
+        if stored is not None:
+            return _result(stored)
+        ctx = await self.context(run)
+        session = SessionRecord(
+            ctx.session_id, run.owner, "flow", run.run_id, f"flow {run.flow}", time.time(), 0.0
+        )
+        metadata: dict[str, Any] = {"flow_run": run.run_id, "node": node}
+        if ctx.tainted:
+            metadata |= {"untrusted": True, "source": ", ".join(ctx.tainted)}
+        event = InboundEvent(
+            channel=ctx.channel,
+            chat_id=ctx.chat_id,
+            sender_id=run.owner,
+            message=prompt,
+            user_id=run.owner,
+            role=ctx.role,
+            session_id=session.id,
+            metadata=metadata,
+        )
+        toolbox = self._toolbox if tools is None else _Allowlisted(self._toolbox, set(tools))
+        orchestrator = self._orchestrator(_Routed(self._models, route), toolbox)
+        result = await orchestrator.run_turn(event, session, [], ctx=ctx, approvals=None)
+        await self._store.audit(result.audit)
+        tokens_in = tokens_out = 0
+        for record in result.audit:
+            if record.kind == "llm_call":
+                tokens_in += int(record.data.get("tokens_in") or 0)
+                tokens_out += int(record.data.get("tokens_out") or 0)
+            elif record.kind == "tool_call" and record.data.get("untrusted"):
+                await self._store.taint_flow(run.run_id, record.name)
+        node_result = NodeResult(
+            ok=result.error is None,
+            output=result.reply if result.error is None else None,
+            error=_clip(result.error) if result.error is not None else None,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            tool_calls=len(result.tool_calls),
+        )
+        saved = await self._store.save_flow_result(
+            idempotency_key, run.run_id, run.owner, _data(node_result)
+        )
+        return _result(saved)
+
+    # -- approvals and sub-flows ---------------------------------------------------------
+
+    async def ask(self, run: RunInfo, node: str, title: str, detail: str) -> None:
+        expires_s = 86400.0
+        try:
+            spec = (await asyncio.to_thread(self.load_flow, run.owner, run.flow)).nodes.get(node)
+            if isinstance(spec, ApprovalNode):
+                expires_s = spec.expires_s
+        except FlowError:
+            pass  # the file changed or went away: the engine's default
+        origin = run.origin
+        await self._approvals.ask_flow(
+            run.owner,
+            origin.channel or "web",
+            origin.chat_id,
+            origin.session or None,
+            run.run_id,
+            node,
+            title,
+            detail or f"flow {run.flow}, run {run.run_id}, node {node}",
+            expires_s,
+        )
+
+    def load_flow(self, owner: str, name: str) -> Flow:
+        if self.folder is None:
+            raise FlowError("workspaces are not available")
+        path = flow_file(self.folder(owner), name)
+        if not path.is_file():
+            raise FlowNotFound(f"no flow named '{name}' (expected flows/{name}.yaml)")
+        return load_flow(path)
+
+
+class _Routed:
+    """The budget gate with the node's model route instead of the turn's own (and
+    ``flow`` as the purpose in its log)."""
+
+    def __init__(self, models: ModelSource, route: str | None) -> None:
+        self._models = models
+        self._route = route
+
+    async def client_for(
+        self, route: str, *, user_id: str, scope: str = "user", purpose: str = ""
+    ) -> LLMClient:
+        return await self._models.client_for(
+            self._route or route, user_id=user_id, scope=scope, purpose="flow"
+        )
+
+
+class _Allowlisted(Toolbox):
+    """The owner's tools, only those named in the agent node's allowlist."""
+
+    def __init__(self, inner: Toolbox, allowed: set[str]) -> None:
+        super().__init__(inner.builtins)
+        self._inner = inner
+        self._allowed = allowed
+
+    def tools_for(self, ctx: ToolContext) -> Toolset:
+        mine = self._inner.tools_for(ctx)
+        return Toolset([t for t in mine if t.spec.name in self._allowed])
+
+
+def _output(result: ToolResult) -> Any:
+    if result.data is not None:
+        return json.loads(json.dumps(dict(result.data), default=str))
+    text = result.content
+    if text[:1] in "{[":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            pass
+    return text
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= ERROR_CHARS else text[: ERROR_CHARS - 1] + "…"
+
+
+def _data(result: NodeResult) -> dict[str, Any]:
+    return {
+        "ok": result.ok,
+        "output": result.output,
+        "error": result.error,
+        "tokens_in": result.tokens_in,
+        "tokens_out": result.tokens_out,
+        "tool_calls": result.tool_calls,
+    }
+
+
+def _result(data: Mapping[str, Any]) -> NodeResult:
+    return NodeResult(
+        ok=bool(data.get("ok")),
+        output=data.get("output"),
+        error=data.get("error"),
+        tokens_in=int(data.get("tokens_in") or 0),
+        tokens_out=int(data.get("tokens_out") or 0),
+        tool_calls=int(data.get("tool_calls") or 0),
+    )

@@ -1,0 +1,301 @@
+"""``FlowService``: the gateway's one entry point to flows (``docs/flows.md``).
+
+HTTP routes and chat commands call it with the caller's user id; it owns the
+:class:`~nexflow.flows.FlowEngine` (created lazily: importing DBOS costs ~0.5 s) and
+reads and writes flow files in the caller's default workspace (``flows/<name>.yaml``).
+Lifecycle (``nexflow/app.py``): :meth:`FlowService.launch` after the gateway is up
+starts the engine in a supervised background task only when runs were left unfinished
+(so they resume); :meth:`FlowService.close` waits for it and closes the engine, which
+frees DBOS for the next engine in the process. Approval answers come in through
+:meth:`FlowService.answer` (wired to ``ApprovalService.on_flow_answer``).
+
+Exceptions: the flows library's tree (``nexflow.flows.errors``) is reused, every
+``message`` is user-safe: :class:`FlowNotFound` (no such flow file for this user),
+:class:`FlowArgsError` (the run's arguments do not fit the flow's inputs),
+:class:`~nexflow.flows.FlowInvalid` (with ``issues`` as ``file:line:col: message``),
+:class:`~nexflow.flows.RunNotFound` (missing or someone else's run),
+:class:`~nexflow.flows.RunControlError`, :class:`~nexflow.flows.EngineUnavailable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import structlog
+
+from nexflow.config.model import FlowsConfig
+from nexflow.flows.engine import FlowEngine
+from nexflow.flows.errors import (
+    EngineUnavailable,
+    FlowError,
+    FlowInvalid,
+    FlowIssue,
+    RunControlError,
+    RunNotFound,
+)
+from nexflow.flows.host import Origin
+from nexflow.flows.loader import load_flow, load_flow_text
+from nexflow.flows.model import FLOW_NAME, Flow, bind_inputs
+from nexflow.flows.status import RunStats, RunStatus, RunSummary
+from nexflow.gateway.flow_host import FlowNotFound, GatewayFlowHost, flow_file
+from nexflow.storage.sqlite_flows import FlowStorage
+from nexflow.workspace.api import WorkspaceError
+from nexflow.workspace.lazy import LazyWorkspaces
+
+log = structlog.get_logger("nexflow.flows")
+Action = Literal["pause", "resume", "stop", "retry"]
+
+
+class FlowArgsError(FlowError):
+    """A run's arguments do not fit the flow's declared inputs."""
+
+
+@dataclass(frozen=True)
+class FlowSummary:
+    """A flow file in a user's workspace; ``errors`` are ``file:line:col: message``."""
+
+    name: str
+    description: str
+    path: str
+    valid: bool
+    errors: tuple[str, ...]
+
+
+class FlowService:
+    """Flows for the gateway's users; the engine starts on first use (see module doc)."""
+
+    def __init__(
+        self,
+        config: FlowsConfig,
+        home: Path,
+        host: GatewayFlowHost,
+        workspaces: LazyWorkspaces,
+        store: FlowStorage,
+    ) -> None:
+        self._config = config
+        self._home = home
+        self._host = host
+        self._workspaces = workspaces
+        self._store = store
+        self._engine: FlowEngine | None = None
+        self._lock = asyncio.Lock()
+        self._boot: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._engine is not None
+
+    async def engine(self) -> FlowEngine:
+        """The engine, launched on first use (DBOS import + launch, ~0.5 s)."""
+        if not self._config.enabled:
+            raise EngineUnavailable("flows are turned off (flows.enabled)")
+        if self._engine is not None:
+            return self._engine
+        async with self._lock:
+            if self._closed:
+                raise EngineUnavailable("the gateway is stopping")
+            if self._engine is None:
+                await self._folders()
+                engine = FlowEngine(
+                    self._host,
+                    home=self._home,
+                    database_url=self._config.database_for(self._home),
+                    executor_id=self._config.executor_for(self._home),
+                    concurrency=self._config.concurrency,
+                    queue_poll_s=self._config.queue_poll_s,
+                    max_threads=self._config.max_threads,
+                )
+                self._engine = engine
+            return self._engine
+
+    async def launch(self) -> None:
+        """At gateway start: launch the engine in the background only when the flows
+        database holds unfinished runs (they resume); otherwise it waits for first use."""
+        if not self._config.enabled or not await asyncio.to_thread(self._unfinished):
+            return
+        self._boot = asyncio.create_task(self._resume(), name="nexflow-flows-resume")
+
+    async def _resume(self) -> None:
+        try:
+            engine = await self.engine()
+            await engine.list_runs(limit=1)  # launches DBOS: recovery starts here
+            log.info("flows_resumed")
+        except FlowError as exc:
+            log.error("flows_resume_failed", error=exc.message, exc_info=exc)
+
+    def _unfinished(self) -> bool:
+        url = self._config.database_for(self._home)
+        if not url.startswith("sqlite:///"):
+            return True  # a shared database: assume there may be runs to resume
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.exists():
+            return False
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                row = conn.execute(
+                    "SELECT 1 FROM workflow_status WHERE status IN ('PENDING','ENQUEUED') LIMIT 1"
+                ).fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            log.warning("flows_database_unreadable", path=str(path), exc_info=True)
+            return False
+        return row is not None
+
+    async def close(self) -> None:
+        """Stop the background start, then close the engine (DBOS is destroyed: the next
+        gateway in this process can start its own)."""
+        if self._boot is not None:
+            # Let a background launch finish (~0.7 s) rather than cut it in half: a
+            # half-launched DBOS would keep the next engine in this process out.
+            await asyncio.gather(self._boot, return_exceptions=True)
+            self._boot = None
+        self._closed = True
+        async with self._lock:
+            engine, self._engine = self._engine, None
+        if engine is not None:
+            await engine.close()
+
+    async def _folders(self) -> None:
+        try:
+            service = await self._workspaces.service()
+        except WorkspaceError as exc:
+            raise EngineUnavailable(f"flows need the workspaces: {exc.message}") from exc
+        self._host.folder = service.workspace_path
+
+    async def _folder(self, user_id: str) -> Path:
+        await self._folders()
+        assert self._host.folder is not None
+        return self._host.folder(user_id)
+
+    # -- flows ------------------------------------------------------------------------
+
+    async def list_flows(self, user_id: str) -> list[FlowSummary]:
+        folder = await self._folder(user_id)
+        return await asyncio.to_thread(_list, folder)
+
+    async def save_flow(self, user_id: str, name: str, text: str) -> FlowSummary:
+        """Validate, then commit ``flows/<name>.yaml`` on main of the user's default
+        workspace; :class:`FlowInvalid` (nothing written) when it does not validate."""
+        rel = f"flows/{name}.yaml"
+        if not re.match(FLOW_NAME, name):
+            raise FlowInvalid([FlowIssue(rel, 0, 0, "name: use a-z, 0-9, '-' or '_'")])
+        flow = load_flow_text(text, rel)
+        if flow.name != name:
+            raise FlowInvalid(
+                [FlowIssue(rel, 1, 1, f"name: '{flow.name}' must match the file name '{name}'")]
+            )
+        try:
+            service = await self._workspaces.service()
+            await service.write_file(user_id, rel, text)
+        except WorkspaceError as exc:
+            raise FlowError(f"the flow could not be saved: {exc.message}") from exc
+        return FlowSummary(name, flow.description, rel, True, ())
+
+    async def load(self, user_id: str, name: str) -> Flow:
+        folder = await self._folder(user_id)
+        path = flow_file(folder, name)
+        if not await asyncio.to_thread(path.is_file):
+            raise FlowNotFound(f"no flow named '{name}' (expected flows/{name}.yaml)")
+        return await asyncio.to_thread(load_flow, path)
+
+    # -- runs -------------------------------------------------------------------------
+
+    async def start(
+        self,
+        user_id: str,
+        name: str,
+        args: Mapping[str, Any],
+        origin: Origin,
+        *,
+        priority: int = 3,
+        run_id: str | None = None,
+    ) -> str:
+        """Queue a run of the user's flow ``name``; returns the run id. ``run_id`` makes
+        the start idempotent (the same id returns the same run: a webhook delivery)."""
+        flow = await self.load(user_id, name)
+        _, problems = bind_inputs(flow, dict(args))
+        if problems:
+            raise FlowArgsError(f"flow '{name}': " + "; ".join(problems))
+        if flow.budget_tokens is None and self._config.default_budget_tokens is not None:
+            flow = flow.model_copy(update={"budget_tokens": self._config.default_budget_tokens})
+        engine = await self.engine()
+        return await engine.start(
+            flow, args, owner=user_id, origin=origin, priority=priority, run_id=run_id
+        )
+
+    async def runs(self, user_id: str, *, everyone: bool = False) -> list[RunSummary]:
+        engine = await self.engine()
+        return await engine.list_runs(None if everyone else user_id)
+
+    async def run(self, user_id: str, run_id: str) -> RunStatus:
+        engine = await self.engine()
+        return await engine.status(run_id, owner=user_id)
+
+    async def control(self, user_id: str, run_id: str, action: Action) -> str:
+        engine = await self.engine()
+        new_id = await engine.control(run_id, action, owner=user_id)
+        if new_id != run_id:  # a retry forked a new run
+            await self._store.copy_flow_trust(run_id, new_id)
+        return new_id
+
+    async def fork(self, user_id: str, run_id: str, from_node: str) -> str:
+        engine = await self.engine()
+        new_id = await engine.fork(run_id, from_node, owner=user_id)
+        await self._store.copy_flow_trust(run_id, new_id)
+        return new_id
+
+    async def stats(self, user_id: str | None) -> RunStats:
+        engine = await self.engine()
+        return await engine.stats(user_id)
+
+    async def answer(self, run_id: str, node: str, approved: bool, user_id: str) -> bool:
+        """An approval card's answer (from :class:`ApprovalService`); False when the node
+        no longer waits (expired, answered, or the run ended)."""
+        try:
+            engine = await self.engine()
+            if approved:
+                await self._store.flow_approved(run_id)
+            await engine.answer(run_id, node, approved, by=user_id)
+        except FlowError as exc:  # not waiting any more, the run is gone, flows are off
+            log.info("flow_answer_refused", run=run_id, node=node, reason=exc.message)
+            return False
+        return True
+
+
+def _list(folder: Path) -> list[FlowSummary]:
+    out: list[FlowSummary] = []
+    for path in sorted((folder / "flows").glob("*.yaml")):
+        rel = f"flows/{path.name}"
+        try:
+            flow = load_flow(rel, text=path.read_text(encoding="utf-8"))
+        except FlowInvalid as exc:
+            out.append(FlowSummary(path.stem, "", rel, False, tuple(map(str, exc.issues))))
+        except (OSError, UnicodeDecodeError):
+            out.append(FlowSummary(path.stem, "", rel, False, (f"{rel}:0:0: unreadable",)))
+        else:
+            out.append(FlowSummary(path.stem, flow.description, rel, True, ()))
+    return out
+
+
+__all__ = [
+    "Action",
+    "FlowArgsError",
+    "FlowError",
+    "FlowInvalid",
+    "FlowNotFound",
+    "FlowService",
+    "FlowSummary",
+    "RunControlError",
+    "RunNotFound",
+]
