@@ -97,12 +97,14 @@ def _installer(config: NexflowConfig, kind: Kind) -> tuple[BaseInstaller, str | 
     ), index
 
 
-def _refused(request: Request) -> JSONResponse | None:
+def _owner_config(request: Request) -> NexflowConfig | JSONResponse:
+    """The config for the owner; a 403/503 answer for anyone else or without one."""
     if caller_of(request).role != "owner":
         return JSONResponse(error_body("forbidden", "Only the owner installs."), 403)
-    if _config(request) is None:
+    config = _config(request)
+    if config is None:
         return JSONResponse(error_body("unavailable", "The marketplace is not set up."), 503)
-    return None
+    return config
 
 
 def _list(config: NexflowConfig) -> Marketplace:
@@ -188,21 +190,17 @@ def _install(config: NexflowConfig, kind: Kind, slug: str, approve: bool) -> Ins
 
 @router.get("/api/v1/marketplace", response_model=Marketplace)
 async def marketplace(request: Request) -> JSONResponse | Marketplace:
-    refused = _refused(request)
-    if refused is not None:
-        return refused
-    config = _config(request)
-    assert config is not None
+    config = _owner_config(request)
+    if isinstance(config, JSONResponse):
+        return config
     return await asyncio.to_thread(_list, config)
 
 
 @router.get("/api/v1/marketplace/{kind}/{slug}", response_model=Review)
 async def review(kind: Kind, slug: str, request: Request) -> JSONResponse | Review:
-    refused = _refused(request)
-    if refused is not None:
-        return refused
-    config = _config(request)
-    assert config is not None
+    config = _owner_config(request)
+    if isinstance(config, JSONResponse):
+        return config
     try:
         return await asyncio.to_thread(_inspect, config, kind, slug)
     except SkillError as exc:
@@ -218,11 +216,9 @@ async def review(kind: Kind, slug: str, request: Request) -> JSONResponse | Revi
 async def install(
     kind: Kind, slug: str, body: InstallBody, request: Request
 ) -> JSONResponse | Installed:
-    refused = _refused(request)
-    if refused is not None:
-        return refused
-    config = _config(request)
-    assert config is not None
+    config = _owner_config(request)
+    if isinstance(config, JSONResponse):
+        return config
     try:
         done = await asyncio.to_thread(_install, config, kind, slug, body.approve_findings)
     except SkillError as exc:

@@ -1,6 +1,6 @@
 """Engine overhead with an instant fake host (no model), on SQLite.
 
-Usage: .venv/bin/python tests/flows/flows_bench.py
+Usage: .venv/bin/python bench/flows_bench.py
 Prints seconds per step (a chain of N tool nodes), per run (one-node runs, one at a
 time) and runs per second at 1, 8 and 32 concurrent runs.
 """
@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+# The fake host the engine's tests use (an instant tool, no model).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "flows"))
 
 from dbos import DBOS
 from flows_support import FakeHost
