@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,15 +221,22 @@ class FlowService:
         *,
         priority: int = 3,
         run_id: str | None = None,
+        tainted_by: str | None = None,
     ) -> str:
         """Queue a run of the user's flow ``name``; returns the run id. ``run_id`` makes
-        the start idempotent (the same id returns the same run: a webhook delivery)."""
+        the start idempotent (the same id returns the same run: a webhook delivery).
+        ``tainted_by``: the run's inputs came from outside (``webhook:<name>``): the run is
+        untrusted from its first node, so its agent turns are too, and a tool that needs
+        confirmation waits for an approval node answered after that."""
         flow = await self.load(user_id, name)
         _, problems = bind_inputs(flow, dict(args))
         if problems:
             raise FlowArgsError(f"flow '{name}': " + "; ".join(problems))
         if flow.budget_tokens is None and self._config.default_budget_tokens is not None:
             flow = flow.model_copy(update={"budget_tokens": self._config.default_budget_tokens})
+        if tainted_by is not None:
+            run_id = run_id or uuid.uuid4().hex
+            await self._store.taint_flow(run_id, tainted_by)  # before the run can start
         engine = await self.engine()
         return await engine.start(
             flow, args, owner=user_id, origin=origin, priority=priority, run_id=run_id
@@ -237,6 +245,25 @@ class FlowService:
     async def runs(self, user_id: str, *, everyone: bool = False) -> list[RunSummary]:
         engine = await self.engine()
         return await engine.list_runs(None if everyone else user_id)
+
+    async def dead(
+        self, user_id: str, *, everyone: bool = False, limit: int = 100
+    ) -> list[RunStatus]:
+        """Dead-lettered tasks, newest first: failed runs whose failing node ran all of
+        its tries (the engine marks a node failed only after its last try, so a failed
+        node with attempts is exhausted). A run failed by its budget or its inputs has no
+        failed node and is not listed: retrying it would fail the same way."""
+        engine = await self.engine()
+        failed = await engine.list_runs(None if everyone else user_id, status="failed", limit=limit)
+        out: list[RunStatus] = []
+        for summary in failed:
+            try:
+                run = await engine.status(summary.run_id)
+            except RunNotFound:  # gone between the list and the read
+                continue
+            if dead_node(run) is not None:
+                out.append(run)
+        return out
 
     async def run(self, user_id: str, run_id: str) -> RunStatus:
         engine = await self.engine()
@@ -273,6 +300,14 @@ class FlowService:
         return True
 
 
+def dead_node(run: RunStatus) -> str | None:
+    """The node a dead-lettered run failed at (``retry`` runs again from it), or None
+    when the run is not dead (not failed, or failed without a node exhausting its tries)."""
+    if run.status != "failed":
+        return None
+    return next((n.node for n in run.nodes if n.status == "failed" and n.attempts > 0), None)
+
+
 def _list(folder: Path) -> list[FlowSummary]:
     out: list[FlowSummary] = []
     for path in sorted((folder / "flows").glob("*.yaml")):
@@ -298,4 +333,5 @@ __all__ = [
     "FlowSummary",
     "RunControlError",
     "RunNotFound",
+    "dead_node",
 ]

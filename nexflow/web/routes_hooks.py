@@ -214,7 +214,13 @@ async def _start_flow(
     origin = Origin(hook.to.channel, hook.to.chat_id, hook.to.session or "")
     try:
         await svc.flows.start(
-            user, hook.flow, args, origin, priority=hook.flow_priority, run_id=f"hook-{digest}"
+            user,
+            hook.flow,
+            args,
+            origin,
+            priority=hook.flow_priority,
+            run_id=f"hook-{digest}",
+            tainted_by=f"webhook:{name}",  # its inputs are someone else's text
         )
     except FlowError as exc:
         log.warning("webhook %s: flow %s not started: %s", name, hook.flow, exc.message)
