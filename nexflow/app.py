@@ -29,6 +29,7 @@ from nexflow.bus.middleware import (
 from nexflow.bus.streams import StreamHub
 from nexflow.config import ConfigError, ConfigProblem
 from nexflow.config.model import NexflowConfig, PermissionsConfig
+from nexflow.gateway.agents import AgentService
 from nexflow.gateway.approvals import ApprovalService
 from nexflow.gateway.commands import CommandRouter
 from nexflow.gateway.commands_workspace import WorkspaceCommands
@@ -36,7 +37,7 @@ from nexflow.gateway.connector import Connector, Drafting
 from nexflow.gateway.control import ControlCommands
 from nexflow.gateway.core import Gateway
 from nexflow.gateway.file_tools import SendFileTool
-from nexflow.gateway.flow_host import GatewayFlowHost
+from nexflow.gateway.flow_host import GatewayFlowHost, OrchestratorFactory
 from nexflow.gateway.flows import FlowService
 from nexflow.gateway.outbox import OutboxDispatcher
 from nexflow.gateway.turns import TurnRunner
@@ -264,6 +265,8 @@ def _orchestrator(
     user_context: Callable[[str, Collection[str]], Any],
     models: ModelSource,
     tools: Toolbox,
+    *,
+    persona: str = "",
 ) -> Orchestrator:
     return Orchestrator(
         models,
@@ -271,7 +274,9 @@ def _orchestrator(
         config.agent,
         PersonaFiles(config.workspace_dir),
         metrics,
-        context_sections=sections,
+        context_sections=(
+            sections if not persona else lambda: "\n\n".join(p for p in (sections(), persona) if p)
+        ),
         user_context=user_context,
         gate=TrustGate(),
     )
@@ -281,19 +286,20 @@ def _flows(
     config: NexflowConfig,
     storage: SQLiteStorage,
     toolbox: Toolbox,
-    orchestrator: Callable[[ModelSource, Toolbox], Orchestrator],
+    orchestrator: OrchestratorFactory,
     gate: BudgetGate,
     workspaces: LazyWorkspaces,
     notify: Callable[[], None],
-) -> tuple[ApprovalService, FlowService]:
-    """The approvals (chat turns' and flow nodes') and the flow service with its host;
-    flow approvals' answers go to the flow service."""
+) -> tuple[ApprovalService, FlowService, AgentService]:
+    """The approvals (chat turns' and flow nodes'), the flow service with its host and
+    the named agents (the same host's agent turn); flow approvals' answers go to the flow
+    service."""
     confirmations = ApprovalService(storage, config.skills.confirm_timeout_s)
     confirmations.notify = notify  # a flow's card is queued outside a turn
     host = GatewayFlowHost(storage, toolbox, orchestrator, gate, confirmations, config.permissions)
     flows = FlowService(config.flows, config.home, host, workspaces, storage)
     confirmations.on_flow_answer = flows.answer
-    return confirmations, flows
+    return confirmations, flows, AgentService(host, workspaces, storage)
 
 
 def _web_url(config: NexflowConfig) -> str:
@@ -393,7 +399,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         for tool in page_tools(pager):
             tools.add(tool)
     workspaces = build_workspaces(config, storage, panels, gate)
-    confirmations, flows = _flows(
+    confirmations, flows, agents = _flows(
         config, storage, toolbox, make_orchestrator, gate, workspaces, outbox.notify
     )
     for tool in workspace_tools(workspaces, outbox.post, _web_url(config)):
@@ -507,6 +513,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         mcp_servers=mcp_servers,
         nexflow_config=config,
         flows=flows,
+        agents=agents,
         routes=tuple(
             route
             for connector in connectors.values()

@@ -177,6 +177,7 @@ GROUPS = {
     "skills": ("nexflow.skills.cli", "main_skills", "skills: list | run | install | verify"),
     "security": ("nexflow.security_audit", "main_security", "security: audit [--json] [--fix]"),
     "inbox": ("nexflow.inbox_cli", "main_inbox", "inbox: dead [--json] | retry ID"),
+    "tasks": ("nexflow.tasks_cli", "main_tasks", "tasks: dead [--json] | retry ID"),
     "import": (
         "nexflow.importers.cli",
         "main_import",

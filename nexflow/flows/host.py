@@ -82,8 +82,11 @@ class FlowHost(Protocol):
         tools: Sequence[str] | None,
         route: str | None,
         idempotency_key: str,
+        *,
+        agent: str | None = None,
     ) -> NodeResult:
-        """Run an agent loop for the owner, charged through the one budget gate."""
+        """Run an agent loop for the owner, charged through the one budget gate;
+        ``agent`` names the owner's agent definition (its persona, tools, route, cap)."""
         ...
 
     async def ask(self, run: RunInfo, node: str, title: str, detail: str) -> None:

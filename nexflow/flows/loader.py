@@ -1,7 +1,7 @@
 """Load a flow from YAML and report every problem with file, line and column.
 
-PyYAML composes the document into nodes that carry marks; we record the mark of every
-mapping key and list item by path, validate the plain data with pydantic, and map each
+The YAML marks (:mod:`nexflow.flows.yaml_marks`) give every mapping key and list item a
+line and column by path; we validate the plain data with pydantic, and map each
 pydantic error location back to the deepest path we have a mark for. Graph checks
 (unknown ids, duplicates, cycles, conditions without branches, bad expressions) run on
 the same paths, so all problems come back together in one :class:`FlowInvalid`.
@@ -13,16 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from nexflow.flows import expr
 from nexflow.flows.errors import ExprError, FlowInvalid, FlowIssue
 from nexflow.flows.graph import find_cycle
 from nexflow.flows.model import Flow
+from nexflow.flows.yaml_marks import MAX_BYTES, MarkedYAML, PathKey
 
-PathKey = tuple[str | int, ...]
-MAX_BYTES = 256_000
 _TYPES = ("tool", "agent", "condition", "fork", "merge", "transform", "approval", "wait", "flow")
 _EXPR_FIELDS = ("args", "prompt", "title", "detail")
 
@@ -49,13 +47,7 @@ def load_flow_text(text: str, name: str = "<flow>") -> Flow:
     return load_flow(name, text=text)
 
 
-class _Loader:
-    def __init__(self, name: str, text: str) -> None:
-        self._name = name
-        self._text = text
-        self._marks: dict[PathKey, tuple[int, int]] = {(): (1, 1)}
-        self._issues: list[FlowIssue] = []
-
+class _Loader(MarkedYAML):
     def load(self) -> Flow:
         data = self._parse()
         if not isinstance(data, dict):
@@ -72,59 +64,6 @@ class _Loader:
             raise FlowInvalid(self._issues)
         assert flow is not None
         return flow
-
-    def _issue(self, path: PathKey, message: str) -> None:
-        line, col = self._mark(path)
-        self._issues.append(FlowIssue(self._name, line, col, message))
-
-    def _mark(self, path: PathKey) -> tuple[int, int]:
-        best: PathKey = ()
-        current: PathKey = ()
-        for elem in path:
-            if (*current, elem) in self._marks:
-                current = (*current, elem)
-                best = current
-        return self._marks[best]
-
-    def _parse(self) -> Any:
-        if len(self._text) > MAX_BYTES:
-            raise FlowInvalid([FlowIssue(self._name, 0, 0, f"flow larger than {MAX_BYTES}")])
-        loader = yaml.SafeLoader(self._text)
-        try:
-            node = loader.get_single_node()
-            if node is None:
-                raise FlowInvalid([FlowIssue(self._name, 1, 1, "the flow file is empty")])
-            self._walk(node, ())
-            return loader.construct_document(node)
-        except yaml.MarkedYAMLError as e:
-            mark = e.problem_mark or e.context_mark
-            line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-            problem = e.problem or "invalid YAML"
-            raise FlowInvalid([FlowIssue(self._name, line, col, f"YAML: {problem}")]) from e
-        except yaml.YAMLError as e:
-            raise FlowInvalid([FlowIssue(self._name, 0, 0, "invalid YAML")]) from e
-        finally:
-            loader.dispose()
-
-    def _walk(self, node: yaml.Node, path: PathKey) -> None:
-        if isinstance(node, yaml.MappingNode):
-            seen: set[str] = set()
-            for key_node, value_node in node.value:
-                key = str(key_node.value)
-                sub = (*path, key)
-                mark = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-                if key in seen:  # YAML keeps the last one: so do the marks
-                    what = "node id" if path == ("nodes",) else "key"
-                    self._issues.append(FlowIssue(self._name, *mark, f"duplicate {what} '{key}'"))
-                    self._marks = {p: m for p, m in self._marks.items() if p[: len(sub)] != sub}
-                seen.add(key)
-                self._marks[sub] = mark
-                self._walk(value_node, sub)
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                sub = (*path, i)
-                self._marks[sub] = (item.start_mark.line + 1, item.start_mark.column + 1)
-                self._walk(item, sub)
 
     def _pydantic_issue(self, err: Any) -> None:
         loc: PathKey = tuple(err["loc"])

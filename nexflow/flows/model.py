@@ -56,10 +56,14 @@ class ToolNode(_NodeBase):
 
 
 class AgentNode(_NodeBase):
-    """An agent loop through the host: prompt, optional tool allowlist and model route."""
+    """An agent loop through the host: prompt, optional tool allowlist and model route.
+
+    ``agent`` names a definition (``agents/<name>.yaml``) whose persona, tools, route and
+    budget the node uses; the node's own ``tools`` and ``route`` override it."""
 
     type: Literal["agent"]
     prompt: str = Field(min_length=1)
+    agent: str | None = Field(None, pattern=FLOW_NAME)
     tools: list[str] | None = None
     route: str | None = None
 

@@ -97,7 +97,13 @@ async def _call(
         call = host.call_tool(run, node_id, node.tool, args, key)
     else:
         prompt = expr.interpolate(node.prompt, scope)
-        call = host.run_agent(run, node_id, str(prompt), node.tools, node.route, key)
+        call = (
+            host.run_agent(run, node_id, str(prompt), node.tools, node.route, key)
+            if node.agent is None
+            else host.run_agent(
+                run, node_id, str(prompt), node.tools, node.route, key, agent=node.agent
+            )
+        )
     try:
         return await asyncio.wait_for(call, node.timeout_s)
     except TimeoutError:

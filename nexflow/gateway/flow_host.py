@@ -16,6 +16,11 @@ It implements :class:`nexflow.flows.host.FlowHost` with the same rules as a chat
   idempotency key (``flow_tool_results``); a replayed step gets the stored result.
 - **One budget gate.** Agent nodes run one orchestrator turn whose model calls go
   through the budget gate for the owner; tokens are summed from its ``llm_call`` audit.
+- **Named agents.** An agent node may name ``agents/<name>.yaml``
+  (:mod:`nexflow.flows.agents`): its persona, tools, route and token cap, the node's
+  own ``tools`` / ``route`` overriding; each such call is recorded in
+  ``agent_invocations``. :meth:`GatewayFlowHost.agent_turn` is the one agent turn, for
+  flow nodes and for agents invoked on their own (:mod:`nexflow.gateway.agents`).
 - **Asked once.** ``ask`` stores a flow approval and queues its card on the durable
   outbox, once per (run, node) (:meth:`ApprovalService.ask_flow`).
 """
@@ -34,14 +39,16 @@ import structlog
 
 from nexflow.bus.events import InboundEvent
 from nexflow.config.model import PermissionsConfig
+from nexflow.flows.agents import AgentDef, load_agent
 from nexflow.flows.errors import FlowError
 from nexflow.flows.host import NodeResult, RunInfo
 from nexflow.flows.loader import load_flow
 from nexflow.flows.model import FLOW_NAME, ApprovalNode, Flow
+from nexflow.gateway.agent_turn import AgentTurn, Allowlisted, Routed, invocation
 from nexflow.gateway.approvals import ApprovalService
-from nexflow.llm.client import LLMClient
 from nexflow.orchestrator.agent import ModelSource, Orchestrator
 from nexflow.storage.base import AuditRecord, SessionRecord
+from nexflow.storage.sqlite_agents import AgentInvocation
 from nexflow.storage.sqlite_flows import FlowStorage
 from nexflow.tools.base import (
     ApprovalRequired,
@@ -51,17 +58,24 @@ from nexflow.tools.base import (
     ToolResult,
     UnknownTool,
 )
-from nexflow.tools.toolset import Toolbox, Toolset
+from nexflow.tools.toolset import Toolbox
 from nexflow.trust import TrustGate, effects_of
 
 log = structlog.get_logger("nexflow.flows.host")
-
-OrchestratorFactory = Callable[[ModelSource, Toolbox], Orchestrator]
 ERROR_CHARS = 500
+
+
+class OrchestratorFactory(Protocol):
+    """Builds a turn's orchestrator; ``persona`` is extra system prompt text."""
+
+    def __call__(
+        self, models: ModelSource, tools: Toolbox, /, *, persona: str = ""
+    ) -> Orchestrator: ...
 
 
 class HostStorage(FlowStorage, Protocol):
     async def audit(self, records: Sequence[AuditRecord]) -> None: ...
+    async def save_agent_invocation(self, record: AgentInvocation) -> None: ...
 
 
 class FlowNotFound(FlowError):
@@ -103,16 +117,33 @@ class GatewayFlowHost:
     # -- who --------------------------------------------------------------------------
 
     async def context(self, run: RunInfo) -> ToolContext:
-        role = await self._store.user_role(run.owner) or "user"
         trust = await self._store.flow_trust(run.run_id)
+        return await self.owner_context(
+            run.owner,
+            f"flow:{run.run_id}",
+            run.origin.channel or "flow",
+            run.origin.chat_id or run.run_id,
+            trust.sources,
+        )
+
+    async def owner_context(
+        self,
+        user_id: str,
+        session_id: str,
+        channel: str,
+        chat_id: str,
+        tainted: tuple[str, ...] = (),
+    ) -> ToolContext:
+        """``user_id``'s context: their role and permissions, as chat turns get them."""
+        role = await self._store.user_role(user_id) or "user"
         return ToolContext(
-            user_id=run.owner,
-            session_id=f"flow:{run.run_id}",
-            channel=run.origin.channel or "flow",
-            chat_id=run.origin.chat_id or run.run_id,
-            permissions=self._permissions.granted(role, run.owner),
+            user_id=user_id,
+            session_id=session_id,
+            channel=channel,
+            chat_id=chat_id,
+            permissions=self._permissions.granted(role, user_id),
             role=role,
-            tainted=trust.sources,
+            tainted=tainted,
         )
 
     def _confirm(self, run_id: str) -> Callable[[str, str], Any]:
@@ -220,29 +251,87 @@ class GatewayFlowHost:
         tools: Sequence[str] | None,
         route: str | None,
         idempotency_key: str,
+        *,
+        agent: str | None = None,
     ) -> NodeResult:
         stored = await self._store.flow_result(idempotency_key)
         if stored is not None:
             return _result(stored)
+        spec = AgentTurn(tools=tools, route=route)
+        if agent is not None:
+            try:
+                found = await asyncio.to_thread(self.load_agent, run.owner, agent)
+            except FlowError as exc:
+                return NodeResult(False, error=_clip(exc.message))
+            spec = AgentTurn(
+                persona=found.persona,
+                tools=tools if tools is not None else found.tools,
+                route=route or found.route,
+                budget_tokens=found.budget_tokens,
+            )
         ctx = await self.context(run)
         session = SessionRecord(
             ctx.session_id, run.owner, "flow", run.run_id, f"flow {run.flow}", time.time(), 0.0
         )
         metadata: dict[str, Any] = {"flow_run": run.run_id, "node": node}
+        started, created = time.perf_counter(), time.time()
+        node_result, audit = await self.agent_turn(ctx, session, prompt, spec, metadata)
+        for record in audit:
+            if record.kind == "tool_call" and record.data.get("untrusted"):
+                await self._store.taint_flow(run.run_id, record.name)
+        if agent is not None:
+            await self._store.save_agent_invocation(
+                invocation(
+                    idempotency_key,
+                    run.owner,
+                    agent,
+                    f"flow:{run.run_id}:{node}",
+                    prompt,
+                    node_result,
+                    time.perf_counter() - started,
+                    created,
+                )
+            )
+        saved = await self._store.save_flow_result(
+            idempotency_key, run.run_id, run.owner, _data(node_result)
+        )
+        return _result(saved)
+
+    async def agent_turn(
+        self,
+        ctx: ToolContext,
+        session: SessionRecord,
+        prompt: str,
+        spec: AgentTurn,
+        metadata: Mapping[str, Any],
+    ) -> tuple[NodeResult, Sequence[AuditRecord]]:
+        """One orchestrator turn as ``ctx``'s user: the owner's toolset (narrowed to
+        ``spec.tools``), model calls through the one budget gate (on ``spec.route``,
+        capped at ``spec.budget_tokens``), ``spec.persona`` in the system prompt, and
+        ``approvals=None``: a call that needs confirmation is refused. The turn's audit is
+        stored; tokens are summed from its ``llm_call`` records."""
+        meta = dict(metadata)
         if ctx.tainted:
-            metadata |= {"untrusted": True, "source": ", ".join(ctx.tainted)}
+            meta |= {"untrusted": True, "source": ", ".join(ctx.tainted)}
         event = InboundEvent(
             channel=ctx.channel,
             chat_id=ctx.chat_id,
-            sender_id=run.owner,
+            sender_id=ctx.user_id,
             message=prompt,
-            user_id=run.owner,
+            user_id=ctx.user_id,
             role=ctx.role,
             session_id=session.id,
-            metadata=metadata,
+            metadata=meta,
         )
-        toolbox = self._toolbox if tools is None else _Allowlisted(self._toolbox, set(tools))
-        orchestrator = self._orchestrator(_Routed(self._models, route), toolbox)
+        toolbox = (
+            self._toolbox if spec.tools is None else Allowlisted(self._toolbox, set(spec.tools))
+        )
+        models = Routed(self._models, spec.route, spec.budget_tokens)
+        orchestrator = (
+            self._orchestrator(models, toolbox, persona=spec.persona)
+            if spec.persona
+            else self._orchestrator(models, toolbox)
+        )
         result = await orchestrator.run_turn(event, session, [], ctx=ctx, approvals=None)
         await self._store.audit(result.audit)
         tokens_in = tokens_out = 0
@@ -250,8 +339,6 @@ class GatewayFlowHost:
             if record.kind == "llm_call":
                 tokens_in += int(record.data.get("tokens_in") or 0)
                 tokens_out += int(record.data.get("tokens_out") or 0)
-            elif record.kind == "tool_call" and record.data.get("untrusted"):
-                await self._store.taint_flow(run.run_id, record.name)
         node_result = NodeResult(
             ok=result.error is None,
             output=result.reply if result.error is None else None,
@@ -260,10 +347,12 @@ class GatewayFlowHost:
             tokens_out=tokens_out,
             tool_calls=len(result.tool_calls),
         )
-        saved = await self._store.save_flow_result(
-            idempotency_key, run.run_id, run.owner, _data(node_result)
-        )
-        return _result(saved)
+        return node_result, result.audit
+
+    def load_agent(self, owner: str, name: str) -> AgentDef:
+        if self.folder is None:
+            raise FlowError("workspaces are not available")
+        return load_agent(self.folder(owner), name)
 
     # -- approvals and sub-flows ---------------------------------------------------------
 
@@ -295,35 +384,6 @@ class GatewayFlowHost:
         if not path.is_file():
             raise FlowNotFound(f"no flow named '{name}' (expected flows/{name}.yaml)")
         return load_flow(path)
-
-
-class _Routed:
-    """The budget gate with the node's model route instead of the turn's own (and
-    ``flow`` as the purpose in its log)."""
-
-    def __init__(self, models: ModelSource, route: str | None) -> None:
-        self._models = models
-        self._route = route
-
-    async def client_for(
-        self, route: str, *, user_id: str, scope: str = "user", purpose: str = ""
-    ) -> LLMClient:
-        return await self._models.client_for(
-            self._route or route, user_id=user_id, scope=scope, purpose="flow"
-        )
-
-
-class _Allowlisted(Toolbox):
-    """The owner's tools, only those named in the agent node's allowlist."""
-
-    def __init__(self, inner: Toolbox, allowed: set[str]) -> None:
-        super().__init__(inner.builtins)
-        self._inner = inner
-        self._allowed = allowed
-
-    def tools_for(self, ctx: ToolContext) -> Toolset:
-        mine = self._inner.tools_for(ctx)
-        return Toolset([t for t in mine if t.spec.name in self._allowed])
 
 
 def _output(result: ToolResult) -> Any:

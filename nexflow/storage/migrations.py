@@ -311,6 +311,17 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX approvals_call_key ON approvals(call_key)
         """,
     ),
+    (
+        13,
+        "agent invocations (named agents, on their own and from flow nodes)",
+        """
+        CREATE TABLE agent_invocations (id TEXT PRIMARY KEY, user_id TEXT NOT NULL,
+            agent TEXT NOT NULL, source TEXT NOT NULL, input TEXT NOT NULL,
+            output TEXT, status TEXT NOT NULL, error TEXT, duration_s REAL NOT NULL,
+            tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL, created_at REAL NOT NULL);
+        CREATE INDEX agent_invocations_user ON agent_invocations(user_id, agent, created_at)
+        """,
+    ),
 )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from nexflow.storage import codec
 from nexflow.storage.base import AuditRecord, MessageRecord, SessionRecord, TaskRecord
+from nexflow.storage.sqlite_agents import SQLiteAgents
 from nexflow.storage.sqlite_conn import _insert_audit, _tx, message_row, select_history
 from nexflow.storage.sqlite_flows import SQLiteFlows
 from nexflow.storage.sqlite_hooks import SQLiteHooks
@@ -22,7 +23,14 @@ from nexflow.storage.sqlite_usage import SQLiteUsage
 
 
 class SQLiteStorage(
-    SQLiteQueues, SQLiteTurns, SQLiteIdentity, SQLiteUsage, SQLiteHooks, SQLiteStats, SQLiteFlows
+    SQLiteQueues,
+    SQLiteTurns,
+    SQLiteIdentity,
+    SQLiteUsage,
+    SQLiteHooks,
+    SQLiteStats,
+    SQLiteFlows,
+    SQLiteAgents,
 ):
     """The default storage: a single SQLite file."""
 

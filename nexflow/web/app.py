@@ -31,6 +31,7 @@ from nexflow.web.browser import BrowserPolicy
 from nexflow.web.hooks import WebRoute
 
 if TYPE_CHECKING:
+    from nexflow.gateway.agents import AgentService
     from nexflow.gateway.flows import FlowService
     from nexflow.mcp_client import McpServers
     from nexflow.panels.runtime import PanelService
@@ -64,6 +65,7 @@ class WebServices:
     mcp_servers: McpServers | None = None  # their listed tools in the registry (routes_tools)
     flows: FlowService | None = None  # flows and tasks (routes_flows, routes_tasks); None: 503
     nexflow_config: NexflowConfig | None = None  # the whole config (routes_marketplace)
+    agents: AgentService | None = None  # named agents (routes_agents); None: 503
 
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -89,6 +91,7 @@ def create_app(
     _install_errors(app)
 
     from nexflow.web import (  # read services from app.state
+        routes_agents,
         routes_api,
         routes_flows,
         routes_hooks,
@@ -113,6 +116,7 @@ def create_app(
     app.include_router(routes_marketplace.router)
     app.include_router(routes_hooks.router)
     routes_flows.install(app)  # and routes_tasks; 503 while services.flows is None
+    app.include_router(routes_agents.router)  # 503 while services.agents is None
     if services.panels is not None:
         from nexflow.web import routes_panels
 

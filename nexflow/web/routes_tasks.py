@@ -7,6 +7,8 @@ nodes. Another user's task answers exactly like a missing one (404); the owner a
 ``GET /api/v1/panels?all=true``). Control: ``pause``, ``resume``, ``stop``, ``retry``
 (a failed run: a new run from its first failed node) and ``fork`` with ``from`` (a new
 run from that node, the steps before it reused); the answer names the run that goes on.
+``?status=dead`` lists the dead-lettered tasks (failed after a node ran all of its tries;
+``docs/flows.md#dead-letters``) with ``dead_at`` naming that node; ``retry`` re-queues one.
 Errors are mapped by :func:`nexflow.web.routes_flows.install`'s handler.
 """
 
@@ -19,6 +21,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nexflow.flows.status import NodeStatus, RunState, RunStatus, RunSummary
+from nexflow.gateway.flows import dead_node
 from nexflow.web.app import error_body
 from nexflow.web.identity import caller_of, web_user
 from nexflow.web.routes_flows import ERRORS, flows
@@ -42,6 +45,10 @@ class TaskSummaryOut(BaseModel):
     created_at: float | None = Field(description="Epoch seconds")
     updated_at: float | None
     forked_from: str | None = Field(description="The run it was retried or forked from")
+    dead_at: str | None = Field(
+        None, description="?status=dead: the node that ran all of its tries and failed"
+    )
+    error: str | None = Field(None, description="?status=dead: that node's error")
 
 
 class TaskList(BaseModel):
@@ -130,6 +137,23 @@ def summary_out(r: RunSummary) -> TaskSummaryOut:
     )
 
 
+def dead_out(r: RunStatus) -> TaskSummaryOut:
+    node = dead_node(r)
+    error = next((n.error for n in r.nodes if n.node == node), None)
+    return TaskSummaryOut(
+        id=r.run_id,
+        flow=r.flow,
+        owner=r.owner,
+        status=r.status,
+        priority=r.priority,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+        forked_from=r.forked_from,
+        dead_at=node,
+        error=error,
+    )
+
+
 def stage_out(n: NodeStatus) -> StageOut:
     return StageOut(
         node=n.node,
@@ -175,11 +199,17 @@ def task_out(r: RunStatus) -> TaskOut:
     response_model=TaskList,
     responses={**ERRORS, 403: {"description": "?all=true from a caller who is not the owner"}},
 )
-async def list_tasks(request: Request, all: bool = False) -> TaskList | JSONResponse:
-    """The caller's tasks, newest first; the owner adds ``?all=true`` for everyone's."""
+async def list_tasks(
+    request: Request, all: bool = False, status: Literal["dead"] | None = None
+) -> TaskList | JSONResponse:
+    """The caller's tasks, newest first; the owner adds ``?all=true`` for everyone's;
+    ``?status=dead`` for the dead letters only (re-queue one with ``retry``)."""
     service = flows(request)
     if all and caller_of(request).role != "owner":
         return JSONResponse(error_body("forbidden", "Only the owner sees everyone's."), 403)
+    if status == "dead":
+        dead = await service.dead(await web_user(request), everyone=all)
+        return TaskList(scope="all" if all else "mine", tasks=[dead_out(r) for r in dead])
     runs = await service.runs(await web_user(request), everyone=all)
     return TaskList(scope="all" if all else "mine", tasks=[summary_out(r) for r in runs])
 
