@@ -9,19 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-import yaml
 
 from nexflow.testing.fake_llm import Reply, callable_tools
 from nexflow.testing.harness import GatewayHarness
 from nexflow.web.identity import USER_PREFIX
 
-CAROL = "carol-web-token-0123456789abcdef"
 TRIAGE = """\
 name: triage
 description: Sorts incoming requests
@@ -43,22 +38,6 @@ name: sort
 nodes:
   pick: {type: agent, agent: triage, prompt: "Sort this: printer on fire"}
 """
-
-
-@pytest.fixture
-async def gw(tmp_path: Path) -> AsyncIterator[GatewayHarness]:
-    config = {"web": {"users": {"carol": CAROL}}, "memory": {"paging": False}}
-    path = tmp_path / "config.yml"
-    path.write_text(yaml.safe_dump(config))
-    async with GatewayHarness(tmp_path / "home", config_file=path) as harness:
-        yield harness
-
-
-@pytest.fixture
-async def carol(gw: GatewayHarness) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {CAROL}"}
-    async with httpx.AsyncClient(base_url=gw.url, headers=headers, timeout=30) as client:
-        yield client
 
 
 async def define(gw: GatewayHarness, sender: str, name: str, text: str) -> None:

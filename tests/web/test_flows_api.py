@@ -8,17 +8,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-import yaml
 
 from nexflow.testing.harness import GatewayHarness
 
-CAROL = "carol-web-token-0123456789abcdef"
 GREET = """\
 name: greet
 description: Greets someone, with a short pause for long names
@@ -47,22 +43,6 @@ nodes:
   divide: {type: transform, expr: "10 / inputs.n"}
 """
 FINAL = ("completed", "failed", "cancelled")
-
-
-@pytest.fixture
-async def gw(tmp_path: Path) -> AsyncIterator[GatewayHarness]:
-    config = {"web": {"users": {"carol": CAROL}}, "memory": {"paging": False}}
-    path = tmp_path / "config.yml"
-    path.write_text(yaml.safe_dump(config))
-    async with GatewayHarness(tmp_path / "home", config_file=path) as harness:
-        yield harness
-
-
-@pytest.fixture
-async def carol(gw: GatewayHarness) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {CAROL}"}
-    async with httpx.AsyncClient(base_url=gw.url, headers=headers, timeout=30) as client:
-        yield client
 
 
 async def save(http: httpx.AsyncClient, name: str, text: str) -> dict[str, Any]:

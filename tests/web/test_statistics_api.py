@@ -6,37 +6,17 @@ only in the owner's ``?all=true``; bad query parameters are a clear 422."""
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from nexflow.storage import AuditRecord
 from nexflow.testing.fake_llm import Reply
 from nexflow.testing.harness import GatewayHarness
 
-CAROL = "carol-web-token-0123456789abcdef"
 DAY = 86_400
-
-
-@pytest.fixture
-async def gw(tmp_path: Path) -> AsyncIterator[GatewayHarness]:
-    config = {"web": {"users": {"carol": CAROL}}, "memory": {"paging": False}}
-    path = tmp_path / "config.yml"
-    path.write_text(yaml.safe_dump(config))
-    async with GatewayHarness(tmp_path / "home", config_file=path) as harness:
-        yield harness
-
-
-@pytest.fixture
-async def carol(gw: GatewayHarness) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {CAROL}"}
-    async with httpx.AsyncClient(base_url=gw.url, headers=headers, timeout=30) as client:
-        yield client
 
 
 async def get(gw: GatewayHarness, path: str) -> dict[str, Any]:

@@ -11,13 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
+from web_users import gateway_with_carol
 
 from nexflow.testing.fake_llm import Reply
 from nexflow.testing.harness import GatewayHarness
 from tests.mcp_client.conftest import DEMO
-
-CAROL = "carol-web-token-0123456789abcdef"
 
 
 @pytest.fixture
@@ -25,22 +23,9 @@ async def gw(tmp_path: Path) -> AsyncIterator[GatewayHarness]:
     notes = tmp_path / "notes"
     notes.mkdir()
     (notes / "plan.txt").write_text("Ship on Friday.")
-    config = {
-        "web": {"users": {"carol": CAROL}},
-        "memory": {"paging": False},
-        "mcp": {"servers": {"notes": {"command": sys.executable, "args": [str(DEMO), str(notes)]}}},
-    }
-    path = tmp_path / "config.yml"
-    path.write_text(yaml.safe_dump(config))
-    async with GatewayHarness(tmp_path / "home", config_file=path) as harness:
+    server = {"command": sys.executable, "args": [str(DEMO), str(notes)]}
+    async with gateway_with_carol(tmp_path, {"mcp": {"servers": {"notes": server}}}) as harness:
         yield harness
-
-
-@pytest.fixture
-async def carol(gw: GatewayHarness) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Authorization": f"Bearer {CAROL}"}
-    async with httpx.AsyncClient(base_url=gw.url, headers=headers, timeout=30) as client:
-        yield client
 
 
 async def registry(client: httpx.AsyncClient, query: str = "") -> dict[str, dict[str, Any]]:
