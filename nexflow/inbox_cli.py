@@ -13,32 +13,13 @@ import argparse
 import asyncio
 import json
 import time
-import urllib.error
-import urllib.request
 from typing import TYPE_CHECKING
 
+from nexflow.gateway_client import ask_gateway
 from nexflow.storage.sqlite import SQLiteStorage
 
 if TYPE_CHECKING:
-    from nexflow.config.model import NexflowConfig
-
-
-def _ask_gateway(config: NexflowConfig, inbox_id: int) -> tuple[int, str] | None:
-    """(status, body) from the running gateway, or None when none answers."""
-    host = config.web.host if config.web.host not in ("0.0.0.0", "::") else "127.0.0.1"
-    url = f"http://{host}:{config.web.port}/api/v1/dead-letters/{inbox_id}/retry"
-    request = urllib.request.Request(
-        url, data=b"{}", method="POST", headers={"Content-Type": "application/json"}
-    )
-    if config.web.token is not None:
-        request.add_header("Authorization", f"Bearer {config.web.token.get_secret_value()}")
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return int(response.status), response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-    except (urllib.error.URLError, OSError):
-        return None
+    pass
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -46,7 +27,7 @@ async def _run(args: argparse.Namespace) -> int:
 
     config = load_or_exit(args.config)
     if args.action == "retry":
-        answered = _ask_gateway(config, args.id)
+        answered = ask_gateway(config, f"/api/v1/dead-letters/{args.id}/retry", {}, timeout_s=5)
         if answered is not None:
             status, body = answered
             if status == 200:

@@ -14,36 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import urllib.error
-import urllib.request
 from typing import TYPE_CHECKING, Any
+
+from nexflow.gateway_client import ask_gateway
 
 if TYPE_CHECKING:
     from nexflow.config.model import NexflowConfig
-
-
-def _ask(
-    config: NexflowConfig, path: str, body: dict[str, Any] | None = None
-) -> tuple[int, str] | None:
-    """(status, body) from the running gateway, or None when none answers."""
-    host = config.web.host if config.web.host not in ("0.0.0.0", "::") else "127.0.0.1"
-    url = f"http://{host}:{config.web.port}{path}"
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url,
-        data=data,
-        method="GET" if body is None else "POST",
-        headers={"Content-Type": "application/json"},
-    )
-    if config.web.token is not None:
-        request.add_header("Authorization", f"Bearer {config.web.token.get_secret_value()}")
-    try:
-        with urllib.request.urlopen(request, timeout=15) as response:
-            return int(response.status), response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-    except (urllib.error.URLError, OSError):
-        return None
 
 
 def _message(body: str) -> str:
@@ -65,9 +41,9 @@ def _print_dead(tasks: list[dict[str, Any]]) -> None:
 
 def run(args: argparse.Namespace, config: NexflowConfig) -> int:
     if args.action == "dead":
-        answered = _ask(config, "/api/v1/tasks?status=dead&all=true")
+        answered = ask_gateway(config, "/api/v1/tasks?status=dead&all=true")
     else:
-        answered = _ask(config, f"/api/v1/tasks/{args.id}/control", {"action": "retry"})
+        answered = ask_gateway(config, f"/api/v1/tasks/{args.id}/control", {"action": "retry"})
     if answered is None:
         print("nexflow: the gateway is not running (tasks live in its flow engine): start it")
         return 1

@@ -124,7 +124,8 @@ class ControlOut(BaseModel):
     task: TaskOut = Field(description="That run now")
 
 
-def summary_out(r: RunSummary) -> TaskSummaryOut:
+def summary_out(r: RunSummary | RunStatus, **dead: str | None) -> TaskSummaryOut:
+    """A task list item; ``dead``: ``dead_at`` and ``error`` for a dead-lettered run."""
     return TaskSummaryOut(
         id=r.run_id,
         flow=r.flow,
@@ -134,24 +135,14 @@ def summary_out(r: RunSummary) -> TaskSummaryOut:
         created_at=r.created_at,
         updated_at=r.updated_at,
         forked_from=r.forked_from,
+        **dead,
     )
 
 
 def dead_out(r: RunStatus) -> TaskSummaryOut:
     node = dead_node(r)
     error = next((n.error for n in r.nodes if n.node == node), None)
-    return TaskSummaryOut(
-        id=r.run_id,
-        flow=r.flow,
-        owner=r.owner,
-        status=r.status,
-        priority=r.priority,
-        created_at=r.created_at,
-        updated_at=r.updated_at,
-        forked_from=r.forked_from,
-        dead_at=node,
-        error=error,
-    )
+    return summary_out(r, dead_at=node, error=error)
 
 
 def stage_out(n: NodeStatus) -> StageOut:
