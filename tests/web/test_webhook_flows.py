@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_webhooks import CHAT, GITHUB_SECRET, RUN, Chat, github_headers, post
+from test_webhooks import CHAT, GITHUB_SECRET, RUN, Chat, github_headers, hooked_chat, post
 
-from nexflow.testing.channels import running_telegram
 from nexflow.testing.harness import GatewayHarness
 
 FLOW = """\
@@ -51,10 +50,10 @@ CONFIG: dict[str, Any] = {
 
 @pytest.fixture
 async def hooked(tmp_path: Path) -> AsyncIterator[tuple[GatewayHarness, Chat]]:
-    async with running_telegram(tmp_path, config=CONFIG) as (gw, fake):
-        chat = Chat(fake)
-        await chat.open()  # the owner's user exists once they have written
-        yield gw, chat
+    async with hooked_chat(
+        tmp_path, CONFIG
+    ) as running:  # the owner's user exists once they have written
+        yield running
 
 
 async def owner_runs(gw: GatewayHarness) -> list[Any]:

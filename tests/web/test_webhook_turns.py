@@ -7,9 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_webhooks import CHAT, GITHUB_SECRET, RUN, TEMPLATE, Chat, github_headers, post
+from test_webhooks import (
+    CHAT,
+    GITHUB_SECRET,
+    RUN,
+    TEMPLATE,
+    Chat,
+    github_headers,
+    hooked_chat,
+    post,
+)
 
-from nexflow.testing.channels import running_telegram
 from nexflow.testing.fake_llm import Reply
 from nexflow.testing.harness import GatewayHarness
 
@@ -39,10 +47,8 @@ CONFIG: dict[str, Any] = {
 
 @pytest.fixture
 async def hooked(tmp_path: Path) -> AsyncIterator[tuple[GatewayHarness, Chat]]:
-    async with running_telegram(tmp_path, config=CONFIG) as (gw, fake):
-        chat = Chat(fake)
-        await chat.open()
-        yield gw, chat
+    async with hooked_chat(tmp_path, CONFIG) as running:
+        yield running
 
 
 async def test_the_event_is_a_turn_whose_reply_reaches_the_chat_once(

@@ -9,7 +9,7 @@ import json
 import sqlite3
 import time
 from collections.abc import AsyncIterator
-from contextlib import closing
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
 
@@ -119,12 +119,21 @@ class Chat:
         return len(self.new) == count
 
 
-@pytest.fixture
-async def hooked(tmp_path: Path) -> AsyncIterator[tuple[GatewayHarness, Chat]]:
-    async with running_telegram(tmp_path, config=CONFIG) as (gw, fake):
+@asynccontextmanager
+async def hooked_chat(
+    tmp_path: Path, config: dict[str, Any]
+) -> AsyncIterator[tuple[GatewayHarness, Chat]]:
+    """A gateway with these hooks and the owner's Telegram chat, opened."""
+    async with running_telegram(tmp_path, config=config) as (gw, fake):
         chat = Chat(fake)
         await chat.open()
         yield gw, chat
+
+
+@pytest.fixture
+async def hooked(tmp_path: Path) -> AsyncIterator[tuple[GatewayHarness, Chat]]:
+    async with hooked_chat(tmp_path, CONFIG) as running:
+        yield running
 
 
 async def test_github_failure_reaches_the_chat_once(
