@@ -157,10 +157,22 @@ async def _model(config: NexflowConfig) -> list[Check]:
                 warning=True,
             )
         ]
+    from nexflow.llm import litellm_client
+    from nexflow.llm.resolver import client_kind
+
     checks = []
     for name, profile in models.items():
         detail = f"{name} = {profile.model}"
-        if profile.api_base:
+        if client_kind(profile) == "litellm" and not litellm_client.installed():
+            checks.append(
+                Check(
+                    False,
+                    f"model {name}",
+                    f"{detail} needs litellm, which is not installed",
+                    litellm_client.INSTALL_HINT,
+                )
+            )
+        elif profile.api_base:
             reachable = await _get(profile.api_base.rstrip("/") + "/models", profile.api_key)
             checks.append(
                 Check(

@@ -77,6 +77,9 @@ if [ "$mode" = test ] || [ "${NEXFLOW_LOCAL_MODEL:-0}" = 1 ]; then
   .venv/bin/python -c 'import importlib.util as u; raise SystemExit(u.find_spec("llama_cpp") is None)' \
     || say "the local model extra compiles llama.cpp once (~9 minutes on 2 cores; cached after)"
 fi
+# litellm, for hosted providers by their litellm names (anthropic/..., gemini/...; about
+# 270 MB): make test always installs it; make run when NEXFLOW_LITELLM=1.
+if [ "$mode" = test ] || [ "${NEXFLOW_LITELLM:-0}" = 1 ]; then extras="$extras,litellm"; fi
 [ "$mode" = test ] && extras="$extras,dev"
 stamp=".venv/.nexflow-installed-$extras"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then

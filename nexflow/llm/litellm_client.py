@@ -1,9 +1,14 @@
-"""The litellm-backed client. litellm is imported on first use, in a worker thread."""
+"""The litellm-backed client. litellm is imported on first use, in a worker thread.
+
+litellm is the optional extra ``nexflow[litellm]``: without it, a profile that needs it
+(a hosted provider by its litellm name) fails its calls with :func:`missing`'s message.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+import importlib.util
 import os
 import time
 from collections.abc import Mapping
@@ -12,7 +17,21 @@ from types import ModuleType
 from typing import Any
 
 from nexflow.llm.client import DeltaSink, LLMRequest, LLMResponse, ToolCall, Usage
-from nexflow.llm.errors import LLMError, for_status, unreachable
+from nexflow.llm.errors import LLMError, ProviderRejected, for_status, unreachable
+
+INSTALL_HINT = "pip install 'nexflow[litellm]' (or NEXFLOW_LITELLM=1 make run)"
+
+
+def installed() -> bool:
+    """Whether litellm can be imported (checked without importing it)."""
+    return importlib.util.find_spec("litellm") is not None
+
+
+def missing(model: str) -> ProviderRejected:
+    return ProviderRejected(
+        f"{model} is called through litellm, which is not installed: {INSTALL_HINT}",
+        model=model,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +56,7 @@ class LiteLLMLoader:
 
     def warm(self) -> None:
         """Start importing in the background (e.g. when someone opens the chat page)."""
-        if self._module is None and self._warming is None:
+        if self._module is None and self._warming is None and installed():
             self._warming = asyncio.create_task(self.get(), name="nexflow-litellm-import")
 
     async def close(self) -> None:
@@ -82,8 +101,10 @@ class LiteLLMClient:
         return self._target.model
 
     async def complete(self, request: LLMRequest, on_delta: DeltaSink | None = None) -> LLMResponse:
-        litellm = await self._loader.get()
         t = self._target
+        if not installed():
+            raise missing(t.model)
+        litellm = await self._loader.get()
         kwargs: dict[str, Any] = {
             "model": t.model,
             "messages": list(request.messages),

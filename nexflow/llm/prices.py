@@ -1,7 +1,9 @@
-"""Cost per call from litellm's bundled price map, read as data (litellm is not imported).
+"""Cost per call: USD per input and output token, by model name.
 
-The JSON file ships inside the litellm package; it is parsed once, on the first lookup,
-and only the two prices per model are kept.
+The prices come from litellm's price map (data, MIT). litellm is an optional extra, so
+Nexflow keeps the two prices per model in ``prices.json`` beside this module
+(``scripts/update_prices.py`` regenerates it); when litellm is installed its own, possibly
+newer, map is read instead. Either file is parsed once, on the first lookup.
 """
 
 from __future__ import annotations
@@ -10,16 +12,32 @@ import importlib.util
 import json
 from pathlib import Path
 
-PRICE_FILE = "model_prices_and_context_window_backup.json"
+LITELLM_PRICE_FILE = "model_prices_and_context_window_backup.json"
+OWN_PRICE_FILE = Path(__file__).with_name("prices.json")
 
 
-def _price_file() -> Path | None:
+def litellm_price_file() -> Path | None:
+    """litellm's price map, when litellm is installed (it is not imported)."""
     spec = importlib.util.find_spec("litellm")
     for folder in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(folder) / PRICE_FILE
+        path = Path(folder) / LITELLM_PRICE_FILE
         if path.is_file():
             return path
     return None
+
+
+def read_price_map(path: Path) -> dict[str, tuple[float, float]]:
+    """``{model: (input, output)}`` from litellm's map or Nexflow's own ``prices.json``."""
+    prices: dict[str, tuple[float, float]] = {}
+    for name, info in json.loads(path.read_text(encoding="utf-8")).items():
+        if isinstance(info, list) and len(info) == 2:  # prices.json: [input, output]
+            prices[name] = (float(info[0]), float(info[1]))
+        elif isinstance(info, dict) and "input_cost_per_token" in info:
+            prices[name] = (
+                float(info.get("input_cost_per_token") or 0.0),
+                float(info.get("output_cost_per_token") or 0.0),
+            )
+    return prices
 
 
 class PriceMap:
@@ -30,16 +48,8 @@ class PriceMap:
         self._prices: dict[str, tuple[float, float]] | None = None
 
     def _load(self) -> dict[str, tuple[float, float]]:
-        path = self._path or _price_file()
-        prices: dict[str, tuple[float, float]] = {}
-        if path is not None:
-            for name, info in json.loads(path.read_text(encoding="utf-8")).items():
-                if isinstance(info, dict) and "input_cost_per_token" in info:
-                    prices[name] = (
-                        float(info.get("input_cost_per_token") or 0.0),
-                        float(info.get("output_cost_per_token") or 0.0),
-                    )
-        return prices
+        path = self._path or litellm_price_file() or OWN_PRICE_FILE
+        return read_price_map(path) if path.is_file() else {}
 
     def cost(self, model: str, tokens_in: int, tokens_out: int) -> float:
         if self._prices is None:

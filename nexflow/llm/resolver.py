@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+import structlog
+
 from nexflow.config.model import LLMConfig, ModelProfile
 from nexflow.llm.cache import ResponseCache
 from nexflow.llm.client import LLMClient
 from nexflow.llm.errors import NoModelConfigured
+from nexflow.llm.litellm_client import INSTALL_HINT as LITELLM_HINT
 from nexflow.llm.litellm_client import LiteLLMClient, LiteLLMLoader, ModelTarget
+from nexflow.llm.litellm_client import installed as litellm_installed
 from nexflow.llm.openai_compat import OpenAICompatClient
 from nexflow.llm.policy import Choice, RouteClient
 from nexflow.llm.prices import PriceMap
@@ -23,7 +28,9 @@ from nexflow.llm.router import CircuitBreaker, FallbackClient, Link, OnFallback
 if TYPE_CHECKING:
     from nexflow.llm.local import LocalModels
 
+log = structlog.get_logger("nexflow.llm")
 ClientKind = Literal["litellm", "openai", "ollama", "local"]
+OPENAI_API_BASE = "https://api.openai.com/v1"  # openai/<model> without an api_base
 ROUTES = ("plan", "execute", "summarize", "heartbeat", "embedding")
 
 NO_MODEL_HELP = (
@@ -165,6 +172,8 @@ class ModelResolver:
         target, stream = _target(profile), self._config.stream
         match client_kind(profile):
             case "openai":
+                if not target.api_base:
+                    target = dataclasses.replace(target, api_base=OPENAI_API_BASE)
                 compat = OpenAICompatClient(target, self._prices, stream=stream)
                 self._closers.append(compat.aclose)
                 return compat
@@ -208,7 +217,10 @@ class ModelResolver:
 
     def warm(self) -> None:
         """Load litellm in the background if a profile uses it; the first reply is then fast."""
-        if any(client_kind(p) == "litellm" for p in self._config.models.values()):
+        needs = [n for n, p in self._config.models.items() if client_kind(p) == "litellm"]
+        if needs and not litellm_installed():
+            log.warning("llm.litellm_missing", profiles=needs, fix=LITELLM_HINT)
+        elif needs:
             self._loader.warm()
 
     async def close(self) -> None:
@@ -247,8 +259,8 @@ def client_kind(profile: ModelProfile) -> ClientKind:
         return "local"
     if model.startswith(("ollama/", "ollama_chat/")):
         return "ollama"
-    if model.startswith("openai/") and profile.api_base:
-        return "openai"
+    if model.startswith("openai/"):
+        return "openai"  # OpenAI's own endpoint unless api_base names another server
     return "litellm"
 
 

@@ -14,10 +14,11 @@ from nexflow.llm import (
     NoModelConfigured,
     ProviderRejected,
     ProviderUnavailable,
+    litellm_client,
 )
 from nexflow.llm.litellm_client import LiteLLMClient, LiteLLMLoader, ModelTarget
 from nexflow.llm.openai_compat import OpenAICompatClient
-from nexflow.llm.prices import PriceMap
+from nexflow.llm.prices import OWN_PRICE_FILE, PriceMap
 from nexflow.llm.resolver import ModelResolver, client_kind
 from nexflow.llm.retry import RetryingClient
 from nexflow.testing.fake_llm import FakeLLMServer, Reply
@@ -194,11 +195,29 @@ async def test_price_map_costs_known_models_without_importing_litellm() -> None:
     assert prices.cost("openai/no-such-model", 10, 10) == 0.0
 
 
+async def test_nexflows_own_price_file_matches_litellms() -> None:
+    """prices.json (used when litellm, an extra, is not installed) holds the same prices."""
+    own, theirs = PriceMap(OWN_PRICE_FILE), PriceMap()
+    for model in ("openai/gpt-4o-mini", "gpt-4o", "anthropic/claude-sonnet-4-5"):
+        assert own.cost(model, 1000, 1000) == pytest.approx(theirs.cost(model, 1000, 1000))
+    assert own.cost("gpt-4o-mini", 1_000_000, 0) == pytest.approx(0.15)
+
+
+async def test_a_litellm_profile_without_litellm_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(litellm_client, "installed", lambda: False)
+    client = LiteLLMClient(ModelTarget("anthropic/claude-sonnet-4-5"), LiteLLMLoader())
+    request = LLMRequest(messages=[{"role": "user", "content": "hi"}])
+    with pytest.raises(ProviderRejected, match=r"anthropic/claude-sonnet-4-5 .*nexflow\[litellm\]"):
+        await client.complete(request)
+
+
 @pytest.mark.parametrize(
     ("profile", "native"),
     [
         (ModelProfile(model="openai/x", api_base="http://h/v1"), True),
-        (ModelProfile(model="openai/x"), False),
+        (ModelProfile(model="openai/x"), True),  # OpenAI's own endpoint
         (ModelProfile(model="anthropic/claude", api_base="http://h"), False),
         (ModelProfile(model="openai/x", api_base="http://h/v1", client="litellm"), False),
         (ModelProfile(model="groq/x", api_base="http://h/v1", client="openai"), True),
