@@ -6,6 +6,11 @@ Wraps :class:`~nexflow.llm.ollama.OllamaClient` (one pooled aiohttp session, bat
 when it is down or the model is not pulled, that one search is keyword-only and says why
 (``ollama pull <model>`` for a missing model), saved items stay keyword-searchable and
 are embedded by the next search that reaches Ollama.
+
+It shares the chat client rather than using the official ``ollama`` package: one
+client for both, and the package cost 0.6-0.9 ms more CPU per 64-text batch
+(``bench/ollama_bench.py``; the chat figures that decided it are in
+:mod:`nexflow.llm.ollama`).
 """
 
 from __future__ import annotations

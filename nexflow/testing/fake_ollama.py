@@ -10,6 +10,8 @@ that is not pulled answers 404 ``model "x" not found, try pulling it first``; to
 to a model in ``no_tools`` answer 400 ``... does not support tools``; an assistant
 message whose tool-call arguments are not an object answers 400, as Ollama's JSON
 decoding does. Like Ollama, a name without a tag means ``:latest``.
+tests/llm/test_fake_ollama_official_client.py drives it with the official ``ollama``
+package, so these shapes are the ones that client parses.
 
 Tests push :class:`~nexflow.testing.fake_llm.Reply` values or pass a ``brain``; without
 either, :func:`ollama_brain` answers like the OpenAI-compatible fake's default brain.

@@ -90,7 +90,7 @@ async def test_tool_call_round_trip(
     async def sink(_: str) -> None:
         return None
 
-    messages = [{"role": "user", "content": "what time is it?"}]
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "what time is it?"}]
     first = await c.complete(LLMRequest(messages, TOOLS), sink)
     assert [(t.name, json.loads(t.arguments)) for t in first.tool_calls] == [("get_time", {})]
     assert ollama.requests[-1]["tools"][0]["function"]["name"] == "get_time"
@@ -289,3 +289,27 @@ async def test_embeddings_go_in_batches_with_dimensions_and_options(
     assert ollama.embed_requests[0]["dimensions"] == 32
     assert ollama.embed_requests[0]["options"] == {"num_ctx": 512}
     assert "temperature" not in ollama.embed_requests[0]["options"]
+
+
+async def test_tool_schemas_reach_ollama_whole(
+    ollama: FakeOllamaServer, clients: list[OllamaClient]
+) -> None:
+    # The official ollama package's Tool model would drop the nested and anyOf parts.
+    schema = {
+        "type": "object",
+        "properties": {
+            "filter": {
+                "type": "object",
+                "properties": {"limit": {"type": "integer", "minimum": 1}},
+                "required": ["limit"],
+            },
+            "tag": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None},
+        },
+        "required": ["filter"],
+        "additionalProperties": False,
+    }
+    tools = [{"type": "function", "function": {"name": "search", "parameters": schema}}]
+    await make(clients, ollama.base_url, stream=False).complete(
+        LLMRequest([{"role": "user", "content": "find"}], tools)
+    )
+    assert ollama.requests[-1]["tools"][0]["function"]["parameters"] == schema
