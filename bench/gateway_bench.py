@@ -11,7 +11,7 @@ in-process, and prints each figure next to its target from issue 2::
 "Own share" is the round trip minus the time the gateway spent inside the LLM client
 call, which it reports in the ``Server-Timing: llm;dur=…`` header of ``POST
 /api/v1/chat`` (and as ``TurnSummary.llm_seconds`` on the bus). The bench client runs
-on the same machine and its own CPU time (httpx) is part of every round trip.
+on the same machine (aiohttp) and its own CPU time is part of every round trip.
 
 Every child process is stopped on exit, on errors and on SIGTERM (and gets SIGTERM
 from the kernel if this script dies); every loop is bounded in count and in time.
@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 
 from nexflow.app import build_application
@@ -48,13 +49,14 @@ from nexflow.testing.fake_llm import FakeLLMServer
 
 HOST = "127.0.0.1"
 VENV_BIN = Path(sys.executable).parent
+RELAY = Path(__file__).with_name("relay.py")
 
 
 @dataclass(frozen=True)
 class Plan:
     warmup: int = 20
     rt_messages: int = 300
-    levels: tuple[int, ...] = (1, 16, 64)
+    levels: tuple[int, ...] = (1, 16, 64, 256)
     duration_s: float = 10.0
     rss_messages: int = 1000
     cold_runs: int = 5
@@ -70,6 +72,7 @@ QUICK = Plan(
     warmup=10,
     rt_messages=60,
     duration_s=2.0,
+    levels=(1, 16, 64),
     rss_messages=300,
     cold_runs=2,
     bus_messages=60,
@@ -240,28 +243,43 @@ class Gateway:
     spawned_at: float  # time.perf_counter() just before the spawn
 
 
+Starter = Callable[[str], Awaitable[Gateway]]  # tag → a started server
+
+
 async def start_gateway(
     children: Children, llm_base: str, tag: str, profile: Path | None = None
 ) -> Gateway:
     home = Path(tempfile.mkdtemp(prefix=f"home-{tag}-", dir=children.workdir))
     port = free_port()
+    env = clean_env(gateway_env(home, llm_base))
+    return await start_server(children, serve_argv(port, profile), env, port, f"gateway-{tag}")
+
+
+async def start_relay(children: Children, llm_base: str, tag: str) -> Gateway:
+    """The 60-line aiohttp relay (bench/relay.py): the floor for HTTP + JSON in Python."""
+    port = free_port()
+    argv = [sys.executable, str(RELAY), "--port", str(port), "--llm", llm_base]
+    return await start_server(children, argv, clean_env({}), port, f"relay-{tag}")
+
+
+async def start_server(
+    children: Children, argv: list[str], env: dict[str, str], port: int, tag: str
+) -> Gateway:
     url = f"http://{HOST}:{port}"
-    log = children.workdir / f"gateway-{tag}.log"
+    log = children.workdir / f"{tag}.log"
     started = time.perf_counter()
-    proc = await children.spawn(
-        serve_argv(port, profile), clean_env(gateway_env(home, llm_base)), log
-    )
+    proc = await children.spawn(argv, env, log)
     async with httpx.AsyncClient(base_url=url, trust_env=False, timeout=1.0) as client:
         deadline = started + 30
         while time.perf_counter() < deadline:
             if proc.returncode is not None:
-                raise BenchError(f"the gateway exited with {proc.returncode}:\n{tail(log)}")
+                raise BenchError(f"{tag} exited with {proc.returncode}:\n{tail(log)}")
             with contextlib.suppress(httpx.TransportError):
                 if (await client.get("/health")).status_code == 200:
                     elapsed = time.perf_counter() - started
                     return Gateway(proc, url, log, elapsed, cpu_s(proc.pid), started)
             await asyncio.sleep(0.005)
-    raise BenchError(f"the gateway did not answer /health within 30 s:\n{tail(log)}")
+    raise BenchError(f"{tag} did not answer /health within 30 s:\n{tail(log)}")
 
 
 def tail(path: Path, lines: int = 20) -> str:
@@ -294,7 +312,7 @@ def server_timing(header: str) -> dict[str, float]:
 class ChatSession:
     """One conversation: the first message opens a session, the rest continue it."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: aiohttp.ClientSession) -> None:
         self._client = client
         self.session: str | None = None
 
@@ -303,21 +321,32 @@ class ChatSession:
         if self.session is not None:
             body["session"] = self.session
         started = time.perf_counter()
-        resp = await self._client.post("/api/v1/chat", json=body)
-        rt = time.perf_counter() - started
-        if resp.status_code != 200:
-            raise BenchError(f"POST /api/v1/chat answered {resp.status_code}: {resp.text[:300]}")
-        data = resp.json()
+        async with self._client.post("/api/v1/chat", json=body) as resp:
+            raw = await resp.read()
+            rt = time.perf_counter() - started
+            if resp.status != 200:
+                raise BenchError(f"POST /api/v1/chat answered {resp.status}: {raw[:300]!r}")
+            timing = server_timing(resp.headers.get("server-timing", ""))
+        data = json.loads(raw)
         if data.get("error"):
             raise BenchError(f"the turn failed: {data['error']}: {data.get('reply')}")
         self.session = data["session"]
-        timing = server_timing(resp.headers.get("server-timing", ""))
         return Sample(rt, timing.get("llm", float("nan")), timing.get("total", float("nan")))
 
+    async def health(self) -> None:
+        async with self._client.get("/health") as resp:
+            resp.raise_for_status()
+            await resp.read()
 
-def http_client(url: str, connections: int) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    return httpx.AsyncClient(base_url=url, trust_env=False, timeout=60.0, limits=limits)
+
+def http_client(url: str, connections: int) -> aiohttp.ClientSession:
+    """The load client: aiohttp, whose CPU per request is a fraction of httpx's (the
+    client shares the machine's two cores with the server it measures)."""
+    return aiohttp.ClientSession(
+        base_url=url,
+        connector=aiohttp.TCPConnector(limit=connections),
+        timeout=aiohttp.ClientTimeout(total=60),
+    )
 
 
 def summarize(samples: list[Sample]) -> dict[str, Any]:
@@ -380,9 +409,9 @@ async def run_sessions(
 
 
 async def bench_http(
-    children: Children, llm_base: str, plan: Plan, profile: Path | None
+    children: Children, start: Starter, plan: Plan, profile: bool
 ) -> dict[str, Any]:
-    gw = await start_gateway(children, llm_base, "main", profile)
+    gw = await start("main")
     pid = gw.proc.pid
     result: dict[str, Any] = {}
     try:
@@ -390,9 +419,10 @@ async def bench_http(
         result["rss_idle_mb"] = rss_mb(pid)["VmRSS"]
         async with http_client(gw.url, max(plan.levels) * 2) as client:
             floor = []  # the HTTP stack alone, before litellm is loaded
+            probe = ChatSession(client)
             for _ in range(120):
                 t = time.perf_counter()
-                (await client.get("/health")).raise_for_status()
+                await probe.health()
                 floor.append((time.perf_counter() - t) * 1000)
             result["health_rt_p50_ms"] = round(med(floor[20:]), 3)
             one = ChatSession(client)
@@ -402,7 +432,10 @@ async def bench_http(
             for _ in range(plan.warmup - 1):
                 await one.send()
             result["rss_after_first_mb"] = rss_mb(pid)["VmRSS"]
+            cpu0 = cpu_s(pid)
             result["roundtrip"] = summarize([await one.send() for _ in range(plan.rt_messages)])
+            sequential_cpu = (cpu_s(pid) - cpu0) * 1000 / plan.rt_messages
+            result["roundtrip"]["cpu_ms_per_msg"] = round(sequential_cpu, 3)
             sent = plan.warmup + plan.rt_messages
 
             # top up to plan.rss_messages (16 sessions at a time), then read RSS
@@ -435,12 +468,12 @@ async def bench_http(
     return result
 
 
-async def bench_cold_start(children: Children, llm_base: str, runs: int) -> dict[str, Any]:
+async def bench_cold_start(children: Children, start: Starter, runs: int) -> dict[str, Any]:
     """Spawn → /health (wall and the gateway's CPU: the CPU time varies less with the
     machine's load), then spawn → the reply to a first message sent right after /health."""
     times, cpus, replies, idle = [], [], [], []
     for i in range(runs):
-        gw = await start_gateway(children, llm_base, f"cold{i}")
+        gw = await start(f"cold{i}")
         try:
             times.append(gw.startup_s)
             cpus.append(gw.startup_cpu_s)
@@ -457,6 +490,14 @@ async def bench_cold_start(children: Children, llm_base: str, runs: int) -> dict
         "cpu_p50_s": round(med(cpus), 3),
         "first_reply_p50_s": round(med(replies), 3),
         "idle_rss_p50_mb": round(med(idle), 1),
+    }
+
+
+async def bench_relay(children: Children, start: Starter, plan: Plan) -> dict[str, Any]:
+    """The same cold start and HTTP load against the relay: the floor, in the same run."""
+    return {
+        "cold_start": await bench_cold_start(children, start, plan.cold_runs),
+        "http": await bench_http(children, start, plan, False),
     }
 
 
@@ -678,6 +719,7 @@ def rows_for(r: dict[str, Any]) -> list[Row]:
             Row("gateway own share p50 (rt - llm)", rt["own_p50_ms"], "ms", 2),
             Row("gateway own share p99 (rt - llm)", rt["own_p99_ms"], "ms"),
             Row("  server-side own share p50 (total - llm)", rt["server_own_p50_ms"], "ms"),
+            Row("gateway CPU per message, sequential", rt["cpu_ms_per_msg"], "ms", 3),
         ]
         for lv in h["levels"]:
             n = lv["sessions"]
@@ -686,14 +728,14 @@ def rows_for(r: dict[str, Any]) -> list[Row]:
                     f"HTTP throughput @{n} sessions",
                     lv["msg_per_s"],
                     "msg/s",
-                    100 if n == 64 else None,
+                    300 if n == 64 else None,
                     True,
                 )
             )
             rows.append(Row(f"  round trip p50 @{n}", lv["rt_p50_ms"], "ms"))
             rows.append(Row(f"  gateway CPU per message @{n}", lv["cpu_ms_per_msg"], "ms"))
         rows += [
-            Row("idle RSS after start", h["rss_idle_mb"], "MB", 80),
+            Row("idle RSS after start", h["rss_idle_mb"], "MB", 60),
             Row("  RSS after the first messages", h["rss_after_first_mb"], "MB"),
             Row(
                 f"RSS after {h['rss_after_n']['messages']} messages",
@@ -705,6 +747,8 @@ def rows_for(r: dict[str, Any]) -> list[Row]:
             Row("  first message (LLM client start-up)", h["first_message_s"] * 1000, "ms"),
             Row("  HTTP floor: GET /health p50 (idle)", h["health_rt_p50_ms"], "ms"),
         ]
+    if "relay" in r:
+        rows += relay_rows(r)
     if "bus" in r:
         b = r["bus"]
         rows += [
@@ -730,7 +774,7 @@ def rows_for(r: dict[str, Any]) -> list[Row]:
             ]
     if "prompt" in r:
         pr = r["prompt"]
-        rows.append(Row('prompt tokens for a bare "hi"', pr["tokens"], "tokens", 1500))
+        rows.append(Row('prompt tokens for a bare "hi"', pr["tokens"], "tokens", 1000))
         later = pr["later"]
         rows.append(
             Row(
@@ -749,6 +793,35 @@ def rows_for(r: dict[str, Any]) -> list[Row]:
         ):
             rows.append(Row(f"baseline: {label} p50", base[key]["p50_ms"], "ms"))
             rows.append(Row("  CPU per call (client process)", base[key]["cpu_ms"], "ms"))
+    return rows
+
+
+def relay_rows(r: dict[str, Any]) -> list[Row]:
+    """The relay's figures, and Nexflow's over the relay's where both ran."""
+    relay_cold, relay_http = r["relay"]["cold_start"], r["relay"]["http"]
+    rows = [
+        Row("relay: cold start to /health p50", relay_cold["p50_s"], "s"),
+        Row("relay: CPU per message, sequential", relay_http["roundtrip"]["cpu_ms_per_msg"], "ms"),
+        Row("relay: round trip p50", relay_http["roundtrip"]["rt_p50_ms"], "ms"),
+        *(
+            Row(f"relay: throughput @{lv['sessions']} sessions", lv["msg_per_s"], "msg/s")
+            for lv in relay_http["levels"]
+        ),
+        Row("relay: idle RSS", relay_http["rss_idle_mb"], "MB"),
+        Row("relay: RSS after the messages", relay_http["rss_after_n"]["VmRSS"], "MB"),
+    ]
+    if "cold_start" in r:
+        ratio = r["cold_start"]["p50_s"] / relay_cold["p50_s"]
+        rows.append(Row("cold start, Nexflow / relay", ratio, "x", 1.5))
+    if "http" in r:
+        mine, floor = r["http"]["roundtrip"], relay_http["roundtrip"]
+        rows.append(
+            Row(
+                "CPU per message, Nexflow / relay",
+                mine["cpu_ms_per_msg"] / floor["cpu_ms_per_msg"],
+                "x",
+            )
+        )
     return rows
 
 
@@ -783,10 +856,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     only = set(args.only.split(",")) if args.only else None
     try:
         _, llm_base = await start_fake_llm(children)
+
+        async def gateway(tag: str) -> Gateway:
+            return await start_gateway(children, llm_base, tag)
+
+        async def profiled(tag: str) -> Gateway:
+            return await start_gateway(children, llm_base, tag, args.profile)
+
+        async def relay(tag: str) -> Gateway:
+            return await start_relay(children, llm_base, tag)
+
         steps: list[tuple[str, Callable[[], Awaitable[dict[str, Any]]]]] = [
             ("baseline", lambda: bench_baseline(llm_base, plan.baseline_calls)),
-            ("cold_start", lambda: bench_cold_start(children, llm_base, plan.cold_runs)),
-            ("http", lambda: bench_http(children, llm_base, plan, args.profile)),
+            ("relay", lambda: bench_relay(children, relay, plan)),
+            ("cold_start", lambda: bench_cold_start(children, gateway, plan.cold_runs)),
+            ("http", lambda: bench_http(children, profiled, plan, args.profile is not None)),
             ("bus", lambda: bench_bus(workdir, llm_base, plan)),
             ("prompt", lambda: bench_prompt(workdir, plan.prompt_turns)),
         ]
@@ -817,7 +901,9 @@ def main() -> int:
         "--quick", action="store_true", help="small counts: a smoke run under ~60 s"
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every figure as JSON")
-    parser.add_argument("--only", help="comma-separated steps: baseline,cold_start,http,bus,prompt")
+    parser.add_argument(
+        "--only", help="comma-separated steps: baseline,relay,cold_start,http,bus,prompt"
+    )
     parser.add_argument(
         "--timeout", type=float, default=None, help="overall limit in s (default 900, quick 150)"
     )

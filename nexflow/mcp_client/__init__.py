@@ -3,7 +3,8 @@
 * :mod:`~nexflow.mcp_client.manager`: :class:`McpServers`, every configured server and
   who may use it; built by the composition root, closed on shutdown.
 * :mod:`~nexflow.mcp_client.server`: :class:`ServerHandle`, one server: lazy start, one
-  owning task per connection, restart with backoff, call and start timeouts.
+  owning task per connection, restart with backoff, call and start timeouts. It imports
+  the MCP SDK, so it is imported only when ``mcp.servers`` names a server.
 * :mod:`~nexflow.mcp_client.tools`: what the model calls (``mcp_tools``, ``mcp_call``,
   ``<server>__<tool>``) and :class:`McpToolProvider`, which offers them per caller.
 * :mod:`~nexflow.mcp_client.listing`: the tool listing as Nexflow keeps it, results as text.
@@ -15,7 +16,6 @@ tools turn them into :class:`~nexflow.tools.base.ToolError` messages.
 
 from nexflow.mcp_client.errors import CallTimedOut, McpClientError, NoSuchTool, ServerUnavailable
 from nexflow.mcp_client.manager import McpServers
-from nexflow.mcp_client.server import ServerHandle
 from nexflow.mcp_client.tools import McpToolProvider
 
 __all__ = [
@@ -24,6 +24,5 @@ __all__ = [
     "McpServers",
     "McpToolProvider",
     "NoSuchTool",
-    "ServerHandle",
     "ServerUnavailable",
 ]

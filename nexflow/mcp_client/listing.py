@@ -14,9 +14,10 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mcp_types as types
+if TYPE_CHECKING:  # the SDK's types are needed only where its objects exist
+    import mcp_types as types
 
 SEPARATOR = "__"
 MAX_NAME = 64  # function names most providers accept
@@ -89,6 +90,8 @@ def tool_info(server: str, tool: types.Tool) -> McpToolInfo:
 
 def render(result: types.CallToolResult) -> str:
     """A tool result as text for the model: text blocks as they are, others described."""
+    import mcp_types as types  # loaded already: the result came from the SDK
+
     parts: list[str] = []
     for block in result.content:
         if isinstance(block, types.TextContent):

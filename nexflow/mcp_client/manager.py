@@ -13,11 +13,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nexflow.config.model import McpConfig, McpServerConfig
 from nexflow.mcp_client.errors import McpClientError
-from nexflow.mcp_client.server import ServerHandle
 from nexflow.tools.base import ToolContext
+
+if TYPE_CHECKING:
+    from nexflow.mcp_client.server import ServerHandle
 
 NAMES_CHARS = 160  # tool names per server in the prompt, at most (~40 tokens)
 
@@ -31,6 +34,11 @@ class McpServers:
     """The servers of ``mcp.servers``; none runs until a turn uses it."""
 
     def __init__(self, config: McpConfig, *, log_dir: Path | None = None) -> None:
+        self._handles: dict[str, ServerHandle] = {}
+        if not config.servers:
+            return  # the MCP SDK (0.4 s to import) is loaded only when a server is configured
+        from nexflow.mcp_client.server import ServerHandle
+
         self._handles = {
             name: ServerHandle(name, server, log_dir=log_dir)
             for name, server in config.servers.items()

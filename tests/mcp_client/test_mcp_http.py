@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from nexflow.config.model import McpConfig, McpServerConfig
-from nexflow.mcp_client import McpServers, McpToolProvider, ServerHandle, ServerUnavailable
+from nexflow.mcp_client import McpServers, McpToolProvider, ServerUnavailable
+from nexflow.mcp_client.server import ServerHandle
 from nexflow.tools.base import ToolContext
 from nexflow.tools.registry import ToolRegistry
 from nexflow.tools.toolset import Toolbox
