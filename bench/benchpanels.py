@@ -22,7 +22,7 @@ import structlog  # noqa: E402
 from nexflow.config.model import PanelsConfig  # noqa: E402
 from nexflow.panels.runtime import PanelService, PanelStore  # noqa: E402
 from nexflow.panels.runtime.wiring import BUNDLED_TEMPLATES  # noqa: E402
-from nexflow.sandbox import SandboxEngine  # noqa: E402
+from nexflow.sandbox.engine import SandboxEngine  # noqa: E402
 from nexflow.storage.sqlite import SQLiteStorage  # noqa: E402
 
 

@@ -16,7 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from nexflow.panels import LayoutEngine, parse
-from nexflow.sandbox import SandboxEngine, SandboxLimits, build_guest
+from nexflow.sandbox import SandboxLimits, build_guest
+from nexflow.sandbox.engine import SandboxEngine
 
 HANDLER = """
     $state.status = "rebooting";

@@ -111,19 +111,11 @@ def frozen_startup() -> Iterator[None]:
 def make_server(config: NexflowConfig) -> uvicorn.Server:
     """Import the gateway, build it (logging configured) and wrap it in a uvicorn server
     that is not started yet. Raises ``ConfigError`` for a section the model cannot check
-    (a connector's).
-
-    The gateway's modules are imported with ``rich`` and ``pygments`` hidden (~70 ms
-    with ``attrs``). Two libraries import them when installed, for what Nexflow does not
-    use: structlog for its console renderer's tracebacks (Nexflow renders exceptions as
-    text before any renderer sees them: ``format_exc_info``, observability/logging.py)
-    and httpx for its command-line client. Whatever imports them later gets them.
-    """
+    (a connector's)."""
     import uvicorn
 
-    with _hidden("rich", "pygments"):
-        from nexflow.app import build_application
-        from nexflow.observability.logging import LogHub, configure_logging
+    from nexflow.app import build_application
+    from nexflow.observability.logging import LogHub, configure_logging
 
     hub = LogHub()
     configure_logging(config.logging.level, config.logging.format, hub)
@@ -140,21 +132,6 @@ def make_server(config: NexflowConfig) -> uvicorn.Server:
         )
     )
 
-
-@contextlib.contextmanager
-def _hidden(*packages: str) -> Iterator[None]:
-    """Inside the block importing one of ``packages`` fails as if it were not installed
-    (for optional imports libraries try); afterwards they import normally again. A
-    package already imported is left alone."""
-    hidden = [p for p in packages if p not in sys.modules]
-    for package in hidden:
-        sys.modules[package] = None  # type: ignore[assignment]  # the import system's "absent"
-    try:
-        yield
-    finally:
-        for package in hidden:
-            if sys.modules.get(package, False) is None:
-                del sys.modules[package]
 
 
 def cmd_version(_: argparse.Namespace) -> int:

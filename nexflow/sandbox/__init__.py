@@ -1,5 +1,7 @@
 """Sandboxed JavaScript for NXML panels: QuickJS-NG compiled to wasm32-wasi, run by wasmtime.
 
+    from nexflow.sandbox.engine import SandboxEngine  # imports wasmtime: where it is used
+
     engine = SandboxEngine(cache_dir=Path("var/cache/sandbox"))
     outcome = engine.run_handler(source, state, args, SandboxLimits(), Capabilities())
     values = engine.eval_batch(["$state.cpu_load > 80 ? 'down' : 'up'"], state)
@@ -21,8 +23,6 @@ Exceptions (every one means "apply nothing"; the caller keeps its old state)::
 
 wasmtime traps and errors are translated with ``raise X(...) from e``.
 """
-
-from typing import TYPE_CHECKING, Any
 
 from nexflow.sandbox.errors import (
     CapabilityDenied,
@@ -47,28 +47,9 @@ from nexflow.sandbox.models import (
     ViewEffect,
 )
 
-if TYPE_CHECKING:
-    from nexflow.sandbox.cache import CacheStatus
-    from nexflow.sandbox.engine import SandboxEngine
-
-
-def __getattr__(name: str) -> Any:
-    # wasmtime (~30 ms to import) loads with the engine, on the first panel call.
-    if name == "SandboxEngine":
-        from nexflow.sandbox.engine import SandboxEngine
-
-        return SandboxEngine
-    if name == "CacheStatus":
-        from nexflow.sandbox.cache import CacheStatus
-
-        return CacheStatus
-    raise AttributeError(f"module 'nexflow.sandbox' has no attribute {name!r}")
-
-
 __all__ = [
     "BUILD_COMMAND",
     "DEFAULT_GUEST_PATH",
-    "CacheStatus",
     "Capabilities",
     "CapabilityDenied",
     "Effect",
@@ -82,7 +63,6 @@ __all__ = [
     "MemoryLimitExceeded",
     "OutOfFuel",
     "OutputInvalid",
-    "SandboxEngine",
     "SandboxError",
     "SandboxLimits",
     "ViewEffect",

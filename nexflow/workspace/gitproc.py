@@ -9,13 +9,12 @@ the time. :class:`Watchdog` gives object reads through GitPython's persistent
 it starts a timer thread per call, finds children with ``ps``/``pgrep`` (absent from slim
 images) and reports a timeout as exit status -9 to callers that do not raise.
 
-:class:`GitTimeout` subclasses GitPython's error, so it is made on first use: importing
-this module does not load GitPython. POSIX only (``killpg``).
+POSIX only (``killpg``). Importing this module loads GitPython's errors (and with them
+GitPython): only the modules that open repositories import it.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import signal
 import subprocess
@@ -24,58 +23,32 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
+
+from git.exc import GitCommandError
 
 if TYPE_CHECKING:
     from git.cmd import Git
-    from git.exc import GitCommandError
-
-    class GitTimeout(GitCommandError):
-        """A git process or an object read ran past the timeout and was killed."""
-
-        seconds: float
-        removed: tuple[str, ...]  # the lock and temporary files it left, removed
-
-        def __init__(
-            self, command: Sequence[str], seconds: float, removed: Sequence[str] = ()
-        ) -> None: ...
 
 
 _LOCK_SLACK_S = 0.1  # file times come from a coarse clock, a tick behind time.time()
 _LEFT_BY_KILL = ("packed-refs.new", "gc.pid")  # besides *.lock and tmp_* (pack files)
 
 
-@functools.cache
-def timeout_class() -> type[GitTimeout]:
-    from git.exc import GitCommandError
+class GitTimeout(GitCommandError):
+    """A git process or an object read ran past the timeout and was killed."""
 
-    class _GitTimeout(GitCommandError):
-        def __init__(
-            self, command: Sequence[str], seconds: float, removed: Sequence[str] = ()
-        ) -> None:
-            super().__init__(list(command), f"timed out after {seconds:g} s")
-            self.seconds = seconds
-            self.removed = tuple(removed)
+    def __init__(self, command: Sequence[str], seconds: float, removed: Sequence[str] = ()) -> None:
+        super().__init__(list(command), f"timed out after {seconds:g} s")
+        self.seconds = seconds
+        self.removed = tuple(removed)  # the lock and temporary files it left, removed
 
-        def __str__(self) -> str:
-            left = f"; removed what it left: {', '.join(self.removed)}" if self.removed else ""
-            return (
-                f"git {self.command[1]} timed out after {self.seconds:g} s "
-                f"and was killed{left}\n  cmdline: {self._cmdline}"
-            )
-
-    _GitTimeout.__name__ = _GitTimeout.__qualname__ = "GitTimeout"
-    _GitTimeout.__module__ = __name__
-    _GitTimeout.__doc__ = "A git process or an object read ran past the timeout and was killed."
-    return cast("type[GitTimeout]", _GitTimeout)
-
-
-if not TYPE_CHECKING:
-
-    def __getattr__(name: str) -> Any:  # GitTimeout subclasses GitPython's error: made lazily
-        if name == "GitTimeout":
-            return timeout_class()
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    def __str__(self) -> str:
+        left = f"; removed what it left: {', '.join(self.removed)}" if self.removed else ""
+        return (
+            f"git {self.command[1]} timed out after {self.seconds:g} s "
+            f"and was killed{left}\n  cmdline: {self._cmdline}"
+        )
 
 
 def run_git(
@@ -113,7 +86,7 @@ def run_git(
     except subprocess.TimeoutExpired as exc:
         _kill(proc)
         removed = _drop_locks(git_dir, started) if git_dir is not None else []
-        raise timeout_class()(command, timeout_s, removed) from exc
+        raise GitTimeout(command, timeout_s, removed) from exc
     out = raw_out.decode("utf-8", "surrogateescape")
     if check and proc.returncode != 0:
         err = raw_err.decode("utf-8", "surrogateescape").rstrip("\n")
@@ -205,7 +178,7 @@ class Watchdog:
                 fired = self._fired
             if fired:  # even if the read returned: what it read may be cut short
                 self._git.clear_cache()
-                raise timeout_class()(["git", "cat-file", "--batch"], self._timeout_s)
+                raise GitTimeout(["git", "cat-file", "--batch"], self._timeout_s)
 
     def _watch(self) -> None:
         with self._cond:

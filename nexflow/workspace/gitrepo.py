@@ -15,11 +15,9 @@ git process and object read gets ``timeout_s`` (``workspaces.git_timeout_s``), e
 :meth:`GitRepo.maintain` packs the loose objects (``git gc``) past a limit; when to
 call it is :mod:`nexflow.workspace.maintenance`'s business.
 
-GitPython is imported when the first repository is opened, not with this module: the
-gateway imports the workspace layer on start-up and must not pay for ``git``/``gitdb``
-before it answers (a test checks ``import nexflow.app`` leaves them out). That is why
-:class:`GitTimeout` is made on first use (``from nexflow.workspace.gitrepo import
-GitTimeout`` loads GitPython).
+The gateway does not import this module on start-up (``nexflow.workspace.lazy`` opens
+the workspace layer on first use; a test checks ``import nexflow.app`` leaves ``git``
+and ``gitdb`` out).
 """
 
 from __future__ import annotations
@@ -31,15 +29,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
-from nexflow.workspace.gitproc import Watchdog, run_git, timeout_class
+from nexflow.workspace.gitproc import GitTimeout, Watchdog, run_git
 
 if TYPE_CHECKING:
     from git import Repo
     from gitdb.db import LooseObjectDB
 
-    from nexflow.workspace.gitproc import GitTimeout  # noqa: F401  (the lazy name below)
 
 MAIN = "refs/heads/main"
 PATCH_PREFIX = "refs/heads/nexflow/patch/"
@@ -53,14 +50,6 @@ DEFAULT_LOOSE_LIMIT = 1_000  # workspaces.gc_loose_objects
 _PACK_LIMIT = 50  # git's gc.autoPackLimit
 # A path's change, nested by directory: text to write, None to delete, or a subtree.
 _Edits: TypeAlias = dict[str, "str | _Edits | None"]
-
-
-if not TYPE_CHECKING:
-
-    def __getattr__(name: str) -> Any:  # GitTimeout is made on first use (gitproc.py)
-        if name == "GitTimeout":
-            return timeout_class()
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class RefMoved(Exception):
@@ -364,7 +353,7 @@ class GitRepo:
         try:
             self._run("update-ref", "-m", "nexflow", ref, new, old)
         except GitCommandError as exc:
-            if isinstance(exc, timeout_class()):
+            if isinstance(exc, GitTimeout):
                 raise
             raise RefMoved(f"{ref} is not at {old[:12]} any more") from exc
 

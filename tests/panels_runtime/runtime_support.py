@@ -8,7 +8,7 @@ from pathlib import Path
 from nexflow.config.model import PanelsConfig
 from nexflow.panels.runtime import PanelService, PanelStore
 from nexflow.panels.runtime.wiring import BUNDLED_TEMPLATES
-from nexflow.sandbox import SandboxEngine
+from nexflow.sandbox.engine import SandboxEngine
 from nexflow.storage.sqlite import SQLiteStorage
 
 

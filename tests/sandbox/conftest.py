@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from nexflow.sandbox import DEFAULT_GUEST_PATH, SandboxEngine, build_guest
+from nexflow.sandbox import DEFAULT_GUEST_PATH, build_guest
+from nexflow.sandbox.engine import SandboxEngine
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from nexflow.sandbox import EvalResult, OutOfFuel, SandboxEngine, SandboxLimits, WallTimeExceeded
+from nexflow.sandbox import EvalResult, OutOfFuel, SandboxLimits, WallTimeExceeded
+from nexflow.sandbox.engine import SandboxEngine
 
 
 async def test_arun_handler(sandbox: SandboxEngine) -> None:

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from nexflow.sandbox import EvalResult, JSONValue, OutOfFuel, SandboxEngine, SandboxLimits
+from nexflow.sandbox import EvalResult, JSONValue, OutOfFuel, SandboxLimits
+from nexflow.sandbox.engine import SandboxEngine
 
 STATE: dict[str, JSONValue] = {"cpu_load": 91, "status": "busy", "logs": ["a", "b"]}
 

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nexflow.sandbox import CacheStatus, SandboxEngine
+from nexflow.sandbox.cache import CacheStatus
+from nexflow.sandbox.engine import SandboxEngine
 
 
 def only_entry(cache: Path) -> Path:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from nexflow.sandbox import Capabilities, CapabilityDenied, GuestError, SandboxEngine
+from nexflow.sandbox import Capabilities, CapabilityDenied, GuestError
+from nexflow.sandbox.engine import SandboxEngine
 
 
 @pytest.fixture

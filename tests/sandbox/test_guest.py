@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from nexflow.sandbox import BUILD_COMMAND, GuestNotBuilt, SandboxEngine, SandboxError
+from nexflow.sandbox import BUILD_COMMAND, GuestNotBuilt, SandboxError
+from nexflow.sandbox.engine import SandboxEngine
 
 ALLOWED_IMPORTS = {
     ("wasi_snapshot_preview1", "clock_time_get"),

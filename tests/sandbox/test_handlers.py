@@ -2,14 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from nexflow.sandbox import (
-    EmitEffect,
-    GuestError,
-    JSONValue,
-    OutputInvalid,
-    SandboxEngine,
-    ViewEffect,
-)
+from nexflow.sandbox import EmitEffect, GuestError, JSONValue, OutputInvalid, ViewEffect
+from nexflow.sandbox.engine import SandboxEngine
 
 SERVER_MONITOR_STATE: dict[str, JSONValue] = {"cpu_load": 42, "status": "idle", "logs": []}
 

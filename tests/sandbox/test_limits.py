@@ -13,11 +13,11 @@ from nexflow.sandbox import (
     MemoryLimitExceeded,
     OutOfFuel,
     OutputInvalid,
-    SandboxEngine,
     SandboxError,
     SandboxLimits,
     WallTimeExceeded,
 )
+from nexflow.sandbox.engine import SandboxEngine
 
 MiB = 1024 * 1024
 

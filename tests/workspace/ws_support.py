@@ -25,7 +25,7 @@ from nexflow.llm.litellm_client import LiteLLMLoader
 from nexflow.llm.resolver import ModelResolver
 from nexflow.panels.runtime import PanelService, PanelStore
 from nexflow.panels.runtime.wiring import BUNDLED_TEMPLATES
-from nexflow.sandbox import SandboxEngine
+from nexflow.sandbox.engine import SandboxEngine
 from nexflow.storage.sqlite import SQLiteStorage
 from nexflow.testing.fake_llm import FakeLLMServer
 from nexflow.workspace.repos import Repos

@@ -61,7 +61,7 @@ from nexflow.sandbox import GuestNotBuilt, SandboxError, SandboxLimits
 from nexflow.tools.base import ToolContext
 
 if TYPE_CHECKING:
-    from nexflow.sandbox import SandboxEngine
+    from nexflow.sandbox.engine import SandboxEngine
 
 log = structlog.get_logger("nexflow.panels")
 _TEMPLATE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")

@@ -13,13 +13,13 @@ from nexflow.panels.runtime.store import PanelStore
 from nexflow.storage.sqlite_conn import SQLiteConnection
 
 if TYPE_CHECKING:
-    from nexflow.sandbox import SandboxEngine
+    from nexflow.sandbox.engine import SandboxEngine
 
 BUNDLED_TEMPLATES = Path(__file__).resolve().parents[3] / "panels"
 
 
 def _engine(cache_dir: Path) -> SandboxEngine:
-    from nexflow.sandbox import SandboxEngine  # imports wasmtime: only when a panel runs
+    from nexflow.sandbox.engine import SandboxEngine  # imports wasmtime: only when a panel runs
 
     return SandboxEngine(cache_dir=cache_dir)
 
