@@ -14,6 +14,7 @@ run like any other; loading only shows the model the arguments.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,8 +29,11 @@ _SUMMARY = 40  # characters of a deferred tool's description shown next to its n
 _LISTING_BUDGET = 900  # characters of the listing; past it, names only
 
 
+@functools.lru_cache(maxsize=4096)
 def summary(description: str, limit: int = _SUMMARY) -> str:
-    """The first sentence of ``description`` without asides, cut at a word boundary."""
+    """The first sentence of ``description`` without asides, cut at a word boundary.
+
+    Cached: a turn's listing summarises the same few dozen descriptions every model call."""
     text = _ASIDE.sub("", " ".join(description.split()))
     text = _SENTENCE_END.split(text, maxsplit=1)[0].rstrip(".;:, ")
     if len(text) <= limit:
