@@ -15,7 +15,6 @@ unreachable at start), and stops for good on a rejected token.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -28,12 +27,15 @@ from connectors.discord.inbound import CHANNEL, Client, Inbound, new_client
 from connectors.discord.manifest import MANIFEST
 from connectors.discord.outbound import Sender
 from connectors.discord.sdk import discord, gateway, http
+from nexflow.backoff import Backoff, pause
 from nexflow.bus.events import InboundEvent, Outbound
 from nexflow.gateway.connector import ConnectorManifest, DeliveryError
 
 __all__ = ["CHANNEL", "DiscordConnector"]
 
 log = structlog.get_logger("nexflow.connectors.discord")
+
+RESTART_BACKOFF = Backoff(base_s=1.0, cap_s=60.0)  # a client that gave up: 1 s, 2 s … 60 s
 
 
 class DiscordConnector:
@@ -102,11 +104,13 @@ class DiscordConnector:
     async def _run(self) -> None:
         """Supervise the client: discord.py reconnects the gateway itself; when it gives up
         (or cannot log in because Discord is unreachable) a new client is started after a
-        backoff. A rejected token or a missing intent stops it for good."""
-        backoff = 1.0
+        backoff (:data:`RESTART_BACKOFF`). A rejected token or a missing intent stops it
+        for good."""
+        failures = 0  # in a row
         token = self._config.bot_token.get_secret_value()
         while not self._stopped.is_set():
             client = self._client = new_client(self._config, self._inbound, self._ready)
+            error: Exception | None = None
             try:
                 await client.start(token)  # returns when closed
             except discord.LoginFailure:
@@ -118,19 +122,20 @@ class DiscordConnector:
                     hint="enable the Message Content intent for the bot in the developer portal",
                 )
                 return
-            except Exception:
+            except Exception as exc:
                 if self._stopped.is_set():
                     return  # closed under a request in flight
-                log.warning("discord_client_failed", retry_in_s=backoff, exc_info=True)
+                error = exc
             finally:
                 await client.close()
             if self._ready.is_set():  # it had been connected: start the backoff afresh
                 self._ready.clear()
-                backoff = 1.0
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(backoff):
-                    await self._stopped.wait()
-            backoff = min(backoff * 2, 60.0)
+                failures = 0
+            failures += 1
+            wait = RESTART_BACKOFF.delay(failures)
+            if error is not None:
+                log.warning("discord_client_failed", retry_in_s=wait, exc_info=error)
+            await pause(wait, self._stopped)
 
     # -- the channel interface --------------------------------------------------------
 

@@ -12,8 +12,9 @@ duplicate). Its attached files are saved under ``<files_dir>/<thread>/`` within
 The last UID is written to ``<state_dir>/<account>.uid`` only after the consumer of
 :meth:`events` has taken the event (it is then in the durable inbox), so a crash
 re-delivers rather than loses a mail, and the inbox drops the repeat. A mailbox that
-fails is retried after 1 s, 2 s, 4 s … up to ``backoff_max_s``, each failure logged as
-``email_mailbox_unreachable`` with the reason; :attr:`EmailConnector.last_error` holds it.
+fails is retried after 1 s, 2 s, 4 s … up to ``backoff_max_s`` (:mod:`nexflow.backoff`),
+each failure logged as ``email_mailbox_unreachable`` with the reason;
+:attr:`EmailConnector.last_error` holds it.
 
 Outbound: ``send`` mails :func:`~nexflow.bus.events.as_text` of the message with
 ``smtplib`` (in a thread) to the thread's sender, with ``In-Reply-To``/``References`` and
@@ -40,13 +41,13 @@ from connectors.email.config import EmailConfig
 from connectors.email.idle import IdleWatcher
 from connectors.email.mail import Parsed, build_reply, parse
 from connectors.email.manifest import MANIFEST
+from nexflow.backoff import Backoff, pause
 from nexflow.bus.events import FileOut, InboundEvent, Outbound, as_text
 from nexflow.gateway.connector import ConnectorManifest, DeliveryError, handed_out
 
 log = structlog.get_logger("nexflow.email")
 
 _MAX_THREADS = 5000
-_FIRST_RETRY_S = 1.0
 _UNSAFE_DIR = re.compile(r"[^\w.@-]+")
 
 
@@ -64,6 +65,7 @@ class EmailConnector:
         workspace: Path | None = None,
     ) -> None:
         self._config = config
+        self._backoff = Backoff(1.0, config.backoff_max_s)
         self._dir = state_dir
         self._channel = channel
         self._workspace = workspace or state_dir
@@ -153,9 +155,7 @@ class EmailConnector:
                 if self.failures and watcher is not None:
                     await watcher.close()
                     watcher = None
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(wait):
-                        await self._stopped.wait()
+                await pause(wait, self._stopped)
         finally:
             if watcher is not None:
                 await watcher.close()
@@ -163,7 +163,7 @@ class EmailConnector:
     def _failed(self) -> float:
         """Count a failure; the seconds until the next attempt (1, 2, 4 … up to the cap)."""
         self.failures += 1
-        return min(self._config.backoff_max_s, _FIRST_RETRY_S * 2.0 ** (self.failures - 1))
+        return self._backoff.delay(self.failures)
 
     async def poll_once(self) -> None:
         """Fetch the new mail and queue its events (the receiver calls it)."""

@@ -49,6 +49,7 @@ from connectors.telegram.manifest import MANIFEST
 from connectors.telegram.outbound import Delivery, remember
 from connectors.telegram.render import ActionTokens, callback_message
 from connectors.telegram.webhook import WebhookApp
+from nexflow.backoff import Backoff
 from nexflow.bus.events import InboundEvent, Outbound
 from nexflow.gateway.connector import ConnectorManifest, DeliveryError, handed_out
 from nexflow.web.hooks import WebRoute
@@ -152,9 +153,10 @@ class TelegramConnector:
     # -- receiving ---------------------------------------------------------------------
 
     async def _supervise(self) -> None:
-        delay = self._config.backoff_initial_s
+        backoff = Backoff(self._config.backoff_initial_s, self._config.backoff_max_s)
+        failures = 0  # in a row
         while not self._stopped.is_set():
-            attempt = time.monotonic()
+            started = time.monotonic()
             wait = 0.0
             try:
                 await self._connect()
@@ -174,10 +176,11 @@ class TelegramConnector:
             except Exception:
                 log.exception("telegram_poll_crashed")
             self.health.restarts += 1
-            if self.health.last_ok > attempt:  # it was working: the first retry is quick
-                delay = self._config.backoff_initial_s
-            await asyncio.sleep(max(wait, delay))
-            delay = min(self._config.backoff_max_s, delay * 2)
+            if self.health.last_ok > started:  # it was working: the first retry is quick
+                failures = 0
+            failures += 1
+            # Flood control's retry_after (or a rejected token's long wait) is a floor.
+            await asyncio.sleep(max(wait, backoff.delay(failures)))
 
     async def _connect(self) -> None:
         bot = self.bot

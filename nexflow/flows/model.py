@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from nexflow.backoff import Backoff
+
 NODE_ID = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 FLOW_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
@@ -36,7 +38,7 @@ class Retry(_Frozen):
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt ``attempt`` (1-based)."""
-        return float(min(self.backoff_s * self.factor ** (attempt - 1), self.max_backoff_s))
+        return Backoff(self.backoff_s, self.max_backoff_s, factor=self.factor).delay(attempt)
 
 
 class _NodeBase(_Frozen):

@@ -1,8 +1,10 @@
 """Delivers committed replies through their connectors until each is confirmed.
 
 Order is kept per chat: when one message to a chat fails, later ones to that chat
-wait for it. Retryable failures back off exponentially (or as long as the platform
-asks); permanent ones are marked failed with the reason and audited.
+wait for it. Retryable failures back off exponentially (:mod:`nexflow.backoff`, from
+``outbox.initial_backoff_s`` doubling up to ``outbox.max_backoff_s``, or as long as the
+platform asks) for ``outbox.max_attempts`` attempts; permanent ones are marked failed
+with the reason and audited.
 
 A connector that needs an acknowledgement (:class:`~nexflow.gateway.connector.Acknowledging`,
 the web) keeps its order per session instead, and an item nobody is there to acknowledge
@@ -21,6 +23,7 @@ from typing import Literal
 
 import structlog
 
+from nexflow.backoff import Backoff
 from nexflow.bus.events import Outbound
 from nexflow.config.model import OutboxConfig
 from nexflow.gateway.connector import Acknowledging, Connector, DeliveryError, Parked
@@ -44,6 +47,9 @@ class OutboxDispatcher:
     ) -> None:
         self._storage = storage
         self._config = config
+        self._backoff = Backoff(
+            config.initial_backoff_s, config.max_backoff_s, max_attempts=config.max_attempts
+        )
         self._metrics = metrics
         self._batch = batch
         self._connectors: dict[str, Connector] = {}
@@ -183,7 +189,7 @@ class OutboxDispatcher:
     async def _failed(self, item: OutboxItem, exc: DeliveryError) -> Outcome:
         channel = item.outbound.channel
         attempts = item.attempts + 1
-        final = not exc.retryable or attempts >= self._config.max_attempts
+        final = not exc.retryable or self._backoff.gives_up(attempts)
         self._metrics.delivery_failures.labels(channel, str(final).lower()).inc()
         if final:
             await self._storage.mark_failed(item.id, exc.reason)
@@ -201,9 +207,7 @@ class OutboxDispatcher:
             )
             log.warning("delivery_failed", channel=channel, outbox_id=item.id, reason=exc.reason)
             return "dead"  # a dead message must not block the chat forever
-        delay = exc.retry_after_s or min(
-            self._config.max_backoff_s, self._config.initial_backoff_s * 2 ** (attempts - 1)
-        )
+        delay = self._backoff.delay(attempts, retry_after=exc.retry_after_s)
         await self._storage.mark_retry(item.id, exc.reason, time.time() + delay)
         log.info(
             "delivery_retry",

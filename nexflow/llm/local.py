@@ -32,6 +32,7 @@ from pathlib import Path
 
 import structlog
 
+from nexflow.backoff import Backoff
 from nexflow.config.model import LocalModelConfig
 from nexflow.llm.client import DeltaSink, LLMRequest, LLMResponse
 from nexflow.llm.errors import ProviderRejected, ProviderUnavailable
@@ -206,10 +207,11 @@ class LocalModelServer:
         import aiohttp
 
         url = f"http://127.0.0.1:{self._port}{self._ready_path}"
-        deadline = time.monotonic() + self._start_timeout_s
-        delay = 0.05
+        polls = Backoff(0.05, 0.5, deadline_s=self._start_timeout_s)
+        started, attempt = time.monotonic(), 0
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2.0)) as http:
             while True:
+                attempt += 1
                 if proc.returncode is not None:
                     log.error(
                         "local_model_exited", model=self.name, code=proc.returncode,
@@ -220,7 +222,7 @@ class LocalModelServer:
                     async with http.get(url) as resp:
                         if resp.status == 200:
                             return
-                if time.monotonic() >= deadline:
+                if polls.gives_up(attempt, time.monotonic() - started):
                     log.error(
                         "local_model_start_timeout", model=self.name,
                         output="\n".join(self._tail),
@@ -232,8 +234,7 @@ class LocalModelServer:
                 # A bounded wait for a child that is loading a model file: it has no
                 # readiness signal other than answering HTTP.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(proc.wait(), delay)
-                delay = min(delay * 2, 0.5)
+                    await asyncio.wait_for(proc.wait(), polls.delay(attempt))
 
     def _unavailable(self, what: str) -> ProviderUnavailable:
         return ProviderUnavailable(

@@ -1,16 +1,17 @@
-"""Retries with exponential backoff for provider errors that are worth retrying."""
+"""Retries with exponential backoff (:mod:`nexflow.backoff`) for provider errors that
+are worth retrying."""
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
+from nexflow.backoff import Backoff, Random, Sleep, retry
 from nexflow.config.model import RetryConfig
 from nexflow.llm.client import DeltaSink, LLMClient, LLMRequest, LLMResponse
 from nexflow.llm.errors import LLMError
 
-Sleep = Callable[[float], Awaitable[None]]
 OnRetry = Callable[[LLMError, int, float], None]
 
 
@@ -24,26 +25,24 @@ class RetryingClient:
         *,
         sleep: Sleep = asyncio.sleep,
         on_retry: OnRetry | None = None,
+        rand: Random = random.random,
     ) -> None:
         self._inner = inner
-        self._config = config
+        # Half of each delay is jitter, so sessions do not retry in lockstep.
+        self._policy = Backoff(
+            config.initial_backoff_s, config.max_backoff_s, jitter=0.5, max_attempts=config.attempts
+        )
         self._sleep = sleep
         self._on_retry = on_retry
+        self._rand = rand
 
     async def complete(self, request: LLMRequest, on_delta: DeltaSink | None = None) -> LLMResponse:
-        attempt = 1
-        while True:
-            try:
-                return await self._inner.complete(request, on_delta)
-            except LLMError as exc:
-                if not exc.retryable or attempt >= self._config.attempts:
-                    raise
-                delay = min(
-                    self._config.max_backoff_s,
-                    self._config.initial_backoff_s * 2 ** (attempt - 1),
-                )
-                delay *= 0.5 + random.random() / 2  # jitter, so sessions do not retry in lockstep
-                if self._on_retry is not None:
-                    self._on_retry(exc, attempt, delay)
-                await self._sleep(delay)
-                attempt += 1
+        return await retry(
+            lambda: self._inner.complete(request, on_delta),
+            self._policy,
+            on=LLMError,
+            when=lambda exc: exc.retryable,
+            before_sleep=self._on_retry,
+            sleep=self._sleep,
+            rand=self._rand,
+        )

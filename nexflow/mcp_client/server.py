@@ -12,8 +12,9 @@ their own wait: ``timeout_s`` per call, ``startup_timeout_s`` for the start.
 
 A dead connection (the process exited, the HTTP server went away) is noticed by the
 call that hits it; the next use starts the server again, after a backoff that doubles
-with each failure in a row (1 s, 2 s, 4 s … at most 60 s) and resets when a call
-succeeds. A short wait is slept through; a longer one is reported to the caller.
+with each failure in a row (:data:`RESTART_BACKOFF`: 1 s, 2 s, 4 s … at most 60 s) and
+resets when a call succeeds. A short wait is slept through; a longer one is reported to
+the caller.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.jsonrpc import CONNECTION_CLOSED, REQUEST_TIMEOUT
 from pydantic import ValidationError
 
+from nexflow.backoff import Backoff
 from nexflow.config.model import McpServerConfig
 from nexflow.mcp_client.errors import (
     CallTimedOut,
@@ -50,8 +52,7 @@ from nexflow.mcp_client.listing import McpToolInfo, tool_info
 
 log = structlog.get_logger("nexflow.mcp_client")
 
-INITIAL_BACKOFF_S = 1.0
-MAX_BACKOFF_S = 60.0
+RESTART_BACKOFF = Backoff(base_s=1.0, cap_s=60.0)
 SLEEP_THROUGH_S = 2.0  # a restart due sooner than this is waited for, not refused
 STOP_GRACE_S = 10.0
 MAX_LIST_PAGES = 50
@@ -288,8 +289,7 @@ class ServerHandle:
 
     def _failed(self, reason: str) -> None:
         self._failures += 1
-        delay = min(MAX_BACKOFF_S, INITIAL_BACKOFF_S * 2 ** (self._failures - 1))
-        self._retry_at = self._clock() + delay
+        self._retry_at = self._clock() + RESTART_BACKOFF.delay(self._failures)
         self.last_error = reason
 
     def _timed_out(self, tool: str) -> CallTimedOut:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from nexflow.backoff import Backoff, pause
 from nexflow.skills.eligibility import HostContext, evaluate
 from nexflow.skills.errors import SkillNotFound
 from nexflow.skills.install.check import locks_beside, refuse_tampered
@@ -15,6 +15,8 @@ from nexflow.skills.loader import DEFAULT_MAX_DEPTH, load_roots
 from nexflow.skills.model import Skill
 
 log = logging.getLogger(__name__)
+
+WATCH_BACKOFF = Backoff(base_s=0.5, cap_s=30.0)  # a failed watcher restarts after 0.5 s, 1 s …
 
 
 class SkillRegistry:
@@ -90,7 +92,7 @@ class SkillRegistry:
         """
         from watchfiles import awatch  # optional dependency: only the watcher needs it
 
-        backoff = 0.5
+        failures = 0  # in a row; a reload resets it
         while not stop.is_set():
             roots = [r for r in self.roots if r.is_dir()]
             try:
@@ -101,14 +103,14 @@ class SkillRegistry:
                     *roots, stop_event=stop, debounce=self._debounce_ms, recursive=True
                 ):
                     await self.areload()
-                    backoff = 0.5
+                    failures = 0
             except TimeoutError:
                 continue
             except Exception:
-                log.exception("skills watcher failed; restarting in %.1f s", backoff)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=backoff)
-                backoff = min(backoff * 2, 30.0)
+                failures += 1
+                delay = WATCH_BACKOFF.delay(failures)
+                log.exception("skills watcher failed; restarting in %.1f s", delay)
+                await pause(delay, stop)
 
     def start_watching(self) -> None:
         """Start the owned watcher task (stop it with :meth:`stop_watching`)."""

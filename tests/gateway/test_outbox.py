@@ -1,13 +1,16 @@
 """The outbox dispatcher with a connector that fails the way platforms do."""
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from nexflow.bus.events import InboundEvent, Outbound, TextOut
 from nexflow.config.model import OutboxConfig
 from nexflow.gateway import ConnectorManifest, DeliveryError, OutboxDispatcher
+from nexflow.gateway import outbox as outbox_module
 from nexflow.observability.metrics import Metrics
 from nexflow.storage import SQLiteStorage
 
@@ -87,3 +90,47 @@ async def test_connector_not_running_gives_up_after_max_attempts(storage: SQLite
     await outbox.deliver_due()
     item = await storage.get_outbox(oid)
     assert item is not None and item.status == "failed" and "not running" in (item.last_error or "")
+
+
+class RefusingConnector(FlakyConnector):
+    """Every send fails retryably, with ``retry_after`` as the platform's Retry-After."""
+
+    retry_after: float | None = None
+
+    async def send(self, out: Outbound) -> None:
+        raise DeliveryError("HTTP 503 from platform", retry_after_s=self.retry_after)
+
+
+class Clock:
+    """The outbox's ``time``: a whole second just after the real now (so what was queued
+    is due), moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = float(int(time.time()) + 1)
+
+    def time(self) -> float:
+        return self.now
+
+
+async def test_retries_double_to_the_cap_unless_the_platform_says_when(
+    storage: SQLiteStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock()
+    monkeypatch.setattr(outbox_module, "time", clock)
+    connector = RefusingConnector()
+    config = OutboxConfig(initial_backoff_s=10.0, max_backoff_s=25.0, max_attempts=6)
+    outbox = OutboxDispatcher(storage, config, Metrics(CollectorRegistry()))
+    outbox.attach("flaky", connector)
+    oid = await storage.enqueue(TextOut(channel="flaky", chat_id="A", text="x"))
+    waits: list[float] = []
+    for retry_after in (None, None, None, 7.0, None):
+        connector.retry_after = retry_after
+        assert await outbox.deliver_due() == 0
+        due = await storage.next_outbox_due()
+        assert due is not None
+        waits.append(due - clock.now)
+        clock.now = due
+    assert waits == [10.0, 20.0, 25.0, 7.0, 25.0]
+    assert await outbox.deliver_due() == 0  # the sixth attempt was the last
+    item = await storage.get_outbox(oid)
+    assert item is not None and item.status == "failed" and item.attempts == 6

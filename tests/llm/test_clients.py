@@ -148,6 +148,29 @@ async def test_retry_gives_up_and_does_not_retry_rejections(
     assert len(fake_llm.requests) == 3
 
 
+async def test_retry_delays_follow_llm_retry_with_half_jitter(
+    fake_llm: FakeLLMServer, loader: LiteLLMLoader
+) -> None:
+    fake_llm.push(Reply(status=503), Reply(status=503), Reply(status=503))
+    delays: list[float] = []
+    told: list[tuple[int, float]] = []
+
+    async def no_sleep(delay: float) -> None:
+        delays.append(delay)
+
+    retrying = RetryingClient(
+        client(fake_llm, loader, False),
+        RetryConfig(attempts=4, initial_backoff_s=1.0, max_backoff_s=3.0),
+        sleep=no_sleep,
+        on_retry=lambda exc, attempt, delay: told.append((attempt, delay)),
+        rand=lambda: 0.0,  # the low end of the jitter: half of each delay
+    )
+    reply = await retrying.complete(LLMRequest([{"role": "user", "content": "late"}]))
+    assert reply.content == "Echo: late"
+    assert delays == [0.5, 1.0, 1.5]  # 1 s, 2 s, then capped at 3 s; halved
+    assert told == [(1, 0.5), (2, 1.0), (3, 1.5)]
+
+
 async def test_no_model_and_no_ollama_explains_how_to_configure(loader: LiteLLMLoader) -> None:
     resolver = ModelResolver(LLMConfig(ollama=OllamaConfig(base_url="http://127.0.0.1:9")), loader)
     with pytest.raises(NoModelConfigured) as info:
