@@ -7,6 +7,7 @@ in-process, and prints each figure next to its target from issue 2::
     .venv/bin/python bench/gateway_bench.py            # full run, a few minutes
     .venv/bin/python bench/gateway_bench.py --quick    # smoke run, under a minute
     .venv/bin/python bench/gateway_bench.py --json out.json
+    .venv/bin/python bench/gateway_bench.py --venv /tmp/clone/.venv   # a default install
 
 "Own share" is the round trip minus the time the gateway spent inside the LLM client
 call, which it reports in the ``Server-Timing: llm;dur=…`` header of ``POST
@@ -213,8 +214,8 @@ async def start_fake_llm(children: Children) -> tuple[asyncio.subprocess.Process
     return proc, line.split("listening on ", 1)[1].strip()
 
 
-def serve_argv(port: int, profile: Path | None) -> list[str]:
-    script = VENV_BIN / "nexflow"
+def serve_argv(port: int, profile: Path | None, bin_dir: Path = VENV_BIN) -> list[str]:
+    script = bin_dir / "nexflow"
     if profile is not None:
         return [
             sys.executable,
@@ -247,12 +248,17 @@ Starter = Callable[[str], Awaitable[Gateway]]  # tag → a started server
 
 
 async def start_gateway(
-    children: Children, llm_base: str, tag: str, profile: Path | None = None
+    children: Children,
+    llm_base: str,
+    tag: str,
+    profile: Path | None = None,
+    bin_dir: Path = VENV_BIN,
 ) -> Gateway:
     home = Path(tempfile.mkdtemp(prefix=f"home-{tag}-", dir=children.workdir))
     port = free_port()
     env = clean_env(gateway_env(home, llm_base))
-    return await start_server(children, serve_argv(port, profile), env, port, f"gateway-{tag}")
+    argv = serve_argv(port, profile, bin_dir)
+    return await start_server(children, argv, env, port, f"gateway-{tag}")
 
 
 async def start_relay(children: Children, llm_base: str, tag: str) -> Gateway:
@@ -878,11 +884,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         _, llm_base = await start_fake_llm(children)
 
+        bin_dir = args.venv / "bin" if args.venv else VENV_BIN
+        result["gateway_bin"] = str(bin_dir)
+
         async def gateway(tag: str) -> Gateway:
-            return await start_gateway(children, llm_base, tag)
+            return await start_gateway(children, llm_base, tag, None, bin_dir)
 
         async def profiled(tag: str) -> Gateway:
-            return await start_gateway(children, llm_base, tag, args.profile)
+            return await start_gateway(children, llm_base, tag, args.profile, bin_dir)
 
         async def relay(tag: str) -> Gateway:
             return await start_relay(children, llm_base, tag)
@@ -937,6 +946,13 @@ def main() -> int:
     parser.add_argument(
         "--keep", action="store_true", help="keep the work directory (logs, databases)"
     )
+    parser.add_argument(
+        "--venv",
+        type=Path,
+        metavar="DIR",
+        help="run the gateway from this virtualenv (e.g. a default `make run` install made "
+        "by install_bench.py --keep) instead of this one, which has the test tools",
+    )
     args = parser.parse_args()
     if args.timeout is None:
         args.timeout = 150.0 if args.quick else 900.0
@@ -955,6 +971,7 @@ def main() -> int:
         f"nexflow gateway bench — {'quick' if args.quick else 'full'}; "
         f"{m['nproc']} CPUs, Python {m['python']}, load {m['loadavg_at_start']}"
     )
+    print(f"gateway run from {result.get('gateway_bin')}")
     print(render(rows_for(result)))
     if args.profile is not None:
         print(f"(profiled run: the HTTP figures are inflated; stats in {args.profile})")
