@@ -238,7 +238,8 @@ class TurnRunner:
         if answered:
             self._metrics.messages_out.labels(event.channel).inc()
         self._metrics.turn_latency.observe(time.perf_counter() - started)
-        self._outbox.notify()
+        if not answered or files:  # else nothing new waits in the outbox: no round to run
+            self._outbox.notify()
         log.info(
             "turn_done",
             steps=len(result.tool_calls),
