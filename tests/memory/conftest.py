@@ -7,6 +7,7 @@ import pytest
 from nexflow.memory import MemoryService
 from nexflow.memory.embedder import OpenAICompatEmbedder
 from nexflow.memory.local_embedder import DEFAULT_MODEL, LocalEmbedder, local_model_problem
+from nexflow.memory.torch_embedder import TORCH_MODEL
 from nexflow.testing.fake_llm import FakeLLMServer
 
 
@@ -29,10 +30,20 @@ async def hybrid_memory(tmp_path: Path, fake_llm: FakeLLMServer) -> AsyncIterato
 
 @pytest.fixture(scope="session")
 def local_embedder() -> Iterator[LocalEmbedder]:
-    """The real all-MiniLM-L6-v2 (extra embed-local), loaded once for the whole run."""
+    """The real multilingual-e5-small (extra embed-local), loaded once for the whole run."""
     problem = local_model_problem(DEFAULT_MODEL)
     assert problem is None, f"{problem} (scripts/setup.sh test installs it)"
     embedder = LocalEmbedder()
+    yield embedder
+    asyncio.run(embedder.close())
+
+
+@pytest.fixture(scope="session")
+def torch_embedder() -> Iterator[LocalEmbedder]:
+    """The opt-in all-MiniLM-L6-v2 with torch (extra embed-torch), loaded once."""
+    problem = local_model_problem(TORCH_MODEL)
+    assert problem is None, f"{problem} (scripts/setup.sh test installs it)"
+    embedder = LocalEmbedder(TORCH_MODEL)
     yield embedder
     asyncio.run(embedder.close())
 
@@ -60,6 +71,18 @@ async def local_memory(
 ) -> AsyncIterator[MemoryService]:
     service = MemoryService(
         tmp_path / "memory.db", tmp_path / "workspace", _Borrowed(local_embedder)
+    )
+    await service.start()
+    yield service
+    await service.stop()
+
+
+@pytest.fixture
+async def torch_memory(
+    tmp_path: Path, torch_embedder: LocalEmbedder
+) -> AsyncIterator[MemoryService]:
+    service = MemoryService(
+        tmp_path / "memory.db", tmp_path / "workspace", _Borrowed(torch_embedder)
     )
     await service.start()
     yield service
