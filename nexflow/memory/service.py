@@ -53,6 +53,11 @@ class MemoryService:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nexflow-memory")
         self._locks: dict[str, asyncio.Lock] = {}
 
+    @property
+    def embedder(self) -> Embedder | None:
+        """The embedder search and page-in use (None: keyword search only)."""
+        return self._embedder
+
     async def start(self) -> None:
         self._index = await self._run(MemoryIndex, self._db_path)
 

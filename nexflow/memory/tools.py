@@ -27,14 +27,11 @@ _TAG = re.compile(r"^[\w-]{1,40}$")
 
 
 class _LoadWatch:
-    """Notices when a tool call made memory's embedder load its model (the first use).
-
-    MemoryService does not expose its embedder (a public ``embedder`` property there would
-    replace this lookup); only embedders that announce a load (the local model) count.
-    """
+    """Notices when a tool call made memory's embedder load its model (the first use);
+    only embedders that announce a load (the local model) count."""
 
     def __init__(self, memory: MemoryService) -> None:
-        embedder = getattr(memory, "_embedder", None)
+        embedder = memory.embedder
         self._embedder = embedder if isinstance(embedder, AnnouncesLoad) else None
         self._was_loaded = self._embedder is None or self._embedder.loaded
 

@@ -27,17 +27,21 @@ def test_the_set_is_what_the_docs_describe() -> None:
 async def test_keyword_only_recall(keyword_memory: MemoryService) -> None:
     s = score(await ranked_by_service(keyword_memory, DATA), DATA.queries)
     print(f"\nkeyword-only recall@3: { {k: round(v.recall_at_3, 2) for k, v in s.items()} }")
-    assert s["all"].recall_at_3 <= 0.5  # measured 0.38: the set needs more than words
+    # Measured 0.48 (ru 0.58 with Russian stop words and stems; 0.29 without them): the set
+    # needs more than words.
+    assert s["all"].recall_at_3 <= 0.55
+    assert s["ru"].recall_at_3 >= 0.5  # the stems find other forms of a word
 
 
 async def test_hybrid_recall_with_the_local_model(local_memory: MemoryService) -> None:
     s = score(await ranked_by_service(local_memory, DATA), DATA.queries)
     print(f"\nhybrid recall@3 (e5): { {k: round(v.recall_at_3, 2) for k, v in s.items()} }")
-    # Measured: all 0.77 (55/71), en 0.92, ru 0.79, cross 0.61; keyword-only: 0.38.
-    assert s["all"].recall_at_3 >= 0.72
+    # Measured: all 0.80 (57/71), en 0.92, ru 0.92, cross 0.57 (before Russian stop words
+    # and stems in the keyword half: ru 0.79, cross 0.61).
+    assert s["all"].recall_at_3 >= 0.74
     assert s["en"].recall_at_3 >= 0.83
-    assert s["ru"].recall_at_3 >= 0.70
-    assert s["cross"].recall_at_3 >= 0.52
+    assert s["ru"].recall_at_3 >= 0.85
+    assert s["cross"].recall_at_3 >= 0.48
 
 
 async def test_vector_ranking_of_the_local_model(local_embedder: LocalEmbedder) -> None:
