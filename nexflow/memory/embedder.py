@@ -37,6 +37,16 @@ class Embedder(Protocol):
 
 
 @runtime_checkable
+class ShortPages(Protocol):
+    """An embedder whose cost grows steeply with the text (a model run in process on the
+    CPU: attention is quadratic in the tokens). ``page_chars`` is how much of a paged-out
+    page it embeds for page-in; a provider's embedder takes the default (paging.py)."""
+
+    @property
+    def page_chars(self) -> int: ...
+
+
+@runtime_checkable
 class AnnouncesLoad(Protocol):
     """An embedder with a noticeable first-use cost (a model loaded in process).
 

@@ -310,7 +310,8 @@ class ContextPager:
         if not pending:
             self._embedded.clean(session_id, since)
             return
-        vectors = await self._memory.embed([text[:EMBED_CHARS] for _, text in pending])
+        chars = self._memory.page_embed_chars(EMBED_CHARS)
+        vectors = await self._memory.embed([text[:chars] for _, text in pending])
         if vectors is None:
             return
         rows = [(page_id, vector) for (page_id, _), vector in zip(pending, vectors, strict=True)]

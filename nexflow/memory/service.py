@@ -19,7 +19,7 @@ from typing import Literal, TypeVar
 import structlog
 
 from nexflow.memory import notes
-from nexflow.memory.embedder import Embedder
+from nexflow.memory.embedder import Embedder, ShortPages
 from nexflow.memory.errors import EmbedderError, MemoryStoreError
 from nexflow.memory.store import Hit, Item, MemoryIndex
 
@@ -131,6 +131,12 @@ class MemoryService:
         if self._embedder is None or self._index is None or not self._index.vectors:
             return None
         return self._embedder.name
+
+    def page_embed_chars(self, default: int) -> int:
+        """How much of a paged-out page to embed: the embedder's limit, else ``default``."""
+        if isinstance(self._embedder, ShortPages):
+            return min(default, self._embedder.page_chars)
+        return default
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]] | None:
         """Vectors for ``texts`` from memory's embedder; None without one or when it fails."""
