@@ -38,6 +38,7 @@ from nexflow.gateway.control import ControlCommands
 from nexflow.gateway.core import Gateway
 from nexflow.gateway.file_tools import SendFileTool
 from nexflow.gateway.flow_host import GatewayFlowHost, OrchestratorFactory
+from nexflow.gateway.flow_triggers import FlowTriggers
 from nexflow.gateway.flows import FlowService
 from nexflow.gateway.outbox import OutboxDispatcher
 from nexflow.gateway.turns import TurnRunner
@@ -98,6 +99,7 @@ class Application:
     workspaces: LazyWorkspaces | None = None
     mcp_servers: McpServers | None = None  # MCP servers Nexflow is a client of (lazy)
     flows: FlowService | None = None  # the flow engine starts on first use (docs/flows.md)
+    flow_triggers: FlowTriggers | None = None  # cron triggers, loaded in the background
     web: FastAPI = field(init=False)
     _pumps: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -126,6 +128,8 @@ class Application:
         self.outbox.notify()
         if self.flows is not None:
             await self.flows.launch()  # resumes unfinished runs in the background
+        if self.flow_triggers is not None:
+            await self.flow_triggers.start()  # returns at once: loads in the background
         log.info(
             "gateway_started",
             version=_version(),
@@ -142,6 +146,8 @@ class Application:
             task.cancel()
         await asyncio.gather(*self._pumps, return_exceptions=True)
         self._pumps.clear()
+        if self.flow_triggers is not None:
+            await self.flow_triggers.stop()  # before the engine: no fire starts a run then
         if self.flows is not None:
             await self.flows.close()  # releases DBOS: the next engine may start
         await self.gateway.stop()
@@ -300,6 +306,23 @@ def _flows(
     flows = FlowService(config.flows, config.home, host, workspaces, storage)
     confirmations.on_flow_answer = flows.answer
     return confirmations, flows, AgentService(host, workspaces, storage)
+
+
+def _flow_triggers(
+    config: NexflowConfig, flows: FlowService, budgets: Budgets
+) -> FlowTriggers | None:
+    """The flows' cron triggers; each fire is charged to the owner's background budget,
+    like a reminder's."""
+    if not config.flows.enabled:
+        return None
+    triggers = FlowTriggers(
+        config.database_path,
+        flows,
+        grace_s=config.flows.trigger_grace_s,
+        budget=budgets.reminder_hook,
+    )
+    flows.schedule = triggers
+    return triggers
 
 
 def _web_url(config: NexflowConfig) -> str:
@@ -480,6 +503,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         reminders,
         mcp_servers=mcp_servers,  # closed by stop()
         flows=flows,  # closed by stop()
+        flow_triggers=_flow_triggers(config, flows, budgets),  # stopped by stop()
     )
     application.panels, application.panel_mcp = panels, panel_mcp
     application.memory, application.workspaces = memory, workspaces

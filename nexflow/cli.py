@@ -133,7 +133,6 @@ def make_server(config: NexflowConfig) -> uvicorn.Server:
     )
 
 
-
 def cmd_version(_: argparse.Namespace) -> int:
     from nexflow import __version__
 

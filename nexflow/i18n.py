@@ -159,6 +159,7 @@ _EN: dict[str, str] = {
     "flows_header_few": "{count} flows:",
     "flows_header_many": "{count} flows:",
     "flows_invalid": "✗ {name} (invalid): {error}",
+    "flows_next_run": " · next run {when}",
     "flows_more_errors": " (+{count} more)",
     "flow_usage": "Usage: /flow run <name> [key=value | key:=json …] (/flows lists them).",
     "flow_bad_args": "Could not read the arguments: {error}",
@@ -191,7 +192,7 @@ _EN: dict[str, str] = {
     "task_done_retry": "Task {id} is retried as the new task {new}.",
     "task_refused": "Task {id}: {error}",
     "state_pending": "pending",
-    "state_queued": "queued",
+    "state_queued": "waiting for a free slot",
     "state_running": "running",
     "state_waiting": "waiting",
     "state_paused": "paused",
@@ -351,6 +352,7 @@ _RU: dict[str, str] = {
     "flows_header_few": "{count} сценария:",
     "flows_header_many": "{count} сценариев:",
     "flows_invalid": "✗ {name} (с ошибками): {error}",
+    "flows_next_run": " · следующий запуск {when}",
     "flows_more_errors": " (и ещё {count})",
     "flow_usage": (
         "Использование: /flow run <имя> [ключ=значение | ключ:=json …] (/flows покажет список)."
@@ -387,7 +389,7 @@ _RU: dict[str, str] = {
     "task_done_retry": "Задача {id} повторяется как новая задача {new}.",
     "task_refused": "Задача {id}: {error}",
     "state_pending": "в ожидании",
-    "state_queued": "в очереди",
+    "state_queued": "ждёт свободного слота",
     "state_running": "выполняется",
     "state_waiting": "ждёт",
     "state_paused": "на паузе",

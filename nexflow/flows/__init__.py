@@ -4,7 +4,8 @@ sub-flow nodes, loaded from YAML and run durably on DBOS. See ``docs/flows.md``.
 Modules: ``model`` (the validated flow), ``loader`` (YAML with line:column errors),
 ``expr`` (the safe expression evaluator), ``graph`` (edges, cycle check, scheduling
 rule), ``host`` (the :class:`FlowHost` seam to the gateway), ``nodes`` (one node
-attempt), ``engine`` (:class:`FlowEngine`), ``status`` (run/node status records);
+attempt), ``engine`` (:class:`FlowEngine`), ``status`` (run/node status records),
+``triggers`` (cron triggers: checking a line, the next fire, a fire's run id);
 ``durable`` and ``reader`` import DBOS and are loaded only when an engine first runs.
 
 Exceptions (``nexflow.flows.errors``): :class:`FlowError` is the root and its

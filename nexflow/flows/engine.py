@@ -5,10 +5,14 @@ One engine per gateway. DBOS is imported and launched on first use (importing it
 is refused with :class:`EngineUnavailable` until the first is closed (DBOS is a
 process-wide singleton: sharing it would mix two hosts' runs).
 
-Runs go through one DBOS queue (``nexflow-flows``) with a global concurrency limit.
-Priorities are ours 1-5 (5 = most urgent) mapped to DBOS's "lower runs first" as
-``6 - priority``. The executor id must stay stable across restarts: DBOS resumes a
-killed process's runs when an executor with the same id launches again.
+Runs go through one DBOS queue (``nexflow-flows-by-owner``) with a global concurrency limit and,
+optionally, a per-owner one: the queue is partitioned by owner (every run is enqueued
+with its owner as DBOS's partition key) with ``per_user_concurrency`` as DBOS's
+``partition_concurrency``, so a user's runs past their limit stay queued in the database
+(surviving restarts) while other users' runs start. Priorities are ours 1-5 (5 = most
+urgent) mapped to DBOS's "lower runs first" as ``6 - priority``. The executor id must
+stay stable across restarts: DBOS resumes a killed process's runs when an executor with
+the same id launches again.
 """
 
 from __future__ import annotations
@@ -41,7 +45,10 @@ from nexflow.flows.status import (
 if TYPE_CHECKING:
     from nexflow.flows.reader import RunReader
 
-QUEUE = "nexflow-flows"
+QUEUE = "nexflow-flows-by-owner"  # partitioned by owner (per_user_concurrency)
+# Runs queued before the queue was partitioned carry no partition key, and a partitioned
+# queue never starts those: this queue keeps taking them (nothing new is put on it).
+LEGACY_QUEUE = "nexflow-flows"
 _RUN_ID = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 _APP_NAME = re.compile(r"^[a-z0-9_-]{3,}$")
 TERMINAL = ("completed", "failed", "cancelled")
@@ -60,6 +67,7 @@ class FlowEngine:
         database_url: str | None = None,
         executor_id: str = "nexflow-local",
         concurrency: int = 4,
+        per_user_concurrency: int | None = None,
         app_name: str = "nexflow",
         queue_poll_s: float = 0.2,
         notify_poll_s: float = 0.5,
@@ -73,6 +81,10 @@ class FlowEngine:
         self._url = database_url or f"sqlite:///{(home / 'flows.sqlite3').resolve()}"
         self._executor_id = executor_id
         self._concurrency = concurrency
+        # DBOS refuses a partition limit above the queue's own
+        self._per_user = (
+            None if per_user_concurrency is None else min(per_user_concurrency, concurrency)
+        )
         self._app_name = app_name
         self._queue_poll_s = queue_poll_s
         self._notify_poll_s = notify_poll_s
@@ -135,6 +147,13 @@ class FlowEngine:
             logging.getLogger("dbos").addFilter(_quiet_run_failures)
             self._queue = await DBOS.register_queue_async(
                 QUEUE,
+                global_concurrency=self._concurrency,
+                partition_concurrency=self._per_user,
+                polling_interval_sec=self._queue_poll_s,
+                on_conflict="always_update",
+            )
+            await DBOS.register_queue_async(
+                LEGACY_QUEUE,
                 global_concurrency=self._concurrency,
                 polling_interval_sec=self._queue_poll_s,
                 on_conflict="always_update",
@@ -206,7 +225,8 @@ class FlowEngine:
         attrs = {OWNER_ATTR: owner, FLOW_ATTR: flow.name}
         with (
             SetWorkflowID(run_id),
-            SetEnqueueOptions(priority=dbos_priority(priority)),
+            # the owner is the partition (a no-op while the queue is not partitioned)
+            SetEnqueueOptions(priority=dbos_priority(priority), queue_partition_key=owner),
             SetWorkflowAttributes(attrs),
         ):
             await self._queue.enqueue_async(
@@ -301,7 +321,9 @@ class FlowEngine:
         step = await self._require_reader().start_step(run.run_id, from_node)
         if step is None:
             raise RunControlError(f"node '{from_node}' never ran in this run")
-        handle = await DBOS.fork_workflow_async(run.run_id, step, queue_name=QUEUE)
+        handle = await DBOS.fork_workflow_async(
+            run.run_id, step, queue_name=QUEUE, queue_partition_key=run.owner
+        )
         new_id = handle.get_workflow_id()
         attrs = {OWNER_ATTR: run.owner, FLOW_ATTR: run.flow}
         await DBOS.update_workflow_attributes_async(new_id, attrs)

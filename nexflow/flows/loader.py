@@ -3,8 +3,9 @@
 The YAML marks (:mod:`nexflow.flows.yaml_marks`) give every mapping key and list item a
 line and column by path; we validate the plain data with pydantic, and map each
 pydantic error location back to the deepest path we have a mark for. Graph checks
-(unknown ids, duplicates, cycles, conditions without branches, bad expressions) run on
-the same paths, so all problems come back together in one :class:`FlowInvalid`.
+(unknown ids, duplicates, cycles, conditions without branches, bad expressions, trigger
+arguments that do not fit the inputs) run on the same paths, so all problems come back
+together in one :class:`FlowInvalid`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pydantic import ValidationError
 from nexflow.flows import expr
 from nexflow.flows.errors import ExprError, FlowInvalid, FlowIssue
 from nexflow.flows.graph import find_cycle
-from nexflow.flows.model import Flow
+from nexflow.flows.model import Flow, bind_inputs
 from nexflow.flows.yaml_marks import MAX_BYTES, MarkedYAML, PathKey
 
 _TYPES = ("tool", "agent", "condition", "fork", "merge", "transform", "approval", "wait", "flow")
@@ -60,6 +61,8 @@ class _Loader(MarkedYAML):
                 self._pydantic_issue(err)
         self._check_references(data)
         self._check_graph(data)
+        if flow is not None:
+            self._check_triggers(flow)
         if self._issues:
             raise FlowInvalid(self._issues)
         assert flow is not None
@@ -124,6 +127,12 @@ class _Loader(MarkedYAML):
         cycle = find_cycle({k: v for k, v in succ.items() if k in nodes})
         if cycle:
             self._issue(("nodes", cycle[0]), f"cycle: {' -> '.join(cycle)}")
+
+    def _check_triggers(self, flow: Flow) -> None:
+        # a trigger's args are the run's inputs: refuse at load what every fire would
+        for i, trigger in enumerate(flow.triggers):
+            for problem in bind_inputs(flow, trigger.args)[1]:
+                self._issue(("triggers", i, "args"), f"triggers.{i}.args: {problem}")
 
     def _check_expr(self, path: PathKey, source: str) -> None:
         try:

@@ -11,9 +11,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from nexflow.backoff import Backoff
+from nexflow.flows import triggers
 
 NODE_ID = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 FLOW_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -158,13 +166,38 @@ class InputSpec(_Frozen):
     description: str = ""
 
 
+class Trigger(_Frozen):
+    """Start a run on a schedule: a cron line (5 fields, or 6 with leading seconds;
+    weekday 0 or 7 = Sunday) read in ``timezone`` (IANA), with ``args`` as the inputs.
+    Checked at load time (:mod:`nexflow.flows.triggers`)."""
+
+    # timezone first: the cron check below reads it
+    timezone: str = Field("UTC", min_length=1, max_length=64)
+    cron: str = Field(min_length=1, max_length=200)
+    args: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return triggers.check_zone(value)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str, info: ValidationInfo) -> str:
+        zone = info.data.get("timezone")
+        if zone is not None:  # else the zone's own error is reported
+            triggers.parse(value, zone)
+        return " ".join(value.split())
+
+
 class Flow(_Frozen):
-    """A validated flow. ``nodes`` keeps file order."""
+    """A validated flow. ``nodes`` keeps file order; ``triggers`` are cron schedules."""
 
     name: str = Field(pattern=FLOW_NAME)
     description: str = ""
     inputs: dict[str, InputSpec] = Field(default_factory=dict)
     budget_tokens: int | None = Field(default=None, gt=0)
+    triggers: list[Trigger] = Field(default_factory=list, max_length=20)
     nodes: dict[str, Node] = Field(min_length=1)
 
     def to_data(self) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import dataclass
+from datetime import UTC
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from nexflow import i18n
@@ -109,9 +110,11 @@ class FlowCommands:
         lines = [i18n.tn(where.lang, "flows_header", len(flows))]
         for f in flows:
             if f.valid:
-                lines.append(
-                    _clip(f"• {f.name}" + (f" — {f.description}" if f.description else ""))
-                )
+                line = _clip(f"• {f.name}" + (f" — {f.description}" if f.description else ""))
+                if f.next_run is not None:
+                    when = f.next_run.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+                    line += i18n.t(where.lang, "flows_next_run", when=when)
+                lines.append(line)
                 continue
             first = f.errors[0] if f.errors else "?"
             more = len(f.errors) - 1

@@ -7,7 +7,10 @@ Lifecycle (``nexflow/app.py``): :meth:`FlowService.launch` after the gateway is 
 starts the engine in a supervised background task only when runs were left unfinished
 (so they resume); :meth:`FlowService.close` waits for it and closes the engine, which
 frees DBOS for the next engine in the process. Approval answers come in through
-:meth:`FlowService.answer` (wired to ``ApprovalService.on_flow_answer``).
+:meth:`FlowService.answer` (wired to ``ApprovalService.on_flow_answer``). Cron triggers
+are scheduled by :class:`~nexflow.gateway.flow_triggers.FlowTriggers` (the ``schedule``
+attribute): saving a flow updates its triggers, listing a user's flows brings their
+schedule up to date with the files, and each fire comes back through :meth:`start`.
 
 Exceptions: the flows library's tree (``nexflow.flows.errors``) is reused, every
 ``message`` is user-safe: :class:`FlowNotFound` (no such flow file for this user),
@@ -23,10 +26,11 @@ import asyncio
 import re
 import sqlite3
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import structlog
 
@@ -59,13 +63,25 @@ class FlowArgsError(FlowError):
 
 @dataclass(frozen=True)
 class FlowSummary:
-    """A flow file in a user's workspace; ``errors`` are ``file:line:col: message``."""
+    """A flow file in a user's workspace; ``errors`` are ``file:line:col: message``;
+    ``next_run`` is the next fire of its cron triggers (None without triggers)."""
 
     name: str
     description: str
     path: str
     valid: bool
     errors: tuple[str, ...]
+    next_run: datetime | None = None
+
+
+class Schedule(Protocol):
+    """What the service tells the trigger scheduler (:mod:`nexflow.gateway.flow_triggers`)."""
+
+    async def sync(
+        self, owner: str, valid: Mapping[str, Flow], invalid: Collection[str]
+    ) -> None: ...
+    async def update(self, owner: str, name: str, flow: Flow | None) -> None: ...
+    async def next_runs(self, owner: str) -> dict[str, datetime]: ...
 
 
 class FlowService:
@@ -88,6 +104,8 @@ class FlowService:
         self._lock = asyncio.Lock()
         self._boot: asyncio.Task[None] | None = None
         self._closed = False
+        # the cron triggers' scheduler, set by the composition root (it starts runs here)
+        self.schedule: Schedule | None = None
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -112,6 +130,7 @@ class FlowService:
                     database_url=self._config.database_for(self._home),
                     executor_id=self._config.executor_for(self._home),
                     concurrency=self._config.concurrency,
+                    per_user_concurrency=self._config.per_user_concurrency,
                     queue_poll_s=self._config.queue_poll_s,
                     max_threads=self._config.max_threads,
                 )
@@ -182,8 +201,21 @@ class FlowService:
     # -- flows ------------------------------------------------------------------------
 
     async def list_flows(self, user_id: str) -> list[FlowSummary]:
+        """The user's flow files; listing also brings their triggers' schedule up to date
+        with the files (a flow edited or deleted outside :meth:`save_flow`)."""
         folder = await self._folder(user_id)
-        return await asyncio.to_thread(_list, folder)
+        listed, valid = await asyncio.to_thread(_scan, folder)
+        if self.schedule is None:
+            return listed
+        invalid = [f.name for f in listed if not f.valid]
+        await self.schedule.sync(user_id, valid, invalid)
+        upcoming = await self.schedule.next_runs(user_id)
+        return [replace(f, next_run=upcoming.get(f.name) if f.valid else None) for f in listed]
+
+    async def flows_of(self, user_id: str) -> tuple[dict[str, Flow], list[str]]:
+        """The user's flows that load, and the names of those that do not."""
+        listed, valid = await asyncio.to_thread(_scan, await self._folder(user_id))
+        return valid, [f.name for f in listed if not f.valid]
 
     async def save_flow(self, user_id: str, name: str, text: str) -> FlowSummary:
         """Validate, then commit ``flows/<name>.yaml`` on main of the user's default
@@ -201,7 +233,11 @@ class FlowService:
             await service.write_file(user_id, rel, text)
         except WorkspaceError as exc:
             raise FlowError(f"the flow could not be saved: {exc.message}") from exc
-        return FlowSummary(name, flow.description, rel, True, ())
+        next_run = None
+        if self.schedule is not None:
+            await self.schedule.update(user_id, name, flow)
+            next_run = (await self.schedule.next_runs(user_id)).get(name)
+        return FlowSummary(name, flow.description, rel, True, (), next_run)
 
     async def load(self, user_id: str, name: str) -> Flow:
         folder = await self._folder(user_id)
@@ -308,8 +344,9 @@ def dead_node(run: RunStatus) -> str | None:
     return next((n.node for n in run.nodes if n.status == "failed" and n.attempts > 0), None)
 
 
-def _list(folder: Path) -> list[FlowSummary]:
+def _scan(folder: Path) -> tuple[list[FlowSummary], dict[str, Flow]]:
     out: list[FlowSummary] = []
+    valid: dict[str, Flow] = {}
     for path in sorted((folder / "flows").glob("*.yaml")):
         rel = f"flows/{path.name}"
         try:
@@ -320,7 +357,8 @@ def _list(folder: Path) -> list[FlowSummary]:
             out.append(FlowSummary(path.stem, "", rel, False, (f"{rel}:0:0: unreadable",)))
         else:
             out.append(FlowSummary(path.stem, flow.description, rel, True, ()))
-    return out
+            valid[path.stem] = flow  # runs load a flow by its file name
+    return out, valid
 
 
 __all__ = [

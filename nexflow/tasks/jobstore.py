@@ -2,7 +2,9 @@
 
 Jobs live in the ``reminder_jobs`` table (storage migration 3) as APScheduler's pickled
 job state, like ``SQLAlchemyJobStore`` keeps them, plus the owner's ``user_id`` so a
-user's reminders are listed and counted with one indexed query. The store opens its own
+user's reminders are listed and counted with one indexed query. Another scheduler may
+keep its jobs in a table of its own with the same columns (``table=``; flow triggers use
+``flow_trigger_jobs``, created here if missing). The store opens its own
 connection in WAL mode next to the storage's; if the table is missing it runs the
 storage migrations itself, so start it after ``storage.open()`` (never concurrently).
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import re
 import sqlite3
 import threading
 import time
@@ -33,12 +36,30 @@ from nexflow.storage.migrations import migrate
 
 log = logging.getLogger(__name__)
 
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS {table} (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    next_run_time REAL,
+    job_state BLOB NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS {table}_due ON {table}(next_run_time);
+CREATE INDEX IF NOT EXISTS {table}_user ON {table}(user_id, next_run_time);
+"""
+
 
 class SQLiteJobStore(BaseJobStore):  # type: ignore[misc]  # APScheduler 3 ships no types
-    """APScheduler job store backed by the ``reminder_jobs`` table of ``path``."""
+    """APScheduler job store backed by the ``reminder_jobs`` table (or ``table``) of
+    ``path``."""
 
-    def __init__(self, path: Path, *, busy_timeout_ms: int = 2_000) -> None:
+    def __init__(
+        self, path: Path, *, busy_timeout_ms: int = 2_000, table: str = "reminder_jobs"
+    ) -> None:
         super().__init__()
+        if not re.fullmatch(r"[a-z_]+", table):
+            raise ValueError("table: lowercase letters and '_'")
+        self._table = table
         self._path = path
         self._busy_timeout_ms = busy_timeout_ms
         self._conn: sqlite3.Connection | None = None
@@ -59,10 +80,12 @@ class SQLiteJobStore(BaseJobStore):  # type: ignore[misc]  # APScheduler 3 ships
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
         found = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='reminder_jobs'"
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (self._table,)
         ).fetchone()
-        if found is None:
+        if found is None and self._table == "reminder_jobs":
             migrate(conn)
+        elif found is None:
+            conn.executescript(_SCHEMA.format(table=self._table))
         self._conn = conn
 
     def shutdown(self) -> None:
@@ -74,7 +97,7 @@ class SQLiteJobStore(BaseJobStore):  # type: ignore[misc]  # APScheduler 3 ships
     # -- BaseJobStore ------------------------------------------------------------------
 
     def lookup_job(self, job_id: str) -> Job | None:
-        row = self._one("SELECT job_state FROM reminder_jobs WHERE id = ?", (job_id,))
+        row = self._one(f"SELECT job_state FROM {self._table} WHERE id = ?", (job_id,))
         return self._reconstitute(row[0]) if row else None
 
     def get_due_jobs(self, now: datetime) -> list[Job]:
@@ -84,7 +107,7 @@ class SQLiteJobStore(BaseJobStore):  # type: ignore[misc]  # APScheduler 3 ships
 
     def get_next_run_time(self) -> datetime | None:
         row = self._one(
-            "SELECT next_run_time FROM reminder_jobs WHERE next_run_time IS NOT NULL "
+            f"SELECT next_run_time FROM {self._table} WHERE next_run_time IS NOT NULL "
             "ORDER BY next_run_time LIMIT 1",
             (),
         )
@@ -98,7 +121,7 @@ class SQLiteJobStore(BaseJobStore):  # type: ignore[misc]  # APScheduler 3 ships
     def add_job(self, job: Job) -> None:
         try:
             self._write(
-                "INSERT INTO reminder_jobs (id, user_id, next_run_time, job_state, created_at) "
+                f"INSERT INTO {self._table} (id, user_id, next_run_time, job_state, created_at) "
                 "VALUES (?, ?, ?, ?, ?)",
                 (job.id, _owner(job), _ts(job), _state(job), time.time()),
             )
@@ -107,18 +130,18 @@ class SQLiteJobStore(BaseJobStore):  # type: ignore[misc]  # APScheduler 3 ships
 
     def update_job(self, job: Job) -> None:
         changed = self._write(
-            "UPDATE reminder_jobs SET next_run_time = ?, job_state = ? WHERE id = ?",
+            f"UPDATE {self._table} SET next_run_time = ?, job_state = ? WHERE id = ?",
             (_ts(job), _state(job), job.id),
         )
         if changed == 0:
             raise JobLookupError(job.id)
 
     def remove_job(self, job_id: str) -> None:
-        if self._write("DELETE FROM reminder_jobs WHERE id = ?", (job_id,)) == 0:
+        if self._write(f"DELETE FROM {self._table} WHERE id = ?", (job_id,)) == 0:
             raise JobLookupError(job_id)
 
     def remove_all_jobs(self) -> None:
-        self._write("DELETE FROM reminder_jobs", ())
+        self._write(f"DELETE FROM {self._table}", ())
 
     # -- queries for ReminderService ---------------------------------------------------
 
@@ -126,11 +149,18 @@ class SQLiteJobStore(BaseJobStore):  # type: ignore[misc]  # APScheduler 3 ships
         return self._jobs("WHERE user_id = ? ORDER BY next_run_time", (user_id,))
 
     def count_of(self, user_id: str) -> int:
-        row = self._one("SELECT COUNT(*) FROM reminder_jobs WHERE user_id = ?", (user_id,))
+        row = self._one(f"SELECT COUNT(*) FROM {self._table} WHERE user_id = ?", (user_id,))
         return int(row[0]) if row else 0
 
+    def owners(self) -> list[str]:
+        with self._lock:
+            rows = self._connection().execute(
+                f"SELECT DISTINCT user_id FROM {self._table} ORDER BY user_id"
+            )
+            return [str(r[0]) for r in rows.fetchall()]
+
     def owner_of(self, job_id: str) -> str | None:
-        row = self._one("SELECT user_id FROM reminder_jobs WHERE id = ?", (job_id,))
+        row = self._one(f"SELECT user_id FROM {self._table} WHERE id = ?", (job_id,))
         return str(row[0]) if row else None
 
     # -- helpers -----------------------------------------------------------------------
@@ -153,7 +183,7 @@ class SQLiteJobStore(BaseJobStore):  # type: ignore[misc]  # APScheduler 3 ships
         with self._lock:
             rows = (
                 self._connection()
-                .execute(f"SELECT id, job_state FROM reminder_jobs {where}", args)
+                .execute(f"SELECT id, job_state FROM {self._table} {where}", args)
                 .fetchall()
             )
         jobs, broken = [], []
@@ -164,7 +194,7 @@ class SQLiteJobStore(BaseJobStore):  # type: ignore[misc]  # APScheduler 3 ships
                 log.exception("cannot restore reminder job %s; removing it", job_id)
                 broken.append(job_id)
         for job_id in broken:
-            self._write("DELETE FROM reminder_jobs WHERE id = ?", (job_id,))
+            self._write(f"DELETE FROM {self._table} WHERE id = ?", (job_id,))
         return jobs
 
     def _reconstitute(self, blob: bytes) -> Job:

@@ -11,6 +11,7 @@ unavailable 503. :func:`install` adds these routes, the task routes
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -61,6 +62,9 @@ class FlowOut(BaseModel):
     path: str = Field(description="Where it lives in the workspace")
     valid: bool
     errors: list[str]
+    next_run: datetime | None = Field(
+        None, description="The next fire of its cron triggers (null without triggers)"
+    )
 
 
 class SaveFlow(BaseModel):
@@ -85,7 +89,12 @@ class RunStarted(BaseModel):
 
 def flow_out(f: FlowSummary) -> FlowOut:
     return FlowOut(
-        name=f.name, description=f.description, path=f.path, valid=f.valid, errors=list(f.errors)
+        name=f.name,
+        description=f.description,
+        path=f.path,
+        valid=f.valid,
+        errors=list(f.errors),
+        next_run=f.next_run,
     )
 
 

@@ -86,6 +86,7 @@ async def test_save_run_and_watch_the_stages(gw: GatewayHarness) -> None:
         "path": "flows/greet.yaml",
         "valid": True,
         "errors": [],
+        "next_run": None,
     }
     listed = (await gw.http.get("/api/v1/flows")).json()
     assert [(f["name"], f["valid"]) for f in listed] == [("greet", True)]
