@@ -118,6 +118,7 @@ async def capture(work: Path) -> tuple[dict[str, Any], int, list[dict[str, Any]]
 
 
 def counts(body: dict[str, Any]) -> dict[str, Any]:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network fetch
     import litellm  # seconds to import: only when counting
 
     messages, tools = body.get("messages", []), body.get("tools") or None
