@@ -31,7 +31,6 @@ removes its jobs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import UTC, datetime
@@ -108,13 +107,9 @@ class FlowTriggers:
             return
         sched.shutdown()  # on the loop's next turn
         await self._stopped.wait()
-        tasks = set(sched.executor.tasks)
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=self._stop_timeout)
-            for task in pending:
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(*pending, return_exceptions=True)
+        from nexflow.tasks.engine import drain  # loaded with the scheduler
+
+        await drain(sched.executor, self._stop_timeout)
 
     async def _load(self) -> TriggerScheduler | None:
         try:

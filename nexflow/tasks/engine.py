@@ -10,6 +10,7 @@ the gateway answers ``/health`` meanwhile (docs/architecture.md, "Start-up").
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Coroutine
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -113,6 +114,18 @@ class Engine:
         if self._scheduler is None:
             raise RuntimeError("the reminder engine is not started")
         return self._scheduler
+
+
+async def drain(executor: ReminderExecutor, timeout_s: float) -> None:
+    """Wait up to ``timeout_s`` for the fires still running, then cancel what is left."""
+    tasks = set(executor.tasks)
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=timeout_s)
+    for task in pending:
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 def date_trigger(when: datetime, tz: tzinfo) -> DateTrigger:

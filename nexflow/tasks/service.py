@@ -22,7 +22,6 @@ has to enqueue the message durably, which takes milliseconds.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -107,13 +106,9 @@ class ReminderService:
             return
         engine.shutdown()  # runs on the loop's next turn
         await self._stopped.wait()
-        tasks = set(engine.executor.tasks)
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=self._stop_timeout)
-            for task in pending:
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(*pending, return_exceptions=True)
+        from nexflow.tasks.engine import drain  # loaded with the scheduler
+
+        await drain(engine.executor, self._stop_timeout)
 
     @property
     def running(self) -> bool:

@@ -14,30 +14,10 @@ import pytest
 
 # A dev dependency (Nexflow's own client answers for ollama/<model>; docs/llm.md says why).
 from ollama import AsyncClient, ChatResponse, ResponseError
+from ollama_support import DOWN, TOOLS
 
 from nexflow.testing.fake_llm import FAKE_EMBEDDING_DIMENSIONS, Reply, fake_embedding
 from nexflow.testing.fake_ollama import FakeOllamaServer
-
-TOOLS: list[dict[str, Any]] = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_time",
-            "description": "the current time",
-            "parameters": {"type": "object", "properties": {}},
-        },
-    }
-]
-DOWN = "http://127.0.0.1:9"  # the discard port: nothing listens
-
-
-@pytest.fixture
-async def ollama() -> AsyncIterator[FakeOllamaServer]:
-    server = FakeOllamaServer(models=["llama3.2:latest", "nomic-embed-text", "gemma:2b"])
-    server.no_tools = {"gemma:2b"}
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ollama_support import DOWN, TOOLS
 
 from nexflow.config.model import LLMConfig, ModelProfile, OllamaConfig, RetryConfig
 from nexflow.llm import LLMRequest, ProviderRejected, ProviderUnavailable
@@ -16,27 +17,6 @@ from nexflow.llm.resolver import ModelResolver
 from nexflow.testing.fake_llm import FakeLLMServer, Reply
 from nexflow.testing.fake_ollama import FakeOllamaServer
 from nexflow.testing.harness import GatewayHarness
-
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_time",
-            "description": "the current time",
-            "parameters": {"type": "object", "properties": {}},
-        },
-    }
-]
-DOWN = "http://127.0.0.1:9"  # the discard port: nothing listens
-
-
-@pytest.fixture
-async def ollama() -> AsyncIterator[FakeOllamaServer]:
-    server = FakeOllamaServer(models=["llama3.2:latest", "nomic-embed-text", "gemma:2b"])
-    server.no_tools = {"gemma:2b"}
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture
