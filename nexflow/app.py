@@ -38,6 +38,7 @@ from nexflow.gateway.control import ControlCommands
 from nexflow.gateway.core import Gateway
 from nexflow.gateway.file_tools import SendFileTool
 from nexflow.gateway.flow_host import GatewayFlowHost, OrchestratorFactory
+from nexflow.gateway.flow_patches import FlowPatches
 from nexflow.gateway.flow_triggers import FlowTriggers
 from nexflow.gateway.flows import FlowService
 from nexflow.gateway.outbox import OutboxDispatcher
@@ -305,6 +306,7 @@ def _flows(
     host = GatewayFlowHost(storage, toolbox, orchestrator, gate, confirmations, config.permissions)
     flows = FlowService(config.flows, config.home, host, workspaces, storage)
     confirmations.on_flow_answer = flows.answer
+    FlowPatches(flows).register(workspaces.hooks)  # the AI's flow changes are patches
     return confirmations, flows, AgentService(host, workspaces, storage)
 
 

@@ -131,6 +131,7 @@ _EN: dict[str, str] = {
     "ws_review_added": "NXML nodes added: {nodes}",
     "ws_review_removed": "NXML nodes removed: {nodes}",
     "ws_review_status": "status: {status} ({reason})",
+    "ws_review_problem": "⚠ {problem}",
     "ws_review_cut": "… {lines} more lines not shown; the full diff: {url}",
     # the trust gate (nexflow/trust/gate.py): a call that follows untrusted content
     "trust_title": "Confirm {tool}: it follows untrusted content",
@@ -323,6 +324,7 @@ _RU: dict[str, str] = {
     "ws_review_added": "добавлены узлы NXML: {nodes}",
     "ws_review_removed": "удалены узлы NXML: {nodes}",
     "ws_review_status": "статус: {status} ({reason})",
+    "ws_review_problem": "⚠ {problem}",
     "ws_review_cut": "… ещё строк: {lines}, не показаны; полный diff: {url}",
     # шлюз доверия (nexflow/trust/gate.py): вызов после недоверенного содержимого
     "trust_title": "Подтвердите {tool}: после недоверенного содержимого",

@@ -1,6 +1,7 @@
 """A workspace patch as a chat review prompt (:class:`~nexflow.bus.events.PatchReviewOut`).
 
-The summary says what changes in words a person reads (target, state keys, NXML nodes);
+The summary says what changes in words a person reads (target, state keys, NXML nodes,
+and what the patch hooks found wrong: a flow file that does not load, with its lines);
 the unified diff is cut to fit one chat message, and a cut diff says so and links to the
 full diff on the web (``<web>/patches#<id>``). Also the "Sync" button a panel snapshot
 gets when workspaces are on: the action ``sync:<panel>``, which ``/press`` runs as
@@ -48,6 +49,7 @@ def summary_lines(diff: PatchDiff, lang: str | None = None) -> tuple[str, ...]:
         lines.append(i18n.t(lang, "ws_review_added", nodes=_names(diff.nodes_added)))
     if diff.nodes_removed:
         lines.append(i18n.t(lang, "ws_review_removed", nodes=_names(diff.nodes_removed)))
+    lines.extend(i18n.t(lang, "ws_review_problem", problem=x) for x in diff.problems)
     if p.status != "pending":
         lines.append(i18n.t(lang, "ws_review_status", status=p.status, reason=p.reason or "—"))
     return tuple(lines)

@@ -6,6 +6,8 @@ the chat the request came from. Only the user's answer merges it (docs/workspace
 ``patch_propose`` is declared ``write`` (it stores a pending patch and posts a card): after
 untrusted content the trust gate asks first, and the patch's summary then starts with
 ``[after untrusted content from …]`` so the review card says it too (docs/trust.md).
+A flow is a file patch too (``flows/<name>.yaml``): the card and the tool's answer name
+what does not load (``nexflow/gateway/flow_patches.py``).
 Both take an optional ``workspace`` (one of the user's named workspaces; the default one
 when omitted); a ``panel:<id>`` patch always goes to the workspace the panel is in.
 """
@@ -80,7 +82,8 @@ class PatchProposeTool:
             'content for a panel: JSON such as {"state": {"key": value}} (replace keys), '
             '{"append": {"list_key": [items]}} or {"nxml": "<Panel ...>"}; for a file: '
             "its whole new text. A panel's patch goes to the workspace the panel is in; "
-            "a file's to 'workspace'."
+            "a file's to 'workspace'. A flow is the file 'flows/<name>.yaml' of the "
+            "default workspace: new and changed flows are proposed this way too."
         ),
         parameters={
             "type": "object",
@@ -135,10 +138,15 @@ class PatchProposeTool:
                 web_url=self._web_url,
             )
         )
+        found = ""
+        if diff.problems:
+            found = " The review shows these problems; fix them with a new patch:\n" + (
+                "\n".join(diff.problems)
+            )
         return ToolResult(
             f"Patch {patch.id} ({patch.target}) is pending: the user sees it with Accept / "
-            "Reject buttons. Nothing has changed yet; do not claim it has.",
-            data=patch.to_json(),
+            f"Reject buttons. Nothing has changed yet; do not claim it has.{found}",
+            data={**patch.to_json(), "problems": list(diff.problems)},
         )
 
 

@@ -8,7 +8,8 @@ longer applies to ``main``; ``reason`` says why.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 PatchStatus = Literal["pending", "merged", "rejected", "conflict"]
@@ -96,6 +97,9 @@ class PatchDiff:
     nodes_added: tuple[str, ...]  # NXML nodes added, e.g. "Button#refresh" (panel targets)
     nodes_removed: tuple[str, ...]
     text: str  # unified diff of every file on the branch against its base
+    # what the hooks' checks found in the patched file (a flow that does not load), one
+    # line each; () when nothing is wrong (file targets only, see PatchHooks)
+    problems: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -103,8 +107,39 @@ class PatchDiff:
             "state_keys": list(self.state_keys),
             "nodes_added": list(self.nodes_added),
             "nodes_removed": list(self.nodes_removed),
+            "problems": list(self.problems),
             "diff": self.text,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class FileChange:
+    """The file a ``file:<path>`` patch writes, as :class:`PatchHooks` see it: the
+    workspace owner, whether it is their default workspace, the path and the new text
+    (for ``merged``: the text main has after the accept)."""
+
+    user_id: str
+    default_workspace: bool
+    path: str
+    text: str
+
+
+FileCheck = Callable[[FileChange], Sequence[str]]
+FileMerged = Callable[[FileChange], Awaitable[None]]
+
+
+@dataclass
+class PatchHooks:
+    """What other layers add to file patches, registered by the composition root (the
+    flows add theirs for ``flows/*.yaml``). ``checks`` run (in a worker thread) when a
+    patch's diff is read: the problems they return go into :attr:`PatchDiff.problems`,
+    so the review says what is wrong before anyone accepts; they never refuse a patch.
+    ``merged`` runs after an accept put the file on main (outside the workspace lock).
+    A hook that raises is logged with its traceback and fails neither the review nor the
+    accept."""
+
+    checks: list[FileCheck] = field(default_factory=list)
+    merged: list[FileMerged] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from nexflow.workspace.api import (
     GraphContext,
     Patch,
     PatchDiff,
+    PatchHooks,
     PatchStatus,
     Unavailable,
 )
@@ -49,8 +50,12 @@ class LazyWorkspaces:
     panels started, ``await stop()`` before they stop. :meth:`service` reaches the rest
     (the NOG, files, sharing, workspace paths)."""
 
-    def __init__(self, build: Callable[[], WorkspaceService]) -> None:
+    def __init__(
+        self, build: Callable[[], WorkspaceService], hooks: PatchHooks | None = None
+    ) -> None:
         self._build = build
+        # the same object ``build`` hands the service (wiring.py): what is added here runs
+        self.hooks = hooks or PatchHooks()
         self._service: WorkspaceService | None = None
         self._start = BackgroundStart(
             "workspace-load",

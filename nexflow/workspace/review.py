@@ -7,7 +7,9 @@ interrupted accept. A ``panel:<id>`` patch lives in the workspace the panel belo
 a ``file:<path>`` patch in the workspace the caller names (the default one when None).
 Each operation runs under the workspace lock and commits the mirror's pending work
 first, so a patch is made and merged against what the panel shows. Rules, statuses and
-crash guarantees: ``docs/workspaces.md#patches``.
+crash guarantees: ``docs/workspaces.md#patches``. :class:`~nexflow.workspace.api.PatchHooks`
+check a file patch's new text when its diff is read and hear of its accept (the flows'
+``flows/*.yaml``: ``docs/flows.md``).
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ from nexflow.panels.runtime.errors import PanelNotFound, PanelRuntimeError
 from nexflow.panels.runtime.versions import PanelRecord
 from nexflow.workspace import patching
 from nexflow.workspace.api import (
+    FileChange,
     Forbidden,
     NotFound,
     NotPending,
     Patch,
     PatchDiff,
+    PatchHooks,
     PatchStatus,
     QuotaExceeded,
     WorkspaceError,
@@ -66,8 +70,10 @@ class PatchReview:
         store: PatchStore,
         mirror: PanelMirror,
         files: WorkspaceFiles,
+        hooks: PatchHooks | None = None,
     ) -> None:
         self._repos = repos
+        self._hooks = hooks or PatchHooks()
         self._config = repos.config
         self._panels = panels
         self._store = store
@@ -166,6 +172,11 @@ class PatchReview:
             keys: tuple[str, ...] = ()
             added: tuple[str, ...] = ()
             removed: tuple[str, ...] = ()
+            problems: tuple[str, ...] = ()
+            if target.kind == "file" and self._hooks.checks:
+                new = await in_thread(_safe_read, repo, row.head, target.name)
+                if new is not None:
+                    problems = await in_thread(self._check, self._change(p, target.name, new))
             if target.kind == "panel":
                 nxml_path, state_path = panel_files(target.name)
                 reads = await in_thread(
@@ -173,7 +184,36 @@ class PatchReview:
                 )
                 keys = state_keys(*reads[state_path])
                 added, removed = nodes_changed(*reads[nxml_path])
-        return PatchDiff(p, keys, added, removed, text)
+        return PatchDiff(p, keys, added, removed, text, problems)
+
+    def _change(self, p: Patch, path: str, text: str) -> FileChange:
+        return FileChange(p.user_id, p.workspace == self._repos.key(p.user_id), path, text)
+
+    def _check(self, change: FileChange) -> tuple[str, ...]:
+        found: list[str] = []
+        for check in self._hooks.checks:
+            try:
+                found.extend(check(change))
+            except Exception:  # a hook's bug must not hide the patch from its reviewer
+                log.exception("patch_check_failed", path=change.path)
+        return tuple(found)
+
+    async def _merged_file(self, p: Patch, repo: GitRepo) -> FileChange | None:
+        """The file a merged file patch put on main (read under the lock), or None."""
+        target = parse_target(p.target)
+        if target.kind != "file" or not self._hooks.merged:
+            return None
+        text = await in_thread(repo.read, p.merge_commit, target.name)
+        return self._change(p, target.name, text or "")
+
+    async def _merged(self, change: FileChange | None) -> None:
+        if change is None:
+            return
+        for hook in self._hooks.merged:
+            try:
+                await hook(change)
+            except Exception:  # the accept stands; the hook's owner catches up later
+                log.exception("patch_merged_hook_failed", path=change.path)
 
     async def accept(self, patch_id: str, user_id: str) -> Patch:
         """Merge into main (rebasing first if main moved), then update the live panel."""
@@ -208,7 +248,9 @@ class PatchReview:
             )
             await in_thread(drop_branch, repo, patch_id)
             final = await self.apply(repo, await self.row(patch_id))
+            merged_file = await self._merged_file(final, repo)
         log.info("patch_merged", patch=patch_id, merge=result.merge_commit)
+        await self._merged(merged_file)
         return final
 
     async def apply(self, repo: GitRepo, row: PatchRow) -> Patch:
@@ -269,6 +311,10 @@ def _decidable(row: PatchRow, user_id: str, verb: str) -> None:
         )
     if p.status != "pending":
         raise NotPending(f"patch {p.id} is already {p.status}")
+
+
+def _safe_read(repo: GitRepo, head: str, path: str) -> str | None:
+    return repo.read(head, path) if repo.head(head) is not None else None
 
 
 def _safe_diff(repo: GitRepo, base: str, head: str) -> str:

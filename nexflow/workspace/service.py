@@ -32,6 +32,7 @@ from nexflow.workspace.api import (
     CommitInfo,
     Patch,
     PatchDiff,
+    PatchHooks,
     PatchStatus,
     SyncFailed,
     WorkspaceError,
@@ -59,6 +60,7 @@ class WorkspaceService:
         store: PatchStore,
         sync_model: SyncModel | None,
         audit: AuditSink,
+        hooks: PatchHooks | None = None,
     ) -> None:
         self._repos = repos
         self._panels = panels
@@ -66,7 +68,7 @@ class WorkspaceService:
         self._audit = audit
         self.mirror = PanelMirror(repos, panels)
         self.files = WorkspaceFiles(repos, store)
-        self._review = PatchReview(repos, panels, store, self.mirror, self.files)
+        self._review = PatchReview(repos, panels, store, self.mirror, self.files, hooks)
         self._history = PanelHistory(repos, panels, self.mirror)
         recovery = Recovery(repos, store, self._review.apply)
         self._startup = Startup(repos, panels, self.mirror, recovery)

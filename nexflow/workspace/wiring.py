@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from nexflow.workspace.api import PatchHooks
 from nexflow.workspace.lazy import LazyWorkspaces
 
 if TYPE_CHECKING:
@@ -23,10 +24,13 @@ def build_workspaces(
     storage: SQLiteStorage,
     panels: PanelService,
     gate: ModelGate,
+    hooks: PatchHooks | None = None,
 ) -> LazyWorkspaces:
     """The workspace layer; ``await start()`` after storage opened and panels started,
     ``await stop()`` before the panels stop. ``gate``: the budget gate, for the sync's model
-    call."""
+    call. ``hooks``: what other layers add to file patches (also ``LazyWorkspaces.hooks``,
+    where they may be registered until the start-up task builds the service)."""
+    hooks = hooks or PatchHooks()
 
     def build() -> WorkspaceService:
         # Imported already, in a worker thread, by the start-up task.
@@ -38,6 +42,8 @@ def build_workspaces(
         settings = config.workspaces
         root = settings.root.expanduser() if settings.root else config.home / "workspaces"
         sync = SyncModel(settings, config.llm.routes, gate, storage)
-        return WorkspaceService(Repos(settings, root), panels, PatchStore(storage), sync, storage)
+        return WorkspaceService(
+            Repos(settings, root), panels, PatchStore(storage), sync, storage, hooks
+        )
 
-    return LazyWorkspaces(build)
+    return LazyWorkspaces(build, hooks)

@@ -28,6 +28,7 @@ from nexflow.panels.runtime.wiring import BUNDLED_TEMPLATES
 from nexflow.sandbox.engine import SandboxEngine
 from nexflow.storage.sqlite import SQLiteStorage
 from nexflow.testing.fake_llm import FakeLLMServer
+from nexflow.workspace.api import PatchHooks
 from nexflow.workspace.repos import Repos
 from nexflow.workspace.service import WorkspaceService
 from nexflow.workspace.store import PatchStore
@@ -49,6 +50,7 @@ class Env:
     panels: PanelService | None = None
     ws: WorkspaceService | None = None
     models: ModelResolver | None = None
+    hooks: PatchHooks = field(default_factory=PatchHooks)  # the service's, shared
 
     @property
     def root(self) -> Path:
@@ -96,7 +98,12 @@ class Env:
             gate = BudgetGate(self.models, budgets, llm_config)
             sync = SyncModel(self.config, llm_config.routes, gate, self.storage)
         self.ws = WorkspaceService(
-            Repos(self.config, self.root), self.panels, PatchStore(self.storage), sync, self.storage
+            Repos(self.config, self.root),
+            self.panels,
+            PatchStore(self.storage),
+            sync,
+            self.storage,
+            self.hooks,
         )
         return self.ws
 
