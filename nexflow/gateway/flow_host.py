@@ -13,7 +13,10 @@ It implements :class:`nexflow.flows.host.FlowHost` with the same rules as a chat
 - **Taint.** A tool whose output is untrusted (the trust gate decides) marks the run
   tainted (table ``flow_trust``); agent nodes of a tainted run start their turn tainted.
 - **At least once, applied once.** Tool and agent results are stored by their
-  idempotency key (``flow_tool_results``); a replayed step gets the stored result.
+  idempotency key (``flow_tool_results``); a replayed step gets the stored result. A
+  crash after the tool ran but before its result was stored runs it again: the tool gets
+  the key (``ToolContext.idempotency_key``) and one with a side effect applies it once
+  per key (``memory_save`` does).
 - **One budget gate.** Agent nodes run one orchestrator turn whose model calls go
   through the budget gate for the owner; tokens are summed from its ``llm_call`` audit.
 - **Named agents.** An agent node may name ``agents/<name>.yaml``
@@ -179,7 +182,7 @@ class GatewayFlowHost:
         except UnknownTool:
             return NodeResult(False, error=f"no tool named '{tool}' for this user")
         try:
-            result = await self._gated(found, dict(args), ctx, run.run_id)
+            result = await self._gated(found, dict(args), ctx, run.run_id, idempotency_key)
             untrusted = self._gate.untrusted(found, args, result)
             outcome = "error" if result.is_error else "ok"
             node_result = (
@@ -223,7 +226,7 @@ class GatewayFlowHost:
         return _result(saved)
 
     async def _gated(
-        self, tool: Tool, args: dict[str, Any], ctx: ToolContext, run_id: str
+        self, tool: Tool, args: dict[str, Any], ctx: ToolContext, run_id: str, key: str
     ) -> ToolResult:
         ctx = ToolContext(
             user_id=ctx.user_id,
@@ -234,6 +237,7 @@ class GatewayFlowHost:
             confirm=self._confirm(run_id),
             role=ctx.role,
             tainted=ctx.tainted,
+            idempotency_key=key,
         )
         ctx, refusal = await self._gate.authorize(tool, args, ctx)
         if refusal is not None:

@@ -14,6 +14,11 @@ rendered, plain to whoever edits it). The mark lives in the file, so the index r
 from the files keeps it; a chunk with a mark is :attr:`Chunk.tainted`, and deleting the
 mark by hand is how a user vouches for a fact. Continuation lines of a saved fact that
 look like headings are escaped (``\\#``), so a saved fact stays one chunk with its mark.
+
+Keys. A fact a flow step saved ends with ``<!-- key: <run>:<node>:<attempt> -->``, the
+step's idempotency key, on the fact's own line (it is in the file exactly when the fact
+is): a step that runs again after a crash finds it (:func:`find_key`) and does not append
+the fact a second time. Like the taint mark it is not part of the chunk's text.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ _BULLET = re.compile(r"^[-*]\s+")
 _HEADING = re.compile(r"^#{1,6}\s")
 _TAINT_MARK = re.compile(r"[ \t]*<!--\s*tainted:\s*(.*?)\s*-->", re.DOTALL)
 _SOURCE = re.compile(r"[^\w.:-]+")
+_KEY_MARK = re.compile(r"[ \t]*<!--\s*key:\s*[\w.:-]*\s*-->")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +62,24 @@ def taint_mark(sources: tuple[str, ...]) -> str:
     return f"<!-- tainted: {', '.join(_sources(','.join(sources)))} -->"
 
 
+def key_mark(key: str) -> str:
+    """The comment that records the idempotency key a fact was saved with."""
+    return f"<!-- key: {_SOURCE.sub('', key)} -->"
+
+
+def find_key(folder: Path, key: str) -> tuple[Path, Chunk] | None:
+    """The note and chunk saved with ``key`` (newest note first), or None."""
+    mark = key_mark(key)
+    for path in reversed(memory_files(folder)):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        at = text.find(mark)
+        if at >= 0:
+            chunks = parse(text[: at + len(mark)])
+            if chunks:
+                return path, chunks[-1]
+    return None
+
+
 def user_dir(workspace: Path, user_id: str) -> Path:
     """The user's memory folder; ids that are not plain names are hashed."""
     name = user_id if _SAFE_ID.match(user_id) else hashlib.sha256(user_id.encode()).hexdigest()
@@ -77,7 +101,7 @@ def parse(text: str) -> list[Chunk]:
     current: list[str] = []
 
     def flush() -> None:
-        body = "\n".join(current).strip()
+        body = _KEY_MARK.sub("", "\n".join(current)).strip()
         current.clear()
         marks = _TAINT_MARK.findall(body)
         if marks:
@@ -100,11 +124,17 @@ def parse(text: str) -> list[Chunk]:
 
 
 def append_note(
-    folder: Path, day: date, text: str, tags: list[str], tainted: tuple[str, ...] = ()
+    folder: Path,
+    day: date,
+    text: str,
+    tags: list[str],
+    tainted: tuple[str, ...] = (),
+    key: str | None = None,
 ) -> tuple[Path, Chunk]:
     """Append one bullet to the day's note (creating it with a heading); return its chunk.
 
-    ``tainted`` (the turn's untrusted sources) ends the bullet with a taint mark.
+    ``tainted`` (the turn's untrusted sources) ends the bullet with a taint mark, ``key``
+    (a flow step's idempotency key) with a key mark.
     """
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{day.isoformat()}.md"
@@ -115,6 +145,8 @@ def append_note(
         lines[-1] += " " + " ".join(f"#{t}" for t in missing)
     if tainted:
         lines[-1] += " " + taint_mark(tainted)
+    if key:
+        lines[-1] += " " + key_mark(key)
     bullet = "- " + "\n  ".join(lines) + "\n"
     with path.open("a", encoding="utf-8") as out:
         if out.tell() == 0:

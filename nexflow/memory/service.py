@@ -79,15 +79,28 @@ class MemoryService:
         return notes.user_dir(self._workspace, user_id)
 
     async def save(
-        self, user_id: str, text: str, tags: list[str], tainted: tuple[str, ...] = ()
+        self,
+        user_id: str,
+        text: str,
+        tags: list[str],
+        tainted: tuple[str, ...] = (),
+        *,
+        key: str | None = None,
     ) -> Item:
-        """Append a fact to today's note; ``tainted`` (the turn's untrusted sources) marks it."""
+        """Append a fact to today's note; ``tainted`` (the turn's untrusted sources) marks it.
+        With ``key`` (a flow step's idempotency key) a fact already saved with that key is
+        returned instead of being appended again (the step ran again after a crash)."""
         async with self._lock(user_id):
             await self._sync(user_id)
-            path, chunk = await self._run(
-                notes.append_note, self.folder(user_id), self._today(), text, tags, tainted
-            )
-            await self._sync(user_id)
+            found = await self._run(notes.find_key, self.folder(user_id), key) if key else None
+            if found is None:
+                found = await self._run(
+                    notes.append_note, self.folder(user_id), self._today(), text, tags, tainted, key
+                )
+                await self._sync(user_id)
+            else:
+                log.info("memory_save_replayed", user_id=user_id, key=key)
+            path, chunk = found
             saved = await self._run(self.index.find, user_id, self._relative(path), chunk.digest)
             if saved is None:
                 raise MemoryStoreError("the note was written but could not be indexed")

@@ -85,7 +85,9 @@ class MemorySave:
             raise ToolError(f"tags must be single words (letters, digits, - or _): {bad}")
         watch = _LoadWatch(self._memory)
         try:
-            item = await self._memory.save(ctx.user_id, text, tags, ctx.tainted)
+            item = await self._memory.save(
+                ctx.user_id, text, tags, ctx.tainted, key=ctx.idempotency_key
+            )
         except MemoryStoreError as exc:
             raise ToolError(exc.message) from exc
         sources = ", ".join(item.tainted)

@@ -96,6 +96,9 @@ class ToolContext:
     # Where untrusted content entered this turn (tool names); empty: the turn is clean.
     # Tools that store things (memory, notes, files) record the taint with them.
     tainted: tuple[str, ...] = ()
+    # A flow step's key (``<run>:<node>:<attempt>``); after a crash the step runs again
+    # with the same key, so a tool with a side effect applies it once per key.
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,10 +107,16 @@ class WatchedMemory(MemoryService):
     cuts: list[int]
 
     async def save(
-        self, user_id: str, text: str, tags: list[str], tainted: tuple[str, ...] = ()
+        self,
+        user_id: str,
+        text: str,
+        tags: list[str],
+        tainted: tuple[str, ...] = (),
+        *,
+        key: str | None = None,
     ) -> Item:
         self.cuts.append(await self.run_in_db(self.index.pages.cut, self.session_id))
-        return await super().save(user_id, text, tags, tainted)
+        return await super().save(user_id, text, tags, tainted, key=key)
 
 
 async def test_facts_are_flushed_to_memory_before_the_page_leaves(
