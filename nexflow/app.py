@@ -42,6 +42,7 @@ from nexflow.gateway.flow_patches import FlowPatches
 from nexflow.gateway.flow_triggers import FlowTriggers
 from nexflow.gateway.flows import FlowService
 from nexflow.gateway.outbox import OutboxDispatcher
+from nexflow.gateway.panel_flows import PanelFlows
 from nexflow.gateway.turns import TurnRunner
 from nexflow.gateway.workspace_tools import workspace_tools
 from nexflow.llm.budget import Budgets
@@ -297,16 +298,18 @@ def _flows(
     gate: BudgetGate,
     workspaces: LazyWorkspaces,
     notify: Callable[[], None],
+    panels: PanelService,
 ) -> tuple[ApprovalService, FlowService, AgentService]:
     """The approvals (chat turns' and flow nodes'), the flow service with its host and
     the named agents (the same host's agent turn); flow approvals' answers go to the flow
-    service."""
+    service, and a panel handler's ``run_flow`` starts its owner's flow through it."""
     confirmations = ApprovalService(storage, config.skills.confirm_timeout_s)
     confirmations.notify = notify  # a flow's card is queued outside a turn
     host = GatewayFlowHost(storage, toolbox, orchestrator, gate, confirmations, config.permissions)
     flows = FlowService(config.flows, config.home, host, workspaces, storage)
     confirmations.on_flow_answer = flows.answer
     FlowPatches(flows).register(workspaces.hooks)  # the AI's flow changes are patches
+    panels.flows = PanelFlows(flows)
     return confirmations, flows, AgentService(host, workspaces, storage)
 
 
@@ -425,7 +428,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
             tools.add(tool)
     workspaces = build_workspaces(config, storage, panels, gate)
     confirmations, flows, agents = _flows(
-        config, storage, toolbox, make_orchestrator, gate, workspaces, outbox.notify
+        config, storage, toolbox, make_orchestrator, gate, workspaces, outbox.notify, panels
     )
     for tool in workspace_tools(workspaces, outbox.post, _web_url(config)):
         tools.add(tool)

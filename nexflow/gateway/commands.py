@@ -190,7 +190,7 @@ class CommandRouter:
             return CommandResult(self._panels.listing(ctx.user_id))
         where = (event.channel, event.chat_id, ctx.user_id)
         answer = await (
-            self._panels.press(rest, *where)
+            self._panels.press(rest, *where, event_id=event.dedup_key)  # one run per press
             if name == "press"
             else self._panels.command(rest, *where)
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -164,8 +164,14 @@ async def delete_panel(panel_id: str, request: Request) -> Response:
 
 
 @router.post("/api/v1/panels/{panel_id}/tools/{tool}")
-async def call_tool(panel_id: str, tool: str, request: Request) -> JSONResponse:
-    """Run a Logic tool with the JSON body as its arguments; ``ok: false`` changes nothing."""
+async def call_tool(
+    panel_id: str,
+    tool: str,
+    request: Request,
+    idempotency_key: str | None = Header(None, max_length=200),
+) -> JSONResponse:
+    """Run a Logic tool with the JSON body as its arguments; ``ok: false`` changes nothing.
+    ``Idempotency-Key``: a retried request starts the flows it asks for once."""
     service = await owned(request, panel_id)
     raw = await request.body()
     try:
@@ -180,7 +186,12 @@ async def call_tool(panel_id: str, tool: str, request: Request) -> JSONResponse:
             422,
         )
     outcome = await service.call_tool(
-        panel_id, tool, args, triggered_by="user", user_id=await web_user(request)
+        panel_id,
+        tool,
+        args,
+        triggered_by="user",
+        user_id=await web_user(request),
+        event_id=f"http:{idempotency_key}" if idempotency_key else None,
     )
     status = 404 if outcome.error_code == "unknown_tool" else 200
     return JSONResponse(outcome.to_json(), status)
@@ -192,13 +203,20 @@ async def snapshot(panel_id: str, request: Request) -> dict[str, Any]:
 
 
 @router.post("/api/v1/panels/{panel_id}/press")
-async def press(panel_id: str, request: Request) -> dict[str, Any]:
-    """Press a snapshot button (``{"action": "panel:<id>:<key>"}``) as a chat callback would."""
+async def press(
+    panel_id: str, request: Request, idempotency_key: str | None = Header(None, max_length=200)
+) -> dict[str, Any]:
+    """Press a snapshot button (``{"action": "panel:<id>:<key>"}``) as a chat callback would;
+    ``Idempotency-Key``: a retried press starts the flows it asks for once."""
     body: Press = await _body(request, Press)
     if not body.action.startswith(f"panel:{panel_id}:"):
         raise PanelNotFound(f"{body.action!r} is not a button of panel {panel_id!r}")
     service = await owned(request, panel_id)
-    outcome, snap = await service.press(body.action, user_id=await web_user(request))
+    outcome, snap = await service.press(
+        body.action,
+        user_id=await web_user(request),
+        event_id=f"http:{idempotency_key}" if idempotency_key else None,
+    )
     return {"outcome": outcome.to_json(), "snapshot": snap.model_dump(mode="json")}
 
 

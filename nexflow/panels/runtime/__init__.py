@@ -24,6 +24,7 @@ Exceptions (``code`` is stable, ``message`` safe to show)::
     ├── GrantInvalid           a capability grant string is malformed
     ├── WorkspaceNameInvalid   a new panel's workspace name is not valid
     ├── SandboxUnavailable     the wasm guest is not built / failed to load
+    ├── FlowRefused            a run_flow request was not started (.flows: FlowStarter)
     └── CallFailed             a tool call changed nothing (returned as ok=False)
         ├── ToolNotFound, ArgsInvalid
         ├── HandlerFailed      threw, out of fuel/time/memory, capability denied

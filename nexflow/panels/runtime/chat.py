@@ -71,12 +71,16 @@ class PanelChat:
         return USAGE
 
     async def press(
-        self, action: str, channel: str, chat_id: str, user_id: str
+        self, action: str, channel: str, chat_id: str, user_id: str, *, event_id: str | None = None
     ) -> str | PanelSnapshotOut:
         try:
             self._service.owned(parse_action(action.strip())[0], user_id)
             _, snapshot = await self._service.press(
-                action.strip(), channel=channel, chat_id=chat_id, user_id=user_id
+                action.strip(),
+                channel=channel,
+                chat_id=chat_id,
+                user_id=user_id,
+                event_id=event_id,
             )
         except (PanelRuntimeError, PanelError) as exc:
             return _message(exc)

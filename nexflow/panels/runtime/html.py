@@ -58,7 +58,8 @@ async function run(tool, args) {
   if (!body.ok) { show((body.error && body.error.message) || "The tool failed.", true); return; }
   const toasts = (body.effects || []).filter(e => e.kind === "emit" && e.event === "toast");
   const text = toasts.map(e => typeof e.payload === "string" ? e.payload
-    : JSON.stringify(e.payload)).join(" · ");
+    : JSON.stringify(e.payload)).concat((body.flows || []).map(f => f.message))
+    .join(" · ");
   sessionStorage.setItem("nexflow-panel-toast", text || tool + ": done");
   location.reload();
 }

@@ -43,6 +43,7 @@ from nexflow.panels.runtime.errors import (
     ToolNotFound,
     describe_failure,
 )
+from nexflow.panels.runtime.flows import FlowStarter, start_flows
 from nexflow.panels.runtime.snapshot import build_snapshot, notices_of, parse_action
 from nexflow.panels.runtime.state import check_args, check_state, initial_state, load_panel
 from nexflow.panels.runtime.store import PanelStore
@@ -128,6 +129,9 @@ class PanelService:
         self._layout = LayoutEngine()
         self._instances: dict[str, _Instance] = {}
         self.observer: PanelObserver | None = None
+        # starts the flows a handler asks for (``$emit('run_flow', ...)``); set by the
+        # composition root, None: such a request is answered "flows are not enabled"
+        self.flows: FlowStarter | None = None
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -307,17 +311,31 @@ class PanelService:
         return build_snapshot(rendered.tree, panel_id, channel, chat_id, notices)
 
     async def press(
-        self, action: str, *, channel: str = "web", chat_id: str = "", user_id: str | None = None
+        self,
+        action: str,
+        *,
+        channel: str = "web",
+        chat_id: str = "",
+        user_id: str | None = None,
+        event_id: str | None = None,
     ) -> tuple[CallOutcome, PanelSnapshotOut]:
-        """Run the tool behind a snapshot button; return the outcome and the new snapshot."""
+        """Run the tool behind a snapshot button; return the outcome and the new snapshot.
+        ``event_id`` (the chat event or HTTP request key) keeps a retried press's flow runs
+        to one each."""
         panel_id, key = parse_action(action)
         node = (await self.render(panel_id)).tree.find(key)
         if node is None or node.trigger is None:
             raise PanelNotFound(f"panel {panel_id!r} has no button {key!r} any more")
         outcome = await self.call_tool(
-            panel_id, node.trigger.tool, node.trigger.args, user_id=user_id
+            panel_id,
+            node.trigger.tool,
+            node.trigger.args,
+            user_id=user_id,
+            event_id=event_id,
+            where=(channel, chat_id),
         )
         notices = notices_of(outcome.effects) if outcome.ok else [f"⚠ {outcome.error}"]
+        notices += [str(f["message"]) for f in outcome.flows]
         snapshot = await self.snapshot(panel_id, channel=channel, chat_id=chat_id, notices=notices)
         return outcome, snapshot
 
@@ -331,11 +349,17 @@ class PanelService:
         *,
         triggered_by: TriggeredBy = "user",
         user_id: str | None = None,
+        event_id: str | None = None,
+        where: tuple[str, str] = ("web", "web"),
     ) -> CallOutcome:
-        """Run a Logic tool. Refusals and handler failures come back as ``ok=False``."""
+        """Run a Logic tool. Refusals and handler failures come back as ``ok=False``.
+
+        After the commit, the flows the handler asked for start as the panel's owner
+        (:mod:`.flows`); their answers are ``outcome.flows``. ``event_id`` makes those
+        starts idempotent; ``where`` (channel, chat id) is where their cards go."""
         inst = self._get(panel_id)
         try:
-            return await self._call(inst, tool, args, triggered_by, user_id)
+            outcome = await self._call(inst, tool, args, triggered_by, user_id)
         except CallFailed as exc:
             log.info(
                 "panel_call_failed", panel=panel_id, tool=tool, code=exc.code, error=exc.message
@@ -349,6 +373,19 @@ class PanelService:
                 error_code=exc.code,
                 error=exc.message,
             )
+        if not outcome.effects:
+            return outcome
+        started = await start_flows(
+            self.flows,
+            owner=inst.record.owner,
+            caller=user_id,
+            panel_id=panel_id,
+            effects=outcome.effects,
+            event_id=event_id,
+            channel=where[0] or "web",
+            chat_id=where[1] or "web",
+        )
+        return dataclasses.replace(outcome, flows=started) if started else outcome
 
     async def _call(
         self,

@@ -59,6 +59,7 @@ class PanelCaller(Protocol):
         *,
         triggered_by: TriggeredBy = "user",
         user_id: str | None = None,
+        event_id: str | None = None,
     ) -> CallOutcome: ...
 
 
@@ -97,7 +98,12 @@ class PanelTool:
                 raise ToolError("the user did not approve running this panel tool")
         try:
             outcome = await self._caller.call_tool(
-                self.panel_id, self.tool, args, triggered_by="ai", user_id=ctx.user_id or None
+                self.panel_id,
+                self.tool,
+                args,
+                triggered_by="ai",
+                user_id=ctx.user_id or None,
+                event_id=ctx.idempotency_key,  # a flow step's key: its run_flow starts once
             )
         except PanelRuntimeError as exc:
             raise ToolError(exc.message) from exc

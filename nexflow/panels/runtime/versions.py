@@ -117,6 +117,8 @@ class CallOutcome:
     logs: tuple[str, ...] = ()
     error_code: str | None = None
     error: str | None = None
+    # one answer per ``$emit('run_flow', ...)``: {flow, ok, run_id | error, message}
+    flows: tuple[JSONObject, ...] = ()
 
     def to_json(self) -> JSONObject:
         return {
@@ -128,5 +130,6 @@ class CallOutcome:
             "version": self.version,
             "result": self.result,
             "logs": list(self.logs),
+            "flows": list(self.flows),
             "error": {"code": self.error_code, "message": self.error} if not self.ok else None,
         }
