@@ -170,10 +170,13 @@ class ApprovalService:
         await self._audit(stored, answer)
         if self.on_flow_answer is None:
             log.warning("flow_answer_dropped", approval=record.id, reason="flows are off")
-            return "expired"
-        if not await self.on_flow_answer(flow[0], flow[1], approve, user_id):
-            return "expired"  # the node no longer waits: expired, or the run ended
-        return answer
+        elif await self.on_flow_answer(flow[0], flow[1], approve, user_id):
+            return answer
+        # The node no longer waits (expired, the run paused or ended) or flows are off: the
+        # user hears "expired", and the stored answer is marked so, or a restart would
+        # deliver it to the node after all.
+        await self._store.expire_flow_approval(record.id)
+        return "expired"
 
     async def issue(
         self, user_id: str, channel: str, title: str, detail: str, key: str

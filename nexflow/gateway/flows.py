@@ -49,7 +49,7 @@ from nexflow.flows.loader import load_flow, load_flow_text
 from nexflow.flows.model import FLOW_NAME, Flow, bind_inputs
 from nexflow.flows.status import RunStats, RunStatus, RunSummary
 from nexflow.gateway.flow_host import FlowNotFound, GatewayFlowHost, flow_file
-from nexflow.storage.sqlite_flows import FlowStorage
+from nexflow.storage.sqlite_flows import FlowStorage, parse_flow_key
 from nexflow.workspace.api import WorkspaceError
 from nexflow.workspace.lazy import LazyWorkspaces
 
@@ -149,8 +149,27 @@ class FlowService:
             engine = await self.engine()
             await engine.list_runs(limit=1)  # launches DBOS: recovery starts here
             log.info("flows_resumed")
+            await self._redeliver(engine)
         except FlowError as exc:
             log.error("flows_resume_failed", error=exc.message, exc_info=exc)
+
+    async def _redeliver(self, engine: FlowEngine) -> None:
+        """Answers stored before a crash kept them from their node (the approval is
+        recorded first, then sent to the engine): each still-waiting node gets its stored
+        answer now. A node that has it already or no longer waits is left alone (the send
+        is idempotent per node)."""
+        for record in await self._store.answered_flow_approvals():
+            flow = parse_flow_key(record.call_key)
+            if flow is None:
+                continue
+            approved = record.status == "approved"
+            try:
+                if approved:
+                    await self._store.flow_approved(flow[0], at=record.decided_at)
+                await engine.answer(flow[0], flow[1], approved, by=record.user_id)
+            except FlowError:
+                continue
+            log.info("flow_answer_redelivered", run=flow[0], node=flow[1], approval=record.id)
 
     def _unfinished(self) -> bool:
         url = self._config.database_for(self._home)

@@ -60,12 +60,14 @@ class FlowStorage(Protocol):
     ) -> dict[str, Any]: ...
     async def flow_trust(self, run_id: str) -> FlowTrust: ...
     async def taint_flow(self, run_id: str, source: str) -> None: ...
-    async def flow_approved(self, run_id: str) -> None: ...
+    async def flow_approved(self, run_id: str, at: float | None = None) -> None: ...
     async def copy_flow_trust(self, source: str, target: str) -> None: ...
     async def ask_flow(self, approval: ApprovalRecord, ask: Outbound) -> bool: ...
     async def answer_flow_approval(
         self, approval_id: str, user_id: str, approve: bool
     ) -> tuple[ApprovalAnswer, ApprovalRecord | None]: ...
+    async def answered_flow_approvals(self) -> list[ApprovalRecord]: ...
+    async def expire_flow_approval(self, approval_id: str) -> None: ...
     async def user_role(self, user_id: str) -> str | None: ...
 
 
@@ -128,12 +130,16 @@ class SQLiteFlows(SQLiteConnection):
 
         await self._run(q)
 
-    async def flow_approved(self, run_id: str) -> None:
+    async def flow_approved(self, run_id: str, at: float | None = None) -> None:
+        """An approval node of the run was answered yes (now, or ``at``: a later time
+        already stored wins)."""
+
         def q(c: sqlite3.Connection) -> None:
             c.execute(
                 "INSERT INTO flow_trust (run_id, approved_at) VALUES (?,?) "
-                "ON CONFLICT(run_id) DO UPDATE SET approved_at=excluded.approved_at",
-                (run_id, time.time()),
+                "ON CONFLICT(run_id) DO UPDATE SET approved_at="
+                "max(excluded.approved_at, coalesce(flow_trust.approved_at, 0))",
+                (run_id, time.time() if at is None else at),
             )
 
         await self._run(q)
@@ -202,6 +208,33 @@ class SQLiteFlows(SQLiteConnection):
                     ("approved" if approve else "declined", now, approval_id),
                 )
                 return ("approved" if approve else "declined"), a
+
+        return await self._run(q)
+
+    async def expire_flow_approval(self, approval_id: str) -> None:
+        """An answer its node could not take (it no longer waits: the run was paused,
+        stopped or ended): the user was told it expired, so it is not redelivered later."""
+
+        def q(c: sqlite3.Connection) -> None:
+            c.execute(
+                "UPDATE approvals SET status='expired' WHERE id=? "
+                "AND status IN ('approved','declined')",
+                (approval_id,),
+            )
+
+        await self._run(q)
+
+    async def answered_flow_approvals(self) -> list[ApprovalRecord]:
+        """Flow approvals answered yes or no that have not run out: the answers a crash
+        may have kept from their node (stored, not yet delivered to the engine)."""
+
+        def q(c: sqlite3.Connection) -> list[ApprovalRecord]:
+            rows = c.execute(
+                f"SELECT {_COLS} FROM approvals WHERE inbox_id IS NULL AND call_key LIKE ? "
+                "AND status IN ('approved','declined') AND expires_at > ? ORDER BY decided_at",
+                (f"{FLOW_KEY_PREFIX}%", time.time()),
+            ).fetchall()
+            return [ApprovalRecord(*row) for row in rows]
 
         return await self._run(q)
 

@@ -238,3 +238,23 @@ async def test_flow_host_does_not_offer_another_users_tools(gw: GatewayHarness) 
         RunInfo("r2", "x", other, Origin("web")), "n", "no_such_tool", {}, "r2:n:1"
     )
     assert not result.ok and "no tool named 'no_such_tool'" in (result.error or "")
+
+
+async def test_an_answer_its_paused_node_cannot_take_is_expired_and_not_redelivered(
+    gw: GatewayHarness,
+) -> None:
+    """The user hears "expired" and the stored answer says so: a restart's redelivery of
+    answers a crash kept from their node must not apply it after all."""
+    user = await owner_of(gw)
+    flows = service(gw)
+    text = "name: later\nnodes:\n  ask: {type: approval, title: 'Go?'}\n"
+    await flows.save_flow(user, "later", text)
+    run_id = await flows.start(user, "later", {}, Origin("web"))
+    engine = await flows.engine()
+    assert (await engine.wait(run_id, owner=user, timeout_s=20)).status == "waiting"
+    await flows.control(user, run_id, "pause")
+    assert gw.app is not None
+    (pending,) = await gw.app.storage.approvals_for(user)
+    resp = await gw.http.post(f"/api/v1/confirmations/{pending.id}", json={"approve": True})
+    assert (resp.status_code, resp.json()) == (410, {"outcome": "expired"})
+    assert await gw.app.storage.answered_flow_approvals() == []
