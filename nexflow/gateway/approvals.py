@@ -152,22 +152,22 @@ class ApprovalService:
         expires_at = record.created_at + expires_s
         record = replace(record, expires_at=expires_at)
         ask = ask.model_copy(update={"expires_at": expires_at})
-        new = await self._store.ask_flow(record, ask)
-        if new:
-            if self.notify is not None:
-                self.notify()
-            await self._audit(record, "requested")
+        new = await self._store.ask_flow(record, ask, [approval_audit(record, "requested")])
+        if new and self.notify is not None:
+            self.notify()
         return new
 
     async def _answer_flow(
         self, record: ApprovalRecord, flow: tuple[str, str], user_id: str, approve: bool
     ) -> Answer:
-        answer, stored = await self._store.answer_flow_approval(record.id, user_id, approve)
+        outcome = "approved" if approve else "declined"
+        answer, stored = await self._store.answer_flow_approval(
+            record.id, user_id, approve, [approval_audit(record, outcome)]
+        )
         if answer == "not_yours":
             log.warning("approval_answer_refused", approval=record.id, user_id=user_id)
         if answer not in ("approved", "declined") or stored is None:
             return answer
-        await self._audit(stored, answer)
         if self.on_flow_answer is None:
             log.warning("flow_answer_dropped", approval=record.id, reason="flows are off")
         elif await self.on_flow_answer(flow[0], flow[1], approve, user_id):

@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from nexflow.bus.events import Outbound
-from nexflow.storage.base import ApprovalAnswer, ApprovalRecord
-from nexflow.storage.sqlite_conn import SQLiteConnection, _tx
+from nexflow.storage.base import ApprovalAnswer, ApprovalRecord, AuditRecord
+from nexflow.storage.sqlite_conn import SQLiteConnection, _insert_audit, _tx
 from nexflow.storage.sqlite_queue import insert_outbox
 
 _COLS = (
@@ -62,9 +63,11 @@ class FlowStorage(Protocol):
     async def taint_flow(self, run_id: str, source: str) -> None: ...
     async def flow_approved(self, run_id: str, at: float | None = None) -> None: ...
     async def copy_flow_trust(self, source: str, target: str) -> None: ...
-    async def ask_flow(self, approval: ApprovalRecord, ask: Outbound) -> bool: ...
+    async def ask_flow(
+        self, approval: ApprovalRecord, ask: Outbound, audit: Sequence[AuditRecord] = ()
+    ) -> bool: ...
     async def answer_flow_approval(
-        self, approval_id: str, user_id: str, approve: bool
+        self, approval_id: str, user_id: str, approve: bool, audit: Sequence[AuditRecord] = ()
     ) -> tuple[ApprovalAnswer, ApprovalRecord | None]: ...
     async def answered_flow_approvals(self) -> list[ApprovalRecord]: ...
     async def expire_flow_approval(self, approval_id: str) -> None: ...
@@ -157,9 +160,12 @@ class SQLiteFlows(SQLiteConnection):
 
         await self._run(q)
 
-    async def ask_flow(self, approval: ApprovalRecord, ask: Outbound) -> bool:
-        """Store a flow approval and queue its card, once per ``call_key``: False (and
-        nothing stored) when this node was asked already."""
+    async def ask_flow(
+        self, approval: ApprovalRecord, ask: Outbound, audit: Sequence[AuditRecord] = ()
+    ) -> bool:
+        """Store a flow approval, queue its card and write ``audit``, in one transaction
+        and once per ``call_key``: False (and nothing stored) when this node was asked
+        already."""
 
         def q(c: sqlite3.Connection) -> bool:
             now = time.time()
@@ -180,15 +186,17 @@ class SQLiteFlows(SQLiteConnection):
                     ),
                 )  # fmt: skip
                 insert_outbox(c, ask, now)
+                _insert_audit(c, audit, now)
                 return True
 
         return await self._run(q)
 
     async def answer_flow_approval(
-        self, approval_id: str, user_id: str, approve: bool
+        self, approval_id: str, user_id: str, approve: bool, audit: Sequence[AuditRecord] = ()
     ) -> tuple[ApprovalAnswer, ApprovalRecord | None]:
-        """Record the owner's answer to a flow approval once: ``expired`` when it was
-        answered already or ran out."""
+        """Record the owner's answer to a flow approval once, with ``audit`` in the same
+        transaction: ``expired`` (nothing written) when it was answered already or ran
+        out."""
 
         def q(c: sqlite3.Connection) -> tuple[ApprovalAnswer, ApprovalRecord | None]:
             now = time.time()
@@ -207,6 +215,7 @@ class SQLiteFlows(SQLiteConnection):
                     "UPDATE approvals SET status=?, decided_at=? WHERE id=?",
                     ("approved" if approve else "declined", now, approval_id),
                 )
+                _insert_audit(c, audit, now)
                 return ("approved" if approve else "declined"), a
 
         return await self._run(q)
