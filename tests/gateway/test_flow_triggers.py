@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from nexflow.flows.triggers import fire_run_id
 from nexflow.gateway.flow_schedule import TABLE
@@ -17,19 +15,7 @@ from nexflow.gateway.flow_triggers import FlowTriggers, job_id
 from nexflow.gateway.flows import FlowService
 from nexflow.tasks.jobstore import SQLiteJobStore
 from nexflow.testing.harness import GatewayHarness
-from nexflow.tools.base import ToolContext, ToolResult, ToolSpec
-
-
-class WhoAmI:
-    """Records the user each call runs as."""
-
-    def __init__(self) -> None:
-        self.spec = ToolSpec("whoami", "the caller's user id")
-        self.users: list[str] = []
-
-    async def run(self, args: Mapping[str, Any], ctx: ToolContext) -> ToolResult:
-        self.users.append(ctx.user_id)
-        return ToolResult(ctx.user_id)
+from nexflow.testing.tools import WhoAmI
 
 
 def daily(at: datetime) -> str:

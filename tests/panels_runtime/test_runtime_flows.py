@@ -6,7 +6,6 @@ disabled flows are answered in the outcome, never as a 5xx."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 from nexflow.gateway.flows import FlowService
 from nexflow.panels.runtime import PanelService
 from nexflow.testing.harness import GatewayHarness
-from nexflow.tools.base import ToolContext, ToolResult, ToolSpec
+from nexflow.testing.tools import WhoAmI
 
 FLOW = """\
 name: note
@@ -51,18 +50,6 @@ PANEL = """<NexusPanel id="launcher" title="Launcher">
     </Action>
   </View>
 </NexusPanel>"""
-
-
-class WhoAmI:
-    """Records the user each call runs as."""
-
-    def __init__(self) -> None:
-        self.spec = ToolSpec("whoami", "the caller's user id")
-        self.users: list[str] = []
-
-    async def run(self, args: Mapping[str, Any], ctx: ToolContext) -> ToolResult:
-        self.users.append(ctx.user_id)
-        return ToolResult(ctx.user_id)
 
 
 def parts(gw: GatewayHarness) -> tuple[PanelService, FlowService]:
