@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import sys
 from dataclasses import dataclass
@@ -188,7 +189,11 @@ async def _model(config: NexflowConfig) -> list[Check]:
                     f"start the server at {profile.api_base} or fix llm.models.{name}.api_base",
                 )
             )
-        elif profile.api_key is None and not profile.model.startswith(("ollama", "local")):
+        elif (
+            profile.api_key is None
+            and not profile.model.startswith(("ollama", "local"))
+            and not (profile.model.startswith("openai/") and os.environ.get("OPENAI_API_KEY"))
+        ):
             checks.append(
                 Check(
                     False,

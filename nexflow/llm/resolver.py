@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -173,7 +174,10 @@ class ModelResolver:
         match client_kind(profile):
             case "openai":
                 if not target.api_base:
-                    target = dataclasses.replace(target, api_base=OPENAI_API_BASE)
+                    # OpenAI's own endpoint, with OPENAI_API_KEY when the profile names no
+                    # key (as litellm, which answered these profiles before, reads it)
+                    key = target.api_key or os.environ.get("OPENAI_API_KEY") or None
+                    target = dataclasses.replace(target, api_base=OPENAI_API_BASE, api_key=key)
                 compat = OpenAICompatClient(target, self._prices, stream=stream)
                 self._closers.append(compat.aclose)
                 return compat

@@ -82,6 +82,7 @@ class FakeLLMServer(ScriptedServer[Reply]):
     brain: Brain = default_brain
     latency_s: float = 0.0
     embedding_requests: list[dict[str, Any]] = field(default_factory=list)
+    authorizations: list[str] = field(default_factory=list)  # each chat call's header
 
     @property
     def base_url(self) -> str:
@@ -118,6 +119,7 @@ class FakeLLMServer(ScriptedServer[Reply]):
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
+        self.authorizations.append(request.headers.get("Authorization", ""))
         reply = self.next_reply(body)
         delay = reply.delay_s + self.latency_s
         if delay:

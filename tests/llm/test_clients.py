@@ -16,6 +16,7 @@ from nexflow.llm import (
     ProviderUnavailable,
     litellm_client,
 )
+from nexflow.llm import resolver as resolver_module
 from nexflow.llm.litellm_client import LiteLLMClient, LiteLLMLoader, ModelTarget
 from nexflow.llm.openai_compat import OpenAICompatClient
 from nexflow.llm.prices import OWN_PRICE_FILE, PriceMap
@@ -263,3 +264,23 @@ def test_client_choice(profile: ModelProfile, native: bool) -> None:
 )
 def test_client_kind(profile: ModelProfile, kind: str) -> None:
     assert client_kind(profile) == kind
+
+
+async def test_openai_profile_without_a_key_uses_openai_api_key(
+    fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``openai/<model>`` with no api_base is OpenAI's endpoint through the built-in client;
+    with no key in the profile it reads OPENAI_API_KEY, as litellm did for it before."""
+    monkeypatch.setattr(resolver_module, "OPENAI_API_BASE", fake_llm.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
+    request = LLMRequest(messages=[{"role": "user", "content": "hi"}])
+    for profile, sent in (
+        (ModelProfile(model="openai/fake"), "Bearer sk-from-env"),
+        (ModelProfile(model="openai/fake", api_key="sk-profile"), "Bearer sk-profile"),
+    ):
+        resolver = ModelResolver(LLMConfig(models={"default": profile}), LiteLLMLoader())
+        try:
+            await (await resolver.client_for()).complete(request)
+        finally:
+            await resolver.close()
+        assert fake_llm.authorizations[-1] == sent
