@@ -114,7 +114,7 @@ class FlowTriggers:
     async def _load(self) -> TriggerScheduler | None:
         try:
             sched = await asyncio.to_thread(self._open)
-            sched.start(self._stopped.set)
+            sched.start(self._stopped.set, paused=True)
         except Exception:
             log.exception("flow_triggers_start_failed")
             return None

@@ -59,45 +59,70 @@ class ReminderExecutor(BaseExecutor):  # type: ignore[misc]  # APScheduler 3 shi
 class Engine:
     """The job store and the scheduler. Build and :meth:`open` it in a worker thread,
     :meth:`start` it on the loop; ``add``, ``remove`` and the store's queries block
-    (one short SQLite statement each), so the service runs them in a thread."""
+    (one short SQLite statement each), so the service runs them in a thread.
 
-    def __init__(self, db_path: Path, timezone: tzinfo, fire: FireFn) -> None:
-        self.store = SQLiteJobStore(db_path)
+    Reminders use it as it is; flow triggers (``nexflow.gateway.flow_schedule``) with
+    their own table, job function and limits."""
+
+    def __init__(
+        self,
+        db_path: Path,
+        timezone: tzinfo,
+        fire: FireFn,
+        *,
+        table: str = "reminder_jobs",
+        job_func: str = JOB_FUNC,
+        max_instances: int = 1,
+    ) -> None:
+        self.store = SQLiteJobStore(db_path, table=table)
         self.executor = ReminderExecutor(fire)
         self._timezone = timezone
+        self._job_func = job_func
+        self._max_instances = max_instances
         self._scheduler: AsyncIOScheduler | None = None
 
     def open(self) -> None:
         self.store.open()
 
-    def start(self, on_shutdown: Callable[[], None]) -> None:
-        """Start scheduling on the running loop; overdue reminders fire right away.
-        ``on_shutdown`` is called once :meth:`shutdown` took effect (on the loop)."""
+    def start(self, on_shutdown: Callable[[], None], *, paused: bool = False) -> None:
+        """Start scheduling on the running loop; overdue jobs fire right away (once
+        :meth:`resume` is called, when ``paused``). ``on_shutdown`` is called once
+        :meth:`shutdown` took effect (on the loop)."""
         scheduler = AsyncIOScheduler(
             timezone=self._timezone,
             jobstores={STORE: self.store},
             executors={EXECUTOR: self.executor},
-            job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
+            job_defaults={
+                "coalesce": True,
+                "misfire_grace_time": None,
+                "max_instances": self._max_instances,
+            },
         )
         scheduler.add_listener(lambda _event: on_shutdown(), EVENT_SCHEDULER_SHUTDOWN)
-        scheduler.start()
+        scheduler.start(paused=paused)
         self._scheduler = scheduler
+
+    def resume(self) -> None:
+        self._running().resume()
 
     def shutdown(self) -> None:
         """Stop scheduling (on the loop's next turn) and close the store."""
         self._running().shutdown(wait=False)
 
-    def add(self, rid: str, name: str, kwargs: dict[str, Any], trigger: Any) -> Job | None:
-        """Schedule a reminder job; None when ``rid`` is taken."""
+    def add(
+        self, rid: str, name: str, kwargs: dict[str, Any], trigger: Any, *, replace: bool = False
+    ) -> Job | None:
+        """Schedule a job; None when ``rid`` is taken (``replace``: it is replaced)."""
         try:
             return self._running().add_job(
-                JOB_FUNC,
+                self._job_func,
                 trigger=trigger,
                 id=rid,
                 name=name,
                 kwargs=kwargs,
                 jobstore=STORE,
                 executor=EXECUTOR,
+                replace_existing=replace,
             )
         except ConflictingIdError:
             return None
@@ -112,7 +137,7 @@ class Engine:
 
     def _running(self) -> AsyncIOScheduler:
         if self._scheduler is None:
-            raise RuntimeError("the reminder engine is not started")
+            raise RuntimeError("the scheduler is not started")
         return self._scheduler
 
 
