@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 import sys
 from dataclasses import dataclass
@@ -165,7 +164,7 @@ async def _model(config: NexflowConfig) -> list[Check]:
             )
         ]
     from nexflow.llm import litellm_client
-    from nexflow.llm.resolver import client_kind
+    from nexflow.llm.resolver import api_key_for, client_kind
 
     checks = []
     for name, profile in models.items():
@@ -189,11 +188,7 @@ async def _model(config: NexflowConfig) -> list[Check]:
                     f"start the server at {profile.api_base} or fix llm.models.{name}.api_base",
                 )
             )
-        elif (
-            profile.api_key is None
-            and not profile.model.startswith(("ollama", "local"))
-            and not (profile.model.startswith("openai/") and os.environ.get("OPENAI_API_KEY"))
-        ):
+        elif api_key_for(profile) is None and not profile.model.startswith(("ollama", "local")):
             checks.append(
                 Check(
                     False,

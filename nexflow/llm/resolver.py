@@ -173,11 +173,8 @@ class ModelResolver:
         target, stream = _target(profile), self._config.stream
         match client_kind(profile):
             case "openai":
-                if not target.api_base:
-                    # OpenAI's own endpoint, with OPENAI_API_KEY when the profile names no
-                    # key (as litellm, which answered these profiles before, reads it)
-                    key = target.api_key or os.environ.get("OPENAI_API_KEY") or None
-                    target = dataclasses.replace(target, api_base=OPENAI_API_BASE, api_key=key)
+                if not target.api_base:  # OpenAI's own endpoint (key: api_key_for)
+                    target = dataclasses.replace(target, api_base=OPENAI_API_BASE)
                 compat = OpenAICompatClient(target, self._prices, stream=stream)
                 self._closers.append(compat.aclose)
                 return compat
@@ -268,11 +265,21 @@ def client_kind(profile: ModelProfile) -> ClientKind:
     return "litellm"
 
 
+def api_key_for(profile: ModelProfile) -> str | None:
+    """The profile's key; for OpenAI's own endpoint (the built-in client, no api_base)
+    without one, ``OPENAI_API_KEY``, as litellm read it for these profiles before."""
+    if profile.api_key is not None:
+        return profile.api_key.get_secret_value()
+    if profile.api_base is None and client_kind(profile) == "openai":
+        return os.environ.get("OPENAI_API_KEY") or None
+    return None
+
+
 def _target(profile: ModelProfile) -> ModelTarget:
     return ModelTarget(
         model=profile.model,
         api_base=profile.api_base,
-        api_key=profile.api_key.get_secret_value() if profile.api_key else None,
+        api_key=api_key_for(profile),
         timeout_s=profile.timeout_s,
         max_tokens=profile.max_tokens,
         temperature=profile.temperature,
