@@ -1,0 +1,4 @@
+// Placeholder until this area is built.
+export function FilesView() {
+  return <p>files</p>;
+}

@@ -1,0 +1,4 @@
+// Placeholder until this area is built.
+export function OpsView() {
+  return <p>ops</p>;
+}

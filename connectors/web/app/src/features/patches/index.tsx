@@ -1,0 +1,4 @@
+// Placeholder until this area is built.
+export function PatchesView() {
+  return <p>patches</p>;
+}

@@ -1,0 +1,4 @@
+// Placeholder until this area is built.
+export function WorkspaceView() {
+  return <p>workspace</p>;
+}

@@ -1,0 +1,3 @@
+import type { Dictionary } from "./index";
+
+export const ops: Dictionary = {};
