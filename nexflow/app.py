@@ -75,6 +75,7 @@ from nexflow.tools.toolset import Toolbox
 from nexflow.trust import TrustGate
 from nexflow.web.app import WebServices, create_app
 from nexflow.web.asgi import Authenticator
+from nexflow.web.events import EventHub
 from nexflow.web.hooks import ServesWeb
 from nexflow.workspace.lazy import LazyWorkspaces
 from nexflow.workspace.wiring import build_workspaces
@@ -102,6 +103,7 @@ class Application:
     mcp_servers: McpServers | None = None  # MCP servers Nexflow is a client of (lazy)
     flows: FlowService | None = None  # the flow engine starts on first use (docs/flows.md)
     flow_triggers: FlowTriggers | None = None  # cron triggers, loaded in the background
+    events: EventHub | None = None  # /ws/events' fan-out; its render tasks end at stop
     web: FastAPI = field(init=False)
     _pumps: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -165,6 +167,8 @@ class Application:
             await self.host_feed.stop()
         if self.workspaces is not None:
             await self.workspaces.stop()
+        if self.events is not None:
+            await self.events.close()  # before the panels: no render is left running
         if self.panels is not None:
             await self.panels.stop()  # closes the sandbox engine
         if self.mcp_servers is not None:
@@ -509,6 +513,8 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         mcp_servers=mcp_servers,  # closed by stop()
         flows=flows,  # closed by stop()
         flow_triggers=_flow_triggers(config, flows, budgets),  # stopped by stop()
+        # /ws/events: each panel change rendered once, each patch event heard
+        events=EventHub.listening_to(panels, workspaces.hooks if workspaces else None),
     )
     application.panels, application.panel_mcp = panels, panel_mcp
     application.memory, application.workspaces = memory, workspaces
@@ -543,6 +549,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         nexflow_config=config,
         flows=flows,
         agents=agents,
+        events=application.events,
         routes=tuple(
             route
             for connector in connectors.values()

@@ -12,7 +12,6 @@ import argparse
 import contextlib
 import gc
 import ipaddress
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,16 +26,9 @@ EX_CONFIG = 78
 
 
 def _config_path(arg: str | None) -> Path | None:
-    if arg:
-        return Path(arg).expanduser()
-    env = os.environ.get("NEXFLOW_CONFIG")
-    if env:
-        return Path(env).expanduser()
-    home = Path(os.environ.get("NEXFLOW_HOME") or "~/.nexflow").expanduser()
-    for candidate in (Path("config.yml"), home / "config.yml"):
-        if candidate.is_file():
-            return candidate
-    return None
+    from nexflow.config.loader import find_config_path
+
+    return find_config_path(arg)
 
 
 def load_or_exit(arg: str | None) -> NexflowConfig:
@@ -87,7 +79,7 @@ def _serve_setup(args: argparse.Namespace) -> uvicorn.Server | None:
     from nexflow.config import ConfigError
 
     try:
-        return make_server(config)
+        return make_server(config, _config_path(args.config))
     except ConfigError as exc:
         print(f"nexflow: {exc.render()}", file=sys.stderr)
         return None
@@ -108,7 +100,7 @@ def frozen_startup() -> Iterator[None]:
         gc.enable()
 
 
-def make_server(config: NexflowConfig) -> uvicorn.Server:
+def make_server(config: NexflowConfig, config_path: Path | None = None) -> uvicorn.Server:
     """Import the gateway, build it (logging configured) and wrap it in a uvicorn server
     that is not started yet. Raises ``ConfigError`` for a section the model cannot check
     (a connector's)."""
@@ -120,6 +112,10 @@ def make_server(config: NexflowConfig) -> uvicorn.Server:
     hub = LogHub()
     configure_logging(config.logging.level, config.logging.format, hub)
     application = build_application(config, hub)
+    from nexflow.config.edit import ConfigFile
+
+    # The file the settings page edits: the one this gateway was started with.
+    application.web.state.config_file = ConfigFile(config_path)
     return uvicorn.Server(
         uvicorn.Config(
             application.web,

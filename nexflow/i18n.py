@@ -290,8 +290,10 @@ _RU: dict[str, str] = {
     "budget_daily_warning": "⚠ Использовано {percent}% дневного бюджета в {limit} токенов.",
     "budget_monthly_warning": "⚠ Использовано {percent}% месячного бюджета в {limit} токенов.",
     "status_usage": "LLM сегодня: вызовов {calls}, токенов {tokens}, ${cost}",
-    "status_budget": "ваши токены: сегодня {today} из {daily}, за месяц {month} из {monthly}",
-    "status_unlimited": "без ограничений",
+    # "из {daily}" would read "270 из без ограничений" when unlimited: name the limit instead.
+    "status_budget": "ваши токены: сегодня {today} (лимит: {daily}), за месяц {month} "
+    "(лимит: {monthly})",
+    "status_unlimited": "нет",
     "help_workspaces": (
         "/sync <панель> — спросить ИИ, что изменения этой панели значат для других панелей и "
         "файлов; каждое изменение приходит патчем на проверку\n"

@@ -258,3 +258,19 @@ _HINTS = {
     "dict_type": "write a mapping (key: value lines)",
     "list_type": "write a list ([a, b] or '- item' lines)",
 }
+
+
+def find_config_path(arg: str | None, environ: Mapping[str, str] | None = None) -> Path | None:
+    """The configuration file ``nexflow serve`` reads: ``--config``, else ``NEXFLOW_CONFIG``,
+    else ``./config.yml`` or ``$NEXFLOW_HOME/config.yml`` when one exists, else None."""
+    env = os.environ if environ is None else environ
+    if arg:
+        return Path(arg).expanduser()
+    named = env.get("NEXFLOW_CONFIG")
+    if named:
+        return Path(named).expanduser()
+    home = Path(env.get("NEXFLOW_HOME") or "~/.nexflow").expanduser()
+    for candidate in (Path("config.yml"), home / "config.yml"):
+        if candidate.is_file():
+            return candidate
+    return None

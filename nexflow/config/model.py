@@ -259,6 +259,9 @@ class SkillsConfig(_Section):
     # sha256): what `nexflow skills install <slug>` looks slugs up in. None is contacted
     # unless set (also NEXFLOW_SKILLS_INDEX).
     index: str | None = None
+    # Skills switched off by name (GraphStudio's dashboard, or by hand): loaded and listed
+    # with the reason, never offered to the model or run. Applies without a restart.
+    disabled: list[str] = Field(default_factory=list)
 
 
 class MemoryConfig(_Section):

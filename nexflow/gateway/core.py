@@ -137,6 +137,11 @@ class Gateway:
         except Overloaded:  # it stays pending in the inbox and runs at the next start
             log.warning("turn_not_queued", inbox_id=inbox_id, queue=self._bus.pending)
 
+    def stop_turn(self, session_id: str) -> int | None:
+        """Stop the turn ``session_id`` runs now (the chat's Stop button); the inbox id
+        of the stopped turn, or None when none runs."""
+        return self.runner.stop(session_id)
+
     # -- publish ------------------------------------------------------------------
 
     async def publish(self, event: InboundEvent) -> Accepted:

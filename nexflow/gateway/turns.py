@@ -8,15 +8,18 @@ turn needs in one round trip, then either
 * runs a slash command, or the agent loop with the session's (paged) history, or
 * resumes a parked turn from its checkpoint with the user's answers,
 
-and ends in one of three ways: **done** (reply, history, audit and outbox row committed
+and ends in one of four ways: **done** (reply, history, audit and outbox row committed
 together), **parked** (a call needs the user's approval: checkpoint, request and its card
-stored together; the worker is free at once), or **failed** (an exception: the turn runs
-again, and after ``bus.max_attempts`` runs it is a dead letter and its sender is told).
+stored together; the worker is free at once), **failed** (an exception: the turn runs
+again, and after ``bus.max_attempts`` runs it is a dead letter and its sender is told),
+or **stopped** (the user pressed Stop, :meth:`TurnRunner.stop`: the run is cancelled and
+the turn is done with what streamed so far, never run again).
 Parked turns whose request expires are closed by :meth:`expire_due` with a clear message.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -32,6 +35,7 @@ from nexflow.config.model import PermissionsConfig
 from nexflow.gateway.approvals import ApprovalService, approval_audit
 from nexflow.gateway.commands import CommandRouter
 from nexflow.gateway.outbox import OutboxDispatcher
+from nexflow.gateway.stop import stopped_event, stopped_note
 from nexflow.gateway.streaming import DraftFn, turn_sink
 from nexflow.llm.budget import Budgets
 from nexflow.memory.paging import PAGE_TOOLS, ContextPager, PagedHistory
@@ -39,6 +43,7 @@ from nexflow.observability.metrics import Metrics
 from nexflow.orchestrator.agent import Orchestrator, decline_rest
 from nexflow.orchestrator.checkpoint import Checkpoint
 from nexflow.orchestrator.steps import TurnResult
+from nexflow.orchestrator.tool_labels import ToolLabeler
 from nexflow.storage.base import (
     AuditRecord,
     MessageRecord,
@@ -67,6 +72,18 @@ class TurnSummary:
 
 Done = Callable[[TurnSummary], None]
 Requeue = Callable[[str, int], None]
+
+
+@dataclass(slots=True)
+class _Running:
+    """The turn a session's lane runs now: its task (what Stop cancels) and the text it
+    streamed (what a stopped turn keeps)."""
+
+    inbox_id: int
+    task: asyncio.Task[None] | None = None
+    text: list[str] = dataclasses.field(default_factory=list)
+    stopping: bool = False
+    finishing: bool = False  # its outcome is being stored: too late to stop
 
 
 class TurnRunner:
@@ -106,6 +123,19 @@ class TurnRunner:
         self._drafts = dict(drafts or {})
         self._budgets = budgets
         self._pager = pager  # None: the last ``history_limit`` messages, no paging
+        self._running: dict[str, _Running] = {}  # session id -> its turn running now
+
+    # -- stop -------------------------------------------------------------------------------
+
+    def stop(self, session_id: str) -> int | None:
+        """Cancel the turn ``session_id`` runs now; the inbox id of the turn stopped, or
+        None when none runs (or it is already storing its reply)."""
+        running = self._running.get(session_id)
+        if running is None or running.task is None or running.finishing or running.stopping:
+            return None
+        running.stopping = True
+        running.task.cancel()
+        return running.inbox_id
 
     # -- one run ------------------------------------------------------------------------
 
@@ -123,7 +153,7 @@ class TurnRunner:
                 await self._bury(start, "the turn was started more times than bus.max_attempts")
                 return
             try:
-                await self._run(start)
+                await self._stoppable(start)
             except Exception as exc:
                 log.exception("turn_failed", attempt=start.item.attempts)
                 self._metrics.errors.labels("turn").inc()
@@ -134,12 +164,77 @@ class TurnRunner:
                 else:
                     self._requeue(session.id, inbox_id)
 
-    async def _run(self, start: TurnStart) -> None:
+    async def _stoppable(self, start: TurnStart) -> None:
+        """Run the turn as its own task, which :meth:`stop` may cancel; a cancelled one
+        ends as stopped. A cancellation of the worker itself (shutdown) goes on up."""
+        session_id = start.session.id
+        running = _Running(start.item.id)
+        running.task = asyncio.create_task(self._run(start, running))
+        self._running[session_id] = running
+        try:
+            await running.task
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            if not running.stopping or (me is not None and me.cancelling()):
+                raise
+            await self._stopped(start, running)
+        finally:
+            if self._running.get(session_id) is running:
+                del self._running[session_id]
+
+    async def _stopped(self, start: TurnStart, running: _Running) -> None:
+        """A stopped turn is done: the user's message and the text streamed so far are
+        kept in the history, nothing else; its tabs get ``{"type": "stopped"}``."""
+        item, session = start.item, start.session
+        event = item.event
+        partial = "".join(running.text).rstrip()
+        note = stopped_note(event.metadata.get("lang"))
+        text = f"{partial}\n\n{note}" if partial else note
+        messages: list[NewMessage] = []
+        if start.checkpoint is not None:
+            checkpoint = Checkpoint.loads(start.checkpoint)
+            messages = decline_rest(checkpoint, "the user stopped the turn")
+            if checkpoint.kind == "command" or not messages:
+                messages = [NewMessage("user", event.message), *messages]
+        else:
+            messages = [NewMessage("user", event.message)]
+        messages.append(NewMessage("assistant", text))
+        audit = [
+            AuditRecord(
+                "turn_stopped",
+                event.channel,
+                "stopped",
+                event.user_id,
+                session.id,
+                {"inbox_id": item.id, "chars": len(partial)},
+            )
+        ]
+        # The web tab saw the text stream and gets the stopped frame: nothing to deliver.
+        web = event.channel == "web"
+        await self._storage.complete(item.id, messages, _answer(event, text), audit, delivered=web)
+        if not web:
+            self._outbox.notify()
+        self._streams.publish(session.id, stopped_event(item.id))
+        log.info("turn_stopped", chars=len(partial))
+        self._done(TurnSummary(item.id, session.id, text, [], "stopped"))
+
+    async def _run(self, start: TurnStart, running: _Running | None = None) -> None:
         started = time.perf_counter()
         item, session = start.item, start.session
         event = item.event
-        sink = turn_sink(self._streams, self._drafts.get(event.channel), event.chat_id, session.id)
         ctx = self._tool_context(event, session)
+        labels = ToolLabeler(
+            lambda: self._orchestrator.tools_for(ctx).specs(), event.metadata.get("lang")
+        )
+        sink = turn_sink(
+            self._streams,
+            self._drafts.get(event.channel),
+            event.chat_id,
+            session.id,
+            label=labels,
+            seen=running.text if running is not None else None,
+            live=event.channel == "web",
+        )
         approvals = TurnApprovals(start.decisions)
         command = self._commands is not None and self._commands.is_command(event.message)
         if start.checkpoint is not None:
@@ -164,6 +259,8 @@ class TurnRunner:
                 hidden_tools=() if paged.pages else PAGE_TOOLS,
                 approvals=approvals,
             )
+        if running is not None:
+            running.finishing = True
         if result.parked is not None:
             await self._park(item.id, event, session, result.parked)
             return

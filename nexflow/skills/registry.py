@@ -16,6 +16,7 @@ from nexflow.skills.model import Skill
 
 log = logging.getLogger(__name__)
 
+DISABLED_REASON = "switched off in the settings (skills.disabled)"
 WATCH_BACKOFF = Backoff(base_s=0.5, cap_s=30.0)  # a failed watcher restarts after 0.5 s, 1 s …
 
 
@@ -35,6 +36,7 @@ class SkillRegistry:
         on_change: Callable[[SkillRegistry], None] | None = None,
         debounce_ms: int = 300,
         locks: Sequence[Path] | None = None,
+        disabled: Sequence[str] = (),
     ) -> None:
         self.roots = tuple(roots)
         # Install locks (docs/skills.md, "Installing skills safely"); by default the
@@ -44,7 +46,9 @@ class SkillRegistry:
         self._max_depth = max_depth
         self._on_change = on_change
         self._debounce_ms = debounce_ms
-        self._skills: dict[str, Skill] = {}
+        self._loaded: dict[str, Skill] = {}  # as evaluated on this host
+        self._skills: dict[str, Skill] = {}  # the same, with the switched-off ones marked
+        self._disabled = frozenset(disabled)
         self._shadowed: tuple[tuple[Skill, Path], ...] = ()
         self._task: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
@@ -74,12 +78,32 @@ class SkillRegistry:
         """Load all roots again (blocking file I/O: use :meth:`areload` on the event loop)."""
         result = load_roots(self.roots, self._max_depth)
         loaded = refuse_tampered(result.skills, self.locks)
-        self._skills = {name: evaluate(s, self.host) for name, s in loaded.items()}
+        self._loaded = {name: evaluate(s, self.host) for name, s in loaded.items()}
+        self._skills = self._switched(self._loaded)
         self._shadowed = result.shadowed
         unavailable = sum(not s.available for s in self._skills.values())
         log.info("loaded %d skills (%d unavailable)", len(self._skills), unavailable)
         if self._on_change is not None:
             self._on_change(self)
+
+    @property
+    def disabled(self) -> frozenset[str]:
+        return self._disabled
+
+    def set_disabled(self, names: Sequence[str]) -> None:
+        """Switch skills off by name (``skills.disabled``) or back on, without reloading."""
+        self._disabled = frozenset(names)
+        self._skills = self._switched(self._loaded)
+        if self._on_change is not None:
+            self._on_change(self)
+
+    def _switched(self, skills: dict[str, Skill]) -> dict[str, Skill]:
+        return {
+            name: skill.with_status(available=False, reason=DISABLED_REASON)
+            if name in self._disabled
+            else skill
+            for name, skill in skills.items()
+        }
 
     async def areload(self) -> None:
         await asyncio.to_thread(self.reload)

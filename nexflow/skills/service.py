@@ -74,7 +74,12 @@ def build_skills(config: NexflowConfig, storage: Storage, tools: ToolRegistry) -
         if service is not None:
             service._refresh(registry)
 
-    registry = SkillRegistry(roots, host=HostContext(env=secrets), on_change=on_change)
+    registry = SkillRegistry(
+        roots,
+        host=HostContext(env=secrets),
+        on_change=on_change,
+        disabled=config.skills.disabled,
+    )
     level = None if config.skills.isolation == "auto" else IsolationLevel(config.skills.isolation)
     hidden = [config.home, *([config.secrets_file] if config.secrets_file else [])]
     runner = SkillRunner(isolation=level, hidden_paths=hidden)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from nexflow.bus.events import InboundEvent, Outbound
+from nexflow.storage.dashboard import DayUsage, QueueCounts, UserRow
 from nexflow.storage.stats import Activity, Backlog, Invocations, ToolUsage
 
 
@@ -23,6 +24,19 @@ class SessionRecord:
     title: str
     created_at: float
     updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    """A conversation as a list shows it: ``title`` is the first thing the user said
+    (trimmed), ``messages`` counts what the user and the assistant said."""
+
+    id: str
+    channel: str
+    title: str
+    created_at: float
+    updated_at: float
+    messages: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +240,13 @@ class Storage(Protocol):
     async def chat_session(self, user_id: str, channel: str, chat_id: str) -> SessionRecord: ...
     async def get_session(self, session_id: str) -> SessionRecord | None: ...
     async def list_sessions(self, user_id: str | None, limit: int) -> list[SessionRecord]: ...
+    async def session_summaries(
+        self, user_id: str, query: str | None, limit: int
+    ) -> list[SessionSummary]:
+        """``user_id``'s conversations, newest first; with ``query``, only those whose
+        messages contain it (case-insensitive)."""
+        ...
+
     async def history(self, session_id: str, limit: int) -> list[MessageRecord]: ...
     async def session_messages(
         self, session_id: str, after_id: int, until_id: int | None, limit: int
@@ -320,6 +341,11 @@ class Storage(Protocol):
     ) -> list[Invocations]: ...
     async def activity(self, user_id: str | None, since: float, first_day: str) -> Activity: ...
     async def backlog(self, user_id: str | None, now: float) -> Backlog: ...
+
+    # dashboard (sqlite_dashboard; user_id None: everyone)
+    async def queue_counts(self, user_id: str | None) -> QueueCounts: ...
+    async def usage_per_day(self, user_id: str | None, first_day: str) -> list[DayUsage]: ...
+    async def users_overview(self, first_day: str) -> list[UserRow]: ...
 
     # webhooks
     async def remember_delivery(self, hook: str, delivery: str, now: float, keep_s: float) -> bool:

@@ -10,9 +10,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from nexflow.storage import codec
-from nexflow.storage.base import AuditRecord, MessageRecord, SessionRecord, TaskRecord
+from nexflow.storage.base import (
+    AuditRecord,
+    MessageRecord,
+    SessionRecord,
+    SessionSummary,
+    TaskRecord,
+)
 from nexflow.storage.sqlite_agents import SQLiteAgents
 from nexflow.storage.sqlite_conn import _insert_audit, _tx, message_row, select_history
+from nexflow.storage.sqlite_dashboard import SQLiteDashboard
 from nexflow.storage.sqlite_flows import SQLiteFlows
 from nexflow.storage.sqlite_hooks import SQLiteHooks
 from nexflow.storage.sqlite_identity import SQLiteIdentity
@@ -31,6 +38,7 @@ class SQLiteStorage(
     SQLiteStats,
     SQLiteFlows,
     SQLiteAgents,
+    SQLiteDashboard,
 ):
     """The default storage: a single SQLite file."""
 
@@ -132,6 +140,43 @@ class SQLiteStorage(
 
         return await self._run(q)
 
+    async def session_summaries(
+        self, user_id: str, query: str | None, limit: int
+    ) -> list[SessionSummary]:
+        """The list of conversations (``GET /api/v1/sessions``): the title is the session's
+        own, else its first user message (else its first accepted one, still running).
+        ``query`` matches message text case-insensitively in any script (``casefold``,
+        which SQLite's ``LIKE`` and ``lower`` do only for ASCII)."""
+
+        def q(c: sqlite3.Connection) -> list[SessionSummary]:
+            c.create_function("nx_fold", 1, _fold, deterministic=True)
+            where, args = "s.user_id=?", [user_id]
+            needle = (query or "").strip().casefold()
+            if needle:
+                where += (
+                    " AND EXISTS (SELECT 1 FROM messages f WHERE f.session_id=s.id "
+                    "AND f.role IN ('user','assistant') AND instr(nx_fold(f.content), ?) > 0)"
+                )
+                args.append(needle)
+            rows = c.execute(
+                "SELECT s.id, s.channel, s.title, s.created_at, s.updated_at, "
+                "(SELECT COUNT(*) FROM messages m WHERE m.session_id=s.id AND "
+                "(m.role='user' OR (m.role='assistant' AND m.content != ''))), "
+                "COALESCE((SELECT content FROM messages m WHERE m.session_id=s.id "
+                "AND m.role='user' ORDER BY m.id LIMIT 1), (SELECT json_extract(i.payload, "
+                "'$.message') FROM inbox i WHERE i.session_id=s.id ORDER BY i.id LIMIT 1), '') "
+                f"FROM sessions s WHERE {where} ORDER BY s.updated_at DESC LIMIT ?",
+                (*args, limit),
+            ).fetchall()
+            return [
+                SessionSummary(
+                    str(r[0]), str(r[1]), _title(r[2] or r[6] or ""), r[3], r[4], int(r[5])
+                )
+                for r in rows
+            ]
+
+        return await self._run(q)
+
     async def history(self, session_id: str, limit: int) -> list[MessageRecord]:
         return await self._run(lambda c: select_history(c, session_id, limit))
 
@@ -214,6 +259,19 @@ class SQLiteStorage(
 
 
 _SESSION_COLS = "id, user_id, channel, chat_id, title, created_at, updated_at"
+
+
+TITLE_CHARS = 80
+
+
+def _fold(text: str | None) -> str | None:
+    return text.casefold() if isinstance(text, str) else text
+
+
+def _title(text: str) -> str:
+    """The first line of what the user said, cut at ``TITLE_CHARS``."""
+    line = " ".join(text.strip().split())
+    return line if len(line) <= TITLE_CHARS else line[: TITLE_CHARS - 1].rstrip() + "…"
 
 
 def _astuple(record: SessionRecord) -> tuple[Any, ...]:

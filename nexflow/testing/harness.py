@@ -20,6 +20,7 @@ import uvicorn
 
 from nexflow.app import Application, build_application
 from nexflow.config import load_config
+from nexflow.config.edit import ConfigFile
 from nexflow.observability.logging import LogHub, configure_logging
 from nexflow.testing.fake_llm import FakeLLMServer
 from nexflow.tools.base import ToolContext
@@ -74,6 +75,7 @@ class GatewayHarness:
         config = load_config(self._config_file, env)
         configure_logging("warning", "json", self.logs)
         self.app = build_application(config, self.logs)
+        self.app.web.state.config_file = ConfigFile(self._config_file, env)
         self._server = uvicorn.Server(
             uvicorn.Config(
                 self.app.web,

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from nexflow.mcp_client import McpServers
     from nexflow.panels.runtime import PanelService
     from nexflow.tools.toolset import Toolbox
+    from nexflow.web.events import EventHub
     from nexflow.workspace.api import Workspaces
 
 
@@ -66,6 +67,7 @@ class WebServices:
     flows: FlowService | None = None  # flows and tasks (routes_flows, routes_tasks); None: 503
     nexflow_config: NexflowConfig | None = None  # the whole config (routes_marketplace)
     agents: AgentService | None = None  # named agents (routes_agents); None: 503
+    events: EventHub | None = None  # live frames per user (/ws/events, nexflow.web.events)
 
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -86,13 +88,18 @@ def create_app(
             if shutdown is not None:
                 await shutdown()
 
-    app = FastAPI(title="Nexflow", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="Nexflow", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.services = services
     _install_errors(app)
 
     from nexflow.web import (  # read services from app.state
+        openapi_doc,
         routes_agents,
         routes_api,
+        routes_app,
+        routes_events,
         routes_flows,
         routes_hooks,
         routes_marketplace,
@@ -102,9 +109,12 @@ def create_app(
         routes_statistics,
         routes_tools,
         routes_turns,
+        routes_workspaces,
         routes_ws,
     )
 
+    openapi_doc.install(app)
+    routes_app.install(app, services.static_dir)  # GraphStudio, /chat, /docs
     app.include_router(routes_api.router)
     app.include_router(routes_openai.router)
     app.include_router(routes_pairing.router)
@@ -117,14 +127,21 @@ def create_app(
     app.include_router(routes_hooks.router)
     routes_flows.install(app)  # and routes_tasks; 503 while services.flows is None
     app.include_router(routes_agents.router)  # 503 while services.agents is None
+    app.include_router(routes_events.router)  # /ws/events; closes 1013 without services.events
+    app.include_router(routes_workspaces.router)  # workspaces and their layout (GraphStudio)
+    from nexflow.web import routes_dashboard, routes_settings  # GraphStudio's ops views
+
+    app.include_router(routes_dashboard.router)  # queues, usage per day, users
+    app.include_router(routes_settings.router)  # the config file, owner only
     if services.panels is not None:
         from nexflow.web import routes_panels
 
         routes_panels.install(app, services)
     if services.workspaces is not None:
-        from nexflow.web import routes_patches
+        from nexflow.web import routes_files, routes_patches
 
         routes_patches.install(app)
+        app.include_router(routes_files.router)  # GraphStudio's file browser and editors
     for route in services.routes:
         app.router.routes.append(Route(route.path, route.app, include_in_schema=False))
     max_body = services.config.max_message_chars * 4 + 64 * 1024

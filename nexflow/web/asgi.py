@@ -31,8 +31,6 @@ STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # /mcp is not here: it serves each caller their own panel tools with their role's skill
 # permissions (app.py, ``mcp_caller``).
 OWNER_ONLY = ("/metrics", "/api/v1/metrics", "/api/v1/pairing")
-# Swagger UI and ReDoc load their scripts from a CDN: no Content-Security-Policy there.
-CSP_EXEMPT = ("/docs", "/redoc")
 CLOSE_FORBIDDEN = 4403
 _CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
@@ -283,13 +281,12 @@ class GuardMiddleware:
         return None
 
     def _with_headers(self, scope: Scope, headers: dict[bytes, bytes], send: Send) -> Send:
-        path: str = scope["path"]
+        # Every page has the policy, /docs too: its Swagger UI is served from the package.
         extra = list(_SECURITY_HEADERS)
-        if not path.startswith(CSP_EXEMPT):
-            raw = headers.get(b"host")
-            host = csp_host(raw.decode("latin-1")) if raw is not None else None
-            ws = f" ws://{host} wss://{host}" if host else ""
-            extra.append((b"content-security-policy", _CSP.format(ws=ws).encode()))
+        raw = headers.get(b"host")
+        host = csp_host(raw.decode("latin-1")) if raw is not None else None
+        ws = f" ws://{host} wss://{host}" if host else ""
+        extra.append((b"content-security-policy", _CSP.format(ws=ws).encode()))
 
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -6,7 +6,11 @@ A tab sends one of :data:`ClientFrame` (JSON text frames):
   ``Authorization`` header;
 - ``{"type": "message", "message": "..."}`` — say something (``type`` may be left out);
 - ``{"type": "ack", "outbox_id": N}`` — the tab has the reply ``N``;
-- ``{"type": "resume"}`` — the tab is ready: deliver what waited for it.
+- ``{"type": "resume"}`` — the tab is ready: deliver what waited for it;
+- ``{"type": "stop"}`` — stop the session's running turn (answered ``stopped``).
+
+The server's frames are :data:`ServerFrame` (one typed union, documented for the app's
+generated types; the socket sends them as plain dicts from the session's stream).
 
 Delivery with acknowledgement goes through the session's :class:`~nexflow.bus.streams.StreamHub`
 streams, the one thing the web connector and the sockets share. The connector publishes
@@ -62,15 +66,91 @@ class AuthFrame(_Frame):
     token: str = ""
 
 
-ClientFrame = Annotated[
-    MessageFrame | AckFrame | ResumeFrame | AuthFrame, Field(discriminator="type")
-]
-CLIENT_FRAME: TypeAdapter[MessageFrame | AckFrame | ResumeFrame | AuthFrame] = TypeAdapter(
-    ClientFrame
+class StopFrame(_Frame):
+    type: Literal["stop"]
+
+
+AnyClientFrame = MessageFrame | AckFrame | ResumeFrame | AuthFrame | StopFrame
+ClientFrame = Annotated[AnyClientFrame, Field(discriminator="type")]
+CLIENT_FRAME: TypeAdapter[AnyClientFrame] = TypeAdapter(ClientFrame)
+
+
+# -- server frames ------------------------------------------------------------------------
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="allow")  # a reply carries its Outbound's own fields
+
+
+class AuthOkOut(_Out):
+    type: Literal["auth_ok"]
+
+
+class SessionOut(_Out):
+    type: Literal["session"]
+    id: str
+
+
+class AcceptedOut(_Out):
+    type: Literal["accepted"]
+    message_id: int
+
+
+class TokenOut(_Out):
+    type: Literal["token"]
+    text: str
+
+
+class ToolCallOut(_Out):
+    type: Literal["tool_call"]
+    name: str
+    arguments: str
+    label: str = Field("", description="The call in plain words, in the session's language")
+
+
+class ToolResultOut(_Out):
+    type: Literal["tool_result"]
+    name: str
+    ok: bool
+    content: str
+
+
+class ReplyOut(_Out):
+    """A turn's reply or any message for the session: an Outbound's JSON (``kind``:
+    text, confirmation, panel_snapshot, patch_review, file …); acknowledge ``outbox_id``."""
+
+    type: Literal["reply"]
+    kind: str
+    outbox_id: int | None = None
+
+
+class StoppedOut(_Out):
+    type: Literal["stopped"]
+    message_id: int | None = None
+
+
+class ErrorOut(_Out):
+    type: Literal["error"]
+    code: str = ""
+    message: str
+
+
+AnyServerFrame = (
+    AuthOkOut
+    | SessionOut
+    | AcceptedOut
+    | TokenOut
+    | ToolCallOut
+    | ToolResultOut
+    | ReplyOut
+    | StoppedOut
+    | ErrorOut
 )
+ServerFrame = Annotated[AnyServerFrame, Field(discriminator="type")]
+SERVER_FRAME: TypeAdapter[AnyServerFrame] = TypeAdapter(ServerFrame)
 
 
-def parse_frame(text: str) -> MessageFrame | AckFrame | ResumeFrame | AuthFrame | None:
+def parse_frame(text: str) -> AnyClientFrame | None:
     """The frame ``text`` holds (``type`` defaults to ``message``), or None."""
     try:
         data = json.loads(text)

@@ -48,6 +48,7 @@ from nexflow.hooks.replay import first_time
 from nexflow.hooks.signatures import verify
 from nexflow.storage.base import AuditRecord
 from nexflow.web.app import WebServices, error_body
+from nexflow.web.models_common import error
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -85,7 +86,13 @@ def _message(name: str, hook: InboundHook, event: str | None, payload: object) -
     "/api/v1/hooks/{name}",
     response_model=HookResult,
     status_code=202,
-    responses={200: {"model": HookResult}, 401: {}, 404: {}, 413: {}, 422: {}},
+    responses={
+        200: {"model": HookResult, "description": "duplicate: a delivery seen before"},
+        401: error("bad_signature: not signed with the hook's secret"),
+        404: error("unknown_hook"),
+        413: error("too_large: a body over the hook's max_bytes"),
+        422: error("not_json: the body is not JSON"),
+    },
 )
 async def receive_hook(name: str, request: Request) -> JSONResponse:
     svc: WebServices = request.app.state.services

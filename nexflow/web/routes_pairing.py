@@ -11,13 +11,17 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter
 
 from nexflow import i18n
 from nexflow.bus.events import TextOut
 from nexflow.storage.base import PairingRequest, Storage
 from nexflow.web.app import WebServices, error_body
+from nexflow.web.models_common import INVALID_REQUEST, error
+from nexflow.web.models_ops import PairingApproved, PairingDecision, PairingDenied, PairingOut
 
 router = APIRouter()
+_DECISION: TypeAdapter[PairingApproved | PairingDenied] = TypeAdapter(PairingDecision)
 
 
 def _svc(request: Request) -> WebServices:
@@ -55,15 +59,24 @@ async def decide(
     return {**pairing_json(item), "status": "approved", "user_id": user_id}
 
 
-@router.get("/api/v1/pairing")
-async def list_pairing(request: Request) -> list[dict[str, Any]]:
-    return [pairing_json(p) for p in await _svc(request).storage.pairing_requests()]
+@router.get("/api/v1/pairing", response_model=list[PairingOut])
+async def list_pairing(request: Request) -> list[PairingOut]:
+    requests = await _svc(request).storage.pairing_requests()
+    return [PairingOut.model_validate(pairing_json(p)) for p in requests]
 
 
-@router.post("/api/v1/pairing/{channel}/{code}/{decision}", response_model=None)
+@router.post(
+    "/api/v1/pairing/{channel}/{code}/{decision}",
+    response_model=PairingDecision,
+    responses={
+        404: error("No live pairing request with that code (it may have expired)"),
+        422: INVALID_REQUEST,
+    },
+)
 async def answer_pairing(
     channel: str, code: str, decision: Literal["approve", "deny"], request: Request
-) -> dict[str, Any] | JSONResponse:
+) -> PairingApproved | PairingDenied | JSONResponse:
+    """Approve (the sender becomes a user, told in their chat) or deny."""
     svc = _svc(request)
     result = await decide(svc.storage, channel, code, decision)
     if result is None:
@@ -76,4 +89,4 @@ async def answer_pairing(
         )
     if svc.notify is not None:
         svc.notify()
-    return result
+    return _DECISION.validate_python(result)

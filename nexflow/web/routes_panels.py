@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from nexflow.bus.events import PanelSnapshotOut
 from nexflow.panels.runtime import (
     GrantInvalid,
     PanelInvalid,
@@ -25,6 +26,20 @@ from nexflow.panels.runtime.html import preview_page
 from nexflow.panels.runtime.store import StaleVersion
 from nexflow.web.app import WebServices, error_body
 from nexflow.web.identity import caller_of, web_user
+from nexflow.web.models_common import INVALID_REQUEST, error
+from nexflow.web.models_panels import (
+    INVALID,
+    PANEL_ERRORS,
+    UNAVAILABLE,
+    Capabilities,
+    PanelDetail,
+    PanelErrorBody,
+    PanelSummary,
+    PanelTemplate,
+    PanelVersion,
+    Pressed,
+    ToolOutcome,
+)
 
 router = APIRouter()
 _STATUS: tuple[tuple[type[PanelRuntimeError], int], ...] = (
@@ -97,7 +112,7 @@ class Press(BaseModel):
     action: str = Field(max_length=256)
 
 
-def _summary(service: PanelService, panel_id: str) -> dict[str, Any]:
+def _fields(service: PanelService, panel_id: str) -> dict[str, Any]:
     r = service.get(panel_id)
     return {
         "id": r.id,
@@ -112,13 +127,27 @@ def _summary(service: PanelService, panel_id: str) -> dict[str, Any]:
     }
 
 
-@router.get("/api/v1/panel-templates")
-async def list_templates(request: Request) -> list[dict[str, str]]:
-    return panels(request).templates()
+def _summary(service: PanelService, panel_id: str) -> PanelSummary:
+    return PanelSummary.model_validate(_fields(service, panel_id))
 
 
-@router.get("/api/v1/panels", response_model=None)
-async def list_panels(request: Request, all: bool = False) -> list[dict[str, Any]] | JSONResponse:
+@router.get(
+    "/api/v1/panel-templates", response_model=list[PanelTemplate], responses={503: UNAVAILABLE}
+)
+async def list_templates(request: Request) -> list[PanelTemplate]:
+    return [PanelTemplate.model_validate(t) for t in panels(request).templates()]
+
+
+@router.get(
+    "/api/v1/panels",
+    response_model=list[PanelSummary],
+    responses={
+        403: error("?all=true from a caller who is not the owner"),
+        422: INVALID_REQUEST,
+        503: UNAVAILABLE,
+    },
+)
+async def list_panels(request: Request, all: bool = False) -> list[PanelSummary] | JSONResponse:
     """The caller's panels; the owner adds ``?all=true`` for everyone's (the admin view)."""
     service = panels(request)
     if all and caller_of(request).role != "owner":
@@ -127,8 +156,18 @@ async def list_panels(request: Request, all: bool = False) -> list[dict[str, Any
     return [_summary(service, r.id) for r in service.instances(owner)]
 
 
-@router.post("/api/v1/panels", status_code=201)
-async def create_panel(request: Request) -> dict[str, Any]:
+@router.post(
+    "/api/v1/panels",
+    status_code=201,
+    response_model=PanelSummary,
+    responses={
+        404: error("No such template", PanelErrorBody),
+        409: error("A workspace quota refused it", PanelErrorBody),
+        422: INVALID,
+        503: UNAVAILABLE,
+    },
+)
+async def create_panel(request: Request) -> PanelSummary:
     """Create an instance from ``{"template": name}`` or ``{"nxml": source}``, in
     ``"workspace"`` of the web user when given (created on first use)."""
     service = panels(request)
@@ -144,32 +183,46 @@ async def create_panel(request: Request) -> dict[str, Any]:
     return _summary(service, record.id)
 
 
-@router.get("/api/v1/panels/{panel_id}")
-async def get_panel(panel_id: str, request: Request) -> dict[str, Any]:
+@router.get("/api/v1/panels/{panel_id}", response_model=PanelDetail, responses=PANEL_ERRORS)
+async def get_panel(panel_id: str, request: Request) -> PanelDetail:
     service = await owned(request, panel_id)
     rendered = await service.render(panel_id)
-    return {
-        **_summary(service, panel_id),
-        "view": rendered.record.view,
-        "render": rendered.tree.model_dump(mode="json"),
-        "binding_errors": list(rendered.binding_errors),
-        "capabilities": service.capabilities(panel_id),
-    }
+    return PanelDetail.model_validate(
+        {
+            **_fields(service, panel_id),
+            "view": rendered.record.view,
+            "render": rendered.tree,
+            "binding_errors": list(rendered.binding_errors),
+            "capabilities": service.capabilities(panel_id),
+        }
+    )
 
 
-@router.delete("/api/v1/panels/{panel_id}", status_code=204)
+@router.delete("/api/v1/panels/{panel_id}", status_code=204, responses=PANEL_ERRORS)
 async def delete_panel(panel_id: str, request: Request) -> Response:
     await (await owned(request, panel_id)).delete(panel_id)
     return Response(status_code=204)
 
 
-@router.post("/api/v1/panels/{panel_id}/tools/{tool}")
+@router.post(
+    "/api/v1/panels/{panel_id}/tools/{tool}",
+    response_model=ToolOutcome,
+    responses={
+        **PANEL_ERRORS,
+        404: {
+            "model": ToolOutcome | PanelErrorBody,
+            "description": "No such panel, or no such tool (an outcome with ok: false)",
+        },
+        422: error("The body is not a JSON object"),
+    },
+)
 async def call_tool(
     panel_id: str,
     tool: str,
     request: Request,
+    response: Response,
     idempotency_key: str | None = Header(None, max_length=200),
-) -> JSONResponse:
+) -> ToolOutcome | JSONResponse:
     """Run a Logic tool with the JSON body as its arguments; ``ok: false`` changes nothing.
     ``Idempotency-Key``: a retried request starts the flows it asks for once."""
     service = await owned(request, panel_id)
@@ -193,19 +246,26 @@ async def call_tool(
         user_id=await web_user(request),
         event_id=f"http:{idempotency_key}" if idempotency_key else None,
     )
-    status = 404 if outcome.error_code == "unknown_tool" else 200
-    return JSONResponse(outcome.to_json(), status)
+    if outcome.error_code == "unknown_tool":
+        response.status_code = 404
+    return ToolOutcome.of(outcome)
 
 
-@router.get("/api/v1/panels/{panel_id}/snapshot")
-async def snapshot(panel_id: str, request: Request) -> dict[str, Any]:
-    return (await (await owned(request, panel_id)).snapshot(panel_id)).model_dump(mode="json")
+@router.get(
+    "/api/v1/panels/{panel_id}/snapshot", response_model=PanelSnapshotOut, responses=PANEL_ERRORS
+)
+async def snapshot(panel_id: str, request: Request) -> PanelSnapshotOut:
+    return await (await owned(request, panel_id)).snapshot(panel_id)
 
 
-@router.post("/api/v1/panels/{panel_id}/press")
+@router.post(
+    "/api/v1/panels/{panel_id}/press",
+    response_model=Pressed,
+    responses=PANEL_ERRORS,
+)
 async def press(
     panel_id: str, request: Request, idempotency_key: str | None = Header(None, max_length=200)
-) -> dict[str, Any]:
+) -> Pressed:
     """Press a snapshot button (``{"action": "panel:<id>:<key>"}``) as a chat callback would;
     ``Idempotency-Key``: a retried press starts the flows it asks for once."""
     body: Press = await _body(request, Press)
@@ -217,30 +277,48 @@ async def press(
         user_id=await web_user(request),
         event_id=f"http:{idempotency_key}" if idempotency_key else None,
     )
-    return {"outcome": outcome.to_json(), "snapshot": snap.model_dump(mode="json")}
+    return Pressed(outcome=ToolOutcome.of(outcome), snapshot=snap)
 
 
-@router.get("/api/v1/panels/{panel_id}/versions")
-async def versions(panel_id: str, request: Request, limit: int = 100) -> list[dict[str, Any]]:
+@router.get(
+    "/api/v1/panels/{panel_id}/versions",
+    response_model=list[PanelVersion],
+    responses=PANEL_ERRORS,
+)
+async def versions(panel_id: str, request: Request, limit: int = 100) -> list[PanelVersion]:
+    """Newest first."""
     service = await owned(request, panel_id)
     records = await service.versions(panel_id, max(1, min(limit, 1000)))
-    return [v.to_json() for v in records]
+    return [PanelVersion.model_validate(v.to_json()) for v in records]
 
 
-@router.post("/api/v1/panels/{panel_id}/rollback")
-async def rollback(panel_id: str, request: Request) -> dict[str, Any]:
+@router.post(
+    "/api/v1/panels/{panel_id}/rollback",
+    response_model=PanelSummary,
+    responses={
+        **PANEL_ERRORS,
+        404: error("No such panel or version", PanelErrorBody),
+        409: error("The panel changed meanwhile (stale version)", PanelErrorBody),
+        422: INVALID,
+    },
+)
+async def rollback(panel_id: str, request: Request) -> PanelSummary:
     body: Rollback = await _body(request, Rollback)
     service = await owned(request, panel_id)
     await service.rollback(panel_id, body.version, user_id=await web_user(request))
     return _summary(service, panel_id)
 
 
-@router.post("/api/v1/panels/{panel_id}/grants")
-async def grant(panel_id: str, request: Request) -> dict[str, Any]:
+@router.post(
+    "/api/v1/panels/{panel_id}/grants",
+    response_model=Capabilities,
+    responses=PANEL_ERRORS,
+)
+async def grant(panel_id: str, request: Request) -> Capabilities:
     body: Grants = await _body(request, Grants)
     service = await owned(request, panel_id)
     await service.grant(panel_id, body.grants)
-    return service.capabilities(panel_id)
+    return Capabilities.model_validate(service.capabilities(panel_id))
 
 
 @router.get("/panels/{panel_id}", response_class=HTMLResponse)

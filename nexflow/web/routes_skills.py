@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -22,6 +21,15 @@ from nexflow.skills.permissions import confirmation
 from nexflow.tools.base import ToolContext
 from nexflow.web.app import WebServices, error_body
 from nexflow.web.identity import caller_of, web_user
+from nexflow.web.models_common import INVALID_REQUEST, ErrorBody, error
+from nexflow.web.models_ops import (
+    ConfirmationAnswered,
+    ConfirmationRequired,
+    PendingConfirmation,
+    SkillRefused,
+    SkillRun,
+    SkillSummary,
+)
 
 router = APIRouter()
 
@@ -31,17 +39,34 @@ def _svc(request: Request) -> WebServices:
     return svc
 
 
-@router.get("/api/v1/skills")
-async def list_skills(request: Request) -> list[dict[str, Any]]:
-    return [skill.summary() for skill in _svc(request).skills.registry.list()]
+@router.get("/api/v1/skills", response_model=list[SkillSummary])
+async def list_skills(request: Request) -> list[SkillSummary]:
+    """Every skill, available or not (``reason`` says why not)."""
+    return [
+        SkillSummary.model_validate(skill.summary())
+        for skill in _svc(request).skills.registry.list()
+    ]
 
 
-@router.post("/api/v1/skills/{name}", response_model=None)
+@router.post(
+    "/api/v1/skills/{name}",
+    response_model=SkillRun,
+    responses={
+        403: {"model": SkillRefused, "description": "The caller may not run it"},
+        404: error("No such skill"),
+        409: {"model": ConfirmationRequired, "description": "It needs the caller's confirmation"},
+        422: {
+            "model": ErrorBody | SkillRefused,
+            "description": "Input that is not a JSON object, or a skill that cannot run",
+        },
+    },
+)
 async def run_skill(
     name: str,
     request: Request,
     nexflow_confirmation: str | None = Header(None, max_length=64),
-) -> JSONResponse:
+) -> SkillRun | JSONResponse:
+    """Run a skill with the JSON body as its input."""
     svc = _svc(request)
     skills = svc.skills
     try:
@@ -87,7 +112,7 @@ async def run_skill(
     )
     result = await skills.run_tool.run({"name": name, "input": payload}, ctx)
     if result.data is not None and "exit_code" in result.data:
-        return JSONResponse(dict(result.data))
+        return SkillRun.model_validate(result.data)
     # Refused before running (permissions, availability): no exit code, no output.
     return JSONResponse(
         {"ok": False, "output": "", "error": result.content, "exit_code": None, "duration_ms": 0},
@@ -99,15 +124,34 @@ class Answer(BaseModel):
     approve: bool
 
 
-@router.post("/api/v1/confirmations/{confirmation_id}")
-async def answer_confirmation(confirmation_id: str, body: Answer, request: Request) -> JSONResponse:
+def _outcome(description: str) -> dict[str, object]:
+    return {"model": ConfirmationAnswered, "description": description}
+
+
+@router.post(
+    "/api/v1/confirmations/{confirmation_id}",
+    response_model=ConfirmationAnswered,
+    responses={
+        403: _outcome("not_yours: another user's request"),
+        404: _outcome("unknown: no such request"),
+        410: _outcome("expired: answered already or too late"),
+        422: INVALID_REQUEST,
+    },
+)
+async def answer_confirmation(
+    confirmation_id: str, body: Answer, request: Request, response: Response
+) -> ConfirmationAnswered:
+    """Approve or decline a confirmation request (``approved`` or ``declined``: 200)."""
     svc = _svc(request)
     outcome = await svc.confirmations.answer(confirmation_id, await web_user(request), body.approve)
     status = {"approved": 200, "declined": 200, "unknown": 404, "not_yours": 403}.get(outcome, 410)
-    return JSONResponse({"outcome": outcome}, status)
+    response.status_code = status
+    return ConfirmationAnswered(outcome=outcome)
 
 
-@router.get("/api/v1/confirmations")
-async def pending_confirmations(request: Request) -> list[dict[str, object]]:
+@router.get("/api/v1/confirmations", response_model=list[PendingConfirmation])
+async def pending_confirmations(request: Request) -> list[PendingConfirmation]:
+    """The caller's pending confirmation requests."""
     svc = _svc(request)
-    return [c.to_json() for c in await svc.confirmations.pending_for(await web_user(request))]
+    pending = await svc.confirmations.pending_for(await web_user(request))
+    return [PendingConfirmation.model_validate(c.to_json()) for c in pending]

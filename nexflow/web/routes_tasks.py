@@ -24,13 +24,19 @@ from nexflow.flows.status import NodeStatus, RunState, RunStatus, RunSummary
 from nexflow.gateway.flows import dead_node
 from nexflow.web.app import error_body
 from nexflow.web.identity import caller_of, web_user
-from nexflow.web.routes_flows import ERRORS, flows
+from nexflow.web.models_common import INVALID_REQUEST, error
+from nexflow.web.routes_flows import flows
 
 router = APIRouter()
 _FINISHED = ("completed", "failed", "skipped")
+# The bodies of routes_flows.install's handler (FlowError) and of the app's 422.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    422: INVALID_REQUEST,
+    503: error("Flows are disabled or the engine is unavailable"),
+}
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     **ERRORS,
-    404: {"description": "No such task of the caller's (another user's is the same)"},
+    404: error("No such task of the caller's (another user's is the same)"),
 }
 
 
@@ -188,7 +194,7 @@ def task_out(r: RunStatus) -> TaskOut:
 @router.get(
     "/api/v1/tasks",
     response_model=TaskList,
-    responses={**ERRORS, 403: {"description": "?all=true from a caller who is not the owner"}},
+    responses={**ERRORS, 403: error("?all=true from a caller who is not the owner")},
 )
 async def list_tasks(
     request: Request, all: bool = False, status: Literal["dead"] | None = None
@@ -215,7 +221,7 @@ async def get_task(task_id: str, request: Request) -> TaskOut:
 @router.post(
     "/api/v1/tasks/{task_id}/control",
     response_model=ControlOut,
-    responses={**_NOT_FOUND, 409: {"description": "The action does not fit the task's state"}},
+    responses={**_NOT_FOUND, 409: error("The action does not fit the task's state")},
 )
 async def control(task_id: str, body: Control, request: Request) -> ControlOut:
     """Pause, resume, stop, retry or fork (``{"action": "fork", "from": "<node>"}``)."""

@@ -32,6 +32,7 @@ from nexflow.trust import effects_of
 from nexflow.trust.effects import Effects
 from nexflow.web.app import WebServices, error_body
 from nexflow.web.identity import caller_of, web_user
+from nexflow.web.models_common import INVALID_REQUEST, error
 
 if TYPE_CHECKING:
     from nexflow.mcp_client import McpServers
@@ -89,7 +90,11 @@ class _Listed:
 @router.get(
     "/api/v1/tools",
     response_model=ToolRegistryResponse,
-    responses={403: {"description": "?all=true from a caller who is not the owner"}},
+    responses={
+        403: error("?all=true from a caller who is not the owner"),
+        404: error("The tool registry is not enabled"),
+        422: INVALID_REQUEST,
+    },
 )
 async def list_tools(request: Request, all: bool = False) -> ToolRegistryResponse | JSONResponse:
     """Every tool the caller can use, with usage, last use and failure rate; the owner

@@ -12,7 +12,10 @@ session (or sends ``{"type": "resume"}``) gets what was parked for it: the sessi
 parked outbox items are made due and the outbox is woken. Replies carry their
 ``outbox_id`` and the tab acknowledges each with ``{"type": "ack", "outbox_id": N}``.
 A binary frame or one over the size limit is answered with an error frame
-(``binary_frame``, ``frame_too_large``) and the socket stays open.
+(``binary_frame``, ``frame_too_large``) and the socket stays open. ``{"type": "stop"}``
+stops the session's running turn (:mod:`nexflow.gateway.stop`): every tab of the
+session gets ``{"type": "stopped", "message_id": N}``; this tab alone gets it with
+``message_id: null`` when nothing was running.
 """
 
 from __future__ import annotations
@@ -25,15 +28,18 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from nexflow.bus.errors import Rejected
 from nexflow.bus.events import InboundEvent
 from nexflow.bus.streams import StreamEvent
+from nexflow.gateway.stop import stopped_event
 from nexflow.storage.parking import OutboxParking
 from nexflow.web.app import WebServices
 from nexflow.web.frames import (
     JOINED,
     LEFT,
     AckFrame,
+    AnyClientFrame,
     AuthFrame,
     MessageFrame,
     ResumeFrame,
+    StopFrame,
     ack_event,
     ack_topic,
     parse_frame,
@@ -204,15 +210,17 @@ class _ChatSocket:
             else:
                 await self.on_frame(parse_frame(text))
 
-    async def on_frame(
-        self, frame: MessageFrame | AckFrame | ResumeFrame | AuthFrame | None
-    ) -> None:
+    async def on_frame(self, frame: AnyClientFrame | None) -> None:
         current = self.current
         match frame:
             case AckFrame() if current is not None:
                 self.follower.ack(current, frame.outbox_id)
             case ResumeFrame() if current is not None:
                 await self.follower.resume(current)
+            case StopFrame():
+                stopped = self.svc.gateway.stop_turn(current) if current is not None else None
+                if stopped is None:  # nothing ran: only this tab needs to know
+                    await self.ws.send_json(stopped_event(None))
             case MessageFrame():
                 await self.say(frame.message)
             case None:

@@ -15,6 +15,9 @@ snapshot (``status``: ``live``, or ``gone`` when the panel was deleted, or ``sta
 it could not be rendered), a patch card carries the patch's current status, a
 confirmation card the request's (``pending``, ``approved``, ``declined``, ``expired``,
 ``used``, ``unknown``).
+
+The items' models (the OpenAPI schema's ``TimelineItem`` union, tagged by ``kind``) are in
+:mod:`nexflow.web.models_chat`; a key an item lacks is absent, never null.
 """
 
 from __future__ import annotations

@@ -29,7 +29,8 @@ Exceptions (``code`` maps to an HTTP status at the edge, ``message`` is safe to 
     │   └── PanelQuotaExceeded   also a PanelRuntimeError (refuses a new panel; mirror.py)
     ├── NotPending            accept/reject of a decided patch (409)
     ├── BudgetExhausted       sync needs background tokens and none are left (429)
-    ├── SyncFailed            the model failed or answered unusable JSON (502)
+    ├── SyncFailed            the model could not be reached during a sync (502)
+    │   └── SyncUnusable      it answered, but nothing usable, twice (422)
     └── Unavailable           start-up (load, recovery) failed, or stopped (503)
 """
 
@@ -45,6 +46,7 @@ from nexflow.workspace.api import (
     PatchStatus,
     QuotaExceeded,
     SyncFailed,
+    SyncUnusable,
     Unavailable,
     WorkspaceError,
     Workspaces,
@@ -62,6 +64,7 @@ __all__ = [
     "PatchStatus",
     "QuotaExceeded",
     "SyncFailed",
+    "SyncUnusable",
     "Unavailable",
     "WorkspaceError",
     "Workspaces",

@@ -35,6 +35,10 @@ class Forbidden(WorkspaceError):
     code = "forbidden"  # -> 403: not the owner of the workspace / patch
 
 
+class Stale(WorkspaceError):
+    code = "stale"  # -> 409: a file edit made on a version that is not the current one
+
+
 class QuotaExceeded(WorkspaceError):
     code = "quota_exceeded"  # -> 409
 
@@ -48,7 +52,13 @@ class BudgetExhausted(WorkspaceError):
 
 
 class SyncFailed(WorkspaceError):
-    code = "sync_failed"  # -> 502: the model failed or answered something unusable
+    code = "sync_failed"  # -> 502: the model could not be reached during a sync
+
+
+class SyncUnusable(SyncFailed):
+    """The model answered, but nothing in the answer can become a patch (HTTP 422)."""
+
+    code = "sync_unusable"
 
 
 class Unavailable(WorkspaceError):
@@ -126,6 +136,9 @@ class FileChange:
 
 FileCheck = Callable[[FileChange], Sequence[str]]
 FileMerged = Callable[[FileChange], Awaitable[None]]
+# Told of every patch event: "proposed", "merged", "conflict" or "rejected", and the patch
+# as it is then (GraphStudio's live patch list and cards).
+PatchNotice = Callable[[str, "Patch"], None]
 
 
 @dataclass
@@ -136,10 +149,12 @@ class PatchHooks:
     so the review says what is wrong before anyone accepts; they never refuse a patch.
     ``merged`` runs after an accept put the file on main (outside the workspace lock).
     A hook that raises is logged with its traceback and fails neither the review nor the
-    accept."""
+    accept. ``notices`` hear every proposal and decision (synchronously; they must not
+    block)."""
 
     checks: list[FileCheck] = field(default_factory=list)
     merged: list[FileMerged] = field(default_factory=list)
+    notices: list[PatchNotice] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

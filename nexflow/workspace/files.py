@@ -10,7 +10,7 @@ from __future__ import annotations
 import structlog
 
 from nexflow.workspace import patching
-from nexflow.workspace.api import CommitInfo, Forbidden, QuotaExceeded, WorkspaceError
+from nexflow.workspace.api import CommitInfo, Forbidden, QuotaExceeded, Stale, WorkspaceError
 from nexflow.workspace.gitrepo import ZERO, CommitMeta, GitRepo
 from nexflow.workspace.layout import author_name, safe_path, user_dir
 from nexflow.workspace.repos import Repos, in_thread
@@ -69,19 +69,29 @@ class WorkspaceFiles:
         self,
         user_id: str,
         path: str,
-        text: str,
+        text: str | None,
         *,
         owner: str | None = None,
         name: str | None = None,
+        message: str | None = None,
+        base: str | None = None,
     ) -> CommitInfo:
         """A user's own edit: committed on main of their workspace, or on their
-        ``share/<user>`` branch of a workspace shared with them."""
+        ``share/<user>`` branch of a workspace shared with them. ``text`` None deletes
+        the file.
+
+        ``base``: the commit the editor read the file at; :class:`Stale` (nothing is
+        written) when the file's text there differs from its text now, so a save never
+        silently overwrites an edit made meanwhile (GraphStudio's editors send it)."""
         key, ref = await self._file_ref(user_id, owner, name)
         clean = safe_path(path)
-        self.check_bytes(text)
-        message = f"Edit {clean} by {user_id}"
+        if text is not None:
+            self.check_bytes(text)
+        message = message or f"Edit {clean} by {user_id}"
         async with self._repos.locked(key):
             repo = await self._repos.repo(key, create=owner is None)
+            if base is not None:
+                await in_thread(self._check_base, repo, ref, clean, base)
             if ref == "refs/heads/main":
                 sha = await in_thread(
                     patching.commit_main,
@@ -93,14 +103,35 @@ class WorkspaceFiles:
                     allow_empty=True,
                 )
                 graph = self._repos.loaded_nog(key)
-                if graph is not None:
+                if graph is not None and text is not None:
                     graph.update_file(clean, text)
+                elif graph is not None:
+                    graph.remove(clean)
             else:
                 sha = await in_thread(self._commit_branch, repo, ref, clean, text, message, user_id)
             return commit_info(await in_thread(repo.meta, sha or ref))
 
+    @staticmethod
+    def _check_base(repo: GitRepo, ref: str, path: str, base: str) -> None:
+        head = repo.head(ref)
+        full = repo.head(base) if len(base) >= 4 else None
+        if full is None or head is None or not repo.is_ancestor(full, head):
+            raise Stale(f"{base[:40]!r} is not a commit of this workspace's history")
+        if repo.read_bytes(full, path) != repo.read_bytes(head, path):
+            raise Stale(
+                f"{path} changed since {full[:10]} (the version this edit was made on)",
+                "reload the file, then make the edit again",
+            )
+
+    async def locate(
+        self, user_id: str, owner: str | None = None, name: str | None = None
+    ) -> tuple[str, str]:
+        """(workspace key, branch ref) a user reads and edits: main of their own
+        workspace, or their share branch of ``owner``'s; :class:`Forbidden` otherwise."""
+        return await self._file_ref(user_id, owner, name)
+
     def _commit_branch(
-        self, repo: GitRepo, ref: str, path: str, text: str, message: str, user_id: str
+        self, repo: GitRepo, ref: str, path: str, text: str | None, message: str, user_id: str
     ) -> str:
         head = repo.head(ref)
         patching.check_size(repo, head, {path: text}, self._config.max_bytes)

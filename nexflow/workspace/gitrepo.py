@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from nexflow.workspace.gitproc import GitTimeout, Watchdog, run_git
 
@@ -195,6 +195,32 @@ class GitRepo:
             size = meta.split()[3]
             sizes[path] = int(size) if size.isdigit() else 0
         return sizes
+
+    def entries(self, commit: str) -> list[tuple[str, Literal["file", "dir"], int]]:
+        """Every file and directory at ``commit``: ``(path, "file"|"dir", size)``, in
+        git's order (a directory before what it holds); a directory's size is 0."""
+        out = self._run("ls-tree", "-r", "-t", "-l", "-z", commit)[1]
+        rows: list[tuple[str, Literal["file", "dir"], int]] = []
+        for entry in filter(None, out.split("\0")):
+            meta, path = entry.split("\t", 1)
+            _, kind, _, size = meta.split()
+            if kind == "tree":
+                rows.append((path, "dir", 0))
+            elif kind == "blob":
+                rows.append((path, "file", int(size) if size.isdigit() else 0))
+        return rows
+
+    def read_bytes(self, commit: str, path: str) -> bytes | None:
+        """A file's bytes at ``commit``; None when it is missing or not a file."""
+        with self._watchdog.guard():
+            try:
+                blob = self._repo.commit(commit).tree / path
+            except KeyError:
+                return None
+            if blob.type != "blob":
+                return None
+            data: bytes = blob.data_stream.read()
+        return data
 
     def total_bytes(self, commit: str) -> int:
         """The size of every file at ``commit``; remembered for the commits this object

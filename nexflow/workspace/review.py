@@ -136,6 +136,7 @@ class PatchReview:
             )
             await self._store.insert(patch, sha)
         log.info("patch_proposed", patch=patch_id, target=str(parsed), source=source)
+        self._notice("proposed", patch)
         return patch
 
     def target_key(self, user_id: str, record: PanelRecord | None, workspace: str | None) -> str:
@@ -237,6 +238,7 @@ class PatchReview:
                     patch_id, status="conflict", reason=result.conflict
                 )
                 log.info("patch_conflict", patch=patch_id, reason=result.conflict)
+                self._notice("conflict", updated.patch)
                 return updated.patch
             await self._store.update(
                 patch_id,
@@ -251,6 +253,7 @@ class PatchReview:
             merged_file = await self._merged_file(final, repo)
         log.info("patch_merged", patch=patch_id, merge=result.merge_commit)
         await self._merged(merged_file)
+        self._notice("merged", final)
         return final
 
     async def apply(self, repo: GitRepo, row: PatchRow) -> Patch:
@@ -295,7 +298,15 @@ class PatchReview:
             await in_thread(drop_branch, repo, patch_id)
             updated = await self._store.update(patch_id, status="rejected")
         log.info("patch_rejected", patch=patch_id)
+        self._notice("rejected", updated.patch)
         return updated.patch
+
+    def _notice(self, event: str, patch: Patch) -> None:
+        for notice in self._hooks.notices:
+            try:
+                notice(event, patch)
+            except Exception:  # a listener's bug must not fail the proposal or decision
+                log.exception("patch_notice_failed", patch=patch.id, event=event)
 
 
 def _decidable(row: PatchRow, user_id: str, verb: str) -> None:

@@ -7,6 +7,8 @@ file edits, sharing and named workspaces. The work lives in one module per conce
 - ``review.py``: :class:`PatchReview`, propose / diff / accept / reject;
 - ``history.py``: :class:`PanelHistory`, history and restore;
 - ``files.py``: :class:`WorkspaceFiles` (``.files``), file edits and sharing;
+- ``browse.py``: :class:`FileBrowser` (``.browser``), GraphStudio's tree, file history
+  and restore (callers await :meth:`ready` first);
 - ``mirror.py``: :class:`PanelMirror` (``.mirror``), user changes committed on main by
   a background worker this service owns.
 
@@ -35,8 +37,10 @@ from nexflow.workspace.api import (
     PatchHooks,
     PatchStatus,
     SyncFailed,
+    SyncUnusable,
     WorkspaceError,
 )
+from nexflow.workspace.browse import FileBrowser
 from nexflow.workspace.files import WorkspaceFiles
 from nexflow.workspace.history import PanelHistory
 from nexflow.workspace.layout import parse_target
@@ -48,6 +52,7 @@ from nexflow.workspace.review import PatchReview, owned_panel
 from nexflow.workspace.startup import Startup
 from nexflow.workspace.store import PatchStore
 from nexflow.workspace.sync import AuditSink, SyncModel, build_prompt
+from nexflow.workspace.sync_reply import SyncAnswer
 
 log = structlog.get_logger("nexflow.workspace")
 
@@ -68,6 +73,7 @@ class WorkspaceService:
         self._audit = audit
         self.mirror = PanelMirror(repos, panels)
         self.files = WorkspaceFiles(repos, store)
+        self.browser = FileBrowser(repos, self.files, self.mirror)  # GraphStudio's files
         self._review = PatchReview(repos, panels, store, self.mirror, self.files, hooks)
         self._history = PanelHistory(repos, panels, self.mirror)
         recovery = Recovery(repos, store, self._review.apply)
@@ -234,10 +240,16 @@ class WorkspaceService:
             }
             change = {"kind": v.kind, "tool": v.tool, "args": v.args, "changed": changed}
         messages = build_prompt(context, panel_id, record.state, change)
-        answer = await self._sync.ask(user_id, panel_id, messages)
+
+        async def check(answer: SyncAnswer) -> None:
+            # Inside the model's correction round: a refused target is sent back to it.
+            mine = [c for c in answer.changes if c.target != f"panel:{panel_id}"]
+            await self._check_changes(
+                user_id, workspace, key, [(c.target, c.content()) for c in mine]
+            )
+
+        answer = await self._sync.ask(user_id, panel_id, messages, check)
         wanted = [c for c in answer.changes if c.target != f"panel:{panel_id}"]
-        changes = [(c.target, c.content()) for c in wanted]
-        await self._check_changes(user_id, workspace, key, changes)
         source = f"sync:{panel_id}"
         created = [
             await self._review.propose(user_id, c.target, c.content(), c.summary, source, workspace)
@@ -279,7 +291,7 @@ class WorkspaceService:
                 except WorkspaceError as exc:
                     problems.append(f"{raw[:80]}: {exc.message}")
         if problems:
-            raise SyncFailed(
+            raise SyncUnusable(
                 "the model's sync answer was refused, no patch was made: " + "; ".join(problems),
                 "try /sync again",
             )

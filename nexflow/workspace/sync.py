@@ -1,87 +1,75 @@
 """Explicit sync: ask a (cheap) model which other panels and files a change affects.
 
 The prompt carries the NOG context (what exists and how it connects), the source
-panel's current state and its latest change; the model answers JSON that
-:class:`SyncAnswer` validates. The call goes through the budget gate
-(:mod:`nexflow.llm.gate`) in the *background* scope: it reserves the prompt's estimate +
-``sync_reply_tokens`` from the user's background budget before it is made (and stops at
-the user's hard stop too), is settled with the real usage afterwards, and is audited as
-an ``llm_call`` with purpose ``sync``. A refusal is :class:`BudgetExhausted` (HTTP 429).
+panel's current state and its latest change; the model answers by calling the
+``propose_changes`` tool, whose arguments :class:`SyncAnswer` validates
+(:mod:`nexflow.workspace.sync_reply`; JSON in plain text is accepted too, for models
+that do not call tools). An unusable answer gets one correction round: the model is
+told what was wrong and asked again; if that fails too the sync is
+:class:`SyncUnusable` (HTTP 422) saying what was wrong, and no patch is made.
+
+Each call goes through the budget gate (:mod:`nexflow.llm.gate`) in the *background*
+scope: it reserves the prompt's estimate + ``sync_reply_tokens`` from the user's
+background budget before it is made (and stops at the user's hard stop too), is settled
+with the real usage afterwards, and is audited as an ``llm_call`` with purpose ``sync``.
+A refusal is :class:`BudgetExhausted` (HTTP 429); a provider that cannot be reached is
+:class:`SyncFailed` (HTTP 502).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
-
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
 from nexflow.config.model import WorkspacesConfig
 from nexflow.llm import errors as llm_errors
 from nexflow.llm.client import LLMClient, LLMRequest, LLMResponse
 from nexflow.llm.errors import LLMError
 from nexflow.storage.base import AuditRecord
-from nexflow.workspace.api import BudgetExhausted, SyncFailed
+from nexflow.workspace.api import BudgetExhausted, SyncFailed, SyncUnusable, WorkspaceError
+from nexflow.workspace.sync_reply import (
+    PROPOSE_TOOL,
+    TOOL_NAME,
+    SyncAnswer,
+    SyncChange,
+    parse_answer,
+    read_reply,
+)
 
-_FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
+__all__ = [
+    "SYSTEM",
+    "AuditSink",
+    "Check",
+    "ModelGate",
+    "SyncAnswer",
+    "SyncChange",
+    "SyncModel",
+    "SyncUnusable",
+    "build_prompt",
+    "parse_answer",
+]
 
-SYSTEM = """You keep a workspace of panels and files consistent. The user changed one \
+SYSTEM = f"""You keep a workspace of panels and files consistent. The user changed one \
 panel and asked for a sync. Using the Nexus Object Graph (NOG) below, decide which OTHER \
 panels or files must change so they agree with that change, and how.
 
-Answer with JSON only, no prose:
-{"changes": [{"target": "panel:<panel id>", "summary": "<one line>",
-  "state": {"<declared key>": <new whole value>}, "append": {"<list key>": [<new items>]}},
- {"target": "file:<relative path>", "summary": "<one line>", "text": "<new full text>"}]}
+Answer by calling the {TOOL_NAME} tool once, with every change:
+{{"changes": [{{"target": "panel:<panel id>", "summary": "<one line>",
+  "state": {{"<declared key>": <new whole value>}}, "append": {{"<list key>": [<new items>]}}}},
+ {{"target": "file:<relative path>", "summary": "<one line>", "text": "<new full text>"}}]}}
+(If you cannot call tools, answer that JSON only, no prose.)
 Rules: only panels and files that exist in the NOG (or new files under notes/); only \
 state keys the NOG declares, with values of their type; prefer "append" to add items to \
-a list; never target the source panel; {"changes": []} when nothing needs to change."""
+a list; never target the source panel; {{"changes": []}} when nothing needs to change."""
 
+CORRECTION_ROUNDS = 1
+"""How many times an unusable answer is sent back with what was wrong (each is a call)."""
 
-class SyncChange(BaseModel):
-    """One affected target in the model's answer."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    target: str = Field(min_length=3, max_length=300)
-    summary: str = Field(min_length=1, max_length=200)
-    state: dict[str, JsonValue] | None = None
-    append: dict[str, list[JsonValue]] | None = None
-    nxml: str | None = None
-    text: str | None = None
-
-    @model_validator(mode="after")
-    def _shape(self) -> SyncChange:
-        if self.target.startswith("file:"):
-            if self.text is None:
-                raise ValueError("a file target needs the new 'text'")
-        elif self.target.startswith("panel:"):
-            if not self.state and not self.append and self.nxml is None:
-                raise ValueError("a panel target needs 'state', 'append' or 'nxml'")
-        else:
-            raise ValueError("target must start with 'panel:' or 'file:'")
-        return self
-
-    def content(self) -> str:
-        if self.target.startswith("file:"):
-            return self.text or ""
-        body: dict[str, Any] = {}
-        if self.state:
-            body["state"] = self.state
-        if self.append:
-            body["append"] = self.append
-        if self.nxml is not None:
-            body["nxml"] = self.nxml
-        return json.dumps(body, ensure_ascii=False)
-
-
-class SyncAnswer(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    changes: list[SyncChange] = Field(default_factory=list)
+Check = Callable[[SyncAnswer], Awaitable[None]]
+"""The caller's own check of an answer (targets exist, values fit); a
+:class:`WorkspaceError` it raises is sent back to the model as what was wrong."""
 
 
 class ModelGate(Protocol):
@@ -102,36 +90,6 @@ class AuditSink(Protocol):
     async def audit(self, records: Sequence[AuditRecord]) -> None: ...
 
 
-def parse_answer(text: str, max_changes: int) -> SyncAnswer:
-    """The model's JSON answer, or :class:`SyncFailed` saying what is wrong with it."""
-    raw = _FENCE.sub("", text.strip())
-    start, end = raw.find("{"), raw.rfind("}")
-    try:
-        value = json.loads(raw[start : end + 1] if 0 <= start < end else raw)
-    except json.JSONDecodeError as exc:
-        raise SyncFailed(
-            f"the model's sync answer is not valid JSON ({exc.msg}); no patch was made",
-            "try /sync again, or route workspaces.sync_route to a model that follows JSON",
-        ) from exc
-    try:
-        answer = SyncAnswer.model_validate(value)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "answer"
-        raise SyncFailed(
-            f"the model's sync answer has the wrong shape ({where}: {first.get('msg')}); "
-            "no patch was made",
-            "try /sync again",
-        ) from exc
-    if len(answer.changes) > max_changes:
-        raise SyncFailed(
-            f"the model proposed {len(answer.changes)} changes, more than the "
-            f"{max_changes} one sync may make; no patch was made",
-            "raise workspaces.sync_max_changes, or sync a smaller change",
-        )
-    return answer
-
-
 def build_prompt(
     context: str, panel_id: str, state: Mapping[str, Any], change: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
@@ -144,7 +102,8 @@ def build_prompt(
 
 
 class SyncModel:
-    """Makes the one model call of a sync: budget, route, audit, validation."""
+    """Makes the model calls of a sync (one, or two with a correction): budget, route,
+    audit, validation."""
 
     def __init__(
         self,
@@ -161,7 +120,46 @@ class SyncModel:
             route = "summarize" if "summarize" in routes else "execute"
         self.route = route
 
-    async def ask(self, user_id: str, panel_id: str, messages: list[dict[str, Any]]) -> SyncAnswer:
+    async def ask(
+        self,
+        user_id: str,
+        panel_id: str,
+        messages: list[dict[str, Any]],
+        check: Check | None = None,
+    ) -> SyncAnswer:
+        """The model's changes, read and checked; one correction round when unusable."""
+        conversation = list(messages)
+        problems: list[str] = []
+        tools = True
+        for _ in range(1 + CORRECTION_ROUNDS):
+            try:
+                response = await self._call(user_id, panel_id, conversation, tools)
+            except _ToolsRefused:
+                # A model served without tool support (some Ollama and llama.cpp models
+                # answer 400): ask it again for the JSON in its text, once per sync.
+                tools = False
+                response = await self._call(user_id, panel_id, conversation, tools)
+            try:
+                answer = read_reply(response, self._config.sync_max_changes)
+                if check is not None:
+                    await check(answer)
+                return answer
+            except WorkspaceError as exc:
+                problems.append(exc.message)
+                last = exc
+                conversation += _correction(response, exc.message, tools)
+        # Not an llm_call (each call was audited as one): the sync's own outcome.
+        record = AuditRecord(
+            "workspace_sync", panel_id, "unusable", user_id, None, {"problems": problems}
+        )
+        await self._audit.audit([record])
+        first, final = problems[0], problems[-1]
+        message = first if first == final else f"{first} — asked to correct it: {final}"
+        raise SyncUnusable(message, last.hint or "try /sync again")
+
+    async def _call(
+        self, user_id: str, panel_id: str, messages: list[dict[str, Any]], tools: bool
+    ) -> LLMResponse:
         started = time.perf_counter()
         try:
             client = await self._gate.client_for(
@@ -171,7 +169,10 @@ class SyncModel:
                 purpose="sync",
                 completion_tokens=self._config.sync_reply_tokens,
             )
-            response = await client.complete(LLMRequest(messages=messages, route=self.route))
+            offered = (PROPOSE_TOOL,) if tools else ()
+            response = await client.complete(
+                LLMRequest(messages=messages, tools=offered, route=self.route)
+            )
         except llm_errors.BudgetExhausted as exc:
             raise await self._refused(user_id, panel_id, exc) from exc
         except LLMError as exc:
@@ -182,11 +183,13 @@ class SyncModel:
                 {"error": exc.message, "latency_s": round(time.perf_counter() - started, 4)},
                 model=exc.model,
             )
+            if tools and isinstance(exc, llm_errors.ProviderRejected):
+                raise _ToolsRefused from exc
             raise SyncFailed(
                 f"the model could not be asked for the sync: {exc.message}", "try again later"
             ) from exc
         await self._record(user_id, panel_id, "ok", _usage(response), model=response.model)
-        return parse_answer(response.content, self._config.sync_max_changes)
+        return response
 
     async def _refused(
         self, user_id: str, panel_id: str, exc: llm_errors.BudgetExhausted
@@ -230,3 +233,22 @@ def _usage(response: LLMResponse) -> dict[str, Any]:
         "cost_usd": u.cost_usd,
         "latency_s": round(response.latency_s, 4),
     }
+
+
+class _ToolsRefused(Exception):
+    """The provider refused the request that offered the tool (HTTP 4xx)."""
+
+
+def _correction(response: LLMResponse, problem: str, tools: bool) -> list[dict[str, Any]]:
+    """The model's answer and what was wrong with it, as the next turn of the
+    conversation: a tool result for each call it made, else a user message."""
+    again = f"Call {TOOL_NAME} again, correctly." if tools else "Answer again: the JSON only."
+    told = f"That answer cannot be used: {problem}. {again}"
+    said: dict[str, Any] = {"role": "assistant", "content": response.content or ""}
+    if not response.tool_calls:
+        return [said, {"role": "user", "content": told}]
+    said["tool_calls"] = [c.to_openai() for c in response.tool_calls]
+    return [said] + [
+        {"role": "tool", "tool_call_id": c.id, "name": c.name, "content": told}
+        for c in response.tool_calls
+    ]

@@ -38,7 +38,12 @@ async def test_text_tool_lines_and_a_live_panel_card(gateway: GatewayHarness) ->
     items = await timeline(gateway, session)
     assert kinds(items) == ["user", "tool_call", "tool_result", "assistant", "user", "card"]
     call, result, reply = items[1:4]
-    assert call == {"kind": "tool_call", "name": "get_time", "arguments": "{}"}
+    assert call == {
+        "kind": "tool_call",
+        "name": "get_time",
+        "arguments": "{}",
+        "label": "Clock: current time",  # the call in plain words (GraphStudio's tool lines)
+    }
     assert result["name"] == "get_time" and result["ok"] is True
     assert reply["text"].startswith("The tool get_time returned:")
     assert isinstance(reply["outbox_id"], int)

@@ -120,7 +120,7 @@ async def test_an_unusable_answer_is_a_clear_error_and_no_patch(
     fake_llm.push(Reply(text=reply))
     with pytest.raises(SyncFailed, match=message) as exc:
         await ws.sync(USER, "todo")
-    assert exc.value.code == "sync_failed"
+    assert exc.value.code == "sync_unusable"
     assert await ws.patches(USER) == []
 
 

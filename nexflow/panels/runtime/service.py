@@ -78,7 +78,7 @@ class RenderedPanel:
 
 
 class PanelObserver(Protocol):
-    """Told about every committed change (the workspace mirror sets itself here).
+    """Told about every committed change (the workspace mirror, the web event hub).
 
     ``before_create`` may raise a :class:`~nexflow.panels.runtime.errors.PanelRuntimeError`
     to refuse a new instance in ``workspace`` of ``owner`` (a quota, a workspace that
@@ -128,10 +128,63 @@ class PanelService:
         self._default_workspace = check_workspace(default_workspace)  # workspaces.default_name
         self._layout = LayoutEngine()
         self._instances: dict[str, _Instance] = {}
-        self.observer: PanelObserver | None = None
+        # Every listener hears every change, in order. ``observer`` is the first one, the
+        # slot the workspace mirror sets (it may veto a create); the others (the web event
+        # hub) are added with :meth:`add_listener` and a failure in them is only logged.
+        self._primary: PanelObserver | None = None
+        self._listeners: list[PanelObserver] = []
         # starts the flows a handler asks for (``$emit('run_flow', ...)``); set by the
         # composition root, None: such a request is answered "flows are not enabled"
         self.flows: FlowStarter | None = None
+
+    # -- listeners ------------------------------------------------------------------
+
+    @property
+    def observer(self) -> PanelObserver | None:
+        """The first listener (the workspace mirror); setting it replaces only that one."""
+        return self._primary
+
+    @observer.setter
+    def observer(self, value: PanelObserver | None) -> None:
+        self._primary = value
+
+    def add_listener(self, listener: PanelObserver) -> Callable[[], None]:
+        """Tell ``listener`` about every change from now on; returns its remover."""
+        self._listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return remove
+
+    @property
+    def listeners(self) -> tuple[PanelObserver, ...]:
+        """Every listener, the primary observer first."""
+        first = (self._primary,) if self._primary is not None else ()
+        return (*first, *self._listeners)
+
+    async def _before_create(self, owner: str, workspace: str) -> None:
+        for listener in self.listeners:
+            await listener.before_create(owner, workspace)
+
+    async def _committed(self, record: PanelRecord, change: Change) -> None:
+        if self._primary is not None:
+            await self._primary.committed(record, change)
+        for listener in list(self._listeners):
+            try:
+                await listener.committed(record, change)
+            except Exception:  # a listener must not undo a committed change
+                log.warning("panel_listener_failed", panel=record.id, exc_info=True)
+
+    async def _deleted(self, record: PanelRecord) -> None:
+        if self._primary is not None:
+            await self._primary.deleted(record)
+        for listener in list(self._listeners):
+            try:
+                await listener.deleted(record)
+            except Exception:
+                log.warning("panel_listener_failed", panel=record.id, exc_info=True)
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -199,16 +252,14 @@ class PanelService:
         panel = load_panel(source)
         state = initial_state(panel)
         owner = owner or self._owner
-        if self.observer is not None:
-            await self.observer.before_create(owner, name)
+        await self._before_create(owner, name)
         change = Change("create", state, {}, user_id=owner)
         record = await self._store.create(
             panel.id, panel.id, owner, panel.title, source, change, workspace=name
         )
         self._install(record, panel)
         log.info("panel_created", panel=record.id, template=panel.id, workspace=name)
-        if self.observer is not None:
-            await self.observer.committed(record, change)
+        await self._committed(record, change)
         return record
 
     def instances(self, owner: str | None = None) -> list[PanelRecord]:
@@ -251,8 +302,7 @@ class PanelService:
             await self._store.delete(panel_id)
             self._instances.pop(panel_id, None)
         log.info("panel_deleted", panel=panel_id)
-        if self.observer is not None:
-            await self.observer.deleted(inst.record)
+        await self._deleted(inst.record)
 
     async def grant(self, panel_id: str, grants: Sequence[str]) -> tuple[str, ...]:
         """Add capability grants to one instance; returns all of its grants."""
@@ -421,8 +471,7 @@ class PanelService:
             change = Change("tool", out.state, view, name, clean, effects, triggered_by, user_id)
             inst.record = record = await self._store.commit(before, change)
         log.info("panel_call", panel=inst.record.id, tool=name, by=triggered_by, fuel=out.fuel_used)
-        if self.observer is not None:
-            await self.observer.committed(record, change)
+        await self._committed(record, change)
         return CallOutcome(
             ok=True,
             panel_id=inst.record.id,
@@ -444,8 +493,7 @@ class PanelService:
             check_state(inst.panel, state)
             change = Change("feed", state, before.view)
             inst.record = record = await self._store.commit(before, change)
-        if self.observer is not None:
-            await self.observer.committed(record, change)
+        await self._committed(record, change)
         return record
 
     async def versions(self, panel_id: str, limit: int = 100) -> list[VersionRecord]:
@@ -468,8 +516,7 @@ class PanelService:
                 user_id=user_id,
             )
             inst.record = record = await self._store.commit(inst.record, change)
-        if self.observer is not None:
-            await self.observer.committed(record, change)
+        await self._committed(record, change)
         return record
 
     async def apply_change(
@@ -508,8 +555,7 @@ class PanelService:
             else:
                 self._install(record, panel)
         log.info("panel_changed", panel=panel_id, kind=kind, by=user_id)
-        if self.observer is not None:
-            await self.observer.committed(record, change)
+        await self._committed(record, change)
         return record
 
     # -- internals --------------------------------------------------------------------
