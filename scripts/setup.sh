@@ -20,9 +20,10 @@ guest_pkgs=(clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32)
 pkgs+=("${guest_pkgs[@]}")
 # Test-only: the ssh client and a PostgreSQL server for the ssh-command and sql-query skills.
 [ "$mode" = test ] && pkgs+=(chromium openssh-client postgresql)
-# Node and npm for the reference MCP server the MCP client tests run (Debian's Node 18 is
-# enough for it); a Node already on PATH (e.g. from nodesource) is used as it is.
-if [ "$mode" = test ] && ! command -v npm >/dev/null; then pkgs+=(nodejs npm); fi
+# Node and npm to build GraphStudio (scripts/build_web.sh; Vite 6 runs on Debian's Node 18)
+# and for the reference MCP server the MCP client tests run; a Node already on PATH (e.g.
+# from nodesource) is used as it is.
+if ! command -v npm >/dev/null; then pkgs+=(nodejs npm); fi
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -108,6 +109,13 @@ if [ "$mode" = test ]; then
     npm ci --prefix tests/mcp_client/npm --no-audit --no-fund --loglevel=error >/dev/null
     touch "$stamp_npm"
   fi
+fi
+
+# GraphStudio, the web app at / (built once, again when its sources change). Without it the
+# gateway still serves the classic chat page; the browser tests need it.
+if ! scripts/build_web.sh; then
+  if [ "$mode" = test ]; then exit 1; fi
+  say "GraphStudio did not build: / serves the classic chat page until it does"
 fi
 
 if [ -x scripts/build_guest.sh ]; then

@@ -9,7 +9,7 @@ from nexflow.testing.harness import GatewayHarness
 
 async def test_chat_round_trip_with_tool(gateway: GatewayHarness, browser: Browser) -> None:
     page = await browser.new_page()
-    await page.goto(gateway.url + "/")
+    await page.goto(gateway.url + "/chat")
     await expect(page.locator("#conn")).to_have_text("connected")
     await expect(page.locator("#model")).to_contain_text("openai/fake-model")
     await expect(page.locator("#banner")).to_be_hidden()
@@ -29,7 +29,7 @@ async def test_chat_round_trip_with_tool(gateway: GatewayHarness, browser: Brows
 async def test_banner_explains_missing_model(tmp_path: Path, browser: Browser) -> None:
     async with GatewayHarness(tmp_path, with_llm=False) as gw:
         page = await browser.new_page()
-        await page.goto(gw.url + "/")
+        await page.goto(gw.url + "/chat")
         banner = page.locator("#banner")
         await expect(banner).to_be_visible()
         await expect(banner).to_contain_text("NEXFLOW_LLM_MODEL")
@@ -45,7 +45,7 @@ async def test_panel_card_button_runs_the_handler(
     gateway: GatewayHarness, browser: Browser
 ) -> None:
     page = await browser.new_page()
-    await page.goto(gateway.url + "/")
+    await page.goto(gateway.url + "/chat")
     await expect(page.locator("#conn")).to_have_text("connected")
     await page.fill("#input", "/panel new server-monitor")
     await page.keyboard.press("Enter")

@@ -14,7 +14,7 @@ async def test_owner_approves_pairing_on_the_page(tmp_path: Path, browser: Brows
         fake.message(STRANGER, "hello?")
         await fake.wait_sent(1, within=10)
         page = await browser.new_page()
-        await page.goto(gw.url + "/")
+        await page.goto(gw.url + "/chat")
         box = page.locator("#pairing")
         await expect(box).to_contain_text("telegram")
         await box.get_by_role("button", name="Approve").click()

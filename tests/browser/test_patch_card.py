@@ -23,7 +23,7 @@ async def say(page: Page, text: str) -> None:
 
 
 async def open_panels(gateway: GatewayHarness, page: Page) -> None:
-    await page.goto(gateway.url + "/")
+    await page.goto(gateway.url + "/chat")
     await expect(page.locator("#conn")).to_have_text("connected")
     await say(page, "/panel new notes")
     await expect(page.locator(".msg.panel")).to_have_count(1)

@@ -23,7 +23,7 @@ async def reload(page: Page) -> None:
 
 async def test_cards_come_back_after_a_reload(gateway: GatewayHarness, browser: Browser) -> None:
     page = await browser.new_page()
-    await page.goto(gateway.url + "/")
+    await page.goto(gateway.url + "/chat")
     await expect(page.locator("#conn")).to_have_text("connected")
     # The model opens a panel (a tool call), then the panel is shown as a card.
     gateway.llm.push(Reply(tool_calls=(("panel_open", {"template": "server-monitor"}),)))
@@ -74,7 +74,7 @@ async def test_a_reminder_sent_while_no_tab_was_open_is_shown_once(
 ) -> None:
     context = await browser.new_context()
     page = await context.new_page()
-    await page.goto(gateway.url + "/")
+    await page.goto(gateway.url + "/chat")
     await expect(page.locator("#conn")).to_have_text("connected")
     await say(page, "hello")
     await expect(page.locator(".msg.assistant").last).to_have_text("Echo: hello", timeout=30_000)
@@ -84,7 +84,7 @@ async def test_a_reminder_sent_while_no_tab_was_open_is_shown_once(
     out = TextOut(channel="web", chat_id=session, session_id=session, text="⏰ Reminder: stretch")
     oid = await gateway.app.outbox.post(out)
     page = await context.new_page()  # a new tab reopens the last session
-    await page.goto(gateway.url + "/")
+    await page.goto(gateway.url + "/chat")
     await expect(page.locator("#conn")).to_have_text("connected")
     await expect(page.locator(".msg.user")).to_have_text("hello")
     reminder = page.locator(".msg.assistant", has_text="Reminder: stretch")

@@ -1,5 +1,6 @@
 // The one way the app talks HTTP to the gateway: same origin, JSON, errors as ApiError
 // with the gateway's own code and message ({"error": {"code", "message"}}).
+import type { Schemas } from "./types";
 
 export class ApiError extends Error {
   constructor(
@@ -46,7 +47,8 @@ export async function api<T>(
     }
   }
   if (!res.ok) {
-    const err = (data as { error?: { code?: string; message?: string } } | null)?.error;
+    // ErrorBody in the schema; read defensively (a proxy may answer something else).
+    const err = (data as { error?: Partial<Schemas["ErrorDetail"]> } | null)?.error;
     throw new ApiError(res.status, err?.code ?? `http_${res.status}`, err?.message ?? res.statusText, data);
   }
   return data as T;

@@ -1,3 +1,73 @@
 import type { Dictionary } from "./index";
 
-export const files: Dictionary = {};
+// The file browser, notes and code editors (src/features/files).
+export const files: Dictionary = {
+  "fi.title": { en: "Files", ru: "Файлы" },
+  "fi.tree": { en: "Files of the workspace", ru: "Файлы рабочей области" },
+  "fi.newNote": { en: "New note", ru: "Новая заметка" },
+  "fi.newFile": { en: "New file", ru: "Новый файл" },
+  "fi.noteName": { en: "Name of the note", ru: "Название заметки" },
+  "fi.filePath": { en: "Path of the file", ru: "Путь к файлу" },
+  "fi.notePlaceholder": { en: "e.g. plan", ru: "например, план" },
+  "fi.filePlaceholder": { en: "e.g. src/main.py", ru: "например, src/main.py" },
+  "fi.create": { en: "Create", ru: "Создать" },
+  "fi.cancel": { en: "Cancel", ru: "Отмена" },
+  "fi.nameRequired": { en: "Give a name.", ru: "Укажите название." },
+  "fi.exists": { en: "{path} already exists.", ru: "{path} уже существует." },
+  "fi.createdMessage": { en: "Create {path}", ru: "Создан {path}" },
+  "fi.loading": { en: "Loading…", ru: "Загрузка…" },
+  "fi.loadingEditor": { en: "Loading the editor…", ru: "Загрузка редактора…" },
+  "fi.emptyTree": { en: "The workspace has no files yet.", ru: "В рабочей области пока нет файлов." },
+  "fi.pick": {
+    en: "Choose a file in the tree, or create a note.",
+    ru: "Выберите файл в дереве или создайте заметку.",
+  },
+  "fi.missing": {
+    en: "{path} is not in the workspace. If it was deleted, restore a version from its history.",
+    ru: "{path} нет в рабочей области. Если файл удалён, восстановите версию из его истории.",
+  },
+  "fi.delete": { en: "Delete", ru: "Удалить" },
+  "fi.confirmDelete": {
+    en: "Delete {path}? Its history keeps every version.",
+    ru: "Удалить {path}? Все версии останутся в истории.",
+  },
+  "fi.deleted": { en: "Deleted in commit {sha}.", ru: "Удалён коммитом {sha}." },
+  "fi.size": {
+    en: { one: "{count} byte", other: "{count} bytes" },
+    ru: { one: "{count} байт", few: "{count} байта", many: "{count} байт", other: "{count} байта" },
+  },
+  "fi.save": { en: "Save", ru: "Сохранить" },
+  "fi.saving": { en: "Saving…", ru: "Сохранение…" },
+  "fi.unsaved": { en: "unsaved changes", ru: "есть несохранённые изменения" },
+  "fi.committed": { en: "Saved as commit {sha}: {message}", ru: "Сохранено, коммит {sha}: {message}" },
+  "fi.saveFailed": { en: "Not saved: {message}", ru: "Не сохранено: {message}" },
+  "fi.stale": {
+    en: "This file was changed since you opened it (a new version was committed). Reload it to see that version — your edits here will be replaced, so copy them first — or overwrite it with yours.",
+    ru: "Файл изменился после того, как вы его открыли (закоммичена новая версия). Загрузите его заново, чтобы увидеть эту версию — ваши правки здесь будут заменены, скопируйте их заранее — или перезапишите его своей версией.",
+  },
+  "fi.reload": { en: "Reload", ru: "Загрузить заново" },
+  "fi.overwrite": { en: "Overwrite with mine", ru: "Перезаписать моей версией" },
+  "fi.discard": {
+    en: "Discard the unsaved changes of this file?",
+    ru: "Отбросить несохранённые изменения этого файла?",
+  },
+  "fi.panelReadOnly": {
+    en: "A panel's file: read only here. A panel changes through its tools or a patch.",
+    ru: "Файл панели: здесь только для чтения. Панель меняется через её инструменты или патч.",
+  },
+  "fi.codeLabel": { en: "Code of {path}", ru: "Код файла {path}" },
+  "fi.noteLabel": { en: "Markdown of {path}", ru: "Markdown заметки {path}" },
+  "fi.preview": { en: "Preview", ru: "Предпросмотр" },
+  "fi.history": { en: "History", ru: "История" },
+  "fi.noHistory": { en: "No commits yet.", ru: "Коммитов пока нет." },
+  "fi.versions": {
+    en: { one: "{count} version", other: "{count} versions" },
+    ru: { one: "{count} версия", few: "{count} версии", many: "{count} версий", other: "{count} версии" },
+  },
+  "fi.you": { en: "you", ru: "вы" },
+  "fi.ai": { en: "the assistant (accepted patch)", ru: "ассистент (принятый патч)" },
+  "fi.current": { en: "current version", ru: "текущая версия" },
+  "fi.restore": { en: "Restore", ru: "Восстановить" },
+  "fi.restoring": { en: "Restoring…", ru: "Восстановление…" },
+  "fi.restoreLabel": { en: "Restore version {sha}", ru: "Восстановить версию {sha}" },
+};
