@@ -549,6 +549,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         nexflow_config=config,
         flows=flows,
         agents=agents,
+        reminders=reminders,
         events=application.events,
         routes=tuple(
             route

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from nexflow.gateway.flows import FlowService
     from nexflow.mcp_client import McpServers
     from nexflow.panels.runtime import PanelService
+    from nexflow.tasks.service import ReminderService
     from nexflow.tools.toolset import Toolbox
     from nexflow.web.events import EventHub
     from nexflow.workspace.api import Workspaces
@@ -67,6 +68,7 @@ class WebServices:
     flows: FlowService | None = None  # flows and tasks (routes_flows, routes_tasks); None: 503
     nexflow_config: NexflowConfig | None = None  # the whole config (routes_marketplace)
     agents: AgentService | None = None  # named agents (routes_agents); None: 503
+    reminders: ReminderService | None = None  # the caller's reminders (routes_reminders)
     events: EventHub | None = None  # live frames per user (/ws/events, nexflow.web.events)
 
 
@@ -105,6 +107,7 @@ def create_app(
         routes_marketplace,
         routes_openai,
         routes_pairing,
+        routes_reminders,
         routes_skills,
         routes_statistics,
         routes_tools,
@@ -127,6 +130,7 @@ def create_app(
     app.include_router(routes_hooks.router)
     routes_flows.install(app)  # and routes_tasks; 503 while services.flows is None
     app.include_router(routes_agents.router)  # 503 while services.agents is None
+    app.include_router(routes_reminders.router)  # 503 while services.reminders is None
     app.include_router(routes_events.router)  # /ws/events; closes 1013 without services.events
     app.include_router(routes_workspaces.router)  # workspaces and their layout (GraphStudio)
     from nexflow.web import routes_dashboard, routes_settings  # GraphStudio's ops views

@@ -125,6 +125,12 @@ export const ops: Dictionary = {
 
   "ops.tasks.title": { en: "Tasks", ru: "Задачи" },
   "ops.tasks.none": { en: "No tasks.", ru: "Задач нет." },
+  "ops.reminders.title": { en: "Reminders", ru: "Напоминания" },
+  "ops.reminders.none": { en: "No reminders. Ask in any chat, e.g. “remind me at 9 to call Bob”.", ru: "Напоминаний нет. Попросите в любом чате, например: «напомни в 9 позвонить Бобу»." },
+  "ops.reminders.cron": { en: "repeats ({schedule})", ru: "повторяется ({schedule})" },
+  "ops.reminders.firing": { en: "being delivered", ru: "доставляется" },
+  "ops.reminders.cancel": { en: "Cancel", ru: "Отменить" },
+  "ops.reminders.cancelNamed": { en: "Cancel reminder “{text}”", ru: "Отменить напоминание «{text}»" },
   "ops.skills.title": { en: "Skills", ru: "Навыки" },
   "ops.skills.none": { en: "No skills installed.", ru: "Навыки не установлены." },
   "ops.skills.summary": {

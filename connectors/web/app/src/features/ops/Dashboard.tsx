@@ -2,7 +2,7 @@
 // sessions and pairing requests.
 import { useState } from "react";
 import { t, useLocale } from "../../i18n";
-import { ops, type Pairing, type Skill } from "./api";
+import { ops, type Pairing, type Reminder, type Skill } from "./api";
 import { CostPerModel, TokensPerDay } from "./Charts";
 import { Card, ErrorNote, Loading, named } from "./common";
 import { num, usd, when } from "./format";
@@ -34,6 +34,7 @@ export function DashboardView() {
         </Card>
         <QueuesCard all={all} />
         <TasksCard />
+        <RemindersCard />
         <SessionsCard />
         {owner && <PairingCard />}
         <UsageCard all={all} />
@@ -188,6 +189,45 @@ function TasksCard() {
               <strong>{task.flow}</strong> · {when(task.updated_at)}
             </span>
             <span className={`ops-badge ops-badge-${task.status}`}>{named("ops.status", task.status)}</span>
+          </li>
+        ))}
+      </ul>
+    </Card>
+  );
+}
+
+function RemindersCard() {
+  const reminders = useLoad(ops.reminders, [], POLL_MS);
+  const [failure, setFailure] = useState<Error | null>(null);
+  const cancel = async (r: Reminder) => {
+    setFailure(null);
+    try {
+      await ops.cancelReminder(r.id);
+    } catch (err) {
+      setFailure(err instanceof Error ? err : new Error(String(err)));
+    }
+    reminders.reload();
+  };
+  return (
+    <Card title={t("ops.reminders.title")} id="ops-reminders">
+      <ErrorNote error={reminders.error ?? failure} />
+      <Loading loading={reminders.loading && !reminders.data} />
+      {reminders.data?.length === 0 && <p className="ops-muted">{t("ops.reminders.none")}</p>}
+      <ul className="ops-list">
+        {reminders.data?.map((r) => (
+          <li key={r.id}>
+            <span>
+              <strong>{r.text}</strong> ·{" "}
+              {r.kind === "cron" ? t("ops.reminders.cron", { schedule: r.schedule }) : ""}{" "}
+              {r.next_run ? when(Date.parse(r.next_run) / 1000) : t("ops.reminders.firing")}
+            </span>
+            <button
+              type="button"
+              aria-label={t("ops.reminders.cancelNamed", { text: r.text })}
+              onClick={() => void cancel(r)}
+            >
+              {t("ops.reminders.cancel")}
+            </button>
           </li>
         ))}
       </ul>

@@ -12,6 +12,7 @@ export type Skill = Schemas["SkillSummary"];
 export type Pairing = Schemas["PairingOut"];
 export type Session = Schemas["SessionItem"];
 export type Task = Schemas["TaskSummaryOut"];
+export type Reminder = Schemas["ReminderOut"];
 export type UserRow = Schemas["UserOut"];
 export type Users = Schemas["UserList"];
 export type MarketEntry = Schemas["MarketEntry"];
@@ -51,6 +52,12 @@ export const ops = {
     ),
   sessions: () => api<Reply<"/api/v1/sessions", "get", Session[]>>("/api/v1/sessions?limit=20"),
   tasks: () => api<Reply<"/api/v1/tasks", "get">>("/api/v1/tasks"),
+  reminders: () => api<Reply<"/api/v1/reminders", "get">>("/api/v1/reminders"),
+  cancelReminder: (id: string) =>
+    api<Reply<"/api/v1/reminders/{reminder_id}", "delete">>(
+      `/api/v1/reminders/${encodeURIComponent(id)}`,
+      { method: "DELETE" },
+    ),
   users: () => api<Reply<"/api/v1/users", "get", Users>>("/api/v1/users"),
   marketplace: () => api<Reply<"/api/v1/marketplace", "get", Marketplace>>("/api/v1/marketplace"),
   review: (kind: string, slug: string) =>
