@@ -9,6 +9,11 @@ from nexflow.bus.streams import StreamEvent, StreamHub
 from nexflow.orchestrator.steps import StreamSink
 
 DraftFn = Callable[[str, str], Awaitable[None]]  # (chat id, the text so far)
+# An inbound event's metadata key: it came from a browser tab's socket, which follows the
+# session (GraphStudio's chat). Its turn keeps a live sink even when nobody is subscribed
+# yet; other turns (the HTTP API, other channels) stream only to present followers, so
+# their model calls are not streamed (and may be cached) when nobody watches.
+LIVE_KEY = "stream_live"
 LabelFn = Callable[[str, str], str]  # (tool name, arguments) -> the call in plain words
 
 

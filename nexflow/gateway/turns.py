@@ -36,7 +36,7 @@ from nexflow.gateway.approvals import ApprovalService, approval_audit
 from nexflow.gateway.commands import CommandRouter
 from nexflow.gateway.outbox import OutboxDispatcher
 from nexflow.gateway.stop import stopped_event, stopped_note
-from nexflow.gateway.streaming import DraftFn, turn_sink
+from nexflow.gateway.streaming import LIVE_KEY, DraftFn, turn_sink
 from nexflow.llm.budget import Budgets
 from nexflow.memory.paging import PAGE_TOOLS, ContextPager, PagedHistory
 from nexflow.observability.metrics import Metrics
@@ -233,7 +233,7 @@ class TurnRunner:
             session.id,
             label=labels,
             seen=running.text if running is not None else None,
-            live=event.channel == "web",
+            live=bool(event.metadata.get(LIVE_KEY)),
         )
         approvals = TurnApprovals(start.decisions)
         command = self._commands is not None and self._commands.is_command(event.message)

@@ -102,6 +102,7 @@ def create_app(
         routes_api,
         routes_app,
         routes_events,
+        routes_flow_editor,
         routes_flows,
         routes_hooks,
         routes_marketplace,
@@ -129,6 +130,7 @@ def create_app(
     app.include_router(routes_marketplace.router)
     app.include_router(routes_hooks.router)
     routes_flows.install(app)  # and routes_tasks; 503 while services.flows is None
+    app.include_router(routes_flow_editor.router)  # validate, node types (GraphStudio)
     app.include_router(routes_agents.router)  # 503 while services.agents is None
     app.include_router(routes_reminders.router)  # 503 while services.reminders is None
     app.include_router(routes_events.router)  # /ws/events; closes 1013 without services.events

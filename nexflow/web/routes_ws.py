@@ -29,6 +29,7 @@ from nexflow.bus.errors import Rejected
 from nexflow.bus.events import InboundEvent
 from nexflow.bus.streams import StreamEvent
 from nexflow.gateway.stop import stopped_event
+from nexflow.gateway.streaming import LIVE_KEY
 from nexflow.storage.parking import OutboxParking
 from nexflow.web.app import WebServices
 from nexflow.web.frames import (
@@ -237,6 +238,7 @@ class _ChatSocket:
             sender_id=self.caller.sender_id,
             message=message,
             session_id=self.current,
+            metadata={LIVE_KEY: True},  # this tab follows the turn as soon as it is accepted
         )
         try:
             accepted = await self.svc.gateway.publish(event)

@@ -16,12 +16,14 @@ const DashboardView = lazy(() => import("./features/ops").then((m) => ({ default
 const UsersView = lazy(() => import("./features/ops").then((m) => ({ default: m.UsersView })));
 const MarketplaceView = lazy(() => import("./features/ops").then((m) => ({ default: m.MarketplaceView })));
 const SettingsView = lazy(() => import("./features/ops").then((m) => ({ default: m.SettingsView })));
+const FlowsView = lazy(() => import("./features/flows").then((m) => ({ default: m.FlowsView })));
 
 export type Route =
   | { name: "workspace"; workspace: string; panel?: string }
   | { name: "assistant"; session?: string }
   | { name: "files"; workspace: string; path?: string }
   | { name: "patches"; patchId?: string }
+  | { name: "flows"; flow?: string }
   | { name: "dashboard" | "users" | "marketplace" | "settings" };
 
 /** The route of a location hash (``#/w/default``, ``#/files/default/notes/a.md``, …). */
@@ -35,6 +37,8 @@ export function parseRoute(hash: string): Route {
       return { name: "files", workspace: rest[0] || currentWorkspace(), path: rest.slice(1).join("/") || undefined };
     case "patches":
       return { name: "patches", patchId: rest[0] || undefined };
+    case "flows":
+      return { name: "flows", flow: rest[0] || undefined };
     case "dashboard":
     case "users":
     case "marketplace":
@@ -62,6 +66,7 @@ const NAV: { key: string; route: Route["name"]; href: (ws: string) => string }[]
   { key: "nav.assistant", route: "assistant", href: () => "#/assistant" },
   { key: "nav.files", route: "files", href: (ws) => `#/files/${encodeURIComponent(ws)}` },
   { key: "nav.patches", route: "patches", href: () => "#/patches" },
+  { key: "fl.nav", route: "flows", href: () => "#/flows" },
   { key: "nav.dashboard", route: "dashboard", href: () => "#/dashboard" },
   { key: "nav.users", route: "users", href: () => "#/users" },
   { key: "nav.marketplace", route: "marketplace", href: () => "#/marketplace" },
@@ -115,6 +120,8 @@ function View({ route }: { route: Route }) {
       return <FilesView workspace={route.workspace} path={route.path} />;
     case "patches":
       return <PatchesView patchId={route.patchId} />;
+    case "flows":
+      return <FlowsView name={route.flow} />;
     case "dashboard":
       return <DashboardView />;
     case "users":

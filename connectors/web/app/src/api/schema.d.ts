@@ -230,6 +230,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/flows/node-types": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Node Types
+         * @description Every node type of the flow format with its settings and typed ports.
+         */
+        get: operations["node_types_api_v1_flows_node_types_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/flows/validate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Validate Flow
+         * @description Check a flow's YAML as ``POST /api/v1/flows`` would, without saving it.
+         */
+        post: operations["validate_flow_api_v1_flows_validate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/flows/{name}/runs": {
         parameters: {
             query?: never;
@@ -1695,6 +1735,44 @@ export interface components {
              */
             refs: string[];
         };
+        /**
+         * FieldSpec
+         * @description One setting of a node type, from its Pydantic field.
+         */
+        FieldSpec: {
+            /**
+             * Common
+             * @description Shared by every node type (needs, retry, timeout_s, …)
+             */
+            common: boolean;
+            /**
+             * Default
+             * @description The default when not required (JSON)
+             */
+            default?: unknown;
+            /**
+             * Edge
+             * @description An edge (needs, then, else, on_error): set by connecting
+             */
+            edge: boolean;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "string" | "text" | "number" | "integer" | "boolean" | "enum" | "list" | "object" | "time";
+            /**
+             * Name
+             * @description The YAML key (its alias, e.g. `if`)
+             */
+            name: string;
+            /**
+             * Options
+             * @description kind enum: the values
+             */
+            options?: string[];
+            /** Required */
+            required: boolean;
+        };
         /** FileOut */
         FileOut: {
             /** Content */
@@ -2095,6 +2173,22 @@ export interface components {
              * @description 1-32 lowercase letters, digits, - or _
              */
             name: string;
+        };
+        /** NodeTypeSpec */
+        NodeTypeSpec: {
+            /**
+             * Description
+             * @description The model's docstring, first paragraph
+             */
+            description: string;
+            /** Fields */
+            fields: components["schemas"]["FieldSpec"][];
+            /** Inputs */
+            inputs: components["schemas"]["PortSpec"][];
+            /** Outputs */
+            outputs: components["schemas"]["PortSpec"][];
+            /** Type */
+            type: string;
         };
         /** OriginOut */
         OriginOut: {
@@ -2671,10 +2765,48 @@ export interface components {
             /** Title */
             title: string;
         };
+        /** PortSpec */
+        PortSpec: {
+            /**
+             * Field
+             * @description The YAML field a connection through this port writes
+             */
+            field: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "data" | "branch" | "error";
+            /**
+             * Name
+             * @description in, out, then, else, error
+             */
+            name: string;
+        };
         /** Pressed */
         Pressed: {
             outcome: components["schemas"]["ToolOutcome"];
             snapshot: components["schemas"]["PanelSnapshotOut"];
+        };
+        /** Problem */
+        Problem: {
+            /**
+             * Column
+             * @description 1-based; 0 when unknown
+             */
+            column: number;
+            /**
+             * Line
+             * @description 1-based; 0 when unknown
+             */
+            line: number;
+            /** Message */
+            message: string;
+            /**
+             * Text
+             * @description The whole `file:line:col: message`
+             */
+            text: string;
         };
         /** QueueSummary */
         QueueSummary: {
@@ -3616,6 +3748,29 @@ export interface components {
             /** Tokens Out */
             tokens_out: number;
         };
+        /** ValidateFlow */
+        ValidateFlow: {
+            /**
+             * Name
+             * @description The file name it will be saved as: its `name:` must match
+             */
+            name?: string | null;
+            /**
+             * Yaml
+             * @description The flow's YAML source
+             */
+            yaml: string;
+        };
+        /** Validation */
+        Validation: {
+            /**
+             * Errors
+             * @description Every problem, in file order
+             */
+            errors: components["schemas"]["Problem"][];
+            /** Valid */
+            valid: boolean;
+        };
         /** ValidationError */
         ValidationError: {
             /** Context */
@@ -4200,6 +4355,59 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    node_types_api_v1_flows_node_types_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodeTypeSpec"][];
+                };
+            };
+        };
+    };
+    validate_flow_api_v1_flows_validate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ValidateFlow"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Validation"];
+                };
+            };
+            /** @description invalid_request: a parameter or body that does not fit */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
             };
         };
     };

@@ -6,13 +6,14 @@ import { workspace } from "./workspace";
 import { assistant } from "./assistant";
 import { files } from "./files";
 import { ops } from "./ops";
+import { flows } from "./flows";
 
 export type Locale = "en" | "ru";
 export type Plural = { one: string; few?: string; many?: string; other: string };
 export type Entry = string | Plural;
 export type Dictionary = Record<string, { en: Entry; ru: Entry }>;
 
-const all: Dictionary = { ...core, ...workspace, ...assistant, ...files, ...ops };
+const all: Dictionary = { ...core, ...workspace, ...assistant, ...files, ...ops, ...flows };
 const STORAGE_KEY = "nexflow.locale";
 const listeners = new Set<() => void>();
 
