@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from nexflow.web.app import WebServices
 from nexflow.web.events import CLIENT_FRAME, ClientPing, Pong
 from nexflow.web.identity import web_user
-from nexflow.web.routes_ws import CLOSE_UNAUTHORIZED, _authenticate
+from nexflow.web.routes_ws import CLOSE_UNAUTHORIZED, _authenticate, _write
 
 router = APIRouter()
 CLOSE_UNAVAILABLE = 1013
@@ -66,9 +66,3 @@ async def _read(ws: WebSocket, queue: asyncio.Queue[dict[str, Any]]) -> None:
         if isinstance(frame, ClientPing):
             with contextlib.suppress(asyncio.QueueFull):  # after the frames queued before
                 queue.put_nowait(Pong().model_dump(mode="json"))
-
-
-async def _write(ws: WebSocket, queue: asyncio.Queue[dict[str, Any]]) -> None:
-    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-        while True:
-            await ws.send_json(await queue.get())
