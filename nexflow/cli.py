@@ -1,4 +1,4 @@
-"""The ``nexflow`` command: ``serve``, ``doctor``, ``security audit``, ``version``.
+"""The ``nexflow`` command: ``serve``, ``doctor``, ``migrate``, ``security audit``, ``version``.
 
 Imports are deferred to the command that needs them so ``nexflow serve`` starts fast
 (:func:`make_server` says how; docs/architecture.md, "Start-up").
@@ -142,6 +142,59 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return run_doctor(_config_path(args.config))
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """``nexflow migrate sqlite-to-postgres``: exit 0 when every table matches, 1 on a
+    mismatch or an error, 2 when refused (no rows written)."""
+    import asyncio
+    import functools
+
+    from nexflow.storage import transfer, transfer_report
+    from nexflow.storage.base import StorageError
+    from nexflow.storage.engine import redact
+
+    config = load_or_exit(args.config)
+    source = Path(args.source).expanduser() if args.source else config.database_path
+    target = args.to or (config.storage_url if config.uses_postgres else None)
+    if target is None or not target.startswith(("postgresql://", "postgres://")):
+        print(
+            "nexflow: no Postgres to move to: give --to postgresql://user:password@host/db "
+            "or set storage.url (NEXFLOW_STORAGE__URL)",
+            file=sys.stderr,
+        )
+        return 2
+    out = functools.partial(print, flush=True)
+    memory = config.memory_path if config.memory.enabled else None
+    out(f"from  sqlite {source}")
+    out(f"to    {redact(target)}")
+    try:
+        if args.verify:
+            reports = asyncio.run(transfer.verify(source, target, memory=memory))
+        else:
+            out(transfer_report.refuse_in_flight(config.flows.database_for(config.home)))
+            out("stop the gateway before moving: rows written during the copy stay behind")
+            reports = asyncio.run(transfer.transfer(source, target, memory=memory, out=out))
+    except transfer.TransferRefused as exc:
+        print(f"nexflow: refused: {exc}", file=sys.stderr)
+        return 2
+    except StorageError as exc:
+        print(f"nexflow: {exc}", file=sys.stderr)
+        return 1
+    transfer_report.render(reports, out)
+    if not args.verify:
+        moved = any(r.name == "memory_pages" for r in reports)
+        out(transfer_report.memory_note(config.memory_path, config.workspace_dir, moved))
+        workspaces = config.workspaces.root or config.home / "workspaces"
+        out(transfer_report.workspace_note(workspaces, config.workspace_dir))
+    bad = [r.name for r in reports if not r.ok]
+    if bad:
+        out(f"MISMATCH in {len(bad)} of {len(reports)} tables: {', '.join(bad)}")
+        return 1
+    out(f"all {len(reports)} tables match (rows and checksums).")
+    if not args.verify and not config.uses_postgres:
+        out(f"now set storage.url: {redact(target)} (NEXFLOW_STORAGE__URL) and start the gateway")
+    return 0
+
+
 # Command groups with their own parsers (so `nexflow skills --help` lists theirs).
 GROUPS = {
     "pair": ("nexflow.pairing_cli", "main_pair", "pairing: list | approve|deny CHANNEL CODE"),
@@ -181,6 +234,17 @@ def build_parser() -> argparse.ArgumentParser:
         group = sub.add_parser(name, help=summary, add_help=False)
         group.add_argument("rest", nargs=argparse.REMAINDER)
         group.set_defaults(func=lambda a, n=name: run_group(n, a.rest))
+    migrate = sub.add_parser("migrate", help="move the database: sqlite-to-postgres")
+    moves = migrate.add_subparsers(dest="move", required=True)
+    to_pg = moves.add_parser(
+        "sqlite-to-postgres",
+        help="copy the SQLite database into an empty Postgres one, with counts and checksums",
+    )
+    to_pg.add_argument("--from", dest="source", help="SQLite file (default: storage.path)")
+    to_pg.add_argument("--to", help="postgresql:// URL (default: storage.url)")
+    to_pg.add_argument("--verify", action="store_true", help="compare only; copy nothing")
+    to_pg.add_argument("--config")
+    to_pg.set_defaults(func=cmd_migrate)
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=cmd_version)
     return parser

@@ -44,6 +44,8 @@ def run_doctor(config_path: Path | None) -> int:
         )
         return 1
     checks += [_home(config), _database(config), _memory(config), _bind(config)]
+    if config.redis.url is not None:
+        checks.append(_redis(config.redis.url))
     checks += asyncio.run(_model(config))
     checks += doctor_channels.channels(config)
     checks += doctor_channels.workspaces(config)
@@ -82,17 +84,140 @@ def _home(config: NexflowConfig) -> Check:
 
 
 def _database(config: NexflowConfig) -> Check:
+    if config.uses_postgres:
+        return _postgres(config.storage_url)
     path = config.database_path
     if not path.exists():
-        return Check(True, "database", f"{path} (created on first start)")
+        return Check(True, "database", f"SQLite {path} (created on first start)")
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
             row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-        return Check(True, "database", f"{path}, schema version {row[0]}")
+        return Check(True, "database", f"SQLite {path}, schema version {row[0]}")
     except sqlite3.Error as exc:
         return Check(
-            False, "database", f"{path}: {exc}", "move the file aside; Nexflow creates a new one"
+            False,
+            "database",
+            f"SQLite {path}: {exc}",
+            "move the file aside; Nexflow creates a new one",
         )
+
+
+def _postgres(url: str) -> Check:
+    """Reach the server, say its version and the schema's (the password never shown)."""
+    import psycopg
+
+    from nexflow.storage.engine import redact
+
+    where = f"Postgres {redact(url)}"
+    try:
+        with psycopg.connect(url, connect_timeout=3, autocommit=True) as conn:
+            major = conn.info.server_version // 10_000
+            found = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+            version = (
+                conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+                if found and found[0]
+                else None
+            )
+    except psycopg.Error as exc:
+        reason = _without_secret(str(exc).strip().splitlines()[0] if str(exc) else "", url)
+        return Check(
+            False,
+            "database",
+            f"{where}: cannot connect ({reason or type(exc).__name__})",
+            "start the server, or fix storage.url (NEXFLOW_STORAGE__URL); the gateway "
+            "creates its tables on first start",
+        )
+    schema = f"schema version {version[0]}" if version else "no tables yet (created on first start)"
+    return Check(True, "database", f"{where}, server {major}, {schema}")
+
+
+def _without_secret(text: str, url: str) -> str:
+    from urllib.parse import unquote, urlsplit
+
+    password = urlsplit(url).password
+    for secret in {password, unquote(password or "")} - {None, ""}:
+        text = text.replace(str(secret), "***")
+    return text
+
+
+def _redis(url: str) -> Check:
+    """PING the configured Redis: with the ``redis`` package when installed, else over a
+    plain socket (RESP), so the check needs no extra dependency."""
+    from nexflow.storage.engine import redact
+
+    where = redact(url)
+    try:
+        import redis  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        ok, detail = _redis_ping(url)
+    else:
+        try:
+            client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
+            try:
+                ok, detail = bool(client.ping()), "PONG"
+            finally:
+                client.close()
+        except redis.AuthenticationError as exc:  # a ConnectionError too: first
+            ok, detail = False, _without_secret(str(exc), url)
+        except redis.ConnectionError as exc:
+            ok, detail = False, f"cannot connect ({_without_secret(str(exc), url)})"
+        except redis.RedisError as exc:
+            ok, detail = False, _without_secret(str(exc), url)
+    return Check(
+        ok,
+        "redis",
+        f"{where}: {detail}",
+        "start Redis, or fix redis.url (NEXFLOW_REDIS__URL); unset it to run without Redis",
+    )
+
+
+def _redis_ping(url: str, timeout_s: float = 3.0) -> tuple[bool, str]:
+    """``AUTH`` (when the URL has a password) and ``PING`` over RESP; (ok, what was heard)."""
+    import socket
+    import ssl
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    words: list[list[str]] = []
+    if parts.password:
+        user = unquote(parts.username or "")
+        secret = unquote(parts.password)
+        words.append(["AUTH", user, secret] if user else ["AUTH", secret])
+    words.append(["PING"])
+    request = b"".join(map(_resp, words))
+    try:
+        sock: socket.socket
+        if parts.scheme == "unix":
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout_s)
+            sock.connect(unquote(parts.path))
+        else:
+            sock = socket.create_connection(
+                (parts.hostname or "127.0.0.1", parts.port or 6379), timeout_s
+            )
+            if parts.scheme == "rediss":
+                sock = ssl.create_default_context().wrap_socket(
+                    sock, server_hostname=parts.hostname
+                )
+        with sock:
+            sock.sendall(request)
+            heard = b""
+            while heard.count(b"\r\n") < len(words):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                heard += chunk
+    except OSError as exc:
+        return False, f"cannot connect ({exc.strerror or type(exc).__name__})"
+    replies = [line.decode(errors="replace") for line in heard.split(b"\r\n") if line]
+    if not replies:
+        return False, "no answer"
+    failed = next((r for r in replies if r.startswith("-")), None)
+    if failed is not None:
+        return False, _without_secret(failed[1:], url)
+    if replies[-1] != "+PONG":
+        return False, f"unexpected answer {replies[-1][:40]!r}"
+    return True, "PONG"
 
 
 def _memory(config: NexflowConfig) -> Check:
@@ -228,3 +353,12 @@ def _isolation() -> Check:
         "apt-get install bubblewrap (or run as a user allowed to create namespaces)",
         warning=True,
     )
+
+
+def _resp(words: list[str]) -> bytes:
+    """One command in Redis's wire protocol (an array of bulk strings)."""
+    out = [f"*{len(words)}\r\n".encode()]
+    for word in words:
+        data = word.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)

@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING
 
 from nexflow.gateway_client import ask_gateway
-from nexflow.storage.sqlite import SQLiteStorage
+from nexflow.storage.open import storage_for
 
 if TYPE_CHECKING:
     pass
@@ -39,7 +39,7 @@ async def _run(args: argparse.Namespace) -> int:
                 message = body[:200]
             print(f"nexflow: the gateway refused: {message}")
             return 1
-    storage = SQLiteStorage(config.database_path, config.storage.busy_timeout_ms)
+    storage = storage_for(config)
     await storage.open()
     try:
         if args.action == "dead":

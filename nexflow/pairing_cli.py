@@ -12,7 +12,7 @@ import asyncio
 import time
 from typing import Literal
 
-from nexflow.storage.sqlite import SQLiteStorage
+from nexflow.storage.open import storage_for
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -20,7 +20,7 @@ async def _run(args: argparse.Namespace) -> int:
     from nexflow.web.routes_pairing import decide
 
     config = load_or_exit(args.config)
-    storage = SQLiteStorage(config.database_path, config.storage.busy_timeout_ms)
+    storage = storage_for(config)
     await storage.open()
     try:
         if args.action == "list":

@@ -16,6 +16,7 @@ import stat
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
@@ -25,6 +26,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from nexflow.config import ConfigError, NexflowConfig, load_config
+from nexflow.storage.engine import redact
 from nexflow.web.browser import is_loopback_name, parse_origin, split_host
 
 Status = Literal["ok", "warn", "fail"]
@@ -263,17 +265,14 @@ def check_mcp(config: NexflowConfig) -> Finding:
     return Finding("mcp", "ok", f"/mcp answers {how} only")
 
 
-def check_queues(database: Path) -> list[Finding]:
-    if not database.is_file():
-        return [Finding("dead letters", "ok", "no database yet")]
+def check_queues(database: Path | str) -> list[Finding]:
+    """Dead letters and waiting approvals, in the SQLite file or the Postgres database
+    (``storage.url``), read without writing."""
+    counts = _queue_counts(database)
+    if isinstance(counts, Finding):
+        return [counts]
+    dead, pending, stale = counts
     found: list[Finding] = []
-    try:
-        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=2) as conn:
-            dead = {t: _count(conn, t, "status='dead'") for t in ("inbox", "outbox")}
-            pending = _count(conn, "approvals", "status='pending'")
-            stale = _count(conn, "approvals", f"status='pending' AND expires_at < {time.time()}")
-    except sqlite3.Error as exc:
-        return [Finding("dead letters", "warn", f"cannot read {database}: {exc}")]
     letters = {t: n for t, n in dead.items() if n}
     if letters:
         what = ", ".join(f"{n} in {t}" for t, n in letters.items())
@@ -304,20 +303,57 @@ def check_queues(database: Path) -> list[Finding]:
     return found
 
 
+_Counts = tuple[dict[str, int | None], int | None, int | None]
+
+
+def _queue_counts(database: Path | str) -> _Counts | Finding:
+    def counts(count: Callable[[str, str], int | None]) -> _Counts:
+        dead = {t: count(t, "status='dead'") for t in ("inbox", "outbox")}
+        pending = count("approvals", "status='pending'")
+        stale = count("approvals", f"status='pending' AND expires_at < {time.time()}")
+        return dead, pending, stale
+
+    if isinstance(database, str):  # a Postgres storage.url
+        import psycopg
+
+        try:
+            with psycopg.connect(database, connect_timeout=5, autocommit=True) as pg:
+                return counts(lambda t, w: _pg_count(pg, t, w))
+        except psycopg.Error as exc:
+            return Finding("dead letters", "warn", f"cannot read {redact(database)}: {exc}")
+    if not database.is_file():
+        return Finding("dead letters", "ok", "no database yet")
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=2) as conn:
+            return counts(lambda t, w: _count(conn, t, w))
+    except sqlite3.Error as exc:
+        return Finding("dead letters", "warn", f"cannot read {database}: {exc}")
+
+
 def _count(conn: sqlite3.Connection, table: str, where: str) -> int | None:
     """Rows matching ``where``; None when the table or a column is missing (older schema)."""
     try:
-        row = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}").fetchone()
+        row = conn.execute(f"SELECT COUNT(*) AS n FROM {table} WHERE {where}").fetchone()
     except sqlite3.OperationalError:
+        return None
+    return int(row[0])
+
+
+def _pg_count(conn: Any, table: str, where: str) -> int | None:
+    import psycopg
+
+    try:
+        row = conn.execute(f"SELECT COUNT(*) AS n FROM {table} WHERE {where}").fetchone()
+    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn):
         return None
     return int(row[0])
 
 
 def audit(config: NexflowConfig, paths: Paths) -> list[Finding]:
     findings = [check_bind(config), check_tokens(config), check_browser(config), check_mcp(config)]
-    findings += check_files(paths, config.database_path)
+    findings += check_files(paths, None if config.uses_postgres else config.database_path)
     findings += [check_permissions(config), check_isolation(config), check_wasmtime()]
-    findings += check_queues(config.database_path)
+    findings += check_queues(config.storage_url if config.uses_postgres else config.database_path)
     return findings
 
 

@@ -18,8 +18,9 @@ as_root() {
 pkgs=(git ca-certificates bubblewrap)
 guest_pkgs=(clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32)
 pkgs+=("${guest_pkgs[@]}")
-# Test-only: the ssh client and a PostgreSQL server for the ssh-command and sql-query skills.
-[ "$mode" = test ] && pkgs+=(chromium openssh-client postgresql)
+# Test-only: the ssh client; PostgreSQL (the sql-query skill, storage on Postgres) and
+# Redis (scale-out), which the tests start themselves on free loopback ports.
+[ "$mode" = test ] && pkgs+=(chromium openssh-client postgresql redis-server)
 # Node and npm to build GraphStudio (scripts/build_web.sh; Vite 6 runs on Debian's Node 18)
 # and for the reference MCP server the MCP client tests run; a Node already on PATH (e.g.
 # from nodesource) is used as it is.

@@ -1,5 +1,5 @@
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -7,9 +7,11 @@ import pytest
 # litellm fetches a price map from the network on import unless told not to.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from nexflow.storage import SQLiteStorage
+from nexflow.storage import SQLStorage
+from nexflow.storage.engine import Engine, PostgresEngine
 from nexflow.testing.fake_llm import FakeLLMServer
 from nexflow.testing.harness import GatewayHarness
+from nexflow.testing.postgres import Postgres, fresh_schema, start_postgres
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,10 +30,34 @@ async def gateway(tmp_path: Path) -> AsyncIterator[GatewayHarness]:
         yield gw
 
 
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Postgres]:
+    """One real PostgreSQL server for the whole run (started on first use)."""
+    server = start_postgres()
+    if server is None:
+        pytest.fail("PostgreSQL server binaries are missing: make test installs them (postgresql)")
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[SQLiteStorage]:
-    """A fresh, open SQLite storage in the test's temporary directory."""
-    store = SQLiteStorage(tmp_path / "nexflow.db")
+def pg_url(pg_server: Postgres) -> str:
+    """A URL to an empty schema of its own on the test run's Postgres server."""
+    return fresh_schema(pg_server.url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage_target(request: pytest.FixtureRequest, tmp_path: Path) -> Path | Engine:
+    """Where a test's storage lives: a SQLite file, then a fresh Postgres schema."""
+    if request.param == "sqlite":
+        return tmp_path / "nexflow.db"
+    return PostgresEngine(fresh_schema(request.getfixturevalue("pg_server").url))
+
+
+@pytest.fixture
+async def storage(storage_target: Path | Engine) -> AsyncIterator[SQLStorage]:
+    """A fresh, open storage: the test runs once on SQLite and once on Postgres."""
+    store = SQLStorage(storage_target)
     await store.open()
     yield store
     await store.close()

@@ -9,12 +9,12 @@ import pytest
 
 from nexflow.bus.events import InboundEvent
 from nexflow.inbox_cli import main_inbox
-from nexflow.storage import SQLiteStorage
+from nexflow.storage import SQLStorage
 from nexflow.testing.harness import free_port
 
 
 async def bury(home: Path) -> int:
-    storage = SQLiteStorage(home / "nexflow.db")
+    storage = SQLStorage(home / "nexflow.db")
     await storage.open()
     try:
         user = await storage.create_user("ann", "user", "telegram", "1")

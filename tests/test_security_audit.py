@@ -110,6 +110,25 @@ def test_weak_token_and_queues(home: Path, capsys: pytest.CaptureFixture[str]) -
     assert found["database"]["status"] == "ok"
 
 
+def test_queues_on_postgres(
+    home: Path, capsys: pytest.CaptureFixture[str], pg_url: str
+) -> None:
+    """With storage.url on Postgres the audit reads the queues there (and no file)."""
+    import psycopg
+
+    config = write(home / "config.yml", SAFE + f"storage:\n  url: '{pg_url}'\n")
+    write(home / "secrets.env", "NEXFLOW_GATEWAY_TOKEN=" + "x" * 40 + "\n")
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        db.execute("CREATE TABLE inbox (id BIGINT PRIMARY KEY, status TEXT)")
+        db.execute("INSERT INTO inbox VALUES (1, 'dead'), (2, 'dead'), (3, 'done')")
+        db.execute("CREATE TABLE outbox (id BIGINT PRIMARY KEY)")  # no status column: skipped
+    _, found, _ = audit(capsys, config)
+    assert found["dead letters"]["status"] == "warn"
+    assert "2 in inbox" in found["dead letters"]["message"]
+    assert found["approvals"]["message"] == "no approvals table"
+    assert "database" not in found  # no file to check
+
+
 def test_fix_repairs_modes_and_adds_a_token(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = write(home / "config.yml", "web:\n  host: 0.0.0.0\n", 0o644)
     secrets = write(home / "secrets.env", "OTHER_KEY=keep-me\n", 0o644)

@@ -156,9 +156,72 @@ class RateLimitConfig(_Section):
     burst: int = Field(10, ge=1)
 
 
+STORAGE_SCHEMES = ("sqlite:///", "postgresql://", "postgres://")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def _redacted(url: str) -> str:
+    from nexflow.storage.engine import redact
+
+    return redact(url)
+
+
 class StorageConfig(_Section):
+    """Where the gateway's database lives (docs/scale-out.md).
+
+    ``url`` names the engine: ``sqlite:///PATH`` (one file, one gateway) or
+    ``postgresql://user:password@host:port/db`` (several replicas share it). Null: the
+    SQLite file ``path`` (default ``<home>/nexflow.db``); with a Postgres ``url`` set,
+    ``path`` still names the SQLite file ``nexflow migrate sqlite-to-postgres`` reads.
+    """
+
+    url: str | None = None
     path: Path | None = None
-    busy_timeout_ms: int = Field(5_000, ge=0)
+    busy_timeout_ms: int = Field(5_000, ge=0)  # SQLite: wait this long for a write lock
+    # Postgres: connections (one per worker thread) this process opens. 1 keeps each
+    # gateway's writes in order; replicas scale out, not threads (storage/engine.py).
+    threads: int = Field(1, ge=1, le=64)
+
+    @field_validator("url", mode="after")
+    @classmethod
+    def _scheme(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not value.startswith(STORAGE_SCHEMES):
+            raise ValueError(
+                f"storage.url {_redacted(value)!r} names no engine Nexflow runs on: write "
+                "sqlite:///PATH (a file; sqlite:////abs/path for an absolute one) or "
+                "postgresql://user:password@host:5432/db"
+            )
+        if value == "sqlite:///":
+            raise ValueError("storage.url sqlite:/// needs a file path after the third slash")
+        return value
+
+    @field_validator("path", mode="after")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+
+class RedisConfig(_Section):
+    """An optional Redis for what is ephemeral and shared between replicas (rate limits,
+    circuit breakers, the response cache, pub/sub). Null: none is used."""
+
+    url: str | None = None  # redis://[:password@]host:6379/0, rediss:// (TLS), unix://
+
+    @field_validator("url", mode="after")
+    @classmethod
+    def _scheme(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not value.startswith(REDIS_SCHEMES):
+            raise ValueError(
+                f"redis.url {_redacted(value)!r}: write redis://host:6379/0, rediss:// for "
+                "TLS or unix:///path/to/redis.sock"
+            )
+        return value
 
 
 class OutboxConfig(_Section):
@@ -353,7 +416,10 @@ class FlowsConfig(_Section):
     # Stable across restarts: DBOS resumes a killed gateway's runs only for the same id.
     # null: derived from the Nexflow home (``FlowsConfig.executor_for``).
     executor_id: str | None = None
-    database_url: str | None = None  # null: sqlite:///<home>/flows.sqlite3
+    # DBOS's system database. null: the gateway's Postgres database when storage.url is
+    # Postgres (DBOS keeps its tables in a schema of its own, "dbos"), else
+    # sqlite:///<home>/flows.sqlite3.
+    database_url: str | None = None
     concurrency: int = Field(4, ge=1, le=256)  # runs at once, all users
     # runs at once per user (capped at `concurrency`); null: only the global limit
     per_user_concurrency: int | None = Field(2, ge=1, le=256)
@@ -369,8 +435,14 @@ class FlowsConfig(_Section):
         digest = hashlib.sha256(str(home.expanduser().resolve()).encode()).hexdigest()
         return f"nexflow-{digest[:12]}"
 
-    def database_for(self, home: Path) -> str:
-        return self.database_url or f"sqlite:///{(home / 'flows.sqlite3').resolve()}"
+    def database_for(self, home: Path, storage_url: str | None = None) -> str:
+        """DBOS's system database: ``database_url``, else the gateway's own Postgres
+        database (``storage_url``), else a SQLite file in ``home``."""
+        if self.database_url:
+            return self.database_url
+        if storage_url is not None and storage_url.startswith(("postgresql://", "postgres://")):
+            return storage_url
+        return f"sqlite:///{(home / 'flows.sqlite3').resolve()}"
 
 
 class LoggingConfig(_Section):
@@ -401,6 +473,7 @@ class NexflowConfig(BaseSettings):
     bus: BusConfig = BusConfig()
     rate_limit: RateLimitConfig = RateLimitConfig()
     storage: StorageConfig = StorageConfig()
+    redis: RedisConfig = RedisConfig()
     outbox: OutboxConfig = OutboxConfig()
     security: SecurityConfig = SecurityConfig()
     permissions: PermissionsConfig = PermissionsConfig()
@@ -425,7 +498,26 @@ class NexflowConfig(BaseSettings):
 
     @property
     def database_path(self) -> Path:
+        """The SQLite file: ``storage.url``'s when it names one, else ``storage.path``
+        (default ``<home>/nexflow.db``; with Postgres, the file a migration reads)."""
+        url = self.storage.url
+        if url is not None and url.startswith("sqlite:///"):
+            return Path(url.removeprefix("sqlite:///")).expanduser()
         return self.storage.path or self.home / "nexflow.db"
+
+    @property
+    def storage_url(self) -> str:
+        """The gateway database's URL (``storage.url``, default the SQLite file)."""
+        return self.storage.url or f"sqlite:///{self.database_path.resolve()}"
+
+    @property
+    def uses_postgres(self) -> bool:
+        return self.storage_url.startswith(("postgresql://", "postgres://"))
+
+    @property
+    def flows_database_url(self) -> str:
+        """DBOS's system database (see :meth:`FlowsConfig.database_for`)."""
+        return self.flows.database_for(self.home, self.storage_url)
 
     @property
     def memory_path(self) -> Path:

@@ -31,6 +31,7 @@ from dbos import DBOS, SetWorkflowID
 from pydantic import TypeAdapter
 
 from nexflow.flows import expr, nodes
+from nexflow.flows.clearance import Clearance, clearance, upstream
 from nexflow.flows.errors import EngineUnavailable, ExprError, FlowError, RunFailed
 from nexflow.flows.graph import NodeState, Outcome, Scheduler
 from nexflow.flows.host import FlowHost, RunInfo
@@ -234,7 +235,10 @@ async def _subflow(run: dict[str, Any], node: SubFlowNode, scope: dict[str, Any]
         result = await handle.get_result()
     except RunFailed as e:
         return nodes.outcome(False, error=f"sub-flow {flow.name}: {e.message}") | {"attempts": 1}
-    return nodes.outcome(True, result["outputs"], tokens_in=result["tokens"]) | {"attempts": 1}
+    out = nodes.outcome(True, result["outputs"], tokens_in=result["tokens"]) | {"attempts": 1}
+    if result.get("untrusted"):  # what the sub-flow saw taints what reads its outputs
+        out["untrusted"] = result["untrusted"]
+    return out
 
 
 @DBOS.workflow(name=RUN_WORKFLOW)
@@ -251,7 +255,9 @@ async def _run(
     flow = Flow.model_validate(flow_data)
     wfid = DBOS.workflow_id
     assert wfid is not None
-    run = replace(RunInfo.from_data(run_data), run_id=wfid).to_data()
+    info = replace(RunInfo.from_data(run_data), run_id=wfid)
+    inherited = Clearance(info.tainted, info.approved_by)
+    ups = upstream(flow)
     node_data = {nid: n.model_dump(mode="json", by_alias=True) for nid, n in flow.nodes.items()}
     scheduler = Scheduler(flow)
     outcomes: dict[str, Outcome] = {}
@@ -269,9 +275,13 @@ async def _run(
         scope = {"inputs": inputs, "nodes": results}
         handles = []
         for nid in ready:
+            cleared = clearance(flow, nid, results, inherited, ups)
+            run = replace(info, tainted=cleared.tainted, approved_by=cleared.approved_by)
             with SetWorkflowID(node_workflow_id(wfid, nid)):
                 handles.append(
-                    await DBOS.start_workflow_async(node_workflow, run, nid, node_data[nid], scope)
+                    await DBOS.start_workflow_async(
+                        node_workflow, run.to_data(), nid, node_data[nid], scope
+                    )
                 )
         fatal: str | None = None
         for nid, handle in zip(ready, handles, strict=True):
@@ -285,6 +295,8 @@ async def _run(
                 "output": out.get("output"),
                 "error": out.get("error"),
             }
+            if out.get("untrusted"):
+                results[nid]["untrusted"] = list(out["untrusted"])
             if not out["ok"] and flow.nodes[nid].on_error is None and fatal is None:
                 fatal = nid
         await DBOS.set_event_async(PROGRESS_EVENT, {"skipped": skipped, "tokens": tokens})
@@ -293,7 +305,9 @@ async def _run(
         if flow.budget_tokens is not None and tokens > flow.budget_tokens:
             raise RunFailed(f"token budget exceeded: used {tokens} of {flow.budget_tokens}")
     outputs = {nid: r["output"] for nid, r in results.items() if r["status"] == "done"}
-    return {"tokens": tokens, "outputs": outputs}
+    untrusted = sorted({s for r in results.values() for s in r.get("untrusted") or ()})
+    done: dict[str, Any] = {"tokens": tokens, "outputs": outputs}
+    return done | {"untrusted": untrusted} if untrusted else done
 
 
 def _state(node: Node, out: dict[str, Any]) -> NodeState:

@@ -13,6 +13,16 @@ with its owner as DBOS's partition key) with ``per_user_concurrency`` as DBOS's
 urgent) mapped to DBOS's "lower runs first" as ``6 - priority``. The executor id must
 stay stable across restarts: DBOS resumes a killed process's runs when an executor with
 the same id launches again.
+
+The system database (``database_url``) is ``flows.database_url``, else the gateway's own
+Postgres database when ``storage.url`` is Postgres, else ``<home>/flows.sqlite3``
+(:meth:`~nexflow.config.model.FlowsConfig.database_for`). On Postgres DBOS keeps its
+tables in a schema of its own (``dbos``), which it creates and migrates on launch under
+its own advisory lock, so it never touches the gateway's tables: the database role needs
+``CREATE`` on the database for that first launch. DBOS also looks for the database
+through the ``postgres`` maintenance database and creates it when missing; without access
+there it only logs a warning. Replicas share the schema and its queue, each with its own
+executor id (``flows.executor_id``, derived from its home).
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ import logging
 import re
 import sqlite3
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
@@ -203,8 +213,11 @@ class FlowEngine:
         origin: Origin | None = None,
         priority: int = 3,
         run_id: str | None = None,
+        tainted: Sequence[str] = (),
     ) -> str:
-        """Queue a run; idempotent by ``run_id`` (the same id returns the same run)."""
+        """Queue a run; idempotent by ``run_id`` (the same id returns the same run).
+        ``tainted``: the run's inputs came from outside (their sources): every node of
+        the run is tainted by them (:mod:`nexflow.flows.clearance`)."""
         if not 1 <= priority <= 5:
             raise RunControlError("priority must be between 1 and 5")
         run_id = run_id or uuid.uuid4().hex
@@ -221,7 +234,7 @@ class FlowEngine:
             if (existing.attributes or {}).get(OWNER_ATTR) != owner:
                 raise RunControlError("this run id is already in use")
             return run_id
-        info = RunInfo(run_id, flow.name, owner, origin or Origin())
+        info = RunInfo(run_id, flow.name, owner, origin or Origin(), tuple(tainted))
         attrs = {OWNER_ATTR: owner, FLOW_ATTR: flow.name}
         with (
             SetWorkflowID(run_id),

@@ -308,3 +308,27 @@ def _kind(value: Any) -> str:
     return {bool: "boolean", int: "number", float: "number", str: "string"}.get(
         type(value), "list" if isinstance(value, list) else "mapping"
     )
+
+
+def node_refs(source: str) -> set[str] | None:
+    """The node ids ``source`` reads (``nodes.fetch``, ``nodes['fetch']``), or None when
+    it reads ``nodes`` some other way (it may then read any node)."""
+    tree = parse(source)
+    found: set[str] = set()
+    used: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and _is_nodes(node.value):
+            found.add(node.attr)
+            used.add(id(node.value))
+        elif isinstance(node, ast.Subscript) and _is_nodes(node.value):
+            key = node.slice
+            if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
+                return None
+            found.add(key.value)
+            used.add(id(node.value))
+    loose = [n for n in ast.walk(tree) if _is_nodes(n) and id(n) not in used]
+    return None if loose else found
+
+
+def _is_nodes(node: ast.AST) -> bool:
+    return isinstance(node, ast.Name) and node.id == "nodes"

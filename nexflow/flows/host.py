@@ -27,12 +27,19 @@ class Origin:
 
 @dataclass(frozen=True, slots=True)
 class RunInfo:
-    """Who a run belongs to and where it talks back. ``run_id`` is the durable id."""
+    """Who a run belongs to and where it talks back. ``run_id`` is the durable id.
+
+    ``tainted`` and ``approved_by`` are the clearance of the node being called
+    (:mod:`nexflow.flows.clearance`): the untrusted sources upstream of it, and the
+    approval node that clears its confirmations ('' when none does). For a whole run
+    they are its inputs' taint (a webhook's, a panel's) and nothing approved."""
 
     run_id: str
     flow: str
     owner: str
     origin: Origin = field(default_factory=Origin)
+    tainted: tuple[str, ...] = ()
+    approved_by: str = ""
 
     def to_data(self) -> dict[str, Any]:
         return asdict(self)
@@ -44,13 +51,16 @@ class RunInfo:
             flow=str(data["flow"]),
             owner=str(data["owner"]),
             origin=Origin(**dict(data.get("origin") or {})),
+            tainted=tuple(str(s) for s in data.get("tainted") or ()),
+            approved_by=str(data.get("approved_by") or ""),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class NodeResult:
     """The result of one tool or agent call. ``output`` must be JSON-serialisable;
-    ``error`` is a user-safe message when ``ok`` is false."""
+    ``error`` is a user-safe message when ``ok`` is false; ``untrusted`` names the
+    sources of untrusted output the call saw (it taints the nodes downstream)."""
 
     ok: bool
     output: Any = None
@@ -58,6 +68,7 @@ class NodeResult:
     tokens_in: int = 0
     tokens_out: int = 0
     tool_calls: int = 0
+    untrusted: tuple[str, ...] = ()
 
 
 class FlowHost(Protocol):

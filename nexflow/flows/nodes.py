@@ -2,7 +2,8 @@
 
 Pure async code with no DBOS import: the durable layer wraps each call in a step.
 An outcome is a JSON dict: ``ok``, ``output``, ``error``, ``tokens_in``, ``tokens_out``,
-``tool_calls`` and, for conditions, ``branch``.
+``tool_calls``, for conditions ``branch``, and ``untrusted`` (the sources of untrusted
+output a tool or agent call saw) when there was any.
 """
 
 from __future__ import annotations
@@ -116,16 +117,17 @@ async def _call(
 
 
 def _from_result(result: NodeResult) -> dict[str, Any]:
-    return _checked(
-        outcome(
-            result.ok,
-            result.output,
-            result.error if not result.ok else None,
-            tokens_in=result.tokens_in,
-            tokens_out=result.tokens_out,
-            tool_calls=result.tool_calls,
-        )
+    out = outcome(
+        result.ok,
+        result.output,
+        result.error if not result.ok else None,
+        tokens_in=result.tokens_in,
+        tokens_out=result.tokens_out,
+        tool_calls=result.tool_calls,
     )
+    if result.untrusted:
+        out["untrusted"] = list(result.untrusted)
+    return _checked(out)
 
 
 def _checked(out: dict[str, Any]) -> dict[str, Any]:

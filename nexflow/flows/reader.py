@@ -116,6 +116,9 @@ class RunReader:
             nodes=nodes,
             forked_from=ws.forked_from,
             output=ws.output if isinstance(ws.output, dict) else None,
+            untrusted=tuple(
+                dict.fromkeys([*info.tainted, *(u for n in nodes for u in n.untrusted)])
+            ),
         )
 
     async def _records(self, children: dict[str, str]) -> dict[str, ChildRecord]:

@@ -46,6 +46,7 @@ class NodeStatus:
     tool_calls: int = 0
     output_preview: str = ""
     error: str | None = None
+    untrusted: tuple[str, ...] = ()  # sources of untrusted output the node saw
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,8 @@ class RunStatus:
     nodes: list[NodeStatus] = field(default_factory=list)
     forked_from: str | None = None
     output: dict[str, Any] | None = None
+    # what made the run untrusted: its inputs' sources, then its nodes' (file order)
+    untrusted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +163,7 @@ def node_status(
             tool_calls=int(out.get("tool_calls") or 0),
             output_preview=preview(out.get("output")),
             error=out.get("error"),
+            untrusted=tuple(str(u) for u in out.get("untrusted") or ()),
         )
     if child.status in ("PENDING", "ENQUEUED"):
         parked = ntype in ("approval", "wait")

@@ -15,7 +15,7 @@ from nexflow.flows.host import NodeResult
 from nexflow.llm.client import DeltaSink, LLMClient, LLMRequest, LLMResponse
 from nexflow.llm.errors import BudgetExhausted
 from nexflow.orchestrator.agent import ModelSource
-from nexflow.storage.sqlite_agents import AgentInvocation
+from nexflow.storage.repo_agents import AgentInvocation
 from nexflow.tools.base import ToolContext
 from nexflow.tools.toolset import Toolbox, Toolset
 

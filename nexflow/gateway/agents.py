@@ -32,7 +32,7 @@ from nexflow.flows.errors import EngineUnavailable, FlowInvalid, FlowIssue
 from nexflow.gateway.agent_turn import AgentTurn, invocation
 from nexflow.gateway.flow_host import GatewayFlowHost
 from nexflow.storage.base import SessionRecord
-from nexflow.storage.sqlite_agents import AgentInvocation
+from nexflow.storage.repo_agents import AgentInvocation
 from nexflow.workspace.api import WorkspaceError
 from nexflow.workspace.lazy import LazyWorkspaces
 

@@ -34,7 +34,7 @@ import structlog
 
 from nexflow.bus.events import ConfirmationOut
 from nexflow.storage.base import ApprovalAnswer, ApprovalRecord, AuditRecord, Storage
-from nexflow.storage.sqlite_flows import FlowStorage, flow_call_key, parse_flow_key
+from nexflow.storage.repo_flows import FlowStorage, flow_call_key, parse_flow_key
 
 log = structlog.get_logger("nexflow.approvals")
 Answer = ApprovalAnswer
@@ -44,7 +44,7 @@ FlowAnswer = Callable[[str, str, bool, str], Awaitable[bool]]
 
 
 class ApprovalStorage(Storage, FlowStorage, Protocol):
-    """The repository plus flow approvals (``nexflow.storage.sqlite_flows``)."""
+    """The repository plus flow approvals (``nexflow.storage.repo_flows``)."""
 
 
 class ApprovalService:

@@ -8,10 +8,14 @@ It implements :class:`nexflow.flows.host.FlowHost` with the same rules as a chat
 - **Never auto-approved.** Tools run with a ``confirm`` that never asks: a call that
   needs the user's confirmation (a dangerous skill, a panel tool, a write or egress after
   untrusted output) is refused with an error that says to put an ``approval`` node
-  before it — unless an approval node of the run was answered yes *after* the run's
-  last taint (or, with no taint, at all).
-- **Taint.** A tool whose output is untrusted (the trust gate decides) marks the run
-  tainted (table ``flow_trust``); agent nodes of a tainted run start their turn tainted.
+  before it — unless the node is cleared by an approval upstream of it, answered yes
+  after every untrusted output on its path (``RunInfo.approved_by``, decided by graph
+  position in :mod:`nexflow.flows.clearance`).
+- **Taint.** A tool whose output is untrusted (the trust gate decides) returns its
+  sources in ``NodeResult.untrusted``; the nodes downstream of it are tainted
+  (``RunInfo.tainted``): their tool calls go through the gate as after untrusted output,
+  and agent nodes start their turn tainted. Taint on a parallel branch the node cannot
+  read does not reach it.
 - **At least once, applied once.** Tool and agent results are stored by their
   idempotency key (``flow_tool_results``); a replayed step gets the stored result. A
   crash after the tool ran but before its result was stored runs it again: the tool gets
@@ -35,6 +39,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -51,8 +56,8 @@ from nexflow.gateway.agent_turn import AgentTurn, Allowlisted, Routed, invocatio
 from nexflow.gateway.approvals import ApprovalService
 from nexflow.orchestrator.agent import ModelSource, Orchestrator
 from nexflow.storage.base import AuditRecord, SessionRecord
-from nexflow.storage.sqlite_agents import AgentInvocation
-from nexflow.storage.sqlite_flows import FlowStorage
+from nexflow.storage.repo_agents import AgentInvocation
+from nexflow.storage.repo_flows import FlowStorage
 from nexflow.tools.base import (
     ApprovalRequired,
     Tool,
@@ -120,13 +125,12 @@ class GatewayFlowHost:
     # -- who --------------------------------------------------------------------------
 
     async def context(self, run: RunInfo) -> ToolContext:
-        trust = await self._store.flow_trust(run.run_id)
         return await self.owner_context(
             run.owner,
             f"flow:{run.run_id}",
             run.origin.channel or "flow",
             run.origin.chat_id or run.run_id,
-            trust.sources,
+            run.tainted,
         )
 
     async def owner_context(
@@ -149,13 +153,10 @@ class GatewayFlowHost:
             tainted=tainted,
         )
 
-    def _confirm(self, run_id: str) -> Callable[[str, str], Any]:
+    @staticmethod
+    def _confirm(run: RunInfo) -> Callable[[str, str], Any]:
         async def confirm(title: str, detail: str) -> bool:
-            trust = await self._store.flow_trust(run_id)
-            approved = trust.approved_at is not None and (
-                trust.tainted_at is None or trust.approved_at > trust.tainted_at
-            )
-            if approved:
+            if run.approved_by:
                 return True
             raise ApprovalRequired(title, detail)
 
@@ -182,13 +183,14 @@ class GatewayFlowHost:
         except UnknownTool:
             return NodeResult(False, error=f"no tool named '{tool}' for this user")
         try:
-            result = await self._gated(found, dict(args), ctx, run.run_id, idempotency_key)
+            result = await self._gated(found, dict(args), ctx, run, idempotency_key)
             untrusted = self._gate.untrusted(found, args, result)
             outcome = "error" if result.is_error else "ok"
+            sources = (effects_of(found, args).label,) if untrusted else ()
             node_result = (
-                NodeResult(False, error=_clip(result.content), tool_calls=1)
+                NodeResult(False, error=_clip(result.content), tool_calls=1, untrusted=sources)
                 if result.is_error
-                else NodeResult(True, output=_output(result), tool_calls=1)
+                else NodeResult(True, output=_output(result), tool_calls=1, untrusted=sources)
             )
         except ApprovalRequired:
             outcome = "refused"
@@ -207,8 +209,6 @@ class GatewayFlowHost:
             node_result = NodeResult(
                 False, error=f"the tool did not finish within {self._tool_timeout_s:.0f} s"
             )
-        if untrusted:
-            await self._store.taint_flow(run.run_id, effects_of(found, args).label)
         data: dict[str, Any] = {
             "arguments": json.dumps(dict(args), default=str)[:2000],
             "duration_s": round(time.perf_counter() - started, 4),
@@ -226,7 +226,7 @@ class GatewayFlowHost:
         return _result(saved)
 
     async def _gated(
-        self, tool: Tool, args: dict[str, Any], ctx: ToolContext, run_id: str, key: str
+        self, tool: Tool, args: dict[str, Any], ctx: ToolContext, run: RunInfo, key: str
     ) -> ToolResult:
         ctx = ToolContext(
             user_id=ctx.user_id,
@@ -234,7 +234,7 @@ class GatewayFlowHost:
             channel=ctx.channel,
             chat_id=ctx.chat_id,
             permissions=ctx.permissions,
-            confirm=self._confirm(run_id),
+            confirm=self._confirm(run),
             role=ctx.role,
             tainted=ctx.tainted,
             idempotency_key=key,
@@ -280,9 +280,13 @@ class GatewayFlowHost:
         metadata: dict[str, Any] = {"flow_run": run.run_id, "node": node}
         started, created = time.perf_counter(), time.time()
         node_result, audit = await self.agent_turn(ctx, session, prompt, spec, metadata)
-        for record in audit:
-            if record.kind == "tool_call" and record.data.get("untrusted"):
-                await self._store.taint_flow(run.run_id, record.name)
+        seen = tuple(
+            dict.fromkeys(
+                r.name for r in audit if r.kind == "tool_call" and r.data.get("untrusted")
+            )
+        )
+        if seen:  # untrusted output seen inside the turn taints what reads its reply
+            node_result = replace(node_result, untrusted=seen)
         if agent is not None:
             await self._store.save_agent_invocation(
                 invocation(
@@ -414,6 +418,7 @@ def _data(result: NodeResult) -> dict[str, Any]:
         "tokens_in": result.tokens_in,
         "tokens_out": result.tokens_out,
         "tool_calls": result.tool_calls,
+        "untrusted": list(result.untrusted),
     }
 
 
@@ -425,4 +430,5 @@ def _result(data: Mapping[str, Any]) -> NodeResult:
         tokens_in=int(data.get("tokens_in") or 0),
         tokens_out=int(data.get("tokens_out") or 0),
         tool_calls=int(data.get("tool_calls") or 0),
+        untrusted=tuple(str(s) for s in data.get("untrusted") or ()),
     )

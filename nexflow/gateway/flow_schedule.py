@@ -29,8 +29,8 @@ class TriggerScheduler(Engine):
     over only then. The grace window is ours (``FlowTriggers._fire``): the executor gets
     every coalesced due time, late or not, and decides."""
 
-    def __init__(self, db_path: Path, fire: FireFn) -> None:
-        super().__init__(db_path, UTC, fire, table=TABLE, job_func=JOB_FUNC, max_instances=4)
+    def __init__(self, target: Path | str, fire: FireFn) -> None:
+        super().__init__(target, UTC, fire, table=TABLE, job_func=JOB_FUNC, max_instances=4)
 
     def put(self, job_id: str, kwargs: dict[str, Any]) -> Job:
         """Schedule (or replace) a trigger's job; its next run is computed from now."""

@@ -70,14 +70,14 @@ class FlowTriggers:
 
     def __init__(
         self,
-        db_path: Path,
+        target: Path | str,
         flows: FlowService,
         *,
         grace_s: float = 3600.0,
         budget: Budget | None = None,
         stop_timeout: float = 5.0,
     ) -> None:
-        self._db_path = db_path
+        self._target = target
         self._flows = flows
         self._grace_s = grace_s
         self._budget = budget
@@ -129,7 +129,7 @@ class FlowTriggers:
     def _open(self) -> TriggerScheduler:  # in a worker thread: APScheduler is imported here
         from nexflow.gateway.flow_schedule import TriggerScheduler
 
-        sched = TriggerScheduler(self._db_path, self._fire)
+        sched = TriggerScheduler(self._target, self._fire)
         sched.open()
         return sched
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -49,7 +48,8 @@ from nexflow.flows.loader import load_flow, load_flow_text
 from nexflow.flows.model import FLOW_NAME, Flow, bind_inputs
 from nexflow.flows.status import RunStats, RunStatus, RunSummary
 from nexflow.gateway.flow_host import FlowNotFound, GatewayFlowHost, flow_file
-from nexflow.storage.sqlite_flows import FlowStorage, parse_flow_key
+from nexflow.storage.engine import redact
+from nexflow.storage.repo_flows import FlowStorage, parse_flow_key
 from nexflow.workspace.api import WorkspaceError
 from nexflow.workspace.lazy import LazyWorkspaces
 
@@ -164,8 +164,6 @@ class FlowService:
                 continue
             approved = record.status == "approved"
             try:
-                if approved:
-                    await self._store.flow_approved(flow[0], at=record.decided_at)
                 await engine.answer(flow[0], flow[1], approved, by=record.user_id)
             except FlowError:
                 continue
@@ -174,7 +172,7 @@ class FlowService:
     def _unfinished(self) -> bool:
         url = self._config.database_for(self._home)
         if not url.startswith("sqlite:///"):
-            return True  # a shared database: assume there may be runs to resume
+            return self._unfinished_on_postgres(url)
         path = Path(url.removeprefix("sqlite:///"))
         if not path.exists():
             return False
@@ -189,6 +187,27 @@ class FlowService:
         except sqlite3.Error:
             log.warning("flows_database_unreadable", path=str(path), exc_info=True)
             return False
+        return row is not None
+
+    def _unfinished_on_postgres(self, url: str) -> bool:
+        """Runs to resume (this executor's) or to start (queued by any replica), in
+        DBOS's ``dbos`` schema of the shared database: one query, where launching DBOS to
+        find out costs ~1 s and a connection pool."""
+        import psycopg
+
+        executor = self._config.executor_for(self._home)
+        try:
+            with psycopg.connect(url, connect_timeout=10) as conn:
+                row = conn.execute(
+                    "SELECT 1 FROM dbos.workflow_status WHERE status = 'ENQUEUED' "
+                    "OR (status = 'PENDING' AND executor_id = %s) LIMIT 1",
+                    (executor,),
+                ).fetchone()
+        except psycopg.errors.UndefinedTable:
+            return False  # DBOS never ran on this database
+        except psycopg.Error:
+            log.warning("flows_database_unreadable", database=redact(url), exc_info=True)
+            return True  # unsure: let DBOS launch and say what is wrong
         return row is not None
 
     async def close(self) -> None:
@@ -289,12 +308,15 @@ class FlowService:
             raise FlowArgsError(f"flow '{name}': " + "; ".join(problems))
         if flow.budget_tokens is None and self._config.default_budget_tokens is not None:
             flow = flow.model_copy(update={"budget_tokens": self._config.default_budget_tokens})
-        if tainted_by is not None:
-            run_id = run_id or uuid.uuid4().hex
-            await self._store.taint_flow(run_id, tainted_by)  # before the run can start
         engine = await self.engine()
         return await engine.start(
-            flow, args, owner=user_id, origin=origin, priority=priority, run_id=run_id
+            flow,
+            args,
+            owner=user_id,
+            origin=origin,
+            priority=priority,
+            run_id=run_id,
+            tainted=() if tainted_by is None else (tainted_by,),
         )
 
     async def runs(self, user_id: str, *, everyone: bool = False) -> list[RunSummary]:
@@ -326,16 +348,11 @@ class FlowService:
 
     async def control(self, user_id: str, run_id: str, action: Action) -> str:
         engine = await self.engine()
-        new_id = await engine.control(run_id, action, owner=user_id)
-        if new_id != run_id:  # a retry forked a new run
-            await self._store.copy_flow_trust(run_id, new_id)
-        return new_id
+        return await engine.control(run_id, action, owner=user_id)
 
     async def fork(self, user_id: str, run_id: str, from_node: str) -> str:
         engine = await self.engine()
-        new_id = await engine.fork(run_id, from_node, owner=user_id)
-        await self._store.copy_flow_trust(run_id, new_id)
-        return new_id
+        return await engine.fork(run_id, from_node, owner=user_id)
 
     async def stats(self, user_id: str | None) -> RunStats:
         engine = await self.engine()
@@ -346,8 +363,6 @@ class FlowService:
         no longer waits (expired, answered, or the run ended)."""
         try:
             engine = await self.engine()
-            if approved:
-                await self._store.flow_approved(run_id)
             await engine.answer(run_id, node, approved, by=user_id)
         except FlowError as exc:  # not waiting any more, the run is gone, flows are off
             log.info("flow_answer_refused", run=run_id, node=node, reason=exc.message)

@@ -1,7 +1,7 @@
 """The turn runner: one inbox item through its durable state machine.
 
 ``accepted → running → awaiting_approval → running → done | dead`` (stored as the inbox
-row's status, see :mod:`nexflow.storage.sqlite_turns`). A bus worker calls
+row's status, see :mod:`nexflow.storage.repo_turns`). A bus worker calls
 :meth:`TurnRunner.process`; the run starts by counting the attempt and loading what the
 turn needs in one round trip, then either
 

@@ -124,7 +124,13 @@ class PatchProposeTool:
             summary = f"[after untrusted content from {', '.join(ctx.tainted)}] {summary}"
         try:
             patch = await self._workspaces.propose(
-                ctx.user_id, target, content, summary[:200], "chat", workspace
+                ctx.user_id,
+                target,
+                content,
+                summary[:200],
+                "chat",
+                workspace,
+                idempotency_key=ctx.idempotency_key,  # a flow step's: proposed once
             )
             diff = await self._workspaces.diff(patch.id)
         except WorkspaceError as exc:

@@ -4,8 +4,8 @@ reminder job store.
 The gateway's :class:`~nexflow.tasks.ReminderService` cannot be used here: starting it
 starts the scheduler, which fires every reminder that came due while the gateway was
 down, and the import has nowhere to deliver them. Instead an APScheduler scheduler is
-started *paused* on the same job store (``SQLiteJobStore``) with the service's job
-defaults, store and executor names, job function and job kwargs
+started *paused* on the same job store (``job_store_for``: SQLite or Postgres) with the
+service's job defaults, store and executor names, job function and job kwargs
 (:meth:`~nexflow.tasks.Reminder.job_kwargs`), so the jobs are exactly what
 ``ReminderService.add_once`` / ``add_cron`` would store, and nothing fires. A running
 gateway only sees them after a restart (its scheduler does not re-read the store).
@@ -77,7 +77,7 @@ def local_zone() -> tzinfo:
 
 
 def write_reminders(
-    db_path: Path,
+    db: Path | str,
     user_id: str,
     planned: Sequence[PlannedReminder],
     *,
@@ -85,20 +85,21 @@ def write_reminders(
     default_tz: tzinfo,
 ) -> list[ReportRow]:
     """Add each planned reminder for ``user_id`` unless an identical one exists.
-    Blocking (SQLite, APScheduler): run it in a thread."""
+    ``db``: the gateway's SQLite file or its ``storage.url`` (the reminders' job store).
+    Blocking (the database, APScheduler): run it in a thread."""
     if not planned:
         return []
     if dry_run:
-        seen = _read_only(db_path, user_id)
+        seen = _read_only(db, user_id)
         rows = []
         for p in planned:
             rows.append(_row(p, *_check(p, seen, default_tz)))
             seen.add(p.key())
         return rows
     from nexflow.tasks.engine import STORE
-    from nexflow.tasks.jobstore import SQLiteJobStore
+    from nexflow.tasks.jobstore import job_store_for
 
-    store = SQLiteJobStore(db_path)
+    store = job_store_for(db)
     scheduler = _store_only_scheduler()(
         timezone=default_tz,
         jobstores={STORE: store},
@@ -204,8 +205,22 @@ def _add(
     return "failed", "could not allocate a reminder id"
 
 
-def _read_only(db_path: Path, user_id: str) -> set[Key]:
-    """This user's reminders, read without creating or migrating anything."""
+def _read_only(db: Path | str, user_id: str) -> set[Key]:
+    """This user's reminders, read without creating or migrating anything (on Postgres
+    through the job store, whose table the gateway's migrations made)."""
+    if isinstance(db, str) and not db.startswith("sqlite:///"):
+        from nexflow.tasks.jobstore import job_store_for
+
+        store = job_store_for(db)
+        store.open()
+        try:
+            return {
+                _key(Reminder.from_job(j.id, j.kwargs, j.next_run_time))
+                for j in store.jobs_of(user_id)
+            }
+        finally:
+            store.shutdown()
+    db_path = Path(db.removeprefix("sqlite:///")) if isinstance(db, str) else db
     if not db_path.is_file():
         return set()
     found: set[Key] = set()

@@ -34,7 +34,8 @@ class Target:
     workspace: Path
     config_path: Path
     secrets_path: Path
-    db_path: Path
+    db_path: Path  # the SQLite file (reminders' job store)
+    storage_url: str | None = None  # the gateway's database; None: sqlite:///<db_path>
 
     @classmethod
     def from_config(cls, config: NexflowConfig, config_path: Path | None) -> Target:
@@ -44,6 +45,7 @@ class Target:
             config_path=config_path or config.home / "config.yml",
             secrets_path=config.secrets_file or config.home / "secrets.env",
             db_path=config.database_path,
+            storage_url=config.storage_url,
         )
 
 
@@ -55,7 +57,7 @@ async def run_import(
     now: datetime | None = None,
     default_tz: tzinfo | None = None,
 ) -> Report:
-    owner = await _owner(target.db_path, dry_run=dry_run)
+    owner = await _owner(target, dry_run=dry_run)
     rows = await asyncio.to_thread(
         _apply,
         source,
@@ -92,7 +94,11 @@ def _apply(
     planned, skipped = plan_reminders(source, now)
     rows += skipped
     rows += reminders.write_reminders(
-        target.db_path, owner or OWNER_PLACEHOLDER, planned, dry_run=dry_run, default_tz=default_tz
+        target.storage_url or target.db_path,
+        owner or OWNER_PLACEHOLDER,
+        planned,
+        dry_run=dry_run,
+        default_tz=default_tz,
     )
     return rows
 
@@ -149,16 +155,28 @@ def _fallback_chat(source: SourceHome) -> tuple[str, str] | None:
     return None
 
 
-async def _owner(db_path: Path, *, dry_run: bool) -> str | None:
+async def _owner(target: Target, *, dry_run: bool) -> str | None:
     """The owner's user id (created as the web identity would); a dry run only reads."""
-    if dry_run:
-        return await asyncio.to_thread(_owner_read_only, db_path)
-    from nexflow.storage.sqlite import SQLiteStorage
+    url = target.storage_url
+    if url is None or url.startswith("sqlite:///"):
+        db_path = Path(url.removeprefix("sqlite:///")) if url else target.db_path
+        if dry_run:
+            return await asyncio.to_thread(_owner_read_only, db_path)
+        url = f"sqlite:///{db_path}"
+    from nexflow.storage.engine import engine_for
+    from nexflow.storage.sql_storage import SQLStorage
     from nexflow.web.identity import OWNER_SENDER
 
-    storage = SQLiteStorage(db_path)
+    storage = SQLStorage(engine_for(url))  # Postgres: opening it only migrates the schema
     await storage.open()
     try:
+        if dry_run:
+            row = await storage.engine.run(
+                lambda c: c.execute(
+                    "SELECT id FROM users WHERE role='owner' ORDER BY created_at LIMIT 1"
+                ).fetchone()
+            )
+            return str(row["id"]) if row else None
         return await storage.create_user("owner", "owner", "web", OWNER_SENDER)
     finally:
         await storage.close()

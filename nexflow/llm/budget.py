@@ -25,7 +25,7 @@ from nexflow import i18n
 from nexflow.config.model import BudgetsConfig
 from nexflow.llm.errors import BudgetExhausted
 from nexflow.storage.base import AuditRecord
-from nexflow.storage.sqlite_usage import Reserved, UsageLimit, UsageRow
+from nexflow.storage.repo_usage import Reserved, UsageLimit, UsageRow
 
 Period = Literal["daily", "monthly"]
 USER, BACKGROUND = "user", "background"

@@ -32,7 +32,7 @@ from nexflow.llm.budget import BACKGROUND, USER, Budgets
 from nexflow.llm.client import DeltaSink, LLMClient, LLMRequest, LLMResponse
 from nexflow.llm.errors import BudgetExhausted
 from nexflow.storage.base import StorageError
-from nexflow.storage.sqlite_usage import UsageRow
+from nexflow.storage.repo_usage import UsageRow
 
 log = structlog.get_logger("nexflow.llm.gate")
 

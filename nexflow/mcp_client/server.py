@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import httpx2
 import mcp_types as types
@@ -56,6 +56,7 @@ RESTART_BACKOFF = Backoff(base_s=1.0, cap_s=60.0)
 SLEEP_THROUGH_S = 2.0  # a restart due sooner than this is waited for, not refused
 STOP_GRACE_S = 10.0
 MAX_LIST_PAGES = 50
+IDEMPOTENCY_META = "io.nexflow/idempotency-key"  # a flow step's key, in a call's _meta
 
 
 class ServerHandle:
@@ -117,8 +118,13 @@ class ServerHandle:
             raise NoSuchTool(f"MCP server {self.name} has no tool {name!r} (it has: {names})")
         return found
 
-    async def call(self, tool: str, arguments: Mapping[str, Any]) -> types.CallToolResult:
-        """Call ``tool``; raises :class:`~nexflow.mcp_client.errors.McpClientError` s only."""
+    async def call(
+        self, tool: str, arguments: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> types.CallToolResult:
+        """Call ``tool``; raises :class:`~nexflow.mcp_client.errors.McpClientError` s only.
+        ``idempotency_key`` (a flow step's) goes in the request's ``_meta`` as
+        ``io.nexflow/idempotency-key``: a server with side effects may apply them once
+        per key (MCP has no standard for it; a server that ignores it runs again)."""
         client = await self._connect()
         timeout = self.config.timeout_s
         async with self._calls:
@@ -126,7 +132,10 @@ class ServerHandle:
                 # The SDK's own read timeout answers first; this one is the backstop.
                 async with asyncio.timeout(timeout + 5):
                     result = await client.call_tool(
-                        tool, dict(arguments), read_timeout_seconds=timeout
+                        tool,
+                        dict(arguments),
+                        read_timeout_seconds=timeout,
+                        meta=_meta(idempotency_key),
                     )
             except TimeoutError:
                 raise self._timed_out(tool) from None
@@ -351,3 +360,10 @@ def _version() -> str:
     from nexflow import __version__
 
     return __version__
+
+
+def _meta(idempotency_key: str | None) -> types.RequestParamsMeta | None:
+    if not idempotency_key:
+        return None
+    # an open map (extra_items=Any): extra keys round-trip, which mypy cannot see yet
+    return cast(types.RequestParamsMeta, {IDEMPOTENCY_META: idempotency_key})

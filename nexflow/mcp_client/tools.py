@@ -73,7 +73,7 @@ async def run_mcp_tool(
                     is_error=True,
                     data={"mcp": "declined"},
                 )
-        result = await handle.call(info.name, args)
+        result = await handle.call(info.name, args, idempotency_key=ctx.idempotency_key)
     except McpClientError as exc:
         raise ToolError(exc.message) from exc
     return ToolResult(

@@ -2,7 +2,9 @@
 
 Before every operation the user's Markdown folder is compared with the index by file
 mtime and size, so a hand edit is visible to the very next search (no watcher task to
-supervise). All SQLite work runs in one dedicated thread; embedding calls run on the loop.
+supervise). The index is a SQLite file, or Postgres when ``index_url`` names a server
+(:mod:`~nexflow.memory.index`); all its work runs in one dedicated thread, embedding calls
+run on the loop.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import structlog
 from nexflow.memory import notes
 from nexflow.memory.embedder import Embedder, ShortPages
 from nexflow.memory.errors import EmbedderError, MemoryStoreError
-from nexflow.memory.store import Hit, Item, MemoryIndex
+from nexflow.memory.index import ItemIndex, open_index
+from nexflow.memory.store import Hit, Item
 
 log = structlog.get_logger("nexflow.memory")
 T = TypeVar("T")
@@ -43,13 +46,17 @@ class MemoryService:
         embedder: Embedder | None,
         no_embedder_reason: str = "no embedder is configured (memory.embedder: none)",
         today: Callable[[], date] = lambda: datetime.now(UTC).date(),
+        index_url: str | None = None,
     ) -> None:
+        """``index_url``: a ``postgresql://`` URL keeps the index in Postgres (shared by
+        replicas); None or anything else, the SQLite file ``db_path``."""
         self._db_path = db_path
+        self._index_url = index_url
         self._workspace = workspace
         self._embedder = embedder
         self._no_embedder = no_embedder_reason
         self._today = today
-        self._index: MemoryIndex | None = None
+        self._index: ItemIndex | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nexflow-memory")
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -59,7 +66,7 @@ class MemoryService:
         return self._embedder
 
     async def start(self) -> None:
-        self._index = await self._run(MemoryIndex, self._db_path)
+        self._index = await self._run(open_index, self._db_path, self._index_url)
 
     async def stop(self) -> None:
         if self._embedder is not None:
@@ -70,7 +77,7 @@ class MemoryService:
         self._thread.shutdown(wait=True)
 
     @property
-    def index(self) -> MemoryIndex:
+    def index(self) -> ItemIndex:
         if self._index is None:
             raise MemoryStoreError("memory is not started")
         return self._index
@@ -124,6 +131,8 @@ class MemoryService:
                 notice = self._no_embedder
             elif not self.index.vectors:
                 notice = self.index.vector_error
+            elif skip := await self._run(self.index.vector_skip, user_id):
+                notice = skip
             else:
                 try:
                     await self._embed_pending(user_id)

@@ -119,9 +119,12 @@ def build_memory(config: NexflowConfig) -> MemoryService | None:
     if not config.memory.enabled:
         return None
     choice = choose_embedder(config)
+    # A Postgres storage.url puts the index there too, so replicas share it.
+    url = getattr(config.storage, "url", None)
     return MemoryService(
         config.memory_path,
         config.workspace_dir,
         make_embedder(choice, config.memory.dimensions),
         no_embedder_reason=choice.reason or "",
+        index_url=url if isinstance(url, str) else None,
     )

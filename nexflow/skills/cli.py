@@ -31,12 +31,12 @@ if TYPE_CHECKING:
 def _config_and_service() -> tuple[NexflowConfig, SkillsService]:
     from nexflow.cli import load_or_exit
     from nexflow.skills.service import build_skills
-    from nexflow.storage.sqlite import SQLiteStorage
+    from nexflow.storage.open import storage_for
     from nexflow.tools.registry import ToolRegistry
 
     config = load_or_exit(None)
     # The storage is only for the gateway's audit hook; the CLI runs the runner directly.
-    service = build_skills(config, SQLiteStorage(config.database_path), ToolRegistry())
+    service = build_skills(config, storage_for(config), ToolRegistry())
     service.registry.reload()
     return config, service
 

@@ -102,11 +102,14 @@ class SkillRunner:
         workspace: Path,
         secrets: Mapping[str, str] | None = None,
         allow_network: bool | None = None,
+        idempotency_key: str | None = None,
     ) -> RunResult:
         """Run ``skill`` with ``payload`` as JSON on stdin and in ``SKILL_INPUT``.
 
         ``secrets`` maps env names to values the caller granted; only the names the skill
         declares are passed. ``allow_network`` defaults to "the skill declares network".
+        ``idempotency_key`` (a flow step's) is passed as ``NEXFLOW_IDEMPOTENCY_KEY``: a
+        step runs at least once, so a skill with a side effect applies it once per key.
         Raises :class:`SkillError` subclasses for refusals before anything is spawned.
         """
         if not skill.available:
@@ -126,6 +129,7 @@ class SkillRunner:
                 secrets=secrets or {},
                 network=network if allow_network is None else allow_network,
                 level=level,
+                idempotency_key=idempotency_key,
             )
         )
         async with self._slots:
@@ -140,6 +144,7 @@ class SkillRunner:
         secrets: Mapping[str, str],
         network: bool,
         level: iso.IsolationLevel,
+        idempotency_key: str | None = None,
     ) -> _Launch:
         """Everything that touches the filesystem before a spawn (runs in a thread)."""
         program = resolve_location(skill)
@@ -164,13 +169,18 @@ class SkillRunner:
             skill=skill,
             payload=payload,
             argv=argv,
-            env=self._environment(skill, payload, ws, secrets),
+            env=self._environment(skill, payload, ws, secrets, idempotency_key),
             plan=plan,
             timeout=min(skill.timeout_sec, self.limits.max_timeout_sec),
         )
 
     def _environment(
-        self, skill: Skill, payload: Mapping[str, Any], ws: Path, secrets: Mapping[str, str]
+        self,
+        skill: Skill,
+        payload: Mapping[str, Any],
+        ws: Path,
+        secrets: Mapping[str, str],
+        idempotency_key: str | None = None,
     ) -> dict[str, str]:
         missing = [n for n in skill.env_required if n not in secrets]
         if missing:
@@ -187,6 +197,8 @@ class SkillRunner:
             "SKILL_DIR": str(skill.directory.resolve()),
             "NEXFLOW_WORKSPACE": str(ws),
         }
+        if idempotency_key:
+            env["NEXFLOW_IDEMPOTENCY_KEY"] = idempotency_key
         if len(text) <= _ENV_INPUT_MAX:
             env["SKILL_INPUT"] = text
             env.update(_arg_env(payload))

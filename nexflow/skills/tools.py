@@ -179,7 +179,11 @@ class RunSkillTool:
             skill, confirmed = await self._gate(name, payload, ctx)
             secrets = self._secrets_for(ctx, skill) if self._secrets_for else {}
             result = await self._runner.run(
-                skill, payload, workspace=self._workspace_for(ctx), secrets=secrets
+                skill,
+                payload,
+                workspace=self._workspace_for(ctx),
+                secrets=secrets,
+                idempotency_key=ctx.idempotency_key,
             )
         except _Refusal as r:
             return await self._refuse(ctx, name, payload, r.outcome, r.message)

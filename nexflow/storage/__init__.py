@@ -1,7 +1,7 @@
 """Durable state behind a small repository interface (:class:`Storage`).
 
-SQLite (WAL) is the implementation here; the interface is what a Postgres backend
-implements later. Exceptions: :class:`StorageError` (the database failed),
+:class:`SQLStorage` implements it on SQLite (WAL; the default) or Postgres
+(``storage.url``), with the same queries and one migration history. Exceptions: :class:`StorageError` (the database failed),
 :class:`MigrationError` (the schema is newer than this code or a migration failed).
 """
 
@@ -18,7 +18,7 @@ from nexflow.storage.base import (
     TaskRecord,
 )
 from nexflow.storage.migrations import MigrationError
-from nexflow.storage.sqlite import SQLiteStorage
+from nexflow.storage.sql_storage import SQLStorage
 
 __all__ = [
     "AuditRecord",
@@ -28,7 +28,7 @@ __all__ = [
     "NewMessage",
     "OutboxItem",
     "PairingRequest",
-    "SQLiteStorage",
+    "SQLStorage",
     "SessionRecord",
     "Storage",
     "StorageError",

@@ -1,4 +1,4 @@
-"""The records the dashboard queries return (:mod:`nexflow.storage.sqlite_dashboard`):
+"""The records the dashboard queries return (:mod:`nexflow.storage.repo_dashboard`):
 queue counts, model use per day, and users with their identities. ``user_id`` None means
 every user (the owner's ``?all=true``)."""
 

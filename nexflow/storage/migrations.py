@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
+import time
+from typing import TYPE_CHECKING
 
 from nexflow.storage.base import StorageError
+from nexflow.storage.dialect import begin, ddl
+
+if TYPE_CHECKING:
+    from nexflow.storage.engine import Conn
 
 
 class MigrationError(StorageError):
@@ -322,36 +327,82 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX agent_invocations_user ON agent_invocations(user_id, agent, created_at)
         """,
     ),
+    (
+        14,
+        "LLM budget reservations shared by replicas (Postgres; SQLite keeps a TEMP table)",
+        # SQLite's reservations are its one connection's TEMP table of the same name (a
+        # crash takes them with it), which shadows this one; see storage/repo_usage.py.
+        """
+        CREATE TABLE llm_reservations (id INTEGER PRIMARY KEY AUTOINCREMENT,
+            user_id TEXT NOT NULL, scope TEXT NOT NULL, day TEXT NOT NULL,
+            tokens INTEGER NOT NULL, expires_at REAL NOT NULL);
+        CREATE INDEX llm_reservations_user ON llm_reservations(user_id, scope, day)
+        """,
+    ),
+    (
+        15,
+        "flow approvals count by graph position: the run-level taint table goes",
+        # Taint and approvals now travel with the node results in the durable run
+        # (nexflow/flows/clearance.py); nothing reads flow_trust any more.
+        """
+        DROP TABLE flow_trust
+        """,
+    ),
+    (
+        16,
+        "a panel press is applied once per event (a retried HTTP request, a replayed step)",
+        """
+        ALTER TABLE panel_versions ADD COLUMN event_key TEXT;
+        CREATE UNIQUE INDEX panel_versions_event ON panel_versions(panel_id, event_key)
+        """,
+    ),
 )
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema to the newest version; return that version."""
+MIGRATION_LOCK = 7_331_001  # the Postgres advisory lock replicas take to migrate one at a time
+
+
+def migrate(conn: Conn) -> int:
+    """Bring the schema to the newest version; return that version. The same history
+    runs on both engines (:func:`nexflow.storage.dialect.ddl` adapts the types)."""
+    if conn.dialect == "postgresql":
+        conn.execute("SELECT pg_advisory_lock(?)", (MIGRATION_LOCK,))
+    try:
+        return _migrate(conn)
+    finally:
+        if conn.dialect == "postgresql":
+            conn.execute("SELECT pg_advisory_unlock(?)", (MIGRATION_LOCK,))
+
+
+def _migrate(conn: Conn) -> int:
     conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_version "
-        "(version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at REAL NOT NULL)"
+        ddl(
+            conn.dialect,
+            "CREATE TABLE IF NOT EXISTS schema_version "
+            "(version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at REAL NOT NULL)",
+        )
     )
-    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-    current = int(row[0] or 0)
+    row = conn.execute("SELECT MAX(version) AS v FROM schema_version").fetchone()
+    current = int(row["v"] or 0)
     newest = MIGRATIONS[-1][0]
     if current > newest:
         raise MigrationError(
             f"the database schema is version {current}, newer than this Nexflow ({newest}); "
-            "upgrade Nexflow or point NEXFLOW_HOME at another directory"
+            "upgrade Nexflow or point storage.url at another database"
         )
     for version, description, sql in MIGRATIONS:
         if version <= current:
             continue
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(begin(conn.dialect))
             for statement in filter(str.strip, sql.split(";")):
-                conn.execute(statement)
+                conn.execute(ddl(conn.dialect, statement))
             conn.execute(
-                "INSERT INTO schema_version VALUES (?, ?, strftime('%s','now'))",
-                (version, description),
+                "INSERT INTO schema_version VALUES (?, ?, ?)", (version, description, time.time())
             )
             conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            conn.execute("ROLLBACK")
+        except Exception as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise MigrationError(f"migration {version} ({description}) failed: {exc}") from exc
     return newest

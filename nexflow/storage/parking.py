@@ -9,8 +9,8 @@ own session only, never other chats or channels.
 The session timeline (``GET /api/v1/sessions/{id}``) reads the messages with the turn
 they belong to, the outbox rows of the session and the turns not answered yet.
 
-These protocols extend :class:`~nexflow.storage.base.Storage`; the SQLite
-implementation is :class:`~nexflow.storage.sqlite_queue.SQLiteQueues`.
+These protocols extend :class:`~nexflow.storage.base.Storage`; the implementation (on
+SQLite and Postgres alike) is :class:`~nexflow.storage.repo_queue.QueueRepo`.
 """
 
 from __future__ import annotations

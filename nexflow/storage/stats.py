@@ -1,4 +1,4 @@
-"""The records the statistics queries return (:mod:`nexflow.storage.sqlite_stats`).
+"""The records the statistics queries return (:mod:`nexflow.storage.repo_stats`).
 
 They are read from the audit log (``tool_call``, ``skill_run``, ``message_in`` rows), the
 messages of the user's sessions, ``llm_usage`` (tokens and cost, the rows the budget gate

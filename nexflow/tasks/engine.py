@@ -23,7 +23,7 @@ from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
-from nexflow.tasks.jobstore import SQLiteJobStore
+from nexflow.tasks.jobstore import job_store_for
 
 STORE = "reminders"
 EXECUTOR = "reminders"
@@ -59,14 +59,15 @@ class ReminderExecutor(BaseExecutor):  # type: ignore[misc]  # APScheduler 3 shi
 class Engine:
     """The job store and the scheduler. Build and :meth:`open` it in a worker thread,
     :meth:`start` it on the loop; ``add``, ``remove`` and the store's queries block
-    (one short SQLite statement each), so the service runs them in a thread.
+    (one short statement each, on SQLite or Postgres), so the service runs them in a
+    thread.
 
     Reminders use it as it is; flow triggers (``nexflow.gateway.flow_schedule``) with
     their own table, job function and limits."""
 
     def __init__(
         self,
-        db_path: Path,
+        target: Path | str,
         timezone: tzinfo,
         fire: FireFn,
         *,
@@ -74,7 +75,7 @@ class Engine:
         job_func: str = JOB_FUNC,
         max_instances: int = 1,
     ) -> None:
-        self.store = SQLiteJobStore(db_path, table=table)
+        self.store = job_store_for(target, table=table)
         self.executor = ReminderExecutor(fire)
         self._timezone = timezone
         self._job_func = job_func

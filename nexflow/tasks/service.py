@@ -22,6 +22,7 @@ has to enqueue the message durably, which takes milliseconds.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import secrets
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -54,7 +55,8 @@ def reminder_job(**_: Any) -> None:
 class ReminderService:
     """Schedules reminders and delivers them. One per gateway, built by the composition root.
 
-    ``db_path`` is the project's SQLite file (the ``reminder_jobs`` table, migration 3).
+    ``target`` is the gateway's database: its SQLite file or its ``storage.url`` (the
+    ``reminder_jobs`` table, migration 3).
     ``deliver(channel, chat_id, session_id, text)`` sends a fired reminder; ``budget``
     (optional) may refuse an ``add`` or a ``fire`` for a user. ``timezone`` is used for
     times without an offset and for cron lines when the caller names none.
@@ -62,7 +64,7 @@ class ReminderService:
 
     def __init__(
         self,
-        db_path: Path,
+        target: Path | str,
         deliver: Deliver,
         *,
         timezone: tzinfo | None = None,
@@ -79,7 +81,7 @@ class ReminderService:
         self._max_text = max_text
         self._late_after = late_after
         self._stop_timeout = stop_timeout
-        self._db_path = db_path
+        self._target = target
         self._loading: asyncio.Task[Engine | None] | None = None
         self._engine: Engine | None = None
         self._stopped = asyncio.Event()
@@ -132,16 +134,23 @@ class ReminderService:
     def _open_engine(self) -> Engine:  # in a worker thread: APScheduler is imported here
         from nexflow.tasks.engine import Engine
 
-        engine = Engine(self._db_path, self.timezone, self._fire)
+        engine = Engine(self._target, self.timezone, self._fire)
         engine.open()
         return engine
 
     # -- API -----------------------------------------------------------------------------
 
     async def add_once(
-        self, target: ReminderTarget, text: str, at: datetime, *, timezone: str | None = None
+        self,
+        target: ReminderTarget,
+        text: str,
+        at: datetime,
+        *,
+        timezone: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Reminder:
-        """A reminder that fires once at ``at`` (naive times are read in the zone)."""
+        """A reminder that fires once at ``at`` (naive times are read in the zone).
+        ``idempotency_key`` (a flow step's): the same user and key add it once."""
         tz = schedule.zone(timezone, self.timezone)
         when = at.replace(tzinfo=tz) if at.tzinfo is None else at
         if when <= datetime.now(UTC) - timedelta(seconds=1):
@@ -152,14 +161,28 @@ class ReminderService:
         from nexflow.tasks.engine import date_trigger  # loaded by now: no import on the loop
 
         trigger = date_trigger(when, tz)
-        return await self._add(engine, target, text, "once", when.isoformat(), tz, trigger)
+        return await self._add(
+            engine, target, text, "once", when.isoformat(), tz, trigger, idempotency_key
+        )
 
     async def add_in(
-        self, target: ReminderTarget, text: str, delay: timedelta, *, timezone: str | None = None
+        self,
+        target: ReminderTarget,
+        text: str,
+        delay: timedelta,
+        *,
+        timezone: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Reminder:
         if delay <= timedelta(0):
             raise ReminderInvalid("the delay must be positive")
-        return await self.add_once(target, text, datetime.now(UTC) + delay, timezone=timezone)
+        return await self.add_once(
+            target,
+            text,
+            datetime.now(UTC) + delay,
+            timezone=timezone,
+            idempotency_key=idempotency_key,
+        )
 
     async def add_cron(
         self,
@@ -169,12 +192,14 @@ class ReminderService:
         *,
         timezone: str | None = None,
         allow_seconds: bool = False,
+        idempotency_key: str | None = None,
     ) -> Reminder:
         """A repeating reminder from a crontab line (weekday 0 = Sunday, as in cron)."""
         tz = schedule.zone(timezone, self.timezone)
         engine = await self._running()  # the cron trigger's module is loaded by then
         trigger = schedule.cron_trigger(cron, tz, allow_seconds=allow_seconds)
-        return await self._add(engine, target, text, "cron", " ".join(cron.split()), tz, trigger)
+        spec = " ".join(cron.split())
+        return await self._add(engine, target, text, "cron", spec, tz, trigger, idempotency_key)
 
     async def list_for(self, user_id: str) -> list[Reminder]:
         """This user's reminders, soonest first."""
@@ -215,7 +240,13 @@ class ReminderService:
         spec: str,
         tz: tzinfo,
         trigger: Any,
+        idempotency_key: str | None = None,
     ) -> Reminder:
+        keyed = _reminder_id(target.user_id, idempotency_key) if idempotency_key else None
+        if keyed is not None:
+            job = await asyncio.to_thread(engine.store.lookup_job, keyed)
+            if job is not None and job.kwargs.get("user_id") == target.user_id:
+                return Reminder.from_job(job.id, job.kwargs, job.next_run_time)  # added once
         text = text.strip()
         if not text:
             raise ReminderInvalid("the reminder text is empty")
@@ -237,8 +268,8 @@ class ReminderService:
             created_at=datetime.now(UTC),
             next_run=None,
         )
-        for _ in range(5):
-            rid = "r" + secrets.token_hex(4)
+        for _ in range(1 if keyed else 5):
+            rid = keyed or "r" + secrets.token_hex(4)
             job = await asyncio.to_thread(
                 engine.add, rid, f"reminder for {target.user_id}", draft.job_kwargs(), trigger
             )
@@ -249,6 +280,8 @@ class ReminderService:
                 raise ReminderInvalid(f"{spec!r} never fires")
             log.info("reminder %s added for %s (%s %s)", rid, target.user_id, kind, spec)
             return Reminder.from_job(rid, job.kwargs, job.next_run_time)
+        if keyed is not None:  # added meanwhile by the same step, or a fired one-off
+            raise ReminderRefused("this step's reminder was already added")
         raise RuntimeError("could not allocate a reminder id")
 
     async def _fire(self, job: Job, run_times: list[datetime]) -> None:
@@ -283,3 +316,8 @@ def _local_zone() -> tzinfo:
     except Exception:  # no usable local zone configured on the host: UTC
         log.warning("cannot determine the local time zone; reminders use UTC", exc_info=True)
         return UTC
+
+
+def _reminder_id(user_id: str, key: str) -> str:
+    """A reminder id derived from its user and an idempotency key (as random ids: r + 8 hex)."""
+    return "r" + hashlib.sha256(f"{user_id}\0{key}".encode()).hexdigest()[:8]

@@ -69,7 +69,9 @@ class ReminderAddTool:
         if len(given) != 1:
             raise ToolError("give exactly one of 'at', 'in_minutes' or 'cron'")
         try:
-            reminder = await self._schedule(given[0], args, target, text, tz_name)
+            reminder = await self._schedule(
+                given[0], args, target, text, tz_name, ctx.idempotency_key
+            )
         except ReminderError as e:
             raise ToolError(e.message) from e
         return ToolResult(
@@ -83,25 +85,37 @@ class ReminderAddTool:
         target: ReminderTarget,
         text: str,
         tz_name: str | None,
+        ctx_key: str | None,
     ) -> Reminder:
+        """``ctx_key``: the call's idempotency key (a flow step's): the reminder is added once."""
         tz = schedule.zone(tz_name, self._service.timezone)
         value = args[how]
         if how == "cron":
             if not isinstance(value, str):
                 raise ToolError("'cron' must be a crontab line")
-            return await self._service.add_cron(target, text, value, timezone=tz_name)
+            return await self._service.add_cron(
+                target, text, value, timezone=tz_name, idempotency_key=ctx_key
+            )
         if how == "at":
             if not isinstance(value, str):
                 raise ToolError("'at' must be an ISO 8601 date-time string")
             return await self._service.add_once(
-                target, text, schedule.parse_at(value, tz), timezone=tz_name
+                target,
+                text,
+                schedule.parse_at(value, tz),
+                timezone=tz_name,
+                idempotency_key=ctx_key,
             )
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ToolError("'in_minutes' must be a number")
         if not (math.isfinite(value) and 0 < value <= MAX_MINUTES):
             raise ToolError(f"'in_minutes' must be between 0 and {MAX_MINUTES}")
         return await self._service.add_in(
-            target, text, timedelta(minutes=float(value)), timezone=tz_name
+            target,
+            text,
+            timedelta(minutes=float(value)),
+            timezone=tz_name,
+            idempotency_key=ctx_key,
         )
 
 

@@ -5,6 +5,8 @@ client), ``gw.llm`` (the :class:`~nexflow.testing.fake_llm.FakeLLMServer`) and
 ``gw.app`` (the composition root's :class:`~nexflow.app.Application`). ``gw.chat(text)``
 pushes a message in and returns the reply JSON. ``client`` picks the LLM client
 (``litellm`` by default, ``openai`` for the built-in OpenAI-compatible one).
+``storage_url`` puts the gateway's database elsewhere than ``<home>/nexflow.db`` (a
+``postgresql://`` URL runs it on Postgres), as ``NEXFLOW_STORAGE__URL`` would.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class GatewayHarness:
         with_llm: bool = True,
         token: str | None = None,
         client: str = "litellm",
+        storage_url: str | None = None,
     ) -> None:
         self.home = home
         self.llm = FakeLLMServer()
@@ -50,6 +53,8 @@ class GatewayHarness:
         self._config_file = config_file
         self._token = token
         self._client = client
+        if storage_url is not None:
+            self._env.setdefault("NEXFLOW_STORAGE__URL", storage_url)
         self.logs = LogHub()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

@@ -21,7 +21,7 @@ from nexflow.web.identity import web_user
 
 if TYPE_CHECKING:
     from nexflow.gateway.agents import AgentService, AgentSummary
-    from nexflow.storage.sqlite_agents import AgentInvocation
+    from nexflow.storage.repo_agents import AgentInvocation
 
 router = APIRouter()
 MAX_INPUT_CHARS = 100_000

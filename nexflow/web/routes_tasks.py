@@ -80,6 +80,10 @@ class StageOut(BaseModel):
     output_preview: str = Field(description="The output's first 200 characters")
     error: str | None
     progress: int = Field(description="100 once finished (completed, failed, skipped), else 0")
+    untrusted: list[str] = Field(
+        default_factory=list,
+        description="Sources of untrusted output this node saw (they taint the nodes after it)",
+    )
 
 
 class OriginOut(BaseModel):
@@ -106,6 +110,11 @@ class TaskOut(BaseModel):
     forked_from: str | None
     output: dict[str, Any] | None = Field(description="Node outputs once completed")
     stages: list[StageOut]
+    untrusted: list[str] = Field(
+        default_factory=list,
+        description="What made the run untrusted: its inputs' source (a webhook, a panel), "
+        "then its nodes'. Writes after them need an approval node on the path",
+    )
 
 
 class Control(BaseModel):
@@ -166,6 +175,7 @@ def stage_out(n: NodeStatus) -> StageOut:
         output_preview=n.output_preview,
         error=n.error,
         progress=100 if n.status in _FINISHED else 0,
+        untrusted=list(n.untrusted),
     )
 
 
@@ -188,6 +198,7 @@ def task_out(r: RunStatus) -> TaskOut:
         forked_from=r.forked_from,
         output=r.output,
         stages=[stage_out(n) for n in r.nodes],
+        untrusted=list(r.untrusted),
     )
 
 

@@ -190,12 +190,15 @@ class Workspaces(Protocol):
         summary: str,
         source: str,
         workspace: str | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> Patch:
         """A patch replacing ``target``'s content (panel state JSON, NXML or file text).
 
         A ``panel:<id>`` patch lives in the workspace the panel belongs to (which must be
         ``workspace`` when one is given); a ``file:<path>`` patch in ``workspace`` (the
-        default one when None; a named one must exist)."""
+        default one when None; a named one must exist). ``idempotency_key`` (a flow
+        step's): the same user and key give the same patch, proposed once."""
         ...
 
     async def patches(

@@ -114,9 +114,13 @@ class LazyWorkspaces:
         summary: str,
         source: str,
         workspace: str | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> Patch:
         service = await self.service()
-        return await service.propose(user_id, target, content, summary, source, workspace)
+        return await service.propose(
+            user_id, target, content, summary, source, workspace, idempotency_key=idempotency_key
+        )
 
     async def patches(
         self, user_id: str | None = None, status: PatchStatus | None = None

@@ -14,6 +14,7 @@ check a file patch's new text when its diff is read and hear of its accept (the 
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from collections.abc import Sequence
@@ -88,13 +89,19 @@ class PatchReview:
         summary: str,
         source: str,
         workspace: str | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> Patch:
         """A pending patch on ``nexflow/patch/<id>``; main and the panel are not touched.
-        A panel target must belong to ``workspace`` when one is given."""
+        A panel target must belong to ``workspace`` when one is given. ``idempotency_key``
+        (a flow step's) names the patch: proposing again with it returns it."""
         parsed = parse_target(target)
         self._files.check_bytes(content)
         record = owned_panel(self._panels, user_id, parsed.name) if parsed.kind == "panel" else None
         summary = " ".join(summary.split())[:200] or f"Change {parsed}"
+        patch_id = _patch_id(user_id, idempotency_key) if idempotency_key else secrets.token_hex(5)
+        if idempotency_key and (done := await self._store.get(patch_id)) is not None:
+            return done.patch  # proposed before a crash: the same patch, once
         key = self.target_key(user_id, record, workspace)
         async with self._repos.locked(key):
             # A file patch may start the default workspace, never a named one.
@@ -114,7 +121,6 @@ class PatchReview:
             assert head is not None
             files = await in_thread(patching.prepare_files, repo, head, parsed, content)
             await in_thread(patching.check_size, repo, head, dict(files), self._config.max_bytes)
-            patch_id = secrets.token_hex(5)
             message = patching.patch_message(patch_id, summary, str(parsed), source, user_id)
             # The branch first, then the row: a crash in between leaves a branch that
             # start() adopts from its commit trailers.
@@ -339,3 +345,8 @@ def _read_pairs(
 ) -> dict[str, tuple[str | None, str | None]]:
     ok = repo.head(base) is not None and repo.head(head) is not None
     return {p: (repo.read(base, p), repo.read(head, p)) if ok else (None, None) for p in paths}
+
+
+def _patch_id(user_id: str, key: str) -> str:
+    """A patch id derived from the proposer and an idempotency key (10 hex, as random ids)."""
+    return hashlib.sha256(f"{user_id}\0{key}".encode()).hexdigest()[:10]

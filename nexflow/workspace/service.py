@@ -161,11 +161,15 @@ class WorkspaceService:
         summary: str,
         source: str,
         workspace: str | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> Patch:
         """A pending patch on ``nexflow/patch/<id>``; main and the panel are not touched.
         A panel target is patched in its own workspace, a file in ``workspace``."""
         await self._startup.wait()
-        return await self._review.propose(user_id, target, content, summary, source, workspace)
+        return await self._review.propose(
+            user_id, target, content, summary, source, workspace, idempotency_key=idempotency_key
+        )
 
     async def patches(
         self, user_id: str | None = None, status: PatchStatus | None = None

@@ -1,4 +1,4 @@
-"""Patch rows and shares in SQLite (migration 6), on the gateway's shared connection.
+"""Patch rows and shares (migration 6) in the gateway's storage (SQLite or Postgres).
 
 A row is written only after its branch exists (see ``docs/workspaces.md``, crash
 guarantees). ``head`` is the patch commit, kept so a merged or rejected patch can still
@@ -8,12 +8,12 @@ the live panel (0 after the merge, 1 once the panel store committed it).
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any, cast
 
-from nexflow.storage.sqlite_conn import SQLiteConnection
+from nexflow.storage.connection import SQLConnection
+from nexflow.storage.engine import Conn, Row
 from nexflow.workspace.api import Patch, PatchStatus
 
 _COLS = (
@@ -29,33 +29,33 @@ class PatchRow:
     applied: bool
 
 
-def _row(r: tuple[Any, ...]) -> PatchRow:
+def _row(r: Row) -> PatchRow:
     patch = Patch(
-        id=r[0],
-        workspace=r[1],
-        user_id=r[2],
-        target=r[3],
-        status=cast(PatchStatus, r[4]),
-        summary=r[5],
-        branch=r[6],
-        base=r[7],
-        source=r[8],
-        reason=r[9],
-        created_at=float(r[10]),
-        updated_at=float(r[11]),
-        merge_commit=r[12],
+        id=r["id"],
+        workspace=r["workspace"],
+        user_id=r["user_id"],
+        target=r["target"],
+        status=cast(PatchStatus, r["status"]),
+        summary=r["summary"],
+        branch=r["branch"],
+        base=r["base"],
+        source=r["source"],
+        reason=r["reason"],
+        created_at=float(r["created_at"]),
+        updated_at=float(r["updated_at"]),
+        merge_commit=r["merge_commit"],
     )
-    return PatchRow(patch, r[13], bool(r[14]))
+    return PatchRow(patch, r["head"], bool(r["applied"]))
 
 
 class PatchStore:
-    def __init__(self, conn: SQLiteConnection) -> None:
+    def __init__(self, conn: SQLConnection) -> None:
         self._conn = conn
 
     async def insert(self, patch: Patch, head: str) -> None:
         p = patch
 
-        def q(c: sqlite3.Connection) -> None:
+        def q(c: Conn) -> None:
             c.execute(
                 f"INSERT INTO patches ({_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (p.id, p.workspace, p.user_id, p.target, p.status, p.summary, p.branch, p.base,
@@ -65,7 +65,7 @@ class PatchStore:
         await self._conn._run(q)
 
     async def get(self, patch_id: str) -> PatchRow | None:
-        def q(c: sqlite3.Connection) -> PatchRow | None:
+        def q(c: Conn) -> PatchRow | None:
             r = c.execute(f"SELECT {_COLS} FROM patches WHERE id=?", (patch_id,)).fetchone()
             return _row(r) if r else None
 
@@ -88,17 +88,18 @@ class PatchStore:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at DESC, id LIMIT ?"
 
-        def q(c: sqlite3.Connection) -> list[PatchRow]:
-            return [_row(r) for r in c.execute(sql, (*args, limit))]
+        def q(c: Conn) -> list[PatchRow]:
+            return [_row(r) for r in c.execute(sql, (*args, limit)).fetchall()]
 
         return await self._conn._run(q)
 
     async def count(self, workspace: str, status: PatchStatus) -> int:
-        def q(c: sqlite3.Connection) -> int:
+        def q(c: Conn) -> int:
             row = c.execute(
-                "SELECT COUNT(*) FROM patches WHERE workspace=? AND status=?", (workspace, status)
+                "SELECT COUNT(*) AS n FROM patches WHERE workspace=? AND status=?",
+                (workspace, status),
             ).fetchone()
-            return int(row[0])
+            return int(row["n"])
 
         return await self._conn._run(q)
 
@@ -107,19 +108,21 @@ class PatchStore:
         fields["updated_at"] = time.time()
         sets = ", ".join(f"{k}=?" for k in fields)
 
-        def q(c: sqlite3.Connection) -> PatchRow:
-            c.execute(f"UPDATE patches SET {sets} WHERE id=?", (*fields.values(), patch_id))
-            r = c.execute(f"SELECT {_COLS} FROM patches WHERE id=?", (patch_id,)).fetchone()
+        def q(c: Conn) -> PatchRow:
+            r = c.execute(
+                f"UPDATE patches SET {sets} WHERE id=? RETURNING {_COLS}",
+                (*fields.values(), patch_id),
+            ).fetchone()
             return _row(r)
 
         return await self._conn._run(q)
 
     async def unapplied(self) -> list[PatchRow]:
-        def q(c: sqlite3.Connection) -> list[PatchRow]:
+        def q(c: Conn) -> list[PatchRow]:
             rows = c.execute(
                 f"SELECT {_COLS} FROM patches WHERE status='merged' AND applied=0 "
                 "ORDER BY updated_at"
-            )
+            ).fetchall()
             return [_row(r) for r in rows]
 
         return await self._conn._run(q)
@@ -127,9 +130,10 @@ class PatchStore:
     # -- shares ---------------------------------------------------------------------
 
     async def add_share(self, workspace: str, user_id: str, branch: str) -> None:
-        def q(c: sqlite3.Connection) -> None:
+        def q(c: Conn) -> None:
             c.execute(
-                "INSERT OR IGNORE INTO workspace_shares VALUES (?,?,?,?)",
+                "INSERT INTO workspace_shares (workspace, user_id, branch, created_at) "
+                "VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
                 (workspace, user_id, branch, time.time()),
             )
 
@@ -140,7 +144,7 @@ class PatchStore:
     ) -> list[tuple[str, str, str]]:
         """(workspace, user_id, branch) rows for one workspace or one invited user."""
 
-        def q(c: sqlite3.Connection) -> list[tuple[str, str, str]]:
+        def q(c: Conn) -> list[tuple[str, str, str]]:
             if workspace is not None:
                 rows = c.execute(
                     "SELECT workspace, user_id, branch FROM workspace_shares WHERE workspace=? "
@@ -153,6 +157,8 @@ class PatchStore:
                     "ORDER BY created_at",
                     (user_id,),
                 )
-            return [(str(a), str(b), str(d)) for a, b, d in rows]
+            return [
+                (str(r["workspace"]), str(r["user_id"]), str(r["branch"])) for r in rows.fetchall()
+            ]
 
         return await self._conn._run(q)

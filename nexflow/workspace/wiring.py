@@ -14,14 +14,14 @@ from nexflow.workspace.lazy import LazyWorkspaces
 if TYPE_CHECKING:
     from nexflow.config.model import NexflowConfig
     from nexflow.panels.runtime import PanelService
-    from nexflow.storage.sqlite import SQLiteStorage
+    from nexflow.storage.sql_storage import SQLStorage
     from nexflow.workspace.service import WorkspaceService
     from nexflow.workspace.sync import ModelGate
 
 
 def build_workspaces(
     config: NexflowConfig,
-    storage: SQLiteStorage,
+    storage: SQLStorage,
     panels: PanelService,
     gate: ModelGate,
     hooks: PatchHooks | None = None,

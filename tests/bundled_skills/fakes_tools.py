@@ -21,6 +21,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from fakes_loopback import Cert, LoopbackServer, QuietHandler
 
+from nexflow.testing.postgres import Postgres, find_pg_bin, start_postgres  # noqa: F401
+
 # -- SMTP -------------------------------------------------------------------------------
 
 
@@ -431,119 +433,3 @@ def _overlaps(text: str, start: str, end: str) -> bool:
     first = stamp("DTSTART") or ""
     last = stamp("DTEND") or first
     return first < end and last > start
-
-
-# -- PostgreSQL (a real server, when installed) -----------------------------------------
-
-
-@dataclass
-class Postgres:
-    """A throwaway PostgreSQL cluster on 127.0.0.1 (password auth for ``postgres``)."""
-
-    url: str
-    stop: Any
-
-
-def find_pg_bin() -> Path | None:
-    import glob
-    import shutil
-
-    found = shutil.which("pg_ctl")
-    if found:
-        return Path(found).parent
-    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-    return Path(versions[-1]).parent if versions else None
-
-
-def start_postgres(password: str = "s3cret pw") -> Postgres | None:
-    """Start a cluster, or None when the server binaries are not installed.
-
-    As root, initdb and postgres refuse to run: they run as the ``postgres`` user (made by
-    the Debian package) or ``nobody``, in a folder of their own under /tmp.
-    """
-    import os
-    import pwd
-    import shutil
-    import socket
-    import subprocess
-    import tempfile
-
-    bin_dir = find_pg_bin()
-    if bin_dir is None:
-        return None
-    prefix: list[str] = []
-    folder = Path(tempfile.mkdtemp(prefix="nexflow-pg-"))
-    if os.getuid() == 0:
-        name = "postgres" if _user_exists("postgres") else "nobody"
-        entry = pwd.getpwnam(name)
-        os.chown(folder, entry.pw_uid, entry.pw_gid)
-        prefix = [
-            "setpriv",
-            f"--reuid={entry.pw_uid}",
-            f"--regid={entry.pw_gid}",
-            "--clear-groups",
-        ]
-    pwfile = folder / "pw"
-    pwfile.write_text(password + "\n")
-    pwfile.chmod(0o644)  # read by initdb as the server's user
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    data = folder / "data"
-    env = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "C.UTF-8", "HOME": str(folder)}
-
-    def run(*argv: str) -> None:
-        done = subprocess.run(
-            [*prefix, *argv], check=False, capture_output=True, env=env, timeout=60
-        )
-        if done.returncode != 0:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise RuntimeError(f"{argv[0]} failed: {done.stderr.decode(errors='replace')}")
-
-    run(
-        str(bin_dir / "initdb"),
-        "-D",
-        str(data),
-        "-U",
-        "postgres",
-        "--auth=scram-sha-256",
-        f"--pwfile={pwfile}",
-        "--encoding=UTF8",
-        "--no-instructions",
-    )
-    options = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={folder}"
-    run(
-        str(bin_dir / "pg_ctl"),
-        "-D",
-        str(data),
-        "-w",
-        "-l",
-        str(folder / "log"),
-        "-o",
-        options,
-        "start",
-    )
-
-    def stop() -> None:
-        subprocess.run(
-            [*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            capture_output=True,
-            env=env,
-            timeout=60,
-            check=False,
-        )
-        shutil.rmtree(folder, ignore_errors=True)
-
-    from urllib.parse import quote
-
-    return Postgres(f"postgresql://postgres:{quote(password)}@127.0.0.1:{port}/postgres", stop)
-
-
-def _user_exists(name: str) -> bool:
-    import pwd
-
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return False
-    return True

@@ -12,7 +12,7 @@ from nexflow.bus.middleware import (
     build_chain,
 )
 from nexflow.config.model import ChannelAccess, RateLimitConfig, SecurityConfig
-from nexflow.storage import SQLiteStorage
+from nexflow.storage import SQLStorage
 
 
 async def final(event: InboundEvent, ctx: PublishContext) -> Accepted:
@@ -27,7 +27,7 @@ def event(
     )
 
 
-async def test_unknown_sender_gets_one_code_then_silence(storage: SQLiteStorage) -> None:
+async def test_unknown_sender_gets_one_code_then_silence(storage: SQLStorage) -> None:
     chain = build_chain([Identity(storage, SecurityConfig())], final)
     with pytest.raises(PairingPending) as first:
         await chain(event(username="mallory"), PublishContext())
@@ -42,7 +42,7 @@ async def test_unknown_sender_gets_one_code_then_silence(storage: SQLiteStorage)
     assert request.expires_at - request.created_at == pytest.approx(3600)
 
 
-async def test_approval_creates_a_user_and_is_audited(storage: SQLiteStorage) -> None:
+async def test_approval_creates_a_user_and_is_audited(storage: SQLStorage) -> None:
     chain = build_chain([Identity(storage, SecurityConfig())], final)
     with pytest.raises(PairingPending) as info:
         await chain(event(language="ru"), PublishContext())
@@ -60,7 +60,7 @@ async def test_approval_creates_a_user_and_is_audited(storage: SQLiteStorage) ->
     assert [a["name"] for a in audit] == ["approved", "requested"]
 
 
-async def test_denial_drops_the_request(storage: SQLiteStorage) -> None:
+async def test_denial_drops_the_request(storage: SQLStorage) -> None:
     chain = build_chain([Identity(storage, SecurityConfig())], final)
     with pytest.raises(PairingPending) as info:
         await chain(event(), PublishContext())
@@ -74,7 +74,7 @@ async def test_denial_drops_the_request(storage: SQLiteStorage) -> None:
     assert fresh.value.user_message and fresh.value.code != info.value.code
 
 
-async def test_expired_code_is_replaced(storage: SQLiteStorage) -> None:
+async def test_expired_code_is_replaced(storage: SQLStorage) -> None:
     chain = build_chain([Identity(storage, SecurityConfig(), pairing_ttl_s=0.0)], final)
     codes = set()
     for _ in range(2):
@@ -86,7 +86,7 @@ async def test_expired_code_is_replaced(storage: SQLiteStorage) -> None:
     assert await storage.pairing_requests() == []  # none live
 
 
-async def test_owner_and_allowlisted_skip_pairing(storage: SQLiteStorage) -> None:
+async def test_owner_and_allowlisted_skip_pairing(storage: SQLStorage) -> None:
     chain = build_chain([Identity(storage, SecurityConfig(owner={"telegram": ["1"]}))], final)
     owner = await chain(event(sender="1"), PublishContext())
     assert owner.event.role == "owner"
@@ -95,7 +95,7 @@ async def test_owner_and_allowlisted_skip_pairing(storage: SQLiteStorage) -> Non
     assert await storage.pairing_requests() == []
 
 
-async def test_disabled_channel_refuses_link_too(storage: SQLiteStorage) -> None:
+async def test_disabled_channel_refuses_link_too(storage: SQLStorage) -> None:
     security = SecurityConfig(channels={"discord": ChannelAccess(policy="disabled")})
     chain = build_chain([Identity(storage, security)], final)
     with pytest.raises(NotAllowed) as info:
@@ -103,7 +103,7 @@ async def test_disabled_channel_refuses_link_too(storage: SQLiteStorage) -> None
     assert "disabled" in info.value.user_message
 
 
-async def test_link_attaches_an_identity_to_the_same_user(storage: SQLiteStorage) -> None:
+async def test_link_attaches_an_identity_to_the_same_user(storage: SQLStorage) -> None:
     identity = Identity(storage, SecurityConfig(channels={"discord": ChannelAccess(policy="open")}))
     chain = build_chain([identity], final)
     web = await chain(event("web", "owner"), PublishContext())
@@ -131,7 +131,7 @@ async def test_link_attaches_an_identity_to_the_same_user(storage: SQLiteStorage
 
 
 async def test_link_from_the_web_is_refused_and_wrong_codes_are_limited(
-    storage: SQLiteStorage,
+    storage: SQLStorage,
 ) -> None:
     chain = build_chain([Identity(storage, SecurityConfig(), link_attempts=2)], final)
     web = await chain(event("web", "owner", text="/link ABCDEF"), PublishContext())
@@ -146,7 +146,7 @@ async def test_link_from_the_web_is_refused_and_wrong_codes_are_limited(
     assert await storage.find_user("telegram", "42") is None
 
 
-async def test_link_code_replaces_the_previous_and_expires(storage: SQLiteStorage) -> None:
+async def test_link_code_replaces_the_previous_and_expires(storage: SQLStorage) -> None:
     user = await storage.create_user("u", "user", "web", "owner")
     first = await storage.issue_link_code(user, 600)
     second = await storage.issue_link_code(user, 600)
@@ -156,7 +156,7 @@ async def test_link_code_replaces_the_previous_and_expires(storage: SQLiteStorag
     assert await storage.redeem_link_code(stale, "telegram", "2") is None
 
 
-async def test_messages_follow_the_users_language(storage: SQLiteStorage) -> None:
+async def test_messages_follow_the_users_language(storage: SQLStorage) -> None:
     identity = Identity(
         storage, SecurityConfig(channels={"telegram": ChannelAccess(policy="open")})
     )
@@ -171,7 +171,7 @@ async def test_messages_follow_the_users_language(storage: SQLiteStorage) -> Non
     assert "Слишком много" in info.value.args[0]
 
 
-async def test_the_owner_is_one_user_on_every_channel(storage: SQLiteStorage) -> None:
+async def test_the_owner_is_one_user_on_every_channel(storage: SQLStorage) -> None:
     identity = Identity(storage, SecurityConfig(owner={"discord": ["9"], "telegram": ["4"]}))
     chain = build_chain([identity], final)
     web = await chain(event("web", "owner"), PublishContext())

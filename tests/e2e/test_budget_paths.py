@@ -16,7 +16,7 @@ import pytest
 import websockets
 from mcp import Client
 
-from nexflow.storage.sqlite_usage import UsageRow
+from nexflow.storage.repo_usage import UsageRow
 from nexflow.tasks import ReminderTarget
 from nexflow.testing.fake_llm import Reply
 from nexflow.testing.harness import GatewayHarness

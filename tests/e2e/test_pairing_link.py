@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from nexflow.pairing_cli import main_pair
-from nexflow.storage import SQLiteStorage
+from nexflow.storage import SQLStorage
 from nexflow.testing.channels import running_telegram
 from nexflow.testing.fake_telegram import FakeTelegram
 from nexflow.testing.harness import GatewayHarness
@@ -23,7 +23,7 @@ async def telegram_gateway(tmp_path: Path) -> AsyncIterator[tuple[GatewayHarness
         yield running
 
 
-def store(gw: GatewayHarness) -> SQLiteStorage:
+def store(gw: GatewayHarness) -> SQLStorage:
     assert gw.app is not None
     return gw.app.storage
 

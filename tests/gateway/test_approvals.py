@@ -6,10 +6,10 @@ import time
 
 from nexflow.bus.events import ConfirmationOut, InboundEvent
 from nexflow.gateway.approvals import ApprovalService
-from nexflow.storage import SQLiteStorage
+from nexflow.storage import SQLStorage
 
 
-async def parked(storage: SQLiteStorage, service: ApprovalService) -> tuple[str, str]:
+async def parked(storage: SQLStorage, service: ApprovalService) -> tuple[str, str]:
     """A turn of a new user in telegram chat 42, parked on a new request: (user, its id)."""
     user = await storage.create_user("alice", "user", "telegram", "1")
     assert user
@@ -25,7 +25,7 @@ async def parked(storage: SQLiteStorage, service: ApprovalService) -> tuple[str,
     return user, record.id
 
 
-async def test_only_its_user_in_its_chat_can_answer_once(storage: SQLiteStorage) -> None:
+async def test_only_its_user_in_its_chat_can_answer_once(storage: SQLStorage) -> None:
     service = ApprovalService(storage, timeout_s=60)
     resumed: list[tuple[str, int]] = []
     service.resume = lambda session, inbox: resumed.append((session, inbox))
@@ -46,7 +46,7 @@ async def test_only_its_user_in_its_chat_can_answer_once(storage: SQLiteStorage)
     assert outcomes == ["approved"]
 
 
-async def test_expired_requests_are_refused_and_listed_for_closing(storage: SQLiteStorage) -> None:
+async def test_expired_requests_are_refused_and_listed_for_closing(storage: SQLStorage) -> None:
     service = ApprovalService(storage, timeout_s=0.01)
     alice, aid = await parked(storage, service)
     await asyncio.sleep(0.02)
@@ -57,7 +57,7 @@ async def test_expired_requests_are_refused_and_listed_for_closing(storage: SQLi
     assert await storage.approvals_for(alice) == []
 
 
-async def test_issued_request_is_consumed_once_for_the_same_call(storage: SQLiteStorage) -> None:
+async def test_issued_request_is_consumed_once_for_the_same_call(storage: SQLStorage) -> None:
     service = ApprovalService(storage, timeout_s=5)
     pending = await service.issue("alice", "web", "Run?", "x", key="shell:abc")
     assert not await service.consume(pending.id, "alice", "shell:other")
@@ -66,7 +66,7 @@ async def test_issued_request_is_consumed_once_for_the_same_call(storage: SQLite
     assert not await service.consume(pending.id, "alice", "shell:abc")
 
 
-async def test_runs_are_counted_and_a_poison_turn_dies(storage: SQLiteStorage) -> None:
+async def test_runs_are_counted_and_a_poison_turn_dies(storage: SQLStorage) -> None:
     alice = await storage.create_user("alice", "user", "web", "a")
     session = await storage.chat_session(alice, "web", "c")
     event = InboundEvent("web", "c", "s", "boom", user_id=alice, session_id=session.id)

@@ -3,6 +3,7 @@ owned tools, no auto-approval, tainting, idempotent tool calls, owned runs, savi
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -191,6 +192,48 @@ async def test_flow_host_taint_needs_an_approval_after_it(gw: GatewayHarness) ->
     assert len(write.calls) == 1
     again = await gw.http.post(f"/api/v1/confirmations/{pending.id}", json={"approve": True})
     assert (again.status_code, again.json()) == (410, {"outcome": "expired"})  # answered
+
+
+async def test_flow_host_counts_approvals_and_taint_by_graph_position(
+    gw: GatewayHarness,
+) -> None:
+    """An approval answered yes on a parallel branch does not clear a node, however early
+    it was answered; untrusted output on a branch a node cannot read does not gate it."""
+    user = await owner_of(gw)
+    deploy = CountingTool("deploy_pos", confirm=True, effects=frozenset({"write"}))
+    side = CountingTool("fetch_pos", untrusted=True)
+    write = CountingTool("write_pos", effects=frozenset({"write"}))
+    add(gw, deploy, side, write)
+    flows = service(gw)
+    text = (
+        "name: pos\nnodes:\n"
+        "  ask: {type: approval, title: 'Something else?'}\n"
+        "  side: {type: tool, tool: fetch_pos}\n"
+        "  pause: {type: wait, seconds: 3}\n"
+        "  d: {type: tool, tool: deploy_pos, needs: [pause]}\n"
+        "  w: {type: tool, tool: write_pos, needs: [pause]}\n"
+    )
+    await flows.save_flow(user, "pos", text)
+    run_id = await flows.start(user, "pos", {}, Origin("web"))
+    engine = await flows.engine()
+    assert gw.app is not None
+    for _ in range(200):  # a root: asked at once
+        if asked := await gw.app.storage.approvals_for(user):
+            break
+        await asyncio.sleep(0.05)
+    (pending,) = asked
+    resp = await gw.http.post(f"/api/v1/confirmations/{pending.id}", json={"approve": True})
+    assert resp.json() == {"outcome": "approved"}
+    done = await engine.wait(run_id, owner=user, timeout_s=30, states=("completed", "failed"))
+    nodes = {n.node: n for n in done.nodes}
+    assert nodes["ask"].status == "completed" and nodes["side"].untrusted == ("fetch_pos",)
+    # answered before `d` ran, but not on its path: refused
+    assert nodes["d"].status == "failed" and "`approval` node" in (nodes["d"].error or "")
+    assert deploy.calls == []
+    # the run saw untrusted output, but not on `w`'s path: the write needs nothing
+    assert nodes["w"].status == "completed", nodes["w"]
+    assert len(write.calls) == 1
+    assert done.untrusted == ("fetch_pos",)
 
 
 async def test_flow_host_expired_approval_fails_the_node_and_says_so(gw: GatewayHarness) -> None:

@@ -12,7 +12,7 @@ from nexflow.config.model import OutboxConfig
 from nexflow.gateway import ConnectorManifest, DeliveryError, OutboxDispatcher
 from nexflow.gateway import outbox as outbox_module
 from nexflow.observability.metrics import Metrics
-from nexflow.storage import SQLiteStorage
+from nexflow.storage import SQLStorage
 
 
 class FlakyConnector:
@@ -42,13 +42,13 @@ class FlakyConnector:
         self.delivered.append((out.chat_id, out.text))
 
 
-async def drain(storage: SQLiteStorage) -> None:
+async def drain(storage: SQLStorage) -> None:
     async with asyncio.timeout(5):
         while await storage.next_outbox_due() is not None:  # noqa: ASYNC110 - polling the DB
             await asyncio.sleep(0.02)
 
 
-async def test_transient_failures_are_retried_in_order(storage: SQLiteStorage) -> None:
+async def test_transient_failures_are_retried_in_order(storage: SQLStorage) -> None:
     connector = FlakyConnector(failures=3)
     metrics = Metrics(CollectorRegistry())
     outbox = OutboxDispatcher(storage, OutboxConfig(), metrics)
@@ -65,7 +65,7 @@ async def test_transient_failures_are_retried_in_order(storage: SQLiteStorage) -
     assert metrics.delivery_failures.labels("flaky", "false")._value.get() == 3
 
 
-async def test_undeliverable_is_marked_failed_and_audited(storage: SQLiteStorage) -> None:
+async def test_undeliverable_is_marked_failed_and_audited(storage: SQLStorage) -> None:
     connector = FlakyConnector(blocked=frozenset({"gone"}))
     outbox = OutboxDispatcher(storage, OutboxConfig(), Metrics(CollectorRegistry()))
     outbox.attach("flaky", connector)
@@ -81,7 +81,7 @@ async def test_undeliverable_is_marked_failed_and_audited(storage: SQLiteStorage
     assert later is not None and later.status == "failed"  # it does not wedge the chat
 
 
-async def test_connector_not_running_gives_up_after_max_attempts(storage: SQLiteStorage) -> None:
+async def test_connector_not_running_gives_up_after_max_attempts(storage: SQLStorage) -> None:
     config = OutboxConfig(max_attempts=2, initial_backoff_s=0.01, max_backoff_s=0.01)
     outbox = OutboxDispatcher(storage, config, Metrics(CollectorRegistry()))
     oid = await storage.enqueue(TextOut(channel="telegram", chat_id="1", text="x"))
@@ -113,7 +113,7 @@ class Clock:
 
 
 async def test_retries_double_to_the_cap_unless_the_platform_says_when(
-    storage: SQLiteStorage, monkeypatch: pytest.MonkeyPatch
+    storage: SQLStorage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = Clock()
     monkeypatch.setattr(outbox_module, "time", clock)

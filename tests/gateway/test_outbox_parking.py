@@ -21,7 +21,7 @@ from nexflow.config.model import OutboxConfig
 from nexflow.gateway import ConnectorManifest, OutboxDispatcher
 from nexflow.gateway.connector import Parked
 from nexflow.observability.metrics import Metrics
-from nexflow.storage import SQLiteStorage
+from nexflow.storage import SQLStorage
 from nexflow.web.frames import JOINED, LEFT, ack_event, ack_topic
 
 
@@ -72,7 +72,7 @@ def web(session: str, text: str, chat: str = "web") -> TextOut:
     return TextOut(channel="web", chat_id=chat, session_id=session, text=text)
 
 
-async def status(storage: SQLiteStorage, oid: int) -> str:
+async def status(storage: SQLStorage, oid: int) -> str:
     item = await storage.get_outbox(oid)
     assert item is not None
     return item.status
@@ -84,14 +84,14 @@ def streams() -> StreamHub:
 
 
 @pytest.fixture
-def outbox(storage: SQLiteStorage, streams: StreamHub) -> OutboxDispatcher:
+def outbox(storage: SQLStorage, streams: StreamHub) -> OutboxDispatcher:
     dispatcher = OutboxDispatcher(storage, OutboxConfig(), Metrics(CollectorRegistry()))
     dispatcher.attach("web", WebConnector(streams, ack_timeout_s=0.3))
     return dispatcher
 
 
 async def test_parked_session_holds_back_only_itself(
-    storage: SQLiteStorage, streams: StreamHub, outbox: OutboxDispatcher
+    storage: SQLStorage, streams: StreamHub, outbox: OutboxDispatcher
 ) -> None:
     telegram = Recorder()
     outbox.attach("tg", telegram)
@@ -122,7 +122,7 @@ async def test_parked_session_holds_back_only_itself(
 
 
 async def test_no_acknowledgement_in_time_parks(
-    storage: SQLiteStorage, streams: StreamHub, outbox: OutboxDispatcher
+    storage: SQLStorage, streams: StreamHub, outbox: OutboxDispatcher
 ) -> None:
     silent = Tab(streams, "A", acks=False)
     oid = await storage.enqueue(web("A", "are you there?"))
@@ -135,7 +135,7 @@ async def test_no_acknowledgement_in_time_parks(
 
 
 async def test_a_tab_that_opens_during_the_wait_gets_the_reply(
-    storage: SQLiteStorage, streams: StreamHub
+    storage: SQLStorage, streams: StreamHub
 ) -> None:
     connector = WebConnector(streams, ack_timeout_s=5)
     silent = Tab(streams, "A", acks=False)
@@ -171,7 +171,7 @@ async def test_without_a_tab_every_web_item_is_parked(streams: StreamHub) -> Non
 
 
 async def test_slow_acknowledgement_does_not_hold_up_other_channels(
-    storage: SQLiteStorage, streams: StreamHub
+    storage: SQLStorage, streams: StreamHub
 ) -> None:
     outbox = OutboxDispatcher(storage, OutboxConfig(), Metrics(CollectorRegistry()))
     outbox.attach("web", WebConnector(streams, ack_timeout_s=5))
@@ -191,7 +191,7 @@ async def test_slow_acknowledgement_does_not_hold_up_other_channels(
     await silent.close()
 
 
-async def test_a_parked_row_always_knows_its_session(storage: SQLiteStorage) -> None:
+async def test_a_parked_row_always_knows_its_session(storage: SQLStorage) -> None:
     """Rows queued by a path that does not fill outbox.session_id can still be un-parked."""
     oid = await storage.enqueue(web("A", "ask"))
     await storage._exec("UPDATE outbox SET session_id=NULL WHERE id=?", (oid,))

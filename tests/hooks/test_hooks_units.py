@@ -12,7 +12,7 @@ from nexflow.config.model import WebhooksConfig
 from nexflow.hooks import SignatureError, TemplateError
 from nexflow.hooks.render import MAX_VALUE_CHARS, parse_template, render
 from nexflow.hooks.signatures import verify
-from nexflow.storage.sqlite import SQLiteStorage
+from nexflow.storage.sql_storage import SQLStorage
 
 SECRET = "s3cret-s3cret-s3cret"
 
@@ -86,7 +86,7 @@ def test_hmac_timestamp_window() -> None:
 
 
 async def test_deliveries_are_remembered_and_expire(tmp_path: Path) -> None:
-    storage = SQLiteStorage(tmp_path / "db.sqlite")
+    storage = SQLStorage(tmp_path / "db.sqlite")
     await storage.open()
     try:
         assert await storage.remember_delivery("ci", "d1", 1000.0, 60.0) is True

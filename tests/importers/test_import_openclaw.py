@@ -15,7 +15,7 @@ from importers_support import HOMES, rows_of, run, snapshot
 from nexflow.config import load_config
 from nexflow.importers import Report
 from nexflow.memory import MemoryService, notes
-from nexflow.storage import SQLiteStorage
+from nexflow.storage import SQLStorage
 from nexflow.tasks import ReminderService
 
 TELEGRAM = "123456789:AAopenclawTelegramTestToken"
@@ -41,7 +41,7 @@ async def nexflow(home: Path) -> Path:
     secrets = home / "secrets.env"
     secrets.write_text("OPENAI_API_KEY=sk-mine\n", encoding="utf-8")
     secrets.chmod(0o600)
-    storage = SQLiteStorage(home / "nexflow.db")
+    storage = SQLStorage(home / "nexflow.db")
     await storage.open()
     await storage.create_user("owner", "owner", "web", "owner")
     await storage.close()
@@ -49,7 +49,7 @@ async def nexflow(home: Path) -> Path:
 
 
 async def owner_of(home: Path) -> str:
-    storage = SQLiteStorage(home / "nexflow.db")
+    storage = SQLStorage(home / "nexflow.db")
     await storage.open()
     try:
         found = await storage.find_user("web", "owner")

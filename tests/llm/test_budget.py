@@ -8,8 +8,8 @@ from pathlib import Path
 from nexflow.config.model import BudgetsConfig
 from nexflow.llm.budget import Budgets
 from nexflow.storage.base import AuditRecord
-from nexflow.storage.sqlite import SQLiteStorage
-from nexflow.storage.sqlite_usage import UsageRow
+from nexflow.storage.repo_usage import UsageRow
+from nexflow.storage.sql_storage import SQLStorage
 from nexflow.tasks import ReminderService, ReminderTarget
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -26,7 +26,7 @@ async def settled(budgets: Budgets, model: str, tokens_in: int, tokens_out: int)
     await budgets.settle(reservation, UsageRow(model, 1, tokens_in, tokens_out, 0.001))
 
 
-async def test_soft_warning_then_hard_stop(storage: SQLiteStorage) -> None:
+async def test_soft_warning_then_hard_stop(storage: SQLStorage) -> None:
     budgets = Budgets(
         BudgetsConfig(per_user_daily_tokens=1000, soft_warning_ratio=0.8), storage, lambda: NOW
     )
@@ -43,7 +43,7 @@ async def test_soft_warning_then_hard_stop(storage: SQLiteStorage) -> None:
     assert (rows["m"].calls, rows["m"].tokens, rows["other"].tokens) == (2, 800, 200)
 
 
-async def test_the_monthly_budget_counts_every_day_of_the_month(storage: SQLiteStorage) -> None:
+async def test_the_monthly_budget_counts_every_day_of_the_month(storage: SQLStorage) -> None:
     config = BudgetsConfig(per_user_daily_tokens=500, per_user_monthly_tokens=1000)
     days = [datetime(2026, 11, d, tzinfo=UTC) for d in (1, 2, 3)]
     for day in days:
@@ -56,7 +56,7 @@ async def test_the_monthly_budget_counts_every_day_of_the_month(storage: SQLiteS
     assert (december.used, december.warn) == (0, False)
 
 
-async def test_record_turn_only_counts_a_turns_tokens(storage: SQLiteStorage) -> None:
+async def test_record_turn_only_counts_a_turns_tokens(storage: SQLStorage) -> None:
     """The gate records every call when it settles; the gateway's record_turn after the turn
     must not count it twice."""
     budgets = Budgets(BudgetsConfig(per_user_daily_tokens=1000), storage, lambda: NOW)
@@ -65,7 +65,7 @@ async def test_record_turn_only_counts_a_turns_tokens(storage: SQLiteStorage) ->
 
 
 async def test_a_runaway_cron_job_stops_at_the_background_budget(
-    storage: SQLiteStorage, tmp_path: Path
+    storage: SQLStorage, tmp_path: Path
 ) -> None:
     budgets = Budgets(
         BudgetsConfig(background_daily_tokens=250, background_fire_tokens=100), storage

@@ -1,6 +1,6 @@
-"""The budget gate: reserve before a model call, settle after it, on the real SQLite usage
-table, the real resolver and OpenAI-compatible client against the fake provider (which
-counts every request that reaches it)."""
+"""The budget gate: reserve before a model call, settle after it, on the real usage table
+(SQLite, then Postgres), the real resolver and OpenAI-compatible client against the fake
+provider (which counts every request that reaches it)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from nexflow.llm.errors import BudgetExhausted, LLMError, ProviderRejected
 from nexflow.llm.gate import BudgetGate, completion_ceiling, prompt_tokens
 from nexflow.llm.litellm_client import LiteLLMLoader
 from nexflow.llm.resolver import ModelResolver
-from nexflow.storage.sqlite import SQLiteStorage
-from nexflow.storage.sqlite_usage import UsageRow
+from nexflow.storage.repo_usage import UsageRow
+from nexflow.storage.sql_storage import SQLStorage
 from nexflow.testing.fake_llm import FakeLLMServer, Reply
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -51,7 +51,7 @@ class Clock:
 class Rig:
     gate: BudgetGate
     budgets: Budgets
-    storage: SQLiteStorage
+    storage: SQLStorage
     llm: FakeLLMServer
     clock: Clock
 
@@ -79,7 +79,7 @@ def slow(llm: FakeLLMServer, reply: Reply) -> asyncio.Event:
 
 
 @pytest.fixture
-async def rig(storage: SQLiteStorage, fake_llm: FakeLLMServer) -> AsyncIterator[MakeRig]:
+async def rig(storage: SQLStorage, fake_llm: FakeLLMServer) -> AsyncIterator[MakeRig]:
     """``rig(**budgets)`` → a gate over a resolver for ``fake_llm`` (profile options via
     ``profile={...}``)."""
     resolvers: list[ModelResolver] = []
@@ -198,7 +198,7 @@ def test_the_completion_ceiling_covers_every_profile_that_may_answer() -> None:
 
 
 async def test_reservations_a_crash_leaves_behind_do_not_block(
-    tmp_path: Path, storage: SQLiteStorage
+    tmp_path: Path, storage: SQLStorage
 ) -> None:
     config = BudgetsConfig(per_user_daily_tokens=1_000)
     budgets = Budgets(config, storage, lambda: NOW)
@@ -206,7 +206,7 @@ async def test_reservations_a_crash_leaves_behind_do_not_block(
     with pytest.raises(BudgetExhausted):
         await budgets.reserve("ana", "user", 10)
     await storage.close()
-    reopened = SQLiteStorage(tmp_path / "nexflow.db")
+    reopened = SQLStorage(tmp_path / "nexflow.db")
     await reopened.open()
     try:
         again = await Budgets(config, reopened, lambda: NOW).reserve("ana", "user", 10)
@@ -216,7 +216,7 @@ async def test_reservations_a_crash_leaves_behind_do_not_block(
         await reopened.close()
 
 
-async def test_a_leaked_reservation_expires(storage: SQLiteStorage) -> None:
+async def test_a_leaked_reservation_expires(storage: SQLStorage) -> None:
     clock = Clock()
     budgets = Budgets(BudgetsConfig(per_user_daily_tokens=1_000), storage, clock)
     await budgets.reserve("ana", "user", 1_500)  # e.g. cancelled while it settled

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import ToolAnnotations
 
 NOTES = Path(sys.argv[1])
@@ -42,6 +42,21 @@ def add_note(name: str, text: str) -> str:
     """Add a note (an additive write: not destructive)."""
     (NOTES / f"{name}.txt").write_text(text)
     return f"saved {name}"
+
+
+@server.tool(
+    annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
+)
+def append_line(text: str, ctx: Context) -> str:
+    """Append a line to lines.log, once per idempotency key when the call carries one."""
+    key = (ctx.request_context.meta or {}).get("io.nexflow/idempotency-key")
+    keys = NOTES / "keys.log"
+    if key and keys.exists() and key in keys.read_text().split():
+        return f"already appended for {key}"
+    (NOTES / "lines.log").open("a").write(text + "\n")
+    if key:
+        keys.open("a").write(key + "\n")
+    return "appended"
 
 
 @server.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))

@@ -25,7 +25,15 @@ async def test_starts_on_first_use_and_keeps_the_hints(notes: Path, tmp_path: Pa
         assert result.content[0].text == "Ship the MCP client on Friday."  # type: ignore[union-attr]
         assert starts(notes) == 1
         tools = {t.name: t for t in handle.known_tools or ()}
-        assert set(tools) == {"read_note", "delete_note", "add_note", "crash", "hang", "fetch_news"}
+        assert set(tools) == {
+            "read_note",
+            "delete_note",
+            "add_note",
+            "crash",
+            "hang",
+            "fetch_news",
+            "append_line",
+        }
         assert (tools["read_note"].read_only, tools["read_note"].destructive) == (True, False)
         assert tools["delete_note"].destructive  # destructiveHint left at its default
         assert not tools["add_note"].destructive
@@ -121,7 +129,7 @@ async def test_doctor_starts_each_server_and_says_how_it_went(notes: Path, tmp_p
     )
     config = load_config(path, {"NEXFLOW_HOME": str(tmp_path / "home")})
     good, bad = await mcp_checks(config)
-    assert good.ok and good.detail == "6 tools (2 ask the user first), allowed: owner"
+    assert good.ok and good.detail == "7 tools (2 ask the user first), allowed: owner"
     assert not bad.ok and "was not found" in bad.detail and "mcp.servers.ghost" in bad.fix
 
 
@@ -140,3 +148,17 @@ async def test_closing_during_a_start_ends_it_at_once() -> None:
     with pytest.raises(ServerUnavailable, match="stopped while starting"):
         await starting
     assert time.monotonic() - began < 8
+
+
+async def test_a_flow_steps_key_reaches_the_server_in_meta(notes: Path, tmp_path: Path) -> None:
+    """A step runs at least once: a replayed call carries the same key, and a server
+    that honours it applies the effect once."""
+    handle = ServerHandle("notes", demo_config(notes), log_dir=tmp_path / "logs")
+    try:
+        for _ in range(2):
+            await handle.call("append_line", {"text": "once"}, idempotency_key="run1:n:1")
+        await handle.call("append_line", {"text": "twice"})  # no key: runs every time
+        await handle.call("append_line", {"text": "twice"})
+    finally:
+        await handle.close()
+    assert (notes / "lines.log").read_text().split() == ["once", "twice", "twice"]

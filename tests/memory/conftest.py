@@ -1,5 +1,5 @@
 import asyncio
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -9,20 +9,39 @@ from nexflow.memory.embedder import OpenAICompatEmbedder
 from nexflow.memory.local_embedder import DEFAULT_MODEL, LocalEmbedder, local_model_problem
 from nexflow.memory.torch_embedder import TORCH_MODEL
 from nexflow.testing.fake_llm import FakeLLMServer
+from nexflow.testing.postgres import fresh_schema
+
+IndexUrl = Callable[[], str | None]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def new_index_url(request: pytest.FixtureRequest) -> IndexUrl:
+    """Where a test's memory index lives: the SQLite file (None), then Postgres (a fresh
+    schema on the run's server for every call)."""
+    if request.param == "sqlite":
+        return lambda: None
+    server_url = request.getfixturevalue("pg_server").url
+    return lambda: fresh_schema(server_url)
 
 
 @pytest.fixture
-async def keyword_memory(tmp_path: Path) -> AsyncIterator[MemoryService]:
-    service = MemoryService(tmp_path / "memory.db", tmp_path / "workspace", None)
+async def keyword_memory(tmp_path: Path, new_index_url: IndexUrl) -> AsyncIterator[MemoryService]:
+    service = MemoryService(
+        tmp_path / "memory.db", tmp_path / "workspace", None, index_url=new_index_url()
+    )
     await service.start()
     yield service
     await service.stop()
 
 
 @pytest.fixture
-async def hybrid_memory(tmp_path: Path, fake_llm: FakeLLMServer) -> AsyncIterator[MemoryService]:
+async def hybrid_memory(
+    tmp_path: Path, fake_llm: FakeLLMServer, new_index_url: IndexUrl
+) -> AsyncIterator[MemoryService]:
     embedder = OpenAICompatEmbedder(fake_llm.base_url, "openai/fake-embedding", "test-key")
-    service = MemoryService(tmp_path / "memory.db", tmp_path / "workspace", embedder)
+    service = MemoryService(
+        tmp_path / "memory.db", tmp_path / "workspace", embedder, index_url=new_index_url()
+    )
     await service.start()
     yield service
     await service.stop()
@@ -67,10 +86,13 @@ class _Borrowed:
 
 @pytest.fixture
 async def local_memory(
-    tmp_path: Path, local_embedder: LocalEmbedder
+    tmp_path: Path, local_embedder: LocalEmbedder, new_index_url: IndexUrl
 ) -> AsyncIterator[MemoryService]:
     service = MemoryService(
-        tmp_path / "memory.db", tmp_path / "workspace", _Borrowed(local_embedder)
+        tmp_path / "memory.db",
+        tmp_path / "workspace",
+        _Borrowed(local_embedder),
+        index_url=new_index_url(),
     )
     await service.start()
     yield service

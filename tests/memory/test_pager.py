@@ -18,7 +18,7 @@ from nexflow.memory.paging import LLM_PAGES_PER_RUN, ContextPager
 from nexflow.memory.store import Item
 from nexflow.memory.summarizer import SUMMARIZE_PROMPT
 from nexflow.memory.transcript import exchanges, message_tokens, plan_pages
-from nexflow.storage import SQLiteStorage
+from nexflow.storage import SQLStorage
 from nexflow.storage.base import MessageRecord, NewMessage, SessionRecord
 from nexflow.testing.fake_llm import FakeLLMServer, Reply
 from nexflow.trust import frame
@@ -35,13 +35,13 @@ async def resolver(fake_llm: FakeLLMServer) -> AsyncIterator[ModelResolver]:
 
 
 @pytest.fixture
-async def session(storage: SQLiteStorage) -> SessionRecord:
+async def session(storage: SQLStorage) -> SessionRecord:
     user = await storage.create_user("ada", "owner", "web", "ada")
     return await storage.ensure_session(None, user, "web", "c")
 
 
 async def exchange(
-    storage: SQLiteStorage,
+    storage: SQLStorage,
     session: SessionRecord,
     text: str,
     reply: str,
@@ -121,7 +121,7 @@ class WatchedMemory(MemoryService):
 
 async def test_facts_are_flushed_to_memory_before_the_page_leaves(
     tmp_path: Path,
-    storage: SQLiteStorage,
+    storage: SQLStorage,
     session: SessionRecord,
     fake_llm: FakeLLMServer,
     resolver: ModelResolver,
@@ -166,7 +166,7 @@ async def test_facts_are_flushed_to_memory_before_the_page_leaves(
 
 async def test_a_page_comes_back_by_vector_similarity(
     tmp_path: Path,
-    storage: SQLiteStorage,
+    storage: SQLStorage,
     session: SessionRecord,
     fake_llm: FakeLLMServer,
     resolver: ModelResolver,
@@ -215,7 +215,7 @@ class CountingEmbedder(OpenAICompatEmbedder):
 
 async def test_a_turn_under_the_budget_reads_only_its_new_messages(
     tmp_path: Path,
-    storage: SQLiteStorage,
+    storage: SQLStorage,
     session: SessionRecord,
     fake_llm: FakeLLMServer,
     resolver: ModelResolver,
@@ -273,7 +273,7 @@ async def test_a_turn_under_the_budget_reads_only_its_new_messages(
 
 async def test_facts_of_a_page_that_held_untrusted_output_carry_the_taint(
     tmp_path: Path,
-    storage: SQLiteStorage,
+    storage: SQLStorage,
     session: SessionRecord,
     fake_llm: FakeLLMServer,
     resolver: ModelResolver,

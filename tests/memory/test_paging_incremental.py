@@ -23,9 +23,10 @@ from nexflow.memory.embedder import OpenAICompatEmbedder
 from nexflow.memory.paging import ContextPager, PagedHistory
 from nexflow.memory.summarizer import SUMMARIZE_PROMPT
 from nexflow.memory.transcript import message_tokens
-from nexflow.storage import SQLiteStorage
+from nexflow.storage import SQLStorage
 from nexflow.storage.base import MessageRecord, NewMessage, SessionRecord
 from nexflow.testing.fake_llm import FakeLLMServer, Reply
+from tests.memory.conftest import IndexUrl
 
 TURNS = 60
 CONFIG = MemoryConfig(context_budget_tokens=600, page_in_min_similarity=0.05)
@@ -52,11 +53,13 @@ async def resolver(fake_llm: FakeLLMServer) -> AsyncIterator[ModelResolver]:
 class World:
     """A database, a memory.db and the sessions of one side of the comparison."""
 
-    def __init__(self, root: Path, fake_llm: FakeLLMServer, models: ModelResolver) -> None:
+    def __init__(
+        self, root: Path, fake_llm: FakeLLMServer, models: ModelResolver, index_url: str | None
+    ) -> None:
         root.mkdir()
-        self.storage = SQLiteStorage(root / "nexflow.db")
+        self.storage = SQLStorage(root / "nexflow.db")
         embedder = OpenAICompatEmbedder(fake_llm.base_url, "openai/fake-embedding", "k")
-        self.memory = MemoryService(root / "memory.db", root / "ws", embedder)
+        self.memory = MemoryService(root / "memory.db", root / "ws", embedder, index_url=index_url)
         self.models = models
         self.sessions: dict[str, SessionRecord] = {}
         self.rows_read = 0
@@ -134,10 +137,11 @@ def turn_text(n: int) -> tuple[str, str, bool]:
 
 
 async def test_a_kept_window_prepares_what_a_full_read_does_every_turn(
-    tmp_path: Path, fake_llm: FakeLLMServer, resolver: ModelResolver
+    tmp_path: Path, fake_llm: FakeLLMServer, resolver: ModelResolver, new_index_url: IndexUrl
 ) -> None:
-    kept = World(tmp_path / "kept", fake_llm, resolver)
-    fresh = World(tmp_path / "fresh", fake_llm, resolver)
+    # On each memory index engine (the pages live in it).
+    kept = World(tmp_path / "kept", fake_llm, resolver, new_index_url())
+    fresh = World(tmp_path / "fresh", fake_llm, resolver, new_index_url())
     await kept.start()
     await fresh.start()
     try:

@@ -1,5 +1,5 @@
-"""Fixtures for the panel runtime: a PanelService on a real SQLite file and sandbox,
-and a real gateway (GatewayHarness) sharing one precompiled sandbox cache."""
+"""Fixtures for the panel runtime: a PanelService on real storage (SQLite, then Postgres)
+and sandbox, and a real gateway (GatewayHarness) sharing one precompiled sandbox cache."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from runtime_support import make_service
 
 from nexflow.panels.runtime import PanelService
 from nexflow.sandbox import build_guest
-from nexflow.storage.sqlite import SQLiteStorage
+from nexflow.storage.sql_storage import SQLStorage
 from nexflow.testing.harness import GatewayHarness
 
 
@@ -23,7 +23,7 @@ def sandbox_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 async def service(
-    storage: SQLiteStorage, sandbox_cache: Path, tmp_path: Path
+    storage: SQLStorage, sandbox_cache: Path, tmp_path: Path
 ) -> AsyncIterator[PanelService]:
     svc = make_service(storage, sandbox_cache, tmp_path / "workspace")
     await svc.start()

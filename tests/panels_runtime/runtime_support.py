@@ -9,11 +9,11 @@ from nexflow.config.model import PanelsConfig
 from nexflow.panels.runtime import PanelService, PanelStore
 from nexflow.panels.runtime.wiring import BUNDLED_TEMPLATES
 from nexflow.sandbox.engine import SandboxEngine
-from nexflow.storage.sqlite import SQLiteStorage
+from nexflow.storage.sql_storage import SQLStorage
 
 
 def make_service(
-    storage: SQLiteStorage,
+    storage: SQLStorage,
     cache: Path,
     workspace: Path,
     config: PanelsConfig | None = None,

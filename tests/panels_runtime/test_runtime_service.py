@@ -9,7 +9,7 @@ from runtime_support import make_service, panel_with_handler
 
 from nexflow.config.model import PanelLimitsConfig, PanelsConfig
 from nexflow.panels.runtime import PanelService, TemplateNotFound
-from nexflow.storage.sqlite import SQLiteStorage
+from nexflow.storage.sql_storage import SQLStorage
 from nexflow.tools.base import ToolContext
 
 MONITOR_TOOLS = {
@@ -75,6 +75,25 @@ async def test_versions_record_every_run_and_rollback_restores(service: PanelSer
     assert (latest.kind, latest.args) == ("rollback", {"to_version": 1})
 
 
+async def test_a_press_is_applied_once_per_event(service: PanelService) -> None:
+    """A retried HTTP request or a replayed flow step carries the same event id: the
+    handler runs once, the repeat is answered from the version it made."""
+    await service.create(template="server-monitor")
+    first = await service.call_tool("server-monitor", "restart_node", {}, event_id="http:k1")
+    again = await service.call_tool("server-monitor", "restart_node", {}, event_id="http:k1")
+    assert first.ok and again.ok
+    assert (again.version, again.state, again.effects) == (
+        first.version,
+        first.state,
+        first.effects,
+    )
+    other = await service.call_tool("server-monitor", "restart_node", {}, event_id="http:k2")
+    plain = await service.call_tool("server-monitor", "restart_node", {})
+    assert (other.version, plain.version) == (first.version + 1, first.version + 2)
+    versions = await service.versions("server-monitor")
+    assert [v.version for v in versions] == [4, 3, 2, 1]  # k1 once, k2, no key, create
+
+
 async def test_failed_call_changes_nothing(service: PanelService) -> None:
     await service.create(nxml=panel_with_handler("$state.count = 5; throw new Error('boom');"))
     outcome = await service.call_tool("hostile", "run", {})
@@ -92,7 +111,7 @@ STRANGER = ToolContext("someone-else", "s", "web", "c")
 
 
 async def test_instances_survive_a_restart_and_tools_follow_them(
-    storage: SQLiteStorage, sandbox_cache: Path, tmp_path: Path
+    storage: SQLStorage, sandbox_cache: Path, tmp_path: Path
 ) -> None:
     first = make_service(storage, sandbox_cache, tmp_path)
     await first.start()
@@ -122,7 +141,7 @@ async def test_template_names_are_checked(service: PanelService) -> None:
 
 
 async def test_limits_come_from_config_per_template(
-    storage: SQLiteStorage, sandbox_cache: Path, tmp_path: Path
+    storage: SQLStorage, sandbox_cache: Path, tmp_path: Path
 ) -> None:
     tight = PanelLimitsConfig(fuel=5_000_000, memory_mb=16, wall_time_ms=200)
     config = PanelsConfig(template_limits={"hostile": tight})
@@ -150,7 +169,7 @@ FILE_PANEL = """<NexusPanel id="reader" title="Reader">
 
 
 async def test_capabilities_need_declaration_and_grant(
-    storage: SQLiteStorage, sandbox_cache: Path, tmp_path: Path
+    storage: SQLStorage, sandbox_cache: Path, tmp_path: Path
 ) -> None:
     workspace = tmp_path / "ws"
     (workspace / "notes").mkdir(parents=True)

@@ -178,3 +178,28 @@ def test_isolation_report_names_a_working_level() -> None:
         # As root (this CI), unshare(2) must work: at least the namespaces level is active.
         assert report.level is not IsolationLevel.NONE
         assert report.network_isolated and report.filesystem_confined
+
+
+async def test_a_flow_steps_key_is_in_the_environment(
+    make_skill: MakeSkill, workspace: Path
+) -> None:
+    """A step runs at least once, so a skill with a side effect gets the step's key
+    (``NEXFLOW_IDEMPOTENCY_KEY``) to apply it once; outside a flow there is none."""
+    script = """
+    #!/usr/bin/env bash
+    log="$NEXFLOW_WORKSPACE/sent.log"
+    key="${NEXFLOW_IDEMPOTENCY_KEY:-}"
+    if [ -n "$key" ] && grep -qxF "$key" "$log" 2>/dev/null; then
+      printf '{"sent": false, "key": "%s"}' "$key"; exit 0
+    fi
+    [ -n "$key" ] && echo "$key" >> "$log"
+    printf '{"sent": true, "key": "%s"}' "$key"
+    """
+    skill = ready(make_skill("send-once", script=script))
+    runner = runner_for(IsolationLevel.NONE)
+    first = await runner.run(skill, {}, workspace=workspace, idempotency_key="run1:send:1")
+    again = await runner.run(skill, {}, workspace=workspace, idempotency_key="run1:send:1")
+    plain = await runner.run(skill, {}, workspace=workspace)
+    assert first.data == {"sent": True, "key": "run1:send:1"}
+    assert again.data == {"sent": False, "key": "run1:send:1"}
+    assert plain.data == {"sent": True, "key": ""}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from nexflow.storage.engine import SQLiteConn
 from nexflow.storage.migrations import migrate
 from nexflow.tasks import ReminderService, ReminderTarget, ReminderUnavailable, reminder_tools
 from nexflow.tools.base import ToolContext, ToolError
@@ -27,7 +28,7 @@ async def nowhere(channel: str, chat_id: str, session_id: str, text: str) -> Non
 def db(tmp_path: Path) -> Path:
     path = tmp_path / "nexflow.db"
     conn = sqlite3.connect(path, isolation_level=None)
-    migrate(conn)
+    migrate(SQLiteConn(conn))
     conn.close()
     return path
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from nexflow.storage.engine import SQLiteConn
 from nexflow.storage.migrations import migrate
 from nexflow.tasks import (
     ReminderInvalid,
@@ -54,7 +55,7 @@ def target(user: str) -> ReminderTarget:
 def db(tmp_path: Path) -> Path:
     path = tmp_path / "nexflow.db"
     conn = sqlite3.connect(path, isolation_level=None)
-    migrate(conn)  # what storage.open() does in the gateway
+    migrate(SQLiteConn(conn))  # what storage.open() does in the gateway
     conn.close()
     return path
 
@@ -232,3 +233,25 @@ async def test_failing_deliver_is_logged_not_fatal(
         assert (await inbox.wait_for(1))[0][3] == "⏰ Reminder: b"
     finally:
         await svc.stop()
+
+
+async def test_a_flow_steps_key_adds_the_reminder_once(service: ReminderService) -> None:
+    """A flow step runs at least once: the same key (same user) gives the same reminder;
+    another user's same key is another reminder; no key adds one each time."""
+    add = reminder_tools(service)[0]
+    keyed = ToolContext(
+        user_id="ana", session_id="s-ana", channel="web", chat_id="c1", idempotency_key="r1:n:1"
+    )
+    first = await add.run({"text": "water", "in_minutes": 60}, keyed)
+    again = await add.run({"text": "water", "in_minutes": 60}, keyed)
+    assert first.data is not None and again.data is not None
+    assert again.data["id"] == first.data["id"]
+    assert [r.id for r in await service.list_for("ana")] == [first.data["id"]]
+    other = ToolContext(
+        user_id="bob", session_id="s-bob", channel="web", chat_id="c1", idempotency_key="r1:n:1"
+    )
+    theirs = await add.run({"text": "water", "in_minutes": 60}, other)
+    assert theirs.data is not None and theirs.data["id"] != first.data["id"]
+    await add.run({"text": "tea", "in_minutes": 60}, ctx("ana"))
+    await add.run({"text": "tea", "in_minutes": 60}, ctx("ana"))
+    assert len(await service.list_for("ana")) == 3

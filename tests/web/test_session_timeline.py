@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from nexflow.bus.events import ConfirmationOut, TextOut
-from nexflow.storage import SQLiteStorage
+from nexflow.storage import SQLStorage
 from nexflow.storage.base import AuditRecord
 from nexflow.testing.fake_llm import Reply
 from nexflow.testing.harness import GatewayHarness
@@ -129,7 +129,7 @@ async def test_approval_status_reads_approvals_and_tolerates_an_older_schema(
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "n.db"
-    storage = SQLiteStorage(db)
+    storage = SQLStorage(db)
     await storage.open()
     await storage.audit([AuditRecord("confirmation", "t", "declined", None, None, {"id": "old"})])
     await storage.close()
@@ -139,7 +139,7 @@ async def test_approval_status_reads_approvals_and_tolerates_an_older_schema(
             "status, created_at, expires_at) VALUES ('new','u','web','c','t','d','k','used',0,0)"
         )
         conn.commit()
-    storage = SQLiteStorage(db)
+    storage = SQLStorage(db)
     await storage.open()
     assert await storage.approval_status(["old", "new", "none"]) == {
         "old": "declined",
@@ -149,7 +149,7 @@ async def test_approval_status_reads_approvals_and_tolerates_an_older_schema(
     with closing(sqlite3.connect(db)) as conn:
         conn.execute("DROP TABLE approvals")
         conn.commit()
-    storage = SQLiteStorage(db)
+    storage = SQLStorage(db)
     await storage.open()
     assert await storage.approval_status(["old", "new"]) == {"old": "declined"}
     await storage.close()

@@ -81,8 +81,8 @@ async def test_a_delivery_runs_the_flow_once(hooked: tuple[GatewayHarness, Chat]
     (run,) = runs
     assert run.status == "completed" and run.flow == "ci-failure"
     # Its inputs are someone else's text: the run is untrusted from its first node.
-    assert (await gw.app.storage.flow_trust(run.run_id)).sources == ("webhook:ci",)
     status = await gw.app.flows.run(owner[0], run.run_id)
+    assert status.untrusted == ("webhook:ci",)
     (note,) = [n for n in status.nodes if n.node == "note"]
     expected = "failed on main: https://github.com/acme/app/actions/runs/1"
     assert expected in json.dumps(note.output_preview)

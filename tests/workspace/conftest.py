@@ -1,5 +1,6 @@
-"""Fixtures for workspaces: a real PanelService (SQLite + sandbox), real git repositories
-under a temporary home, real budgets, and the fake LLM over loopback for sync."""
+"""Fixtures for workspaces: a real PanelService (SQLite, then Postgres; a real sandbox), real
+git repositories under a temporary home, real budgets, and the fake LLM over loopback for
+sync."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from ws_support import Env, StartWith
 from nexflow.config.model import BudgetsConfig, WorkspacesConfig
 from nexflow.panels.runtime import PanelService
 from nexflow.sandbox import build_guest
-from nexflow.storage.sqlite import SQLiteStorage
+from nexflow.storage.sql_storage import SQLStorage
 from nexflow.workspace.service import WorkspaceService
 
 
@@ -23,7 +24,7 @@ def sandbox_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-async def env(storage: SQLiteStorage, sandbox_cache: Path, tmp_path: Path) -> AsyncIterator[Env]:
+async def env(storage: SQLStorage, sandbox_cache: Path, tmp_path: Path) -> AsyncIterator[Env]:
     e = Env(tmp_path, storage, sandbox_cache)
     yield e
     await e.stop()

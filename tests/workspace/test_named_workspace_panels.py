@@ -17,7 +17,7 @@ from ws_support import USER, Env, StartWith, messages, on_main
 from nexflow.panels.runtime import PanelService, WorkspaceNameInvalid
 from nexflow.panels.runtime.wiring import BUNDLED_TEMPLATES
 from nexflow.storage.migrations import MIGRATIONS
-from nexflow.storage.sqlite import SQLiteStorage
+from nexflow.storage.sql_storage import SQLStorage
 from nexflow.testing.fake_llm import FakeLLMServer, Reply
 from nexflow.workspace import SyncFailed, WorkspaceError
 from nexflow.workspace.mirror import PanelQuotaExceeded, PanelWorkspaceRefused
@@ -281,7 +281,7 @@ async def test_migration_7_keeps_existing_panels_in_default(
     conn.commit()
     conn.close()
 
-    storage = SQLiteStorage(db)
+    storage = SQLStorage(db)
     await storage.open()
     env = Env(tmp_path, storage, sandbox_cache)
     try:

@@ -341,3 +341,21 @@ async def test_pending_patch_quota(env: Env) -> None:
     await ws.propose(USER, "file:notes/a.md", "a", "a", "c")
     with pytest.raises(QuotaExceeded, match="pending patches"):
         await ws.propose(USER, "file:notes/b.md", "b", "b", "c")
+
+
+async def test_a_flow_steps_key_proposes_the_patch_once(ws: WorkspaceService) -> None:
+    """A flow step runs at least once: proposing again with its key returns the same
+    patch (one branch, one pending row); without a key each call is a new patch."""
+    first = await ws.propose(
+        USER, "file:notes/k.md", "# K\n", "Keyed", "flow", idempotency_key="run9:w:1"
+    )
+    again = await ws.propose(
+        USER, "file:notes/k.md", "# K\n", "Keyed", "flow", idempotency_key="run9:w:1"
+    )
+    assert again.id == first.id
+    pending = [p.id for p in await ws.patches(USER, "pending")]
+    assert pending == [first.id]
+    other = await ws.propose(
+        USER, "file:notes/k.md", "# K\n", "Keyed", "flow", idempotency_key="run9:w:2"
+    )
+    assert other.id != first.id  # the next attempt is another call

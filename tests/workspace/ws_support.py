@@ -26,7 +26,7 @@ from nexflow.llm.resolver import ModelResolver
 from nexflow.panels.runtime import PanelService, PanelStore
 from nexflow.panels.runtime.wiring import BUNDLED_TEMPLATES
 from nexflow.sandbox.engine import SandboxEngine
-from nexflow.storage.sqlite import SQLiteStorage
+from nexflow.storage.sql_storage import SQLStorage
 from nexflow.testing.fake_llm import FakeLLMServer
 from nexflow.workspace.api import PatchHooks
 from nexflow.workspace.repos import Repos
@@ -42,7 +42,7 @@ class Env:
     """Everything one test needs; :meth:`restart` simulates a process restart."""
 
     tmp: Path
-    storage: SQLiteStorage
+    storage: SQLStorage
     cache: Path
     config: WorkspacesConfig = field(default_factory=WorkspacesConfig)
     budgets: BudgetsConfig = field(default_factory=BudgetsConfig)

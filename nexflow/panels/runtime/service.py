@@ -405,11 +405,14 @@ class PanelService:
         """Run a Logic tool. Refusals and handler failures come back as ``ok=False``.
 
         After the commit, the flows the handler asked for start as the panel's owner
-        (:mod:`.flows`); their answers are ``outcome.flows``. ``event_id`` makes those
-        starts idempotent; ``where`` (channel, chat id) is where their cards go."""
+        (:mod:`.flows`); their answers are ``outcome.flows``. ``event_id`` makes the call
+        idempotent: a press already applied with it is answered from the version it made
+        (state, effects, version; not the handler's return value) without running the
+        handler again, and its flow starts are not repeated; ``where`` (channel, chat id)
+        is where their cards go."""
         inst = self._get(panel_id)
         try:
-            outcome = await self._call(inst, tool, args, triggered_by, user_id)
+            outcome = await self._call(inst, tool, args, triggered_by, user_id, event_id)
         except CallFailed as exc:
             log.info(
                 "panel_call_failed", panel=panel_id, tool=tool, code=exc.code, error=exc.message
@@ -444,6 +447,7 @@ class PanelService:
         args: Mapping[str, Any],
         triggered_by: TriggeredBy,
         user_id: str | None,
+        event_id: str | None = None,
     ) -> CallOutcome:
         tool = inst.panel.tool(name)
         if tool is None:
@@ -454,6 +458,16 @@ class PanelService:
         granted = (*self._config.grants.get(inst.record.template, ()), *inst.record.grants)
         caps = policy.capabilities_for(inst.panel, granted, self._workspace_dir)
         async with inst.lock:
+            if event_id and (done := await self._store.by_event(inst.record.id, event_id)):
+                log.info("panel_call_replayed", panel=inst.record.id, tool=name, event_key=event_id)
+                return CallOutcome(
+                    ok=True,
+                    panel_id=inst.record.id,
+                    tool=name,
+                    state=done.state_after,
+                    effects=tuple(done.effects),
+                    version=done.version,
+                )
             before = inst.record
             source = tool.handler.source if tool.handler is not None else ""
             try:
@@ -468,7 +482,10 @@ class PanelService:
             check_state(inst.panel, out.state)
             view = apply_view_effects(inst.tree, before.view, out.effects)
             effects = tuple(e.to_json() for e in out.effects)
-            change = Change("tool", out.state, view, name, clean, effects, triggered_by, user_id)
+            change = Change(
+                "tool", out.state, view, name, clean, effects, triggered_by, user_id,
+                event_key=event_id,
+            )  # fmt: skip
             inst.record = record = await self._store.commit(before, change)
         log.info("panel_call", panel=inst.record.id, tool=name, by=triggered_by, fuel=out.fuel_used)
         await self._committed(record, change)

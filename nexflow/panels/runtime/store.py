@@ -1,4 +1,4 @@
-"""Panel instances and versions in SQLite, on the gateway's shared connection.
+"""Panel instances and versions in the gateway's storage (SQLite or Postgres).
 
 Tables ``panels`` and ``panel_versions`` (migration 2; ``panels.workspace``, the
 workspace of its owner a panel belongs to, is migration 7). A commit updates the
@@ -10,13 +10,14 @@ between two writers.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from typing import Any
 
 from nexflow.panels.runtime.errors import PanelNotFound, PanelRuntimeError, VersionNotFound
 from nexflow.panels.runtime.versions import Change, PanelRecord, VersionRecord
-from nexflow.storage.sqlite_conn import SQLiteConnection, _tx
+from nexflow.storage.connection import SQLConnection, _tx
+from nexflow.storage.dialect import key_lock
+from nexflow.storage.engine import Conn, Row
 
 _PANEL_COLS = (
     "id, template, owner, title, nxml, state, view, version, grants, created_at, updated_at, "
@@ -26,6 +27,8 @@ _VERSION_COLS = (
     "panel_id, version, kind, tool, args, state_before, state_after, view_before, view_after, "
     "effects, triggered_by, user_id, created_at"
 )
+
+_CREATE_LOCK = 7_331_005  # the Postgres advisory lock namespace of new panel ids
 
 
 class StaleVersion(PanelRuntimeError):
@@ -38,43 +41,43 @@ def _dump(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _panel(row: tuple[Any, ...]) -> PanelRecord:
+def _panel(row: Row) -> PanelRecord:
     return PanelRecord(
-        id=row[0],
-        template=row[1],
-        owner=row[2],
-        title=row[3],
-        nxml=row[4],
-        state=json.loads(row[5]),
-        view=json.loads(row[6]),
-        version=int(row[7]),
-        grants=tuple(json.loads(row[8])),
-        created_at=float(row[9]),
-        updated_at=float(row[10]),
-        workspace=str(row[11]),
+        id=row["id"],
+        template=row["template"],
+        owner=row["owner"],
+        title=row["title"],
+        nxml=row["nxml"],
+        state=json.loads(row["state"]),
+        view=json.loads(row["view"]),
+        version=int(row["version"]),
+        grants=tuple(json.loads(row["grants"])),
+        created_at=float(row["created_at"]),
+        updated_at=float(row["updated_at"]),
+        workspace=str(row["workspace"]),
     )
 
 
-def _version(row: tuple[Any, ...]) -> VersionRecord:
+def _version(row: Row) -> VersionRecord:
     return VersionRecord(
-        panel_id=row[0],
-        version=int(row[1]),
-        kind=row[2],
-        tool=row[3],
-        args=json.loads(row[4]),
-        state_before=json.loads(row[5]),
-        state_after=json.loads(row[6]),
-        view_before=json.loads(row[7]),
-        view_after=json.loads(row[8]),
-        effects=json.loads(row[9]),
-        triggered_by=row[10],
-        user_id=row[11],
-        created_at=float(row[12]),
+        panel_id=row["panel_id"],
+        version=int(row["version"]),
+        kind=row["kind"],
+        tool=row["tool"],
+        args=json.loads(row["args"]),
+        state_before=json.loads(row["state_before"]),
+        state_after=json.loads(row["state_after"]),
+        view_before=json.loads(row["view_before"]),
+        view_after=json.loads(row["view_after"]),
+        effects=json.loads(row["effects"]),
+        triggered_by=row["triggered_by"],
+        user_id=row["user_id"],
+        created_at=float(row["created_at"]),
     )
 
 
 def _insert_version(
-    c: sqlite3.Connection,
+    c: Conn,
     before: PanelRecord | None,
     panel_id: str,
     version: int,
@@ -82,7 +85,8 @@ def _insert_version(
     now: float,
 ) -> None:
     c.execute(
-        f"INSERT INTO panel_versions ({_VERSION_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        f"INSERT INTO panel_versions ({_VERSION_COLS}, event_key) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (
             panel_id,
             version,
@@ -97,6 +101,7 @@ def _insert_version(
             ch.triggered_by,
             ch.user_id,
             now,
+            ch.event_key,
         ),
     )
 
@@ -104,7 +109,7 @@ def _insert_version(
 class PanelStore:
     """Repository of panel instances. Every method runs on the connection's DB thread."""
 
-    def __init__(self, conn: SQLiteConnection) -> None:
+    def __init__(self, conn: SQLConnection) -> None:
         self._conn = conn
 
     async def create(
@@ -121,14 +126,17 @@ class PanelStore:
         """Insert a new instance (id ``base_id``, else ``base_id-2``, ``-3``...) at version 1,
         in ``workspace`` of its owner."""
 
-        def q(c: sqlite3.Connection) -> PanelRecord:
+        def q(c: Conn) -> PanelRecord:
             now = time.time()
             with _tx(c):
+                lock = key_lock(c.dialect, _CREATE_LOCK)  # Postgres: replicas pick ids in turn
+                if lock is not None:
+                    c.execute(lock, (base_id,))
                 taken = {
-                    str(r[0])
+                    str(r["id"])
                     for r in c.execute(
                         "SELECT id FROM panels WHERE id = ? OR id LIKE ?", (base_id, f"{base_id}-%")
-                    )
+                    ).fetchall()
                 }
                 panel_id, n = base_id, 1
                 while panel_id in taken:
@@ -160,7 +168,7 @@ class PanelStore:
     async def commit(self, before: PanelRecord, change: Change) -> PanelRecord:
         """Apply ``change`` on top of ``before`` and append its version, or raise StaleVersion."""
 
-        def q(c: sqlite3.Connection) -> PanelRecord:
+        def q(c: Conn) -> PanelRecord:
             now = time.time()
             version = before.version + 1
             with _tx(c):
@@ -183,7 +191,7 @@ class PanelStore:
         return await self._conn._run(q)
 
     async def set_grants(self, panel_id: str, grants: tuple[str, ...]) -> None:
-        def q(c: sqlite3.Connection) -> None:
+        def q(c: Conn) -> None:
             cur = c.execute(
                 "UPDATE panels SET grants=? WHERE id=?", (_dump(list(grants)), panel_id)
             )
@@ -193,21 +201,21 @@ class PanelStore:
         await self._conn._run(q)
 
     async def get(self, panel_id: str) -> PanelRecord | None:
-        def q(c: sqlite3.Connection) -> PanelRecord | None:
+        def q(c: Conn) -> PanelRecord | None:
             row = c.execute(f"SELECT {_PANEL_COLS} FROM panels WHERE id=?", (panel_id,)).fetchone()
             return _panel(row) if row else None
 
         return await self._conn._run(q)
 
     async def all(self) -> list[PanelRecord]:
-        def q(c: sqlite3.Connection) -> list[PanelRecord]:
-            rows = c.execute(f"SELECT {_PANEL_COLS} FROM panels ORDER BY created_at, id")
+        def q(c: Conn) -> list[PanelRecord]:
+            rows = c.execute(f"SELECT {_PANEL_COLS} FROM panels ORDER BY created_at, id").fetchall()
             return [_panel(r) for r in rows]
 
         return await self._conn._run(q)
 
     async def delete(self, panel_id: str) -> bool:
-        def q(c: sqlite3.Connection) -> bool:
+        def q(c: Conn) -> bool:
             with _tx(c):
                 c.execute("DELETE FROM panel_versions WHERE panel_id=?", (panel_id,))
                 return c.execute("DELETE FROM panels WHERE id=?", (panel_id,)).rowcount == 1
@@ -217,18 +225,30 @@ class PanelStore:
     async def versions(self, panel_id: str, limit: int = 100) -> list[VersionRecord]:
         """Newest first."""
 
-        def q(c: sqlite3.Connection) -> list[VersionRecord]:
+        def q(c: Conn) -> list[VersionRecord]:
             rows = c.execute(
                 f"SELECT {_VERSION_COLS} FROM panel_versions WHERE panel_id=? "
                 "ORDER BY version DESC LIMIT ?",
                 (panel_id, limit),
-            )
+            ).fetchall()
             return [_version(r) for r in rows]
 
         return await self._conn._run(q)
 
+    async def by_event(self, panel_id: str, event_key: str) -> VersionRecord | None:
+        """The version a press with ``event_key`` made, if it was applied already."""
+
+        def q(c: Conn) -> VersionRecord | None:
+            row = c.execute(
+                f"SELECT {_VERSION_COLS} FROM panel_versions WHERE panel_id=? AND event_key=?",
+                (panel_id, event_key),
+            ).fetchone()
+            return _version(row) if row else None
+
+        return await self._conn._run(q)
+
     async def version(self, panel_id: str, version: int) -> VersionRecord:
-        def q(c: sqlite3.Connection) -> VersionRecord:
+        def q(c: Conn) -> VersionRecord:
             row = c.execute(
                 f"SELECT {_VERSION_COLS} FROM panel_versions WHERE panel_id=? AND version=?",
                 (panel_id, version),

@@ -100,6 +100,7 @@ class Change:
     triggered_by: TriggeredBy = "system"
     user_id: str | None = None
     nxml: str | None = None  # a new definition for the instance (accepted patch, restore)
+    event_key: str | None = None  # the press's event id: applied once per key (per panel)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from nexflow.config.model import NexflowConfig
 from nexflow.panels.runtime.mcp_endpoint import LazyMCPEndpoint
 from nexflow.panels.runtime.service import PanelService
 from nexflow.panels.runtime.store import PanelStore
-from nexflow.storage.sqlite_conn import SQLiteConnection
+from nexflow.storage.connection import SQLConnection
 
 if TYPE_CHECKING:
     from nexflow.sandbox.engine import SandboxEngine
@@ -25,7 +25,7 @@ def _engine(cache_dir: Path) -> SandboxEngine:
 
 
 def build_panels(
-    config: NexflowConfig, conn: SQLiteConnection
+    config: NexflowConfig, conn: SQLConnection
 ) -> tuple[PanelService, LazyMCPEndpoint | None]:
     """The service (start it after storage opens) and, if enabled, its MCP endpoint."""
     cache_dir = config.panels.cache_dir or config.home / "cache" / "sandbox"

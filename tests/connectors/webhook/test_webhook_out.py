@@ -25,7 +25,7 @@ from nexflow.config.model import OutboxConfig
 from nexflow.gateway import DeliveryError, OutboxDispatcher
 from nexflow.hooks.signatures import verify
 from nexflow.observability.metrics import Metrics
-from nexflow.storage import SQLiteStorage
+from nexflow.storage import SQLStorage
 from nexflow.testing.harness import free_port
 
 SECRET = "s3cret-s3cret-s3cret"
@@ -95,14 +95,14 @@ async def connector(receiver: Receiver) -> AsyncIterator[WebhookConnector]:
     await hook.stop()
 
 
-def dispatcher(storage: SQLiteStorage, connector: WebhookConnector) -> OutboxDispatcher:
+def dispatcher(storage: SQLStorage, connector: WebhookConnector) -> OutboxDispatcher:
     config = OutboxConfig(initial_backoff_s=0.05, max_backoff_s=0.1)
     outbox = OutboxDispatcher(storage, config, Metrics(CollectorRegistry()))
     outbox.attach("webhook", connector)
     return outbox
 
 
-async def settle(storage: SQLiteStorage, outbox: OutboxDispatcher) -> None:
+async def settle(storage: SQLStorage, outbox: OutboxDispatcher) -> None:
     outbox.start()
     outbox.notify()
     try:
@@ -114,7 +114,7 @@ async def settle(storage: SQLiteStorage, outbox: OutboxDispatcher) -> None:
 
 
 async def test_a_reply_is_delivered_signed(
-    storage: SQLiteStorage, receiver: Receiver, connector: WebhookConnector
+    storage: SQLStorage, receiver: Receiver, connector: WebhookConnector
 ) -> None:
     outbox = dispatcher(storage, connector)
     oid = await storage.enqueue(
@@ -137,7 +137,7 @@ async def test_a_reply_is_delivered_signed(
 
 
 async def test_503_twice_then_delivered_once(
-    storage: SQLiteStorage, receiver: Receiver, connector: WebhookConnector
+    storage: SQLStorage, receiver: Receiver, connector: WebhookConnector
 ) -> None:
     receiver.statuses = [503, 503]
     receiver.retry_after = "0"  # not a wait: the outbox's own backoff applies
@@ -152,7 +152,7 @@ async def test_503_twice_then_delivered_once(
 
 
 async def test_400_fails_without_a_retry(
-    storage: SQLiteStorage, receiver: Receiver, connector: WebhookConnector
+    storage: SQLStorage, receiver: Receiver, connector: WebhookConnector
 ) -> None:
     receiver.statuses = [400]
     outbox = dispatcher(storage, connector)

@@ -3250,6 +3250,11 @@ export interface components {
             tool_calls: number;
             /** Type */
             type: string;
+            /**
+             * Untrusted
+             * @description Sources of untrusted output this node saw (they taint the nodes after it)
+             */
+            untrusted?: string[];
         };
         /** StartRun */
         StartRun: {
@@ -3355,6 +3360,11 @@ export interface components {
             tokens_in: number;
             /** Tokens Out */
             tokens_out: number;
+            /**
+             * Untrusted
+             * @description What made the run untrusted: its inputs' source (a webhook, a panel), then its nodes'. Writes after them need an approval node on the path
+             */
+            untrusted?: string[];
             /** Updated At */
             updated_at: number | null;
         };
