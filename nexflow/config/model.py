@@ -428,6 +428,13 @@ class FlowsConfig(_Section):
     queue_poll_s: float = Field(0.2, gt=0, le=60)
     max_threads: int = Field(32, ge=2, le=1024)
     default_budget_tokens: int | None = Field(None, ge=1)  # for flows without budget_tokens
+    # Where runs execute: "gateway" (this process dequeues and runs them: one machine) or
+    # "workers" (gateways only enqueue; `nexflow worker` processes on the same Postgres
+    # dequeue and run them; docs/scale-out.md, "Workers").
+    run_on: Literal["gateway", "workers"] = "gateway"
+    # How often a worker looks for runs of executors that died and never came back (their
+    # liveness lock is free) and hands them to the queue again; 0 turns the sweeper off.
+    sweep_s: float = Field(15.0, ge=0, le=3600)
 
     def executor_for(self, home: Path) -> str:
         if self.executor_id:

@@ -36,7 +36,7 @@ from nexflow.memory.pages import PageIndex
 from nexflow.memory.pg_pages import PAGES_SCHEMA, PgPageIndex
 from nexflow.memory.pg_text import TS_CONFIG, TS_NORMALIZATION, ts_query, words
 from nexflow.memory.pg_vectors import PgItemVectors
-from nexflow.memory.store import RRF_K, Hit, Item
+from nexflow.memory.store import Hit, Item, fuse
 from nexflow.storage.engine import PostgresConn, Row, _pg_row_factory, redact
 
 log = structlog.get_logger("nexflow.memory")
@@ -279,11 +279,8 @@ class PgMemoryIndex:
         depth = max(4 * k, 20)
         keyword = self._keyword(user_id, query, depth)
         vector = self.vec.knn(user_id, query_vector, depth) if query_vector is not None else []
-        scores: dict[int, float] = {}
-        for ranked in (keyword, vector):
-            for rank, item_id in enumerate(ranked):
-                scores[item_id] = scores.get(item_id, 0.0) + 1.0 / (RRF_K + rank + 1)
-        best = sorted(scores, key=lambda i: -scores[i])[:k]
+        scores = fuse((keyword, vector), k)
+        best = list(scores)
         if not best:
             return []
         with self.read() as db:

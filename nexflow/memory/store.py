@@ -24,6 +24,16 @@ from nexflow.memory.notes import Chunk
 from nexflow.memory.pages import PageIndex
 
 RRF_K = 60
+
+
+def fuse(lists: Sequence[Sequence[int]], k: int) -> dict[int, float]:
+    """Reciprocal rank fusion: ``Σ 1/(RRF_K + rank)`` over the ranked lists; the best
+    ``k`` ids with their scores, best first."""
+    scores: dict[int, float] = {}
+    for ranked in lists:
+        for rank, item_id in enumerate(ranked):
+            scores[item_id] = scores.get(item_id, 0.0) + 1.0 / (RRF_K + rank + 1)
+    return {i: scores[i] for i in sorted(scores, key=lambda i: -scores[i])[:k]}
 _COLUMNS = "id, user_id, path, text, tags, created_at, tainted"  # the fields of an Item
 
 _SCHEMA = """
@@ -226,11 +236,8 @@ class MemoryIndex:
         depth = max(4 * k, 20)
         keyword = self._keyword(user_id, query, depth)
         vector = self.vec.knn(user_id, query_vector, depth) if query_vector is not None else []
-        scores: dict[int, float] = {}
-        for ranked in (keyword, vector):
-            for rank, item_id in enumerate(ranked):
-                scores[item_id] = scores.get(item_id, 0.0) + 1.0 / (RRF_K + rank + 1)
-        best = sorted(scores, key=lambda i: -scores[i])[:k]
+        scores = fuse((keyword, vector), k)
+        best = list(scores)
         if not best:
             return []
         marks = ",".join("?" * len(best))

@@ -18,6 +18,7 @@ class Postgres:
 
     url: str
     stop: Any
+    data_dir: Path | None = None  # the cluster's folder (postmaster.pid is there)
 
 
 def find_pg_bin() -> Path | None:
@@ -115,7 +116,8 @@ def start_postgres(password: str = "s3cret pw") -> Postgres | None:
 
     from urllib.parse import quote
 
-    return Postgres(f"postgresql://postgres:{quote(password)}@127.0.0.1:{port}/postgres", stop)
+    url = f"postgresql://postgres:{quote(password)}@127.0.0.1:{port}/postgres"
+    return Postgres(url, stop, data)
 
 
 def _user_exists(name: str) -> bool:
