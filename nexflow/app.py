@@ -29,7 +29,8 @@ from nexflow.bus.middleware import (
 from nexflow.bus.streams import StreamHub
 from nexflow.config import ConfigError, ConfigProblem
 from nexflow.config.model import NexflowConfig, PermissionsConfig
-from nexflow.gateway.agents import AgentService
+from nexflow.flow_runtime import flow_services as _flows
+from nexflow.flow_runtime import orchestrator as _orchestrator
 from nexflow.gateway.approvals import ApprovalService
 from nexflow.gateway.commands import CommandRouter
 from nexflow.gateway.commands_workspace import WorkspaceCommands
@@ -37,12 +38,12 @@ from nexflow.gateway.connector import Connector, Drafting
 from nexflow.gateway.control import ControlCommands
 from nexflow.gateway.core import Gateway
 from nexflow.gateway.file_tools import SendFileTool
-from nexflow.gateway.flow_host import GatewayFlowHost, OrchestratorFactory
-from nexflow.gateway.flow_patches import FlowPatches
 from nexflow.gateway.flow_triggers import FlowTriggers
 from nexflow.gateway.flows import FlowService
 from nexflow.gateway.outbox import OutboxDispatcher
-from nexflow.gateway.panel_flows import PanelFlows
+from nexflow.gateway.replicas import SessionLeases, replica_owner
+from nexflow.gateway.singletons import elect_connectors
+from nexflow.gateway.stream_relay import StreamRelays, stream_relays
 from nexflow.gateway.turns import TurnRunner
 from nexflow.gateway.workspace_tools import workspace_tools
 from nexflow.llm.budget import Budgets
@@ -56,8 +57,6 @@ from nexflow.memory.paging import ContextPager
 from nexflow.memory.userfiles import UserFiles
 from nexflow.observability.logging import LogHub
 from nexflow.observability.metrics import Metrics
-from nexflow.orchestrator.agent import ModelSource, Orchestrator
-from nexflow.orchestrator.persona import PersonaFiles
 from nexflow.panels.runtime import PanelService
 from nexflow.panels.runtime.chat import PanelChat, PanelListTool, PanelOpenTool
 from nexflow.panels.runtime.feeds import HostFeed
@@ -74,7 +73,6 @@ from nexflow.tools.base import ToolContext
 from nexflow.tools.builtin import GetTime
 from nexflow.tools.registry import ToolRegistry
 from nexflow.tools.toolset import Toolbox
-from nexflow.trust import TrustGate
 from nexflow.web.app import WebServices, create_app
 from nexflow.web.asgi import Authenticator
 from nexflow.web.events import EventHub
@@ -106,6 +104,7 @@ class Application:
     flows: FlowService | None = None  # the flow engine starts on first use (docs/flows.md)
     flow_triggers: FlowTriggers | None = None  # cron triggers, loaded in the background
     events: EventHub | None = None  # /ws/events' fan-out; its render tasks end at stop
+    relays: StreamRelays | None = None  # live events across replicas (Postgres only)
     web: FastAPI = field(init=False)
     _pumps: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -113,6 +112,8 @@ class Application:
         self.config.home.mkdir(parents=True, exist_ok=True)
         self.config.workspace_dir.mkdir(parents=True, exist_ok=True)
         await self.storage.open()
+        if self.relays is not None:
+            await self.relays.start()
         await self.skills.start()
         await self.reminders.start()  # after storage.open: it shares the database file
         if self.memory is not None:
@@ -158,6 +159,8 @@ class Application:
             await self.flows.close()  # releases DBOS: the next engine may start
         await self.gateway.stop()
         await self.outbox.stop()
+        if self.relays is not None:
+            await self.relays.stop()
         await self.models.close()
         await self.skills.stop()
         await self.reminders.stop()
@@ -217,6 +220,7 @@ def _gateway(
         config.bus,
         middlewares,
         max_message_chars=config.web.max_message_chars,
+        replicas=SessionLeases(storage, replica_owner(config.home)),
     )
     approvals.resume = gateway.resume
     approvals.on_new = gateway.expiry.wake
@@ -270,55 +274,6 @@ def _toolbox(
     """The built-ins, each caller's own panels and the MCP servers the caller may use."""
     servers = McpServers(config.mcp, log_dir=config.home / "mcp")
     return Toolbox(tools, [panels, McpToolProvider(servers)]), servers
-
-
-def _orchestrator(
-    config: NexflowConfig,
-    metrics: Metrics,
-    sections: Callable[[], str],
-    user_context: Callable[[str, Collection[str]], Any],
-    models: ModelSource,
-    tools: Toolbox,
-    *,
-    persona: str = "",
-) -> Orchestrator:
-    return Orchestrator(
-        models,
-        tools,
-        config.agent,
-        PersonaFiles(config.workspace_dir),
-        metrics,
-        context_sections=(
-            sections if not persona else lambda: "\n\n".join(p for p in (sections(), persona) if p)
-        ),
-        user_context=user_context,
-        gate=TrustGate(),
-    )
-
-
-def _flows(
-    config: NexflowConfig,
-    storage: SQLStorage,
-    toolbox: Toolbox,
-    orchestrator: OrchestratorFactory,
-    gate: BudgetGate,
-    workspaces: LazyWorkspaces,
-    notify: Callable[[], None],
-    panels: PanelService,
-) -> tuple[ApprovalService, FlowService, AgentService]:
-    """The approvals (chat turns' and flow nodes'), the flow service with its host and
-    the named agents (the same host's agent turn); flow approvals' answers go to the flow
-    service, and a panel handler's ``run_flow`` starts its owner's flow through it."""
-    confirmations = ApprovalService(storage, config.skills.confirm_timeout_s)
-    confirmations.notify = notify  # a flow's card is queued outside a turn
-    host = GatewayFlowHost(storage, toolbox, orchestrator, gate, confirmations, config.permissions)
-    # DBOS's database: flows.database_url, else the gateway's Postgres, else a SQLite file
-    flows_config = config.flows.model_copy(update={"database_url": config.flows_database_url})
-    flows = FlowService(flows_config, config.home, host, workspaces, storage)
-    confirmations.on_flow_answer = flows.answer
-    FlowPatches(flows).register(workspaces.hooks)  # the AI's flow changes are patches
-    panels.flows = PanelFlows(flows)
-    return confirmations, flows, AgentService(host, workspaces, storage)
 
 
 def _flow_triggers(
@@ -379,6 +334,36 @@ def chat_connectors(config: NexflowConfig) -> dict[str, Connector]:
     return built
 
 
+def _reminders_and_memory(
+    config: NexflowConfig,
+    storage: SQLStorage,
+    outbox: OutboxDispatcher,
+    budgets: Budgets,
+    models: ModelResolver,
+    gate: BudgetGate,
+    metrics: Metrics,
+    tools: ToolRegistry,
+) -> tuple[ReminderService, MemoryService | None, ContextPager | None]:
+    """Reminders (delivered through the outbox), long-term memory and context paging,
+    with their tools added to ``tools``."""
+
+    async def deliver(channel: str, chat_id: str, session_id: str, text: str) -> None:
+        await outbox.post(
+            TextOut(channel=channel, chat_id=chat_id, session_id=session_id or None, text=text)
+        )
+
+    reminders = ReminderService(config.storage_url, deliver, budget=budgets.reminder_hook)
+    memory = build_memory(config)
+    for tool in [*reminder_tools(reminders), *(memory_tools(memory) if memory else [])]:
+        tools.add(tool)
+    pager = None
+    if memory is not None and config.memory.paging:
+        pager = ContextPager(storage, memory, models, config.memory, gate=gate, metrics=metrics)
+        for tool in page_tools(pager):
+            tools.add(tool)
+    return reminders, memory, pager
+
+
 def build_application(config: NexflowConfig, logs: LogHub) -> Application:
     registry = CollectorRegistry()
     metrics = Metrics(registry)
@@ -420,20 +405,9 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         OutboxDispatcher(storage, config.outbox, metrics),
     )
 
-    async def deliver(channel: str, chat_id: str, session_id: str, text: str) -> None:
-        await outbox.post(
-            TextOut(channel=channel, chat_id=chat_id, session_id=session_id or None, text=text)
-        )
-
-    reminders = ReminderService(config.storage_url, deliver, budget=budgets.reminder_hook)
-    memory = build_memory(config)
-    for tool in [*reminder_tools(reminders), *(memory_tools(memory) if memory else [])]:
-        tools.add(tool)
-    pager = None
-    if memory is not None and config.memory.paging:
-        pager = ContextPager(storage, memory, models, config.memory, gate=gate, metrics=metrics)
-        for tool in page_tools(pager):
-            tools.add(tool)
+    reminders, memory, pager = _reminders_and_memory(
+        config, storage, outbox, budgets, models, gate, metrics, tools
+    )
     workspaces = build_workspaces(config, storage, panels, gate)
     confirmations, flows, agents = _flows(
         config, storage, toolbox, make_orchestrator, gate, workspaces, outbox.notify, panels
@@ -460,6 +434,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         "web": WebConnector(streams, config.web.ack_timeout_s),
         **chat_connectors(config),
     }
+    elect_connectors(connectors, config.storage_url)  # one poller per bot across replicas
     drafts = {name: c.draft for name, c in connectors.items() if isinstance(c, Drafting)}
     commands = CommandRouter(
         skills.registry,
@@ -521,6 +496,9 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         events=EventHub.listening_to(panels, workspaces.hooks if workspaces else None),
     )
     application.panels, application.panel_mcp = panels, panel_mcp
+    application.relays = stream_relays(
+        config.storage_url, config.redis.url, (streams, application.events)
+    )
     application.memory, application.workspaces = memory, workspaces
     application.host_feed = HostFeed(panels, logs, config.panels.host_feed_s)
     if panel_mcp is not None:

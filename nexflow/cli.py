@@ -1,4 +1,5 @@
-"""The ``nexflow`` command: ``serve``, ``doctor``, ``migrate``, ``security audit``, ``version``.
+"""The ``nexflow`` command: ``serve``, ``worker``, ``doctor``, ``migrate``, ``security audit``,
+``version``.
 
 Imports are deferred to the command that needs them so ``nexflow serve`` starts fast
 (:func:`make_server` says how; docs/architecture.md, "Start-up").
@@ -129,6 +130,14 @@ def make_server(config: NexflowConfig, config_path: Path | None = None) -> uvico
     )
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """``nexflow worker``: run flow runs from the shared queue (:mod:`nexflow.worker`)."""
+    config = load_or_exit(args.config)
+    from nexflow.worker import run_worker
+
+    return run_worker(config, health_host=args.health_host, health_port=args.health_port)
+
+
 def cmd_version(_: argparse.Namespace) -> int:
     from nexflow import __version__
 
@@ -227,6 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 8080)")
     serve.add_argument("--config", help="config file (default $NEXFLOW_CONFIG, ./config.yml)")
     serve.set_defaults(func=cmd_serve)
+    worker = sub.add_parser("worker", help="run flow runs from the shared queue (Postgres)")
+    worker.add_argument("--config", help="config file (default $NEXFLOW_CONFIG, ./config.yml)")
+    worker.add_argument("--health-port", type=int, help="serve GET /health on this port")
+    worker.add_argument("--health-host", default="0.0.0.0", help="its address (default all)")
+    worker.set_defaults(func=cmd_worker)
     doctor = sub.add_parser("doctor", help="check config, model, channels; say how to fix")
     doctor.add_argument("--config")
     doctor.set_defaults(func=cmd_doctor)

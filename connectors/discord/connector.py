@@ -10,11 +10,19 @@ the model writes it, edited in place and rate limited; the final text replaces i
 Connection: discord.py reconnects and RESUMEs the gateway by itself; the owned task
 restarts the client with backoff when it gives up (for example when Discord is
 unreachable at start), and stops for good on a rejected token.
+
+Replicas (:class:`~nexflow.gateway.connector.Elected`): after :meth:`elect`, every
+replica logs the client in over REST (so each can send), and only the one leading
+``discord:<application id>:<shard>`` opens the gateway connection; when it dies another
+takes over and IDENTIFYs afresh. A replica that loses leadership closes its gateway
+socket and keeps its REST session.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -30,6 +38,7 @@ from connectors.discord.sdk import discord, gateway, http
 from nexflow.backoff import Backoff, pause
 from nexflow.bus.events import InboundEvent, Outbound
 from nexflow.gateway.connector import ConnectorManifest, DeliveryError
+from nexflow.scale.leader import Leadership, Term, lead
 
 __all__ = ["CHANNEL", "DiscordConnector"]
 
@@ -49,6 +58,7 @@ class DiscordConnector:
         self._ready = asyncio.Event()
         self._stopped = asyncio.Event()
         self._saved_endpoints: tuple[str, yarl.URL] | None = None
+        self._leadership: Leadership | None = None
 
     @property
     def manifest(self) -> ConnectorManifest:
@@ -79,6 +89,11 @@ class DiscordConnector:
         self._client = None
         self._restore_endpoints()
         self._inbound.close()
+
+    def elect(self, leadership: Leadership) -> None:
+        """Hold the gateway connection only while leading this bot's shard among the
+        replicas (see the module docstring); call before :meth:`start`."""
+        self._leadership = leadership
 
     async def wait_ready(self, within_s: float = 10.0) -> None:
         async with asyncio.timeout(within_s):
@@ -112,7 +127,13 @@ class DiscordConnector:
             client = self._client = new_client(self._config, self._inbound, self._ready)
             error: Exception | None = None
             try:
-                await client.start(token)  # returns when closed
+                if self._leadership is None:
+                    await client.start(token)  # returns when closed
+                else:
+                    await client.login(token)  # REST: this replica can send from here on
+                    shard = f"discord:{client.application_id}:{client.shard_id or 0}"
+                    gateway_work = functools.partial(self._connect_while_leading, client)
+                    await lead(self._leadership, shard, gateway_work, self._stopped)
             except discord.LoginFailure:
                 log.error("discord_login_failed", hint="check connectors.discord.bot_token")
                 return
@@ -136,6 +157,17 @@ class DiscordConnector:
             if error is not None:
                 log.warning("discord_client_failed", retry_in_s=wait, exc_info=error)
             await pause(wait, self._stopped)
+
+    async def _connect_while_leading(self, client: Client, term: Term) -> None:
+        log.info("discord_gateway_elected", name=term.name)
+        try:
+            await client.connect(reconnect=True)  # returns when the client is closed
+        except asyncio.CancelledError:  # leadership lost (or stopping): leave the gateway
+            self._ready.clear()
+            if client.ws is not None:
+                with contextlib.suppress(Exception):  # the socket may be broken already
+                    await client.ws.close(code=1000)
+            raise
 
     # -- the channel interface --------------------------------------------------------
 

@@ -8,6 +8,13 @@ answers, and network errors back off and reconnect. Updates are confirmed to Tel
 every event of the previous batch, so a crash re-delivers rather than loses messages
 (the inbox drops the duplicates by ``external_id``).
 
+Replicas (:class:`~nexflow.gateway.connector.Elected`): after :meth:`elect`, polling runs
+only while this process leads ``telegram:<bot id>`` (Telegram allows one ``getUpdates``
+per bot token); the other replicas wait and one takes over when the leader dies, starting
+from the last offset the leader confirmed (updates it took but had not confirmed come
+again, and the shared inbox drops them by ``external_id``). Webhook mode is not elected:
+every replica can receive the webhook. Sending works on every replica.
+
 Errors: ``send`` raises :class:`~nexflow.gateway.connector.DeliveryError` (403 and 400
 are final; 429 carries ``retry_after_s``; network and 5xx are retryable; see
 :mod:`connectors.telegram.outbound`). Nothing else escapes this module.
@@ -52,6 +59,7 @@ from connectors.telegram.webhook import WebhookApp
 from nexflow.backoff import Backoff
 from nexflow.bus.events import InboundEvent, Outbound
 from nexflow.gateway.connector import ConnectorManifest, DeliveryError, handed_out
+from nexflow.scale.leader import Leadership, Term, lead
 from nexflow.web.hooks import WebRoute
 
 log = structlog.get_logger("nexflow.telegram")
@@ -92,6 +100,7 @@ class TelegramConnector:
         self._told: OrderedDict[int, None] = OrderedDict()
         self._tokens = ActionTokens()
         self._offset: int | None = None
+        self._leadership: Leadership | None = None
         self.health = PollHealth()
 
     @property
@@ -115,7 +124,12 @@ class TelegramConnector:
         self._bot = Bot(config.bot_token.get_secret_value(), session=session)
         self._delivery = Delivery(self._bot, config, self._tokens)
         self._stopped.clear()
-        self._supervisor = asyncio.create_task(self._supervise(), name="nexflow-telegram")
+        receiving = (
+            self._supervise()
+            if self._leadership is None or config.mode == "webhook"
+            else lead(self._leadership, self.poller_name, self._poll_while_leading, self._stopped)
+        )
+        self._supervisor = asyncio.create_task(receiving, name="nexflow-telegram")
 
     async def stop(self) -> None:
         self._stopped.set()
@@ -132,6 +146,21 @@ class TelegramConnector:
         async with contextlib.aclosing(handed_out(self._queue, self._stopped)) as queued:
             async for event in queued:
                 yield event  # the queue's task_done follows: the event is published
+
+    def elect(self, leadership: Leadership) -> None:
+        """Poll only while leading :attr:`poller_name` among the replicas (see the
+        module docstring); call before :meth:`start`."""
+        self._leadership = leadership
+
+    @property
+    def poller_name(self) -> str:
+        """The election polling takes part in: ``telegram:<bot id>`` (the token's id)."""
+        return "telegram:" + self._config.bot_token.get_secret_value().split(":", 1)[0]
+
+    async def _poll_while_leading(self, term: Term) -> None:
+        log.info("telegram_poller_elected", name=term.name)
+        self._offset = None  # the last leader may have confirmed more: start from Telegram's
+        await self._supervise()
 
     @property
     def ready(self) -> bool:

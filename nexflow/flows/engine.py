@@ -14,6 +14,17 @@ urgent) mapped to DBOS's "lower runs first" as ``6 - priority``. The executor id
 stay stable across restarts: DBOS resumes a killed process's runs when an executor with
 the same id launches again.
 
+``listen=False`` (a gateway with ``flows.run_on: workers``) enqueues runs and steers them
+but dequeues none of the flows queues (``DBOS.listen_queues([])``): ``nexflow worker``
+processes on the same database run them (:mod:`nexflow.worker`). DBOS's own internal
+queue is polled by every executor whatever it listens to, and that is where DBOS puts a
+recovered workflow that was started directly rather than queued (a node workflow, a
+sub-flow) and a resumed node: an enqueue-only engine pins its process's internal queue
+at ``worker_concurrency=0`` (:func:`_internal_queue`), so a dead worker's node steps
+resume on a worker, never on a gateway. On Postgres every engine holds its executor's presence lock
+(:mod:`nexflow.flows.executors`) so workers can sweep the runs of executors that died
+and never came back (:meth:`FlowEngine.recover`).
+
 The system database (``database_url``) is ``flows.database_url``, else the gateway's own
 Postgres database when ``storage.url`` is Postgres, else ``<home>/flows.sqlite3``
 (:meth:`~nexflow.config.model.FlowsConfig.database_for`). On Postgres DBOS keeps its
@@ -40,6 +51,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
 from nexflow.flows.errors import EngineUnavailable, RunControlError, RunFailed, RunNotFound
+from nexflow.flows.executors import ExecutorPresence, is_postgres
 from nexflow.flows.host import FlowHost, Origin, RunInfo
 from nexflow.flows.model import Flow, bind_inputs
 from nexflow.flows.status import (
@@ -83,6 +95,7 @@ class FlowEngine:
         notify_poll_s: float = 0.5,
         log_level: str = "WARNING",
         max_threads: int = 32,
+        listen: bool = True,
     ) -> None:
         if not _APP_NAME.match(app_name):
             raise ValueError("app_name: lowercase letters, digits, '-' or '_', 3+ characters")
@@ -100,6 +113,8 @@ class FlowEngine:
         self._notify_poll_s = notify_poll_s
         self._log_level = log_level
         self._max_threads = max_threads
+        self._listen = listen
+        self._presence: ExecutorPresence | None = None
         self._lock = asyncio.Lock()
         self._durable: ModuleType | None = None
         self._reader: RunReader | None = None
@@ -107,6 +122,18 @@ class FlowEngine:
         self._queue: Any = None  # dbos.Queue, typed loosely so this module needs no DBOS
 
     # -- lifecycle ------------------------------------------------------------------
+
+    @property
+    def executor_id(self) -> str:
+        return self._executor_id
+
+    @property
+    def database_url(self) -> str:
+        return self._url
+
+    async def launch(self) -> None:
+        """Launch DBOS now rather than on first use (a worker; recovery starts here)."""
+        await self._ensure()
 
     async def _ensure(self) -> ModuleType:
         if self._durable is not None:
@@ -136,10 +163,18 @@ class FlowEngine:
         # down on destroy, which would break every later asyncio.to_thread in the
         # gateway; remember the loop's own (a private attribute: there is no getter)
         # and put it back on close.
+        if is_postgres(self._url):
+            presence = ExecutorPresence(self._url, self._executor_id)
+            try:
+                await presence.hold()
+            except EngineUnavailable:
+                durable.unbind(self)
+                raise
+            self._presence = presence
         loop = asyncio.get_running_loop()
         self._loop_executor = (loop, getattr(loop, "_default_executor", None))
         try:
-            DBOS(
+            dbos = DBOS(
                 config={
                     "name": self._app_name,
                     "system_database_url": self._url,
@@ -151,6 +186,9 @@ class FlowEngine:
                     "max_executor_threads": self._max_threads,
                 }
             )
+            if not self._listen:  # enqueue only: workers dequeue (flows.run_on: workers)
+                DBOS.listen_queues([])
+            _internal_queue(dbos, run=self._listen)
             # On this loop's thread: DBOS adopts the running loop for queued workflows.
             # It blocks the loop for its migrations (~0.1 s measured, once per engine).
             DBOS.launch()
@@ -173,6 +211,7 @@ class FlowEngine:
             logging.getLogger("dbos").removeFilter(_quiet_run_failures)
             durable.unbind(self)
             self._restore_executor()
+            await self._release_presence()
             raise EngineUnavailable("the flow engine could not start (see logs)") from e
         return durable
 
@@ -190,6 +229,25 @@ class FlowEngine:
         logging.getLogger("dbos").removeFilter(_quiet_run_failures)
         durable.unbind(self)
         self._restore_executor()
+        await self._release_presence()
+
+    async def _release_presence(self) -> None:
+        presence, self._presence = self._presence, None
+        if presence is not None:
+            await presence.release()
+
+    async def recover(self, executors: Sequence[str]) -> int:
+        """Hand the ``PENDING`` workflows of dead ``executors`` back to their queues (see
+        :mod:`nexflow.flows.executors`); returns how many were found. Uses DBOS's own
+        recovery (``DBOS._recover_pending_workflows``, the call its start-up recovery and
+        its admin API make; there is no public name for it in DBOS 3.4)."""
+        if not executors:
+            return 0
+        await self._ensure()
+        from dbos import DBOS
+
+        handles = await asyncio.to_thread(DBOS._recover_pending_workflows, list(executors))
+        return len(handles)
 
     def _restore_executor(self) -> None:
         if self._loop_executor is None:
@@ -359,6 +417,21 @@ class FlowEngine:
             self._durable.APPROVAL_TOPIC,
             idempotency_key=f"{child}:answer",
         )
+
+
+def _internal_queue(dbos: Any, *, run: bool) -> None:
+    """Whether this process dequeues DBOS's internal queue (recovered node workflows and
+    sub-flows, resumed nodes). ``listen_queues`` cannot exclude it, so an enqueue-only
+    engine registers it, before launch, with ``worker_concurrency=0``: its dequeue then
+    claims nothing. The queue lives in DBOS's process-wide registry, which outlives
+    ``DBOS.destroy``: every launch replaces it, so the next engine in the process gets
+    its own. Private DBOS API (3.4, pinned below 4): checked by tests/e2e/test_worker.py."""
+    from dbos._utils import INTERNAL_QUEUE_NAME
+
+    registry = dbos._registry
+    registry.internal_queue_map.pop(INTERNAL_QUEUE_NAME, None)
+    if not run:
+        registry._register_internal_queue(INTERNAL_QUEUE_NAME, worker_concurrency=0)
 
 
 def _quiet_run_failures(record: logging.LogRecord) -> bool:

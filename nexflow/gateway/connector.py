@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from nexflow.bus.events import InboundEvent, Outbound, OutboundKind
+
+if TYPE_CHECKING:
+    from nexflow.scale.leader import Leadership
 
 T = TypeVar("T")
 
@@ -92,6 +95,19 @@ class Drafting(Protocol):
     limited by the connector); the next ``send`` to the chat replaces the draft."""
 
     async def draft(self, chat_id: str, text: str) -> None: ...
+
+
+@runtime_checkable
+class Elected(Protocol):
+    """A connector whose receiving side one replica of a deployment runs at a time: a
+    Telegram long poll per bot token (a second poller gets 409), a Discord gateway
+    connection per shard. The composition root calls :meth:`elect` before ``start``; the
+    connector then receives only while it leads its names (``lead`` in
+    :mod:`nexflow.scale.leader`) and takes over when the leader dies. Sending works on
+    every replica, leader or not. Without ``elect`` (one process, tests) it just receives.
+    """
+
+    def elect(self, leadership: Leadership) -> None: ...
 
 
 @runtime_checkable

@@ -4,6 +4,11 @@
 hands the inbox id to the :class:`~nexflow.gateway.turns.TurnRunner` on the session's
 lane. A parked turn holds no worker: the user's answer (``ApprovalService.answer``) puts
 it back on its lane, and an :class:`ExpiryTimer` closes the ones nobody answers.
+
+Replicas (several gateways on one Postgres): a lane runs a turn only under its session's
+lease (:class:`~nexflow.gateway.replicas.SessionLeases`); a turn whose session another
+replica holds is left to it, and a caller waiting here for such a turn's reply reads it
+from storage (every ``poll_s``, only while the turn is not queued or running here).
 """
 
 from __future__ import annotations
@@ -21,9 +26,12 @@ from nexflow.bus.errors import InvalidMessage, NotAllowed, Overloaded, UnknownSe
 from nexflow.bus.events import InboundEvent
 from nexflow.bus.middleware import Accepted, Middleware, PublishContext, build_chain
 from nexflow.config.model import BusConfig
+from nexflow.gateway.replicas import SessionLeases
 from nexflow.gateway.turns import TurnRunner, TurnSummary
 from nexflow.observability.metrics import Metrics
-from nexflow.storage.base import SessionRecord, Storage
+from nexflow.scale.errors import ScaleUnavailable
+from nexflow.storage.base import SessionRecord, Storage, StorageError
+from nexflow.storage.repo_leases import FenceLost
 
 __all__ = ["ExpiryTimer", "Gateway", "TurnSummary"]
 
@@ -87,13 +95,18 @@ class Gateway:
         bus_config: BusConfig,
         middlewares: Sequence[Middleware],
         max_message_chars: int,
+        replicas: SessionLeases,
     ) -> None:
         self._storage = storage
         self._max_chars = max_message_chars
         self._waiters: dict[int, list[asyncio.Future[TurnSummary]]] = {}
+        self.replicas = replicas
+        self._local: dict[str, set[int]] = {}  # session -> its turns queued here
+        self._active: dict[str, int] = {}  # session -> its turn running here
+        self._here: set[int] = set()  # inbox ids queued or running here
         self.runner = runner_factory(self)
-        self._bus: Bus[int] = Bus(
-            self.runner.process,
+        self._bus: Bus[tuple[str, int]] = Bus(
+            self._process,
             concurrency=bus_config.concurrency,
             max_pending=bus_config.max_pending,
             on_depth=metrics.queue_depth.set,
@@ -107,7 +120,9 @@ class Gateway:
 
     async def start(self) -> int:
         """Start the workers, re-queue everything accepted (or interrupted) but not answered,
-        and start the approval expiry timer (which closes what expired while we were down)."""
+        and start the approval expiry timer (which closes what expired while we were down).
+        With replicas, a re-queued turn runs here only if its session's lease is free."""
+        await self.replicas.start(self._take, self._busy)
         self._bus.start()
         pending = await self._storage.pending_inbox()
         for item in pending:
@@ -121,6 +136,7 @@ class Gateway:
     async def stop(self) -> None:
         await self.expiry.stop()
         await self._bus.stop()
+        await self.replicas.stop()
         for futures in self._waiters.values():
             for fut in futures:
                 fut.cancel()
@@ -132,10 +148,72 @@ class Gateway:
 
     def resume(self, session_id: str, inbox_id: int) -> None:
         """Put a turn (new, answered or to retry) on its session's lane."""
+        self._queue(session_id, inbox_id)
+
+    def _queue(self, session_id: str, inbox_id: int) -> bool:
+        """False when the lanes are full: the turn stays pending (the next start, or a
+        replica's sweep, runs it)."""
+        queued = self._local.setdefault(session_id, set())
+        if inbox_id in queued:
+            return True
         try:
-            self._bus.submit(session_id, inbox_id)
-        except Overloaded:  # it stays pending in the inbox and runs at the next start
+            self._bus.submit(session_id, (session_id, inbox_id))
+        except Overloaded:
             log.warning("turn_not_queued", inbox_id=inbox_id, queue=self._bus.pending)
+            if not queued:
+                del self._local[session_id]
+            return False
+        queued.add(inbox_id)
+        self._here.add(inbox_id)
+        return True
+
+    def _take(self, session_id: str, inbox_ids: list[int]) -> int:
+        return sum(self._queue(session_id, i) for i in inbox_ids)
+
+    def _busy(self, session_id: str) -> bool:
+        return session_id in self._local or session_id in self._active
+
+    async def _process(self, job: tuple[str, int]) -> None:
+        """One turn of a lane, under its session's lease; after the session's last turn
+        here the lease is settled (released, or kept for turns other replicas accepted)."""
+        session_id, inbox_id = job
+        queued = self._local.get(session_id)
+        if queued is not None:
+            queued.discard(inbox_id)
+            if not queued:
+                del self._local[session_id]
+        self._active[session_id] = inbox_id
+        try:
+            held = await self.replicas.hold(session_id)
+            if held is not None:
+                await self.runner.process(inbox_id, fence=held.fence)
+            else:
+                log.debug("turn_left_to_holder", session_id=session_id, inbox_id=inbox_id)
+        except FenceLost:
+            log.warning("turn_fenced_off", session_id=session_id, inbox_id=inbox_id)
+            self.replicas.forget(session_id)
+        except ScaleUnavailable:  # the row stays pending: a sweep runs it
+            log.warning("lease_unavailable", session_id=session_id, exc_info=True)
+        except Exception:  # e.g. the database is down: the row stays pending
+            log.exception("turn_not_run", session_id=session_id, inbox_id=inbox_id)
+            # Hand the session back rather than retry here at once: a replica's sweep
+            # (or the next start) runs it.
+            with contextlib.suppress(ScaleUnavailable):
+                await self.replicas.drop(session_id)
+        finally:
+            del self._active[session_id]
+            if inbox_id not in self._local.get(session_id, ()):  # else queued again (a retry)
+                self._here.discard(inbox_id)
+        if session_id not in self._local:
+            await self._settle(session_id)
+
+    async def _settle(self, session_id: str) -> None:
+        try:
+            left = await self.replicas.settle(session_id)
+            if left and not self._take(session_id, left) and not self._busy(session_id):
+                await self.replicas.drop(session_id)
+        except (ScaleUnavailable, StorageError):  # the lease expires; a sweep moves on
+            log.warning("lease_settle_failed", session_id=session_id, exc_info=True)
 
     def stop_turn(self, session_id: str) -> int | None:
         """Stop the turn ``session_id`` runs now (the chat's Stop button); the inbox id
@@ -165,7 +243,9 @@ class Gateway:
         event = replace(event, session_id=session.id, chat_id=chat_id)
         inbox_id, duplicate = await self._storage.accept(event)
         if not duplicate:
-            self._bus.submit(session.id, inbox_id)
+            self._bus.submit(session.id, (session.id, inbox_id))
+            self._local.setdefault(session.id, set()).add(inbox_id)
+            self._here.add(inbox_id)
         return Accepted(inbox_id, session.id, event, duplicate)
 
     async def _session_for(self, event: InboundEvent) -> SessionRecord:
@@ -213,6 +293,8 @@ class Gateway:
                 text = getattr(done.outbound, "text", "")
                 session_id = item.event.session_id if item and item.event.session_id else ""
                 return TurnSummary(inbox_id, session_id, text, [])
+            if self.replicas.shared:
+                return await self._wait_shared(inbox_id, fut, timeout_s)
             return await asyncio.wait_for(fut, timeout_s)
         except TimeoutError:
             return None
@@ -222,3 +304,26 @@ class Gateway:
                 futures.remove(fut)
             if not futures:
                 self._waiters.pop(inbox_id, None)
+
+    async def _wait_shared(
+        self, inbox_id: int, fut: asyncio.Future[TurnSummary], timeout_s: float
+    ) -> TurnSummary:
+        """Wait for a turn that may run on another replica: the local result, or, while
+        the turn is not queued or running here, its reply read from storage."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            with contextlib.suppress(TimeoutError):
+                return await asyncio.wait_for(asyncio.shield(fut), min(left, self.replicas.poll_s))
+            if inbox_id in self._here:
+                continue
+            done = await self.replicas.store.outbox_for_inbox(inbox_id)
+            if done is not None:
+                out = done.outbound
+                if out.channel == "web" and done.status in ("pending", "parked"):
+                    # The caller takes it in its response, as when the turn runs here.
+                    await self.replicas.store.settle_reply(done.id)
+                text = getattr(out, "text", "")
+                return TurnSummary(inbox_id, out.session_id or "", text, [])

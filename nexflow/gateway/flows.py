@@ -11,6 +11,9 @@ frees DBOS for the next engine in the process. Approval answers come in through
 are scheduled by :class:`~nexflow.gateway.flow_triggers.FlowTriggers` (the ``schedule``
 attribute): saving a flow updates its triggers, listing a user's flows brings their
 schedule up to date with the files, and each fire comes back through :meth:`start`.
+With ``flows.run_on: workers`` the gateway's engine only enqueues and steers runs;
+``nexflow worker`` processes (built by :mod:`nexflow.flow_runtime`, ``worker=True``) run
+them (docs/scale-out.md, "Workers").
 
 Exceptions: the flows library's tree (``nexflow.flows.errors``) is reused, every
 ``message`` is user-safe: :class:`FlowNotFound` (no such flow file for this user),
@@ -94,8 +97,13 @@ class FlowService:
         host: GatewayFlowHost,
         workspaces: LazyWorkspaces,
         store: FlowStorage,
+        *,
+        worker: bool = False,
     ) -> None:
         self._config = config
+        # A worker, or a gateway that runs flows itself, dequeues runs; a gateway with
+        # flows.run_on: workers only enqueues them (docs/scale-out.md, "Workers").
+        self._listen = worker or config.run_on == "gateway"
         self._home = home
         self._host = host
         self._workspaces = workspaces
@@ -123,16 +131,23 @@ class FlowService:
             if self._closed:
                 raise EngineUnavailable("the gateway is stopping")
             if self._engine is None:
+                url = self._config.database_for(self._home)
+                if not self._listen and url.startswith("sqlite:///"):
+                    raise EngineUnavailable(
+                        "flows.run_on: workers needs Postgres (storage.url): the gateway "
+                        "and its workers share the run queue there"
+                    )
                 await self._folders()
                 engine = FlowEngine(
                     self._host,
                     home=self._home,
-                    database_url=self._config.database_for(self._home),
+                    database_url=url,
                     executor_id=self._config.executor_for(self._home),
                     concurrency=self._config.concurrency,
                     per_user_concurrency=self._config.per_user_concurrency,
                     queue_poll_s=self._config.queue_poll_s,
                     max_threads=self._config.max_threads,
+                    listen=self._listen,
                 )
                 self._engine = engine
             return self._engine

@@ -11,6 +11,14 @@ the web) keeps its order per session instead, and an item nobody is there to ack
 is *parked*: no attempt, no failure, not due until the session's client comes back and
 un-parks it. Each chat (or session) is delivered by its own task, so a delivery waiting
 for an acknowledgement never holds up other chats or channels.
+
+Replicas: on Postgres the storage *claims* the rows it hands out (``claims_outbox``, see
+:mod:`nexflow.storage.repo_queue`), so each due row goes to one replica, and nothing
+behind it in its chat to another one. A lane keeps its claim while it works (renewed past
+half the window), gives back the rows it did not attempt, and takes the rows of its chat
+that a later round claims while it is still running. A replica that dies mid-delivery
+leaves its claim to expire, then the row is delivered again: at-least-once towards the
+platform, exactly once unless a replica dies between sending and marking.
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ import asyncio
 import contextlib
 import functools
 import time
-from typing import Literal
+from collections.abc import Sequence
+from typing import Literal, Protocol
 
 import structlog
 
@@ -36,10 +45,22 @@ Outcome = Literal["delivered", "dead", "retry", "parked"]
 Lane = tuple[str, str]  # (channel, chat id) or, for acknowledging connectors, (channel, session)
 
 
+class OutboxStorage(ParkingStorage, Protocol):
+    """The dispatcher's storage: parking, and the claims replicas share rows by."""
+
+    outbox_claim_s: float
+
+    @property
+    def claims_outbox(self) -> bool: ...
+
+    async def claim_due_outbox(self, now: float, limit: int) -> list[OutboxItem]: ...
+    async def claim_outbox(self, outbox_ids: Sequence[int], until: float) -> None: ...
+
+
 class OutboxDispatcher:
     def __init__(
         self,
-        storage: ParkingStorage,
+        storage: OutboxStorage,
         config: OutboxConfig,
         metrics: Metrics,
         batch: int = 256,
@@ -57,6 +78,7 @@ class OutboxDispatcher:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lanes: dict[Lane, asyncio.Task[int]] = {}  # lanes being delivered
+        self._queues: dict[Lane, list[OutboxItem]] = {}  # what each lane delivers
         self._chat_slots = asyncio.Semaphore(parallel_chats)
         # Waiting for a tab's acknowledgement is idle time: those lanes are bounded apart.
         self._ack_slots = asyncio.Semaphore(batch)
@@ -88,6 +110,7 @@ class OutboxDispatcher:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._task = None
         self._lanes.clear()
+        self._queues.clear()
 
     async def _run(self) -> None:
         while True:
@@ -95,7 +118,7 @@ class OutboxDispatcher:
             started: list[asyncio.Task[int]] = []
             try:
                 started = self._start_lanes(
-                    await self._storage.due_outbox(time.time(), self._batch)
+                    await self._storage.claim_due_outbox(time.time(), self._batch)
                 )
                 next_due = await self._storage.next_outbox_due()
             except Exception:
@@ -119,7 +142,7 @@ class OutboxDispatcher:
     async def deliver_due(self) -> int:
         """Deliver everything due now (except lanes already in flight) and wait for it;
         returns how many were delivered."""
-        items = await self._storage.due_outbox(time.time(), self._batch)
+        items = await self._storage.claim_due_outbox(time.time(), self._batch)
         counts = await asyncio.gather(*self._start_lanes(items))
         return sum(counts)
 
@@ -135,32 +158,54 @@ class OutboxDispatcher:
             by_lane.setdefault(self._lane(item), []).append(item)
         started: list[asyncio.Task[int]] = []
         for lane, queue in by_lane.items():
-            if lane in self._lanes:
-                continue  # in flight: its items are picked up again when it ends
+            running = self._lanes.get(lane)
+            if running is not None:
+                if not self._storage.claims_outbox:
+                    continue  # in flight: its items are picked up again when it ends
+                if not running.done():  # claimed for this replica: the lane takes them
+                    known = {i.id for i in self._queues[lane]}
+                    self._queues[lane].extend(i for i in queue if i.id not in known)
+                    continue
             task = asyncio.create_task(self._deliver_lane(lane, queue), name="nexflow-outbox-lane")
-            self._lanes[lane] = task
+            self._lanes[lane], self._queues[lane] = task, queue
             task.add_done_callback(functools.partial(self._lane_done, lane))
             started.append(task)
         return started
 
-    def _lane_done(self, lane: Lane, _: asyncio.Task[int]) -> None:
-        self._lanes.pop(lane, None)
+    def _lane_done(self, lane: Lane, task: asyncio.Task[int]) -> None:
+        if self._lanes.get(lane) is task:
+            del self._lanes[lane]
+            del self._queues[lane]
         self._wake.set()
 
     async def _deliver_lane(self, lane: Lane, items: list[OutboxItem]) -> int:
         delivered = 0
         slots = self._ack_slots if lane[0] in self._acknowledging else self._chat_slots
+        claims = self._storage.claims_outbox
+        claimed_at = time.time()
         async with slots:
             try:
-                for item in items:
-                    outcome = await self._deliver_one(item)
+                n = 0
+                while n < len(items):  # a later round may append this lane's rows
+                    if claims and time.time() - claimed_at > self._storage.outbox_claim_s / 2:
+                        claimed_at = await self._claim([i.id for i in items[n:]])
+                    outcome = await self._deliver_one(items[n])
+                    n += 1
                     if outcome in ("retry", "parked"):
                         break  # keep per-chat order: later messages wait for this one
                     delivered += outcome == "delivered"
+                if claims and n < len(items):  # not attempted: free for the next round
+                    await self._storage.claim_outbox([i.id for i in items[n:]], time.time())
             except Exception:  # the database failed mid-lane: the items stay pending
                 log.exception("outbox_lane_failed", channel=lane[0])
                 self._metrics.errors.labels("outbox").inc()
         return delivered
+
+    async def _claim(self, outbox_ids: list[int]) -> float:
+        """Keep this replica's claim on a long lane's rows; when it was renewed."""
+        renewed = time.time()
+        await self._storage.claim_outbox(outbox_ids, renewed + self._storage.outbox_claim_s)
+        return renewed
 
     async def _deliver_one(self, item: OutboxItem) -> Outcome:
         out = item.outbound

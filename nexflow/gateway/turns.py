@@ -15,6 +15,11 @@ again, and after ``bus.max_attempts`` runs it is a dead letter and its sender is
 or **stopped** (the user pressed Stop, :meth:`TurnRunner.stop`: the run is cancelled and
 the turn is done with what streamed so far, never run again).
 Parked turns whose request expires are closed by :meth:`expire_due` with a clear message.
+
+Between replicas a run holds its session's lease (:mod:`nexflow.gateway.replicas`) and
+every transaction that ends it carries the lease's ``fence``: a replica that lost the
+session meanwhile gets :class:`~nexflow.storage.repo_leases.FenceLost`, which ends the run
+here without touching the turn (its new holder runs it).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -45,6 +50,7 @@ from nexflow.orchestrator.checkpoint import Checkpoint
 from nexflow.orchestrator.steps import TurnResult
 from nexflow.orchestrator.tool_labels import ToolLabeler
 from nexflow.storage.base import (
+    ApprovalRecord,
     AuditRecord,
     MessageRecord,
     NewMessage,
@@ -52,6 +58,7 @@ from nexflow.storage.base import (
     Storage,
     TurnStart,
 )
+from nexflow.storage.repo_leases import Fence, FenceLost
 from nexflow.tools.approval import TurnApprovals, call_key
 from nexflow.tools.base import ApprovalRequired, ToolContext
 
@@ -70,6 +77,51 @@ class TurnSummary:
     llm_seconds: float = 0.0
 
 
+class TurnStorage(Storage, Protocol):
+    """The storage a runner needs: a turn's transitions take the run's lease fence."""
+
+    async def begin_turn(
+        self, inbox_id: int, history_limit: int, max_attempts: int, *, fence: Fence | None = None
+    ) -> TurnStart | None: ...
+
+    async def complete(
+        self,
+        inbox_id: int,
+        messages: Sequence[NewMessage],
+        reply: Outbound,
+        audit: Sequence[AuditRecord] = (),
+        *,
+        delivered: bool = False,
+        extra: Sequence[Outbound] = (),
+        fence: Fence | None = None,
+    ) -> int: ...
+
+    async def park_turn(
+        self,
+        inbox_id: int,
+        checkpoint: str,
+        approval: ApprovalRecord,
+        ask: Outbound,
+        audit: Sequence[AuditRecord] = (),
+        *,
+        fence: Fence | None = None,
+    ) -> int: ...
+
+    async def fail_turn(
+        self, inbox_id: int, error: str, max_attempts: int, *, fence: Fence | None = None
+    ) -> str: ...
+
+    async def bury_turn(
+        self,
+        inbox_id: int,
+        error: str,
+        notice: Outbound | None,
+        audit: Sequence[AuditRecord],
+        *,
+        fence: Fence | None = None,
+    ) -> None: ...
+
+
 Done = Callable[[TurnSummary], None]
 Requeue = Callable[[str, int], None]
 
@@ -80,6 +132,7 @@ class _Running:
     streamed (what a stopped turn keeps)."""
 
     inbox_id: int
+    fence: Fence | None = None
     task: asyncio.Task[None] | None = None
     text: list[str] = dataclasses.field(default_factory=list)
     stopping: bool = False
@@ -89,7 +142,7 @@ class _Running:
 class TurnRunner:
     def __init__(
         self,
-        storage: Storage,
+        storage: TurnStorage,
         orchestrator: Orchestrator,
         outbox: OutboxDispatcher,
         streams: StreamHub,
@@ -139,10 +192,12 @@ class TurnRunner:
 
     # -- one run ------------------------------------------------------------------------
 
-    async def process(self, inbox_id: int) -> None:
+    async def process(self, inbox_id: int, *, fence: Fence | None = None) -> None:
+        """Run the turn ``inbox_id``; ``fence``: the session lease it runs under (raises
+        :class:`~nexflow.storage.repo_leases.FenceLost` once another replica has it)."""
         # With paging the pager reads the history itself (everything not paged out).
         limit = 0 if self._pager is not None else self._history_limit
-        start = await self._storage.begin_turn(inbox_id, limit, self._max_attempts)
+        start = await self._storage.begin_turn(inbox_id, limit, self._max_attempts, fence=fence)
         if start is None:  # answered, parked, dead, or its session is gone
             return
         event, session = start.item.event, start.session
@@ -150,25 +205,30 @@ class TurnRunner:
             channel=event.channel, user_id=event.user_id, session_id=session.id, inbox_id=inbox_id
         ):
             if start.dead:
-                await self._bury(start, "the turn was started more times than bus.max_attempts")
+                why = "the turn was started more times than bus.max_attempts"
+                await self._bury(start, why, fence)
                 return
             try:
-                await self._stoppable(start)
+                await self._stoppable(start, fence)
+            except FenceLost:
+                raise
             except Exception as exc:
                 log.exception("turn_failed", attempt=start.item.attempts)
                 self._metrics.errors.labels("turn").inc()
                 why = f"{type(exc).__name__}: {exc}"
-                status = await self._storage.fail_turn(inbox_id, why, self._max_attempts)
+                status = await self._storage.fail_turn(
+                    inbox_id, why, self._max_attempts, fence=fence
+                )
                 if status == "dead":
-                    await self._bury(start, why)
+                    await self._bury(start, why, fence)
                 else:
                     self._requeue(session.id, inbox_id)
 
-    async def _stoppable(self, start: TurnStart) -> None:
+    async def _stoppable(self, start: TurnStart, fence: Fence | None = None) -> None:
         """Run the turn as its own task, which :meth:`stop` may cancel; a cancelled one
         ends as stopped. A cancellation of the worker itself (shutdown) goes on up."""
         session_id = start.session.id
-        running = _Running(start.item.id)
+        running = _Running(start.item.id, fence)
         running.task = asyncio.create_task(self._run(start, running))
         self._running[session_id] = running
         try:
@@ -211,7 +271,9 @@ class TurnRunner:
         ]
         # The web tab saw the text stream and gets the stopped frame: nothing to deliver.
         web = event.channel == "web"
-        await self._storage.complete(item.id, messages, _answer(event, text), audit, delivered=web)
+        await self._storage.complete(
+            item.id, messages, _answer(event, text), audit, delivered=web, fence=running.fence
+        )
         if not web:
             self._outbox.notify()
         self._streams.publish(session.id, stopped_event(item.id))
@@ -261,11 +323,12 @@ class TurnRunner:
             )
         if running is not None:
             running.finishing = True
+        fence = running.fence if running is not None else None
         if result.parked is not None:
-            await self._park(item.id, event, session, result.parked)
+            await self._park(item.id, event, session, result.parked, fence)
             return
         await self._explain(event, result)
-        await self._finish(item.id, event, session, result, started)
+        await self._finish(item.id, event, session, result, started, fence)
         if self._pager is not None and not command:
             # Paging upkeep after the reply: it delays this session's next turn, not this one.
             await self._pager.after_turn(session)
@@ -303,6 +366,7 @@ class TurnRunner:
         session: SessionRecord,
         result: TurnResult,
         started: float,
+        fence: Fence | None = None,
     ) -> None:
         where = {
             "channel": event.channel,
@@ -330,7 +394,7 @@ class TurnRunner:
         answered = event.channel == "web" and self._waiting(inbox_id)
         files = [FileOut(**where, path=f.path, caption=f.caption) for f in result.files]
         await self._storage.complete(
-            inbox_id, result.messages, reply, audit, delivered=answered, extra=files
+            inbox_id, result.messages, reply, audit, delivered=answered, extra=files, fence=fence
         )
         if answered:
             self._metrics.messages_out.labels(event.channel).inc()
@@ -357,7 +421,12 @@ class TurnRunner:
     # -- parking and expiry -----------------------------------------------------------------
 
     async def _park(
-        self, inbox_id: int, event: InboundEvent, session: SessionRecord, checkpoint: Checkpoint
+        self,
+        inbox_id: int,
+        event: InboundEvent,
+        session: SessionRecord,
+        checkpoint: Checkpoint,
+        fence: Fence | None = None,
     ) -> None:
         record, ask = self._approvals.request(
             event.user_id or session.user_id,
@@ -370,7 +439,12 @@ class TurnRunner:
             inbox_id,
         )
         await self._storage.park_turn(
-            inbox_id, checkpoint.dumps(), record, ask, [approval_audit(record, "requested")]
+            inbox_id,
+            checkpoint.dumps(),
+            record,
+            ask,
+            [approval_audit(record, "requested")],
+            fence=fence,
         )
         self._outbox.notify()
         self._approvals.parked()
@@ -398,7 +472,7 @@ class TurnRunner:
             self._outbox.notify()
         return len(expired)
 
-    async def _bury(self, start: TurnStart, why: str) -> None:
+    async def _bury(self, start: TurnStart, why: str, fence: Fence | None = None) -> None:
         """A dead letter: marked, its sender told plainly, nothing replayed."""
         event = start.item.event
         text = i18n.t(
@@ -414,7 +488,7 @@ class TurnRunner:
                 {"inbox_id": start.item.id, "error": why[:2000]},
             )
         ]
-        await self._storage.bury_turn(start.item.id, why, _answer(event, text), audit)
+        await self._storage.bury_turn(start.item.id, why, _answer(event, text), audit, fence=fence)
         self._outbox.notify()
         self._metrics.errors.labels("dead_letter").inc()
         log.warning("turn_dead", inbox_id=start.item.id, error=why)

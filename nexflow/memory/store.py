@@ -34,6 +34,8 @@ def fuse(lists: Sequence[Sequence[int]], k: int) -> dict[int, float]:
         for rank, item_id in enumerate(ranked):
             scores[item_id] = scores.get(item_id, 0.0) + 1.0 / (RRF_K + rank + 1)
     return {i: scores[i] for i in sorted(scores, key=lambda i: -scores[i])[:k]}
+
+
 _COLUMNS = "id, user_id, path, text, tags, created_at, tainted"  # the fields of an Item
 
 _SCHEMA = """

@@ -1,8 +1,9 @@
 """Durable state behind a small repository interface (:class:`Storage`).
 
 :class:`SQLStorage` implements it on SQLite (WAL; the default) or Postgres
-(``storage.url``), with the same queries and one migration history. Exceptions: :class:`StorageError` (the database failed),
-:class:`MigrationError` (the schema is newer than this code or a migration failed).
+(``storage.url``), with the same queries and one migration history. Exceptions:
+:class:`StorageError` (the database failed), :class:`MigrationError` (the schema is
+newer than this code or a migration failed).
 """
 
 from nexflow.storage.base import (

@@ -1,5 +1,20 @@
 """The exactly-once path: inbox (accepted events), outbox (replies to deliver), on SQLite
-and Postgres alike (the queries take a :class:`~nexflow.storage.engine.Conn`)."""
+and Postgres alike (the queries take a :class:`~nexflow.storage.engine.Conn`).
+
+Replicas (several gateways on one Postgres, docs/scale-out.md "Replicas"):
+
+* **Outbox claims.** On Postgres :meth:`QueueRepo.claim_due_outbox` *claims* what it returns:
+  in one transaction (claims serialised on an advisory lock, rows locked ``FOR UPDATE
+  SKIP LOCKED``) it pushes each row's ``next_attempt_at`` forward by ``outbox_claim_s``,
+  so another replica neither takes the row nor anything queued behind it in its chat.
+  The claimer marks each row (delivered, retry, parked, failed) or gives back what it did
+  not attempt (:meth:`QueueRepo.claim_outbox`); a replica that dies mid-delivery leaves
+  its claim to expire and the row is delivered again, once. SQLite (one process) claims
+  nothing: the query is the one it always was.
+* **Session leases** (:mod:`nexflow.storage.repo_leases`): a turn's commit carries the
+  lease's :class:`~nexflow.storage.repo_leases.Fence` and is refused once the session
+  changed hands.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +26,24 @@ from collections.abc import Collection, Sequence
 from nexflow.bus.events import InboundEvent, Outbound
 from nexflow.storage import codec
 from nexflow.storage.base import AuditRecord, InboxItem, NewMessage, OutboxItem, StorageError
-from nexflow.storage.connection import SQLConnection, _insert_audit, _tx, returned_id
+from nexflow.storage.connection import _insert_audit, _tx, returned_id
 from nexflow.storage.dialect import for_update, json_text
 from nexflow.storage.engine import Conn, Row
 from nexflow.storage.parking import OpenTurn, SessionOutboxRow, TurnMessage
+from nexflow.storage.repo_leases import Fence, LeaseRepo, check_fence
 
 
-class QueueRepo(SQLConnection):
+class QueueRepo(LeaseRepo):
     """Inbox and outbox operations of :class:`~nexflow.storage.sql_storage.SQLStorage`."""
+
+    # How long a replica's claim on due outbox rows keeps other replicas off them (longer
+    # than a delivery takes, e.g. a web tab's acknowledgement); renewed for long lanes.
+    outbox_claim_s: float = 30.0
+
+    @property
+    def claims_outbox(self) -> bool:
+        """True when :meth:`due_outbox` claims rows (Postgres: replicas may share it)."""
+        return self.dialect != "sqlite"
 
     async def accept(self, event: InboundEvent) -> tuple[int, bool]:
         if event.session_id is None:
@@ -61,6 +86,7 @@ class QueueRepo(SQLConnection):
         *,
         delivered: bool = False,
         extra: Sequence[Outbound] = (),
+        fence: Fence | None = None,
     ) -> int:
         def q(c: Conn) -> int:
             now = time.time()
@@ -78,6 +104,7 @@ class QueueRepo(SQLConnection):
                 ).fetchone()
                 if row["status"] == "done" and existing:
                     return int(existing["id"])
+                check_fence(c, fence)
                 if reply.session_id:
                     c.executemany(
                         "INSERT INTO messages (session_id, inbox_id, role, content, tool_calls, "
@@ -119,19 +146,45 @@ class QueueRepo(SQLConnection):
         return await self._run(lambda c: insert_outbox(c, outbound, time.time()))
 
     async def due_outbox(self, now: float, limit: int) -> list[OutboxItem]:
-        def q(c: Conn) -> list[OutboxItem]:
-            rows = c.execute(
-                # Due items, except those queued behind an earlier one to the same chat (or
-                # session) that waits for a retry, or to the same session that is parked:
-                # per-chat order survives failures, and a parked session holds back only
-                # itself.
-                f"SELECT {_OUTBOX_COLS} FROM outbox o "
-                "WHERE status='pending' AND next_attempt_at<=? "
-                f"AND NOT EXISTS (SELECT 1 FROM outbox p WHERE {_AHEAD} "
-                "AND (p.status='parked' OR p.next_attempt_at>?)) ORDER BY id LIMIT ?",
-                (now, now, limit),
-            ).fetchall()
-            return [_outbox_item(r) for r in rows]
+        return await self._run(lambda c: _due(c, now, limit))
+
+    async def claim_due_outbox(self, now: float, limit: int) -> list[OutboxItem]:
+        """:meth:`due_outbox`, claimed for this replica (Postgres; on SQLite the same read):
+        in one transaction the rows are locked and their ``next_attempt_at`` pushed
+        ``outbox_claim_s`` forward, so no other replica takes them or anything behind them
+        in their chat until this one marks them or the claim runs out."""
+
+        def claim(c: Conn) -> list[OutboxItem]:
+            with _tx(c):
+                # One claim at a time: the next one sees this one's rows pushed forward,
+                # so it takes nothing queued behind them either (chat order).
+                c.execute("SELECT pg_advisory_xact_lock(hashtext('nexflow.outbox.claim'))")
+                items = _due(c, now, limit, " FOR UPDATE OF o SKIP LOCKED")
+                _set_due(c, [i.id for i in items], time.time() + self.outbox_claim_s)
+            return items
+
+        if self.dialect == "sqlite":
+            return await self.due_outbox(now, limit)
+        return await self._run(claim)
+
+    async def claim_outbox(self, outbox_ids: Sequence[int], until: float) -> None:
+        """Move the claim on pending rows this replica holds to ``until``: later to keep
+        a long lane's rows, now to give back rows it did not attempt. Nothing on SQLite."""
+        if self.dialect == "sqlite" or not outbox_ids:
+            return
+        await self._run(lambda c: _set_due(c, list(outbox_ids), until))
+
+    async def settle_reply(self, outbox_id: int) -> bool:
+        """A reply its HTTP caller received from storage (the turn ran on another replica)
+        is delivered, unless a delivery already ended it; True if this call marked it."""
+
+        def q(c: Conn) -> bool:
+            cur = c.execute(
+                "UPDATE outbox SET status='delivered', delivered_at=? "
+                "WHERE id=? AND status IN ('pending','parked')",
+                (time.time(), outbox_id),
+            )
+            return cur.rowcount == 1
 
         return await self._run(q)
 
@@ -346,6 +399,30 @@ def insert_outbox(
         ),
     )  # fmt: skip
     return returned_id(cur) or 0
+
+
+def _due(c: Conn, now: float, limit: int, lock: str = "") -> list[OutboxItem]:
+    rows = c.execute(
+        # Due items, except those queued behind an earlier one to the same chat (or
+        # session) that waits for a retry (or another replica's claim), or to the same
+        # session that is parked: per-chat order survives failures, and a parked session
+        # holds back only itself.
+        f"SELECT {_OUTBOX_COLS} FROM outbox o "
+        "WHERE status='pending' AND next_attempt_at<=? "
+        f"AND NOT EXISTS (SELECT 1 FROM outbox p WHERE {_AHEAD} "
+        f"AND (p.status='parked' OR p.next_attempt_at>?)) ORDER BY id LIMIT ?{lock}",
+        (now, now, limit),
+    ).fetchall()
+    return [_outbox_item(r) for r in rows]
+
+
+def _set_due(c: Conn, outbox_ids: list[int], when: float) -> None:
+    if outbox_ids:
+        marks = ",".join("?" * len(outbox_ids))
+        c.execute(
+            f"UPDATE outbox SET next_attempt_at=? WHERE id IN ({marks}) AND status='pending'",
+            (when, *outbox_ids),
+        )
 
 
 def _missing_table(exc: BaseException) -> bool:

@@ -7,6 +7,13 @@ starts) → ``awaiting`` (parked on an approval; the checkpoint is in ``turns``)
 a dead letter, listed and retried only on purpose). Every transition is one transaction;
 a run is claimed with the inbox row locked (``SKIP LOCKED`` on Postgres, so two replicas
 never start the same run at once).
+
+Between replicas a session's turns run under its lease (:mod:`nexflow.gateway.replicas`):
+every transition a run ends with (``park_turn``, ``fail_turn``, ``bury_turn``, and
+``complete`` in :mod:`~nexflow.storage.repo_queue`) takes the run's
+:class:`~nexflow.storage.repo_leases.Fence` and is refused with
+:class:`~nexflow.storage.repo_leases.FenceLost` once another replica took the session over,
+so a replica that stalled past its lease cannot commit over the new holder's work.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from nexflow.storage.base import (
 from nexflow.storage.connection import SQLConnection, _insert_audit, _tx, select_history
 from nexflow.storage.dialect import for_update, json_text, skip_locked
 from nexflow.storage.engine import Conn, Row
+from nexflow.storage.repo_leases import Fence, check_fence
 from nexflow.storage.repo_queue import fetch_inbox, insert_outbox
 
 _APPROVAL_FIELDS = (
@@ -59,7 +67,7 @@ class TurnRepo(SQLConnection):
     # -- running ----------------------------------------------------------------------
 
     async def begin_turn(
-        self, inbox_id: int, history_limit: int, max_attempts: int
+        self, inbox_id: int, history_limit: int, max_attempts: int, *, fence: Fence | None = None
     ) -> TurnStart | None:
         """Start a run of a ``pending`` (or interrupted ``running``) turn, in one round trip:
         count the attempt, and load its session, history, checkpoint and the user's
@@ -72,6 +80,7 @@ class TurnRepo(SQLConnection):
                 item = fetch_inbox(c, inbox_id, lock=skip_locked(c.dialect))
                 if item is None or item.status not in ("pending", "running"):
                     return None
+                check_fence(c, fence)
                 session_id = item.event.session_id
                 row = (
                     c.execute(
@@ -114,6 +123,8 @@ class TurnRepo(SQLConnection):
         approval: ApprovalRecord,
         ask: Outbound,
         audit: Sequence[AuditRecord] = (),
+        *,
+        fence: Fence | None = None,
     ) -> int:
         """Store the turn's checkpoint, its new approval request and the request's message
         (through the outbox) in one transaction; the turn is ``awaiting`` and its run count
@@ -122,6 +133,7 @@ class TurnRepo(SQLConnection):
         def q(c: Conn) -> int:
             now = time.time()
             with _tx(c):
+                check_fence(c, fence)
                 c.execute(
                     "INSERT INTO turns (inbox_id, session_id, user_id, state, updated_at) "
                     "VALUES (?,?,?,?,?) ON CONFLICT(inbox_id) DO UPDATE SET state=excluded.state, "
@@ -151,7 +163,9 @@ class TurnRepo(SQLConnection):
 
         return await self._run(q)
 
-    async def fail_turn(self, inbox_id: int, error: str, max_attempts: int) -> str:
+    async def fail_turn(
+        self, inbox_id: int, error: str, max_attempts: int, *, fence: Fence | None = None
+    ) -> str:
         """A run raised: back to ``pending`` for another run, or ``dead`` when it has had
         ``max_attempts``. Returns the new status."""
 
@@ -162,6 +176,7 @@ class TurnRepo(SQLConnection):
                 ).fetchone()
                 if row is None:
                     raise StorageError(f"no inbox item {inbox_id}")
+                check_fence(c, fence)
                 status = "dead" if int(row["attempts"]) >= max_attempts else "pending"
                 c.execute(
                     "UPDATE inbox SET status=?, last_error=?, updated_at=? WHERE id=? "
@@ -173,13 +188,20 @@ class TurnRepo(SQLConnection):
         return await self._run(q)
 
     async def bury_turn(
-        self, inbox_id: int, error: str, notice: Outbound | None, audit: Sequence[AuditRecord]
+        self,
+        inbox_id: int,
+        error: str,
+        notice: Outbound | None,
+        audit: Sequence[AuditRecord],
+        *,
+        fence: Fence | None = None,
     ) -> None:
         """Mark a turn dead and queue the notice telling its sender, in one transaction."""
 
         def q(c: Conn) -> None:
             now = time.time()
             with _tx(c):
+                check_fence(c, fence)
                 c.execute(
                     "UPDATE inbox SET status='dead', last_error=COALESCE(?, last_error), "
                     "updated_at=? WHERE id=?",

@@ -103,6 +103,11 @@ class FakeTelegram:
     def stalls_served(self) -> int:
         return self._feed.stalls_served
 
+    @property
+    def conflicts(self) -> int:
+        """``getUpdates`` calls answered 409 Conflict (a second poller, an active webhook)."""
+        return self._feed.conflicts
+
     # -- lifecycle ---------------------------------------------------------------------
 
     @property

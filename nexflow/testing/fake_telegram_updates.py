@@ -26,6 +26,7 @@ class UpdateFeed:
         self.webhook_url = ""
         self.stalls = 0
         self.stalls_served = 0
+        self.conflicts = 0  # polls answered 409 (superseded, or a webhook is set)
         self._update_ids = itertools.count(1)
         self._changed = asyncio.Condition()
         self._closing = asyncio.Event()
@@ -165,6 +166,7 @@ class UpdateFeed:
 
     async def get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         if self.webhook_url:
+            self.conflicts += 1
             raise APIError(409, "Conflict: can't use getUpdates method while webhook is active")
         self._poll_generation += 1
         generation = self._poll_generation
@@ -190,5 +192,6 @@ class UpdateFeed:
             async with asyncio.timeout(timeout), self._changed:
                 await self._changed.wait_for(ready)
         if self._poll_generation != generation:
+            self.conflicts += 1
             raise APIError(409, "Conflict: terminated by other getUpdates request")
         return self.updates[:limit]

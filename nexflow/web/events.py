@@ -21,8 +21,9 @@ import asyncio
 from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError
 
+from nexflow.bus.streams import StreamRelay
 from nexflow.panels.runtime.snapshot import notices_of
 
 if TYPE_CHECKING:
@@ -155,7 +156,13 @@ def panel_summary(service: PanelService, record: PanelRecord) -> PanelSummary:
 
 
 class EventHub:
-    """Per-user fan-out of :data:`EventFrame` s; also a panel service listener."""
+    """Per-user fan-out of :data:`EventFrame` s; also a panel service listener.
+
+    Across replicas a relay (:mod:`nexflow.gateway.stream_relay`) carries each frame to
+    the owner's sockets on the other replicas, which validate it again and hand it only
+    to that owner's sockets."""
+
+    relay_namespace = "events"
 
     def __init__(self, panels: PanelService | None = None, queue_size: int = QUEUE_SIZE) -> None:
         self._panels = panels
@@ -163,6 +170,10 @@ class EventHub:
         self._subscribers: dict[str, set[Queue]] = {}
         self._renders: dict[str, asyncio.Task[None]] = {}
         self._dirty: set[str] = set()
+        self._relay: StreamRelay | None = None
+
+    def attach_relay(self, relay: StreamRelay) -> None:
+        self._relay = relay
 
     @classmethod
     def listening_to(cls, panels: PanelService, patches: PatchHooks | None = None) -> EventHub:
@@ -184,8 +195,17 @@ class EventHub:
 
     def subscribe(self, owner: str) -> Queue:
         queue: Queue = asyncio.Queue(self._queue_size)
-        self._subscribers.setdefault(owner, set()).add(queue)
+        subs = self._subscribers.setdefault(owner, set())
+        if not subs and self._relay is not None:
+            self._relay.watch(owner)
+        subs.add(queue)
         return queue
+
+    async def ready(self, owner: str) -> None:
+        """After :meth:`subscribe`: wait until frames published on other replicas reach
+        the queue (at once on a single gateway)."""
+        if self._relay is not None:
+            await self._relay.ready(owner)
 
     def unsubscribe(self, owner: str, queue: Queue) -> None:
         subs = self._subscribers.get(owner)
@@ -193,17 +213,37 @@ class EventHub:
             subs.discard(queue)
             if not subs:
                 del self._subscribers[owner]
+                if self._relay is not None:
+                    self._relay.unwatch(owner)
 
     def listening(self, owner: str) -> bool:
-        return owner in self._subscribers
+        """A socket of ``owner`` is open, here or on another replica."""
+        return owner in self._subscribers or (
+            self._relay is not None and self._relay.watched(owner)
+        )
 
     def publish(self, owner: str, frame: EventFrame) -> None:
         """Send ``frame`` to every socket of ``owner`` (serialised once); never blocks."""
-        subs = self._subscribers.get(owner)
-        if not subs:
+        relay = self._relay if self._relay is not None and self._relay.watched(owner) else None
+        if owner not in self._subscribers and relay is None:
             return
         data = frame.model_dump(mode="json")
-        for queue in subs:
+        self._put(owner, data)
+        if relay is not None:
+            relay.publish(owner, data)
+
+    def deliver_remote(self, owner: str, data: dict[str, Any]) -> None:
+        """A frame for ``owner`` published on another replica: validated against
+        :data:`EventFrame` (typed at the edge), then handed to ``owner``'s sockets here."""
+        try:
+            frame = EVENT_FRAME.validate_python(data)
+        except ValidationError:
+            log.warning("event_frame_invalid", frame_type=str(data.get("type"))[:40])
+            return
+        self._put(owner, frame.model_dump(mode="json"))
+
+    def _put(self, owner: str, data: dict[str, Any]) -> None:
+        for queue in self._subscribers.get(owner, ()):
             if queue.full():  # the oldest frame goes: the newest state matters most
                 queue.get_nowait()
             queue.put_nowait(data)

@@ -41,6 +41,7 @@ async def events_socket(ws: WebSocket) -> None:
     queue = hub.subscribe(owner)
     writer = asyncio.create_task(_write(ws, queue))
     try:
+        await hub.ready(owner)  # frames from other replicas reach it (before the first pong)
         await _read(ws, queue)
     except WebSocketDisconnect:
         pass

@@ -106,6 +106,7 @@ class _Follower:
             streams = self._svc.streams
             self._queues[session_id] = queue = streams.subscribe(session_id)
             self._forwarders.append(asyncio.create_task(_forward(queue, self._outgoing)))
+            await streams.ready(session_id)  # other replicas' turns reach it from here on
             streams.publish(ack_topic(session_id), JOINED)
         await self.resume(session_id)
 

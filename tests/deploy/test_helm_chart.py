@@ -147,7 +147,11 @@ def test_worker_is_a_statefulset_with_its_pod_name_as_executor_id(
     _, docs = scenario
     worker = one(docs, "StatefulSet", "worker")
     (container,) = worker["spec"]["template"]["spec"]["containers"]
-    assert container["command"] == ["nexflow", "worker"]
+    assert container["command"][:2] == ["nexflow", "worker"]
+    port = int(container["command"][container["command"].index("--health-port") + 1])
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health"
+    assert {p["name"]: p["containerPort"] for p in container["ports"]}["health"] == port
+    assert env_of(container)["NEXFLOW_FLOWS__RUN_ON"]["value"] == "workers"
     executor = env_of(container)["NEXFLOW_FLOWS__EXECUTOR_ID"]
     assert executor["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     governing = [

@@ -105,6 +105,11 @@ scratch space); Redis is optional.
   valueFrom:
     fieldRef:
       fieldPath: metadata.name
+{{- if gt (int .Values.worker.replicas) 0 }}
+# Gateways enqueue flow runs, the workers run them (docs/scale-out.md, "Workers").
+- name: NEXFLOW_FLOWS__RUN_ON
+  value: workers
+{{- end }}
 - name: NEXFLOW_GATEWAY_TOKEN
   valueFrom:
     secretKeyRef:
