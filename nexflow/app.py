@@ -43,6 +43,7 @@ from nexflow.gateway.flows import FlowService
 from nexflow.gateway.outbox import OutboxDispatcher
 from nexflow.gateway.replicas import SessionLeases, replica_owner
 from nexflow.gateway.singletons import elect_connectors
+from nexflow.gateway.stop import RemoteStops
 from nexflow.gateway.stream_relay import StreamRelays, stream_relays
 from nexflow.gateway.turns import TurnRunner
 from nexflow.gateway.workspace_tools import workspace_tools
@@ -62,6 +63,7 @@ from nexflow.panels.runtime.chat import PanelChat, PanelListTool, PanelOpenTool
 from nexflow.panels.runtime.feeds import HostFeed
 from nexflow.panels.runtime.mcp_endpoint import LazyMCPEndpoint
 from nexflow.panels.runtime.wiring import build_panels
+from nexflow.scale.wiring import SharedLimits, shared_limits
 from nexflow.skills.install import Installer
 from nexflow.skills.install.chat import ChatInstall
 from nexflow.skills.service import SkillsService, build_skills
@@ -105,6 +107,7 @@ class Application:
     flow_triggers: FlowTriggers | None = None  # cron triggers, loaded in the background
     events: EventHub | None = None  # /ws/events' fan-out; its render tasks end at stop
     relays: StreamRelays | None = None  # live events across replicas (Postgres only)
+    limits: SharedLimits | None = None  # rate limits, breakers across replicas (Postgres)
     web: FastAPI = field(init=False)
     _pumps: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -112,6 +115,8 @@ class Application:
         self.config.home.mkdir(parents=True, exist_ok=True)
         self.config.workspace_dir.mkdir(parents=True, exist_ok=True)
         await self.storage.open()
+        if self.limits is not None:
+            await self.limits.open()
         if self.relays is not None:
             await self.relays.start()
         await self.skills.start()
@@ -145,7 +150,7 @@ class Application:
             database=redact(self.config.storage_url),
         )
 
-    async def stop(self) -> None:
+    async def stop(self) -> None:  # noqa: PLR0912 - one step per optional service, in order
         for connector in self.connectors.values():
             with contextlib.suppress(Exception):
                 await connector.stop()
@@ -162,6 +167,8 @@ class Application:
         if self.relays is not None:
             await self.relays.stop()
         await self.models.close()
+        if self.limits is not None:
+            await self.limits.close()
         await self.skills.stop()
         await self.reminders.stop()
         if self.memory is not None:
@@ -370,9 +377,11 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
     storage = storage_for(config)  # SQLite or Postgres: storage.url decides
     streams = StreamHub()
     loader = LiteLLMLoader()
+    limits = shared_limits(config)  # None on SQLite: in-memory buckets and breakers
     models = ModelResolver(
         config.llm,
         loader,
+        breaker=limits.breaker(config.llm.breaker) if limits else None,
         on_retry=lambda exc, attempt, delay: log.warning(
             "llm_retry", model=exc.model, attempt=attempt, in_s=round(delay, 2), error=exc.message
         ),
@@ -420,7 +429,9 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         MetricsMiddleware(metrics),
         identity,
         ControlCommands(confirmations),
-        RateLimit(config.rate_limit),
+        RateLimit(
+            config.rate_limit, shared=limits.rate_limiter(config.rate_limit) if limits else None
+        ),
     ]
 
     def queue_depth() -> int:
@@ -496,9 +507,14 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         events=EventHub.listening_to(panels, workspaces.hooks if workspaces else None),
     )
     application.panels, application.panel_mcp = panels, panel_mcp
+    application.limits = limits  # opened by start(), closed by stop()
     application.relays = stream_relays(
         config.storage_url, config.redis.url, (streams, application.events)
     )
+    if application.relays is not None:  # a Stop reaches a turn running on another replica
+        application.relays.stops = gateway.remote_stops = RemoteStops(
+            application.relays.bus, gateway.stop_turn, gateway.running_here, storage.get_session
+        )
     application.memory, application.workspaces = memory, workspaces
     application.host_feed = HostFeed(panels, logs, config.panels.host_feed_s)
     if panel_mcp is not None:

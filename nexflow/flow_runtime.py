@@ -48,6 +48,7 @@ from nexflow.orchestrator.persona import PersonaFiles
 from nexflow.panels.runtime import PanelService
 from nexflow.panels.runtime.chat import PanelListTool, PanelOpenTool
 from nexflow.panels.runtime.wiring import build_panels
+from nexflow.scale.wiring import SharedLimits, shared_limits
 from nexflow.skills.service import SkillsService, build_skills
 from nexflow.storage.open import storage_for
 from nexflow.storage.sql_storage import SQLStorage
@@ -126,11 +127,14 @@ class FlowRuntime:
     workspaces: LazyWorkspaces
     flows: FlowService
     memory: MemoryService | None = None
+    limits: SharedLimits | None = None  # model breakers shared with the gateways
 
     async def start(self) -> None:
         self.config.home.mkdir(parents=True, exist_ok=True)
         self.config.workspace_dir.mkdir(parents=True, exist_ok=True)
         await self.storage.open()
+        if self.limits is not None:
+            await self.limits.open()
         await self.skills.start()
         if self.memory is not None:
             await self.memory.start()
@@ -140,6 +144,8 @@ class FlowRuntime:
     async def stop(self) -> None:
         await self.flows.close()  # DBOS first: no step is left calling what closes next
         await self.models.close()
+        if self.limits is not None:
+            await self.limits.close()
         await self.skills.stop()
         if self.memory is not None:
             await self.memory.stop()
@@ -155,7 +161,9 @@ def build_flow_runtime(config: NexflowConfig) -> FlowRuntime:
     rules as the gateway's flow steps (``nexflow.app.build_application``)."""
     metrics = Metrics(CollectorRegistry())
     storage = storage_for(config)
-    models = ModelResolver(config.llm, LiteLLMLoader())
+    limits = shared_limits(config)
+    breaker = limits.breaker(config.llm.breaker) if limits else None
+    models = ModelResolver(config.llm, LiteLLMLoader(), breaker=breaker)
     budgets = Budgets(config.budgets, storage)
     gate = BudgetGate(models, budgets, config.llm)  # every model call goes through it
     tools = ToolRegistry([GetTime(), SendFileTool(config.workspace_dir)])
@@ -197,7 +205,16 @@ def build_flow_runtime(config: NexflowConfig) -> FlowRuntime:
     for tool in workspace_tools(workspaces, outbox.post, web_url):
         tools.add(tool)
     return FlowRuntime(
-        config, storage, models, skills, panels, servers, workspaces, flows, memory=memory
+        config,
+        storage,
+        models,
+        skills,
+        panels,
+        servers,
+        workspaces,
+        flows,
+        memory=memory,
+        limits=limits,
     )
 
 

@@ -11,7 +11,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
@@ -20,6 +20,10 @@ from nexflow.bus.errors import NotAllowed, RateLimited, Rejected
 from nexflow.bus.events import InboundEvent
 from nexflow.config.model import RateLimitConfig, SecurityConfig
 from nexflow.observability.metrics import Metrics
+from nexflow.scale.errors import ScaleUnavailable
+
+if TYPE_CHECKING:
+    from nexflow.scale.limits import RateLimiter
 
 log = structlog.get_logger("nexflow.identity")
 
@@ -271,20 +275,44 @@ class Identity:
 
 
 class RateLimit:
-    """A token bucket per user: ``burst`` messages at once, refilled at ``per_minute``."""
+    """A token bucket per user: ``burst`` messages at once, refilled at ``per_minute``.
 
-    def __init__(self, config: RateLimitConfig, max_users: int = 10_000) -> None:
+    With ``shared`` (replicas on Postgres: :mod:`nexflow.scale.wiring`) the buckets live
+    on Redis or Postgres, so a user gets the limit once across all replicas; when that
+    backend cannot be reached, this process's own buckets stand in (logged). Without it
+    the buckets are this process's, and taking a token costs no await.
+    """
+
+    def __init__(
+        self, config: RateLimitConfig, max_users: int = 10_000, shared: RateLimiter | None = None
+    ) -> None:
         self._rate = config.per_minute / 60.0
         self._burst = float(config.burst)
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._max_users = max_users
+        self._shared = shared
 
     async def __call__(
         self, handler: Handler, event: InboundEvent, ctx: PublishContext
     ) -> Accepted:
         if ctx.role != "owner":
-            self._take(event.user_id or event.sender_id, ctx.lang)
+            user = event.user_id or event.sender_id
+            if self._shared is None:
+                self._take(user, ctx.lang)
+            else:
+                await self._take_shared(user, ctx.lang)
         return await handler(event, ctx)
+
+    async def _take_shared(self, user: str, lang: str) -> None:
+        assert self._shared is not None
+        try:
+            wait = await self._shared.take(user)
+        except ScaleUnavailable as exc:  # its own message says which backend and why
+            log.warning("rate_limit_unshared", error=str(exc))
+            self._take(user, lang)
+            return
+        if wait > 0.0:
+            raise RateLimited(i18n.t(lang, "rate_limited", wait=f"{wait:.0f}"), wait)
 
     def _take(self, user: str, lang: str) -> None:
         now = time.monotonic()

@@ -27,6 +27,7 @@ from nexflow.bus.events import InboundEvent
 from nexflow.bus.middleware import Accepted, Middleware, PublishContext, build_chain
 from nexflow.config.model import BusConfig
 from nexflow.gateway.replicas import SessionLeases
+from nexflow.gateway.stop import RemoteStops
 from nexflow.gateway.turns import TurnRunner, TurnSummary
 from nexflow.observability.metrics import Metrics
 from nexflow.scale.errors import ScaleUnavailable
@@ -105,6 +106,7 @@ class Gateway:
         self._active: dict[str, int] = {}  # session -> its turn running here
         self._here: set[int] = set()  # inbox ids queued or running here
         self.runner = runner_factory(self)
+        self.remote_stops: RemoteStops | None = None  # set with replicas (the bus is theirs)
         self._bus: Bus[tuple[str, int]] = Bus(
             self._process,
             concurrency=bus_config.concurrency,
@@ -216,9 +218,23 @@ class Gateway:
             log.warning("lease_settle_failed", session_id=session_id, exc_info=True)
 
     def stop_turn(self, session_id: str) -> int | None:
-        """Stop the turn ``session_id`` runs now (the chat's Stop button); the inbox id
-        of the stopped turn, or None when none runs."""
+        """Stop the turn ``session_id`` runs now here; the inbox id of the stopped turn,
+        or None when none runs here."""
         return self.runner.stop(session_id)
+
+    async def stop_session(self, session_id: str, user_id: str) -> int | None:
+        """Stop the session's running turn (the chat's Stop button), here or, with
+        replicas, on the replica running it (which checks ``user_id`` owns the session);
+        the inbox id of the stopped turn, or None when none runs (or it was refused)."""
+        stopped = self.stop_turn(session_id)
+        if stopped is not None or self.remote_stops is None or self.running_here(session_id):
+            return stopped
+        if not await self.replicas.store.runnable_turns(session_id):
+            return None  # nothing to stop anywhere: do not wait for an answer
+        return await self.remote_stops.request(session_id, user_id)
+
+    def running_here(self, session_id: str) -> bool:
+        return session_id in self._active
 
     # -- publish ------------------------------------------------------------------
 

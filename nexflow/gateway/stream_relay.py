@@ -28,6 +28,8 @@ gateway. With storage on Postgres each gets a :class:`Relay` over the deployment
 - **Trust.** A message is only taken for the key whose channel it arrived on (its ``k``
   must be that key), so an owner's frames reach only that owner's sockets on the
   receiving replica too; the events hub validates each frame against its union.
+- **Stop.** :attr:`StreamRelays.stops` carries a Stop to the replica running the turn
+  (:class:`~nexflow.gateway.stop.RemoteStops`), on the same bus.
 - **Gaps** (:class:`~nexflow.scale.errors.MessagesLost`): logged; streams go on (the
   final reply is in storage); presence is asked for again.
 """
@@ -44,6 +46,7 @@ from typing import Any, Protocol
 import structlog
 
 from nexflow.bus.streams import StreamRelay
+from nexflow.gateway.stop import RemoteStops
 from nexflow.scale.bus import EventBus, LocalBus, bus_for
 from nexflow.scale.errors import MessagesLost, PayloadTooLarge, ScaleUnavailable
 
@@ -329,6 +332,7 @@ class StreamRelays:
     def __init__(self, bus: EventBus, relays: Iterable[Relay]) -> None:
         self.bus = bus
         self.relays = tuple(relays)
+        self.stops: RemoteStops | None = None  # Stop requests across replicas, on this bus
 
     async def start(self) -> None:
         try:
@@ -338,8 +342,12 @@ class StreamRelays:
             raise
         for relay in self.relays:
             await relay.start()
+        if self.stops is not None:
+            await self.stops.start()
 
     async def stop(self) -> None:
+        if self.stops is not None:
+            await self.stops.stop()
         for relay in self.relays:
             await relay.stop()
         await self.bus.close()

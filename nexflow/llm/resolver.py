@@ -28,6 +28,7 @@ from nexflow.llm.router import CircuitBreaker, FallbackClient, Link, OnFallback
 
 if TYPE_CHECKING:
     from nexflow.llm.local import LocalModels
+    from nexflow.scale.limits import Breaker
 
 log = structlog.get_logger("nexflow.llm")
 ClientKind = Literal["litellm", "openai", "ollama", "local"]
@@ -66,8 +67,9 @@ class ModelResolver:
     profile in ``llm.routes``; an unrouted kind uses the ``execute`` route, else the
     ``default`` profile (the ``NEXFLOW_LLM_*`` one), else the first. Every configured
     profile answers through a :class:`FallbackClient` (its ``llm.fallbacks`` chain and
-    the shared :class:`CircuitBreaker`). A route with ``llm.size_routes`` rules or in
-    ``llm.cache.routes`` answers through a :class:`RouteClient` on top (docs/llm.md).
+    the shared :class:`CircuitBreaker`, or ``breaker``: replicas pass one on Redis or
+    Postgres). A route with ``llm.size_routes`` rules or in ``llm.cache.routes`` answers
+    through a :class:`RouteClient` on top (docs/llm.md).
     """
 
     def __init__(
@@ -78,12 +80,16 @@ class ModelResolver:
         on_retry: OnRetry | None = None,
         on_fallback: OnFallback | None = None,
         probe_ttl_s: float = 30.0,
+        breaker: Breaker | None = None,
     ) -> None:
         self._config = config
         self._loader = loader
         self._on_retry = on_retry
         self._on_fallback = on_fallback
-        self.breaker = CircuitBreaker(config.breaker)
+        # replicas share one (nexflow.scale.wiring); one gateway keeps its own in memory
+        self.breaker: CircuitBreaker | Breaker = (
+            CircuitBreaker(config.breaker) if breaker is None else breaker
+        )
         self.cache = ResponseCache(config.cache)
         self._local: LocalModels | None = None  # made on the first "local/..." profile used
         self._routed: dict[str, LLMClient] = {}

@@ -7,6 +7,12 @@ profile whose breaker is open is skipped without a request; after ``cooldown_s``
 probe call goes through (half-open) and its outcome closes or re-opens the breaker.
 :class:`ProviderRejected` (bad key, bad request) is not a provider outage: it is raised
 at once and does not count against the breaker.
+
+The breaker is this process's :class:`CircuitBreaker` (one gateway: no await, no round
+trip) or a shared :class:`~nexflow.scale.limits.Breaker` (replicas on Postgres, built by
+:mod:`nexflow.scale.wiring`), so a profile one replica found dead is skipped by all. When
+the shared backend cannot be reached the call goes ahead (logged): a breaker only saves
+requests, it must not stop the ones that would work.
 """
 
 from __future__ import annotations
@@ -14,10 +20,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal
+
+import structlog
 
 from nexflow.config.model import BreakerConfig
 from nexflow.llm.client import DeltaSink, LLMClient, LLMRequest, LLMResponse
 from nexflow.llm.errors import LLMError, ProviderUnavailable
+from nexflow.scale.errors import ScaleUnavailable
+
+if TYPE_CHECKING:
+    from nexflow.scale.limits import Breaker
+
+log = structlog.get_logger("nexflow.llm")
 
 OnFallback = Callable[[str, str, ProviderUnavailable], None]
 """``on_fallback(failed_profile, next_profile, error)``: for logs."""
@@ -90,13 +105,14 @@ class FallbackClient:
     def __init__(
         self,
         chain: Sequence[Link],
-        breaker: CircuitBreaker,
+        breaker: CircuitBreaker | Breaker,
         on_fallback: OnFallback | None = None,
     ) -> None:
         if not chain:
             raise ValueError("a fallback chain needs at least one profile")
         self._chain = tuple(chain)
-        self._breaker = breaker
+        self._local = breaker if isinstance(breaker, CircuitBreaker) else None
+        self._shared = None if isinstance(breaker, CircuitBreaker) else breaker
         self._on_fallback = on_fallback
 
     @property
@@ -108,23 +124,23 @@ class FallbackClient:
         failed: ProviderUnavailable | None = None
         failed_profile = ""
         for index, link in enumerate(self._chain):
-            if not self._breaker.allow(link.profile):
+            if not await self._allow(link.profile):
                 continue
             if failed is not None and self._on_fallback is not None:
                 self._on_fallback(failed_profile, link.profile, failed)
             try:
                 response = await link.client.complete(request, on_delta)
             except ProviderUnavailable as exc:
-                self._breaker.failure(link.profile)
+                await self._record("failure", link.profile)
                 failed, failed_profile = exc, link.profile
                 continue
             except LLMError:
-                self._breaker.success(link.profile)  # it answered; it refused this request
+                await self._record("success", link.profile)  # it answered (a refusal)
                 raise
             except BaseException:  # cancelled mid-probe: let the next call probe instead
-                self._breaker.release(link.profile)
+                await self._record("release", link.profile)
                 raise
-            self._breaker.success(link.profile)
+            await self._record("success", link.profile)
             if index == 0:
                 return response
             return replace(response, fallback_from=primary.model)
@@ -136,3 +152,33 @@ class FallbackClient:
             "for a moment (circuit breaker open)",
             model=primary.model,
         )
+
+    async def _allow(self, profile: str) -> bool:
+        if self._local is not None:
+            return self._local.allow(profile)
+        assert self._shared is not None
+        try:
+            return await self._shared.allow(profile)
+        except ScaleUnavailable as exc:  # its own message says which backend and why
+            log.warning("breaker_unshared", profile=profile, error=str(exc))
+            return True
+
+    async def _record(self, outcome: Literal["success", "failure", "release"], key: str) -> None:
+        if self._local is not None:
+            if outcome == "success":
+                self._local.success(key)
+            elif outcome == "failure":
+                self._local.failure(key)
+            else:
+                self._local.release(key)
+            return
+        assert self._shared is not None
+        try:
+            if outcome == "success":
+                await self._shared.success(key)
+            elif outcome == "failure":
+                await self._shared.failure(key)
+            else:
+                await self._shared.release(key)
+        except ScaleUnavailable as exc:
+            log.warning("breaker_unshared", profile=key, outcome=outcome, error=str(exc))

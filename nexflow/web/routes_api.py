@@ -163,12 +163,12 @@ async def stop_session(session_id: str, request: Request) -> StopResult | JSONRe
     """Stop the session's running turn (the chat's Stop button): the turn is done with
     what it streamed so far, its tabs get ``{"type": "stopped"}``, it never runs again."""
     svc = services(request)
-    session = await svc.storage.get_session(session_id)
-    if session is None or session.user_id != await web_user(request):  # another's: unknown
+    session, user_id = await svc.storage.get_session(session_id), await web_user(request)
+    if session is None or session.user_id != user_id:  # another's: unknown
         return JSONResponse(
             error_body("unknown_session", f"There is no session {session_id!r}."), 404
         )
-    inbox_id = svc.gateway.stop_turn(session_id)
+    inbox_id = await svc.gateway.stop_session(session_id, user_id)  # here or on its replica
     return StopResult(stopped=inbox_id is not None, message_id=inbox_id)
 
 

@@ -220,7 +220,9 @@ class _ChatSocket:
             case ResumeFrame() if current is not None:
                 await self.follower.resume(current)
             case StopFrame():
-                stopped = self.svc.gateway.stop_turn(current) if current is not None else None
+                stopped = None
+                if current is not None:  # here or on the replica running it
+                    stopped = await self.svc.gateway.stop_session(current, await web_user(self.ws))
                 if stopped is None:  # nothing ran: only this tab needs to know
                     await self.ws.send_json(stopped_event(None))
             case MessageFrame():
