@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,14 +30,13 @@ from nexflow.bus.streams import StreamHub
 from nexflow.config import ConfigError, ConfigProblem
 from nexflow.config.model import NexflowConfig, PermissionsConfig
 from nexflow.flow_runtime import flow_services as _flows
-from nexflow.flow_runtime import orchestrator as _orchestrator
+from nexflow.flow_runtime import tool_base
 from nexflow.gateway.approvals import ApprovalService
 from nexflow.gateway.commands import CommandRouter
 from nexflow.gateway.commands_workspace import WorkspaceCommands
 from nexflow.gateway.connector import Connector, Drafting
 from nexflow.gateway.control import ControlCommands
 from nexflow.gateway.core import Gateway
-from nexflow.gateway.file_tools import SendFileTool
 from nexflow.gateway.flow_triggers import FlowTriggers
 from nexflow.gateway.flows import FlowService
 from nexflow.gateway.outbox import OutboxDispatcher
@@ -51,28 +50,25 @@ from nexflow.llm.budget import Budgets
 from nexflow.llm.gate import BudgetGate
 from nexflow.llm.litellm_client import LiteLLMLoader
 from nexflow.llm.resolver import ModelResolver
-from nexflow.mcp_client import McpServers, McpToolProvider
+from nexflow.mcp_client import McpServers
 from nexflow.memory import MemoryService, build_memory, memory_tools
 from nexflow.memory.page_tools import page_tools
 from nexflow.memory.paging import ContextPager
-from nexflow.memory.userfiles import UserFiles
 from nexflow.observability.logging import LogHub
 from nexflow.observability.metrics import Metrics
 from nexflow.panels.runtime import PanelService
-from nexflow.panels.runtime.chat import PanelChat, PanelListTool, PanelOpenTool
+from nexflow.panels.runtime.chat import PanelChat
 from nexflow.panels.runtime.feeds import HostFeed
 from nexflow.panels.runtime.mcp_endpoint import LazyMCPEndpoint
-from nexflow.panels.runtime.wiring import build_panels
 from nexflow.scale.wiring import SharedLimits, shared_limits
 from nexflow.skills.install import Installer
 from nexflow.skills.install.chat import ChatInstall
-from nexflow.skills.service import SkillsService, build_skills
+from nexflow.skills.service import SkillsService
 from nexflow.storage.engine import redact
 from nexflow.storage.open import storage_for
 from nexflow.storage.sql_storage import SQLStorage
 from nexflow.tasks import ReminderService, reminder_tools
 from nexflow.tools.base import ToolContext
-from nexflow.tools.builtin import GetTime
 from nexflow.tools.registry import ToolRegistry
 from nexflow.tools.toolset import Toolbox
 from nexflow.web.app import WebServices, create_app
@@ -275,14 +271,6 @@ async def _mcp_caller(permissions: PermissionsConfig, request: Any) -> ToolConte
     )
 
 
-def _toolbox(
-    config: NexflowConfig, tools: ToolRegistry, panels: PanelService
-) -> tuple[Toolbox, McpServers]:
-    """The built-ins, each caller's own panels and the MCP servers the caller may use."""
-    servers = McpServers(config.mcp, log_dir=config.home / "mcp")
-    return Toolbox(tools, [panels, McpToolProvider(servers)]), servers
-
-
 def _flow_triggers(
     config: NexflowConfig, flows: FlowService, budgets: Budgets
 ) -> FlowTriggers | None:
@@ -391,24 +379,9 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
     )
     budgets = Budgets(config.budgets, storage)
     gate = BudgetGate(models, budgets, config.llm)  # every model call goes through it
-    tools = ToolRegistry([GetTime(), SendFileTool(config.workspace_dir)])
-    skills = build_skills(config, storage, tools)
-    panels, panel_mcp = build_panels(config, storage)
-    toolbox, mcp_servers = _toolbox(config, tools, panels)
-    tools.add(PanelOpenTool(panels))
-    tools.add(PanelListTool(panels))
-    user_files = UserFiles(config.workspace_dir, config.memory.prompt_file_chars)
-
-    async def user_context(user_id: str, used: Collection[str]) -> str:
-        def hinted() -> set[str]:
-            return {s.name for s in skills.registry.list(available_only=True)} | set(used)
-
-        return await user_files.section(user_id, hinted)
-
-    # Chat turns use one; each flow agent node gets its own (its route, its allowlist).
-    make_orchestrator = functools.partial(
-        _orchestrator, config, metrics, skills.prompt_section, user_context
-    )
+    base = tool_base(config, storage, metrics)  # what nexflow worker builds too
+    tools, skills, panels, panel_mcp = base.tools, base.skills, base.panels, base.panel_mcp
+    toolbox, mcp_servers, make_orchestrator = base.toolbox, base.mcp_servers, base.make_orchestrator
     orchestrator, outbox = (
         make_orchestrator(gate, toolbox),
         OutboxDispatcher(storage, config.outbox, metrics),

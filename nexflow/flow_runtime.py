@@ -156,19 +156,25 @@ class FlowRuntime:
         await self.storage.close()
 
 
-def build_flow_runtime(config: NexflowConfig) -> FlowRuntime:
-    """The flow host and everything it calls, for ``nexflow worker``: the same tools and
-    rules as the gateway's flow steps (``nexflow.app.build_application``)."""
-    metrics = Metrics(CollectorRegistry())
-    storage = storage_for(config)
-    limits = shared_limits(config)
-    breaker = limits.breaker(config.llm.breaker) if limits else None
-    models = ModelResolver(config.llm, LiteLLMLoader(), breaker=breaker)
-    budgets = Budgets(config.budgets, storage)
-    gate = BudgetGate(models, budgets, config.llm)  # every model call goes through it
+@dataclass(frozen=True, slots=True)
+class ToolBase:
+    """What a gateway and a worker build alike: the built-in tools, skills, panels (with
+    their MCP endpoint), the toolbox over them and the MCP servers, and the factory of
+    turn orchestrators with the user's prompt files and skill hints."""
+
+    tools: ToolRegistry
+    skills: SkillsService
+    panels: PanelService
+    panel_mcp: Any
+    toolbox: Toolbox
+    mcp_servers: McpServers
+    make_orchestrator: OrchestratorFactory
+
+
+def tool_base(config: NexflowConfig, storage: SQLStorage, metrics: Metrics) -> ToolBase:
     tools = ToolRegistry([GetTime(), SendFileTool(config.workspace_dir)])
     skills = build_skills(config, storage, tools)
-    panels, _ = build_panels(config, storage)  # no MCP endpoint: it is served over HTTP
+    panels, panel_mcp = build_panels(config, storage)
     servers = McpServers(config.mcp, log_dir=config.home / "mcp")
     toolbox = Toolbox(tools, [panels, McpToolProvider(servers)])
     tools.add(PanelOpenTool(panels))
@@ -181,9 +187,24 @@ def build_flow_runtime(config: NexflowConfig) -> FlowRuntime:
 
         return await user_files.section(user_id, hinted)
 
-    make_orchestrator = functools.partial(
-        orchestrator, config, metrics, skills.prompt_section, user_context
-    )
+    # Chat turns use one; each flow agent node gets its own (its route, its allowlist).
+    make = functools.partial(orchestrator, config, metrics, skills.prompt_section, user_context)
+    return ToolBase(tools, skills, panels, panel_mcp, toolbox, servers, make)
+
+
+def build_flow_runtime(config: NexflowConfig) -> FlowRuntime:
+    """The flow host and everything it calls, for ``nexflow worker``: the same tools and
+    rules as the gateway's flow steps (``nexflow.app.build_application``)."""
+    metrics = Metrics(CollectorRegistry())
+    storage = storage_for(config)
+    limits = shared_limits(config)
+    breaker = limits.breaker(config.llm.breaker) if limits else None
+    models = ModelResolver(config.llm, LiteLLMLoader(), breaker=breaker)
+    budgets = Budgets(config.budgets, storage)
+    gate = BudgetGate(models, budgets, config.llm)  # every model call goes through it
+    base = tool_base(config, storage, metrics)  # its panel MCP endpoint is the gateways'
+    tools, skills, panels, toolbox = base.tools, base.skills, base.panels, base.toolbox
+    servers, make_orchestrator = base.mcp_servers, base.make_orchestrator
     # Never started here: posting queues on the shared outbox; the gateways deliver.
     outbox = OutboxDispatcher(storage, config.outbox, metrics)
     memory = build_memory(config)
