@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from nexflow.storage import codec
-from nexflow.storage.base import AuditRecord, MessageRecord, StorageError
-from nexflow.storage.dialect import begin
+from nexflow.storage.base import ApprovalRecord, AuditRecord, MessageRecord, StorageError
+from nexflow.storage.dialect import begin, for_update
 from nexflow.storage.engine import Conn, Cursor, Dialect, Engine, Row, SQLiteEngine
 
 
@@ -110,3 +110,24 @@ def returned_id(cur: Cursor) -> int | None:
     ``fetchall`` runs the statement to its end, so SQLite commits it at once."""
     rows = cur.fetchall()
     return int(rows[0]["id"]) if rows else None
+
+
+APPROVAL_FIELDS = (
+    "id", "inbox_id", "user_id", "channel", "chat_id", "session_id", "title", "detail",
+    "call_key", "status", "created_at", "expires_at", "decided_at",
+)  # fmt: skip
+APPROVAL_COLS = ", ".join(APPROVAL_FIELDS)
+
+
+def approval_row(row: Row) -> ApprovalRecord:
+    return ApprovalRecord(**{k: row[k] for k in APPROVAL_FIELDS})
+
+
+def locked_approval(c: Conn, approval_id: str) -> ApprovalRecord | None:
+    """The approval, row-locked on Postgres for the rest of the transaction: of two
+    answers at once, the second sees the first."""
+    row = c.execute(
+        f"SELECT {APPROVAL_COLS} FROM approvals WHERE id=?{for_update(c.dialect)}",
+        (approval_id,),
+    ).fetchone()
+    return approval_row(row) if row is not None else None

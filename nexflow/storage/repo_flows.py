@@ -16,23 +16,21 @@ from typing import Any, Protocol
 
 from nexflow.bus.events import Outbound
 from nexflow.storage.base import ApprovalAnswer, ApprovalRecord, AuditRecord
-from nexflow.storage.connection import SQLConnection, _insert_audit, _tx
-from nexflow.storage.dialect import for_update, key_lock
-from nexflow.storage.engine import Conn, Row
+from nexflow.storage.connection import (
+    APPROVAL_COLS,
+    SQLConnection,
+    _insert_audit,
+    _tx,
+    approval_row,
+    locked_approval,
+)
+from nexflow.storage.dialect import key_lock
+from nexflow.storage.engine import Conn
 from nexflow.storage.repo_queue import insert_outbox
 
-_COLS = (
-    "id, inbox_id, user_id, channel, chat_id, session_id, title, detail, call_key, status, "
-    "created_at, expires_at, decided_at"
-)
-_NAMES = tuple(n.strip() for n in _COLS.split(","))
 FLOW_KEY_PREFIX = "flow:"
 # Postgres advisory lock namespace: a flow approval's call key.
 _ASK_LOCK = 7_331_004
-
-
-def _approval(row: Row) -> ApprovalRecord:
-    return ApprovalRecord(**{name: row[name] for name in _NAMES})
 
 
 def _lock(c: Conn, namespace: int, key: str) -> None:
@@ -118,7 +116,7 @@ class FlowRepo(SQLConnection):
                 if seen:
                     return False
                 c.execute(
-                    f"INSERT INTO approvals ({_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO approvals ({APPROVAL_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         approval.id, None, approval.user_id, approval.channel,
                         approval.chat_id, approval.session_id, approval.title,
@@ -142,13 +140,9 @@ class FlowRepo(SQLConnection):
         def q(c: Conn) -> tuple[ApprovalAnswer, ApprovalRecord | None]:
             now = time.time()
             with _tx(c):
-                row = c.execute(
-                    f"SELECT {_COLS} FROM approvals WHERE id=?{for_update(c.dialect)}",
-                    (approval_id,),
-                ).fetchone()
-                if row is None:
+                a = locked_approval(c, approval_id)
+                if a is None:
                     return "unknown", None
-                a = _approval(row)
                 if a.user_id != user_id:
                     return "not_yours", None
                 if a.status != "pending" or a.expires_at <= now:
@@ -181,11 +175,11 @@ class FlowRepo(SQLConnection):
 
         def q(c: Conn) -> list[ApprovalRecord]:
             rows = c.execute(
-                f"SELECT {_COLS} FROM approvals WHERE inbox_id IS NULL AND call_key LIKE ? "
+                f"SELECT {APPROVAL_COLS} FROM approvals WHERE inbox_id IS NULL AND call_key LIKE ? "
                 "AND status IN ('approved','declined') AND expires_at > ? ORDER BY decided_at",
                 (f"{FLOW_KEY_PREFIX}%", time.time()),
             ).fetchall()
-            return [_approval(row) for row in rows]
+            return [approval_row(row) for row in rows]
 
         return await self._run(q)
 

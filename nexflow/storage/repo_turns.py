@@ -33,23 +33,23 @@ from nexflow.storage.base import (
     StorageError,
     TurnStart,
 )
-from nexflow.storage.connection import SQLConnection, _insert_audit, _tx, select_history
+from nexflow.storage.connection import (
+    APPROVAL_COLS,
+    APPROVAL_FIELDS,
+    SQLConnection,
+    _insert_audit,
+    _tx,
+    approval_row,
+    locked_approval,
+    select_history,
+)
 from nexflow.storage.dialect import for_update, json_text, skip_locked
 from nexflow.storage.engine import Conn, Row
 from nexflow.storage.repo_leases import Fence, check_fence
 from nexflow.storage.repo_queue import fetch_inbox, insert_outbox
 
-_APPROVAL_FIELDS = (
-    "id", "inbox_id", "user_id", "channel", "chat_id", "session_id", "title", "detail",
-    "call_key", "status", "created_at", "expires_at", "decided_at",
-)  # fmt: skip
-_APPROVAL_COLS = ", ".join(_APPROVAL_FIELDS)
 _SESSION_FIELDS = ("id", "user_id", "channel", "chat_id", "title", "created_at", "updated_at")
 _SESSION_COLS = ", ".join(_SESSION_FIELDS)
-
-
-def _approval(row: Row) -> ApprovalRecord:
-    return ApprovalRecord(**{k: row[k] for k in _APPROVAL_FIELDS})
 
 
 def session_row(row: Row) -> SessionRecord:
@@ -147,7 +147,7 @@ class TurnRepo(SQLConnection):
                     (inbox_id,),
                 )
                 c.execute(
-                    f"INSERT INTO approvals ({_APPROVAL_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO approvals ({APPROVAL_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         approval.id, inbox_id, approval.user_id, approval.channel,
                         approval.chat_id, approval.session_id, approval.title, approval.detail,
@@ -238,14 +238,9 @@ class TurnRepo(SQLConnection):
         def q(c: Conn) -> tuple[ApprovalAnswer, ApprovalRecord | None]:
             now = time.time()
             with _tx(c):
-                # Locked on Postgres: of two answers at once, the second sees the first.
-                row = c.execute(
-                    f"SELECT {_APPROVAL_COLS} FROM approvals WHERE id=?{for_update(c.dialect)}",
-                    (approval_id,),
-                ).fetchone()
-                if row is None:
+                a = locked_approval(c, approval_id)
+                if a is None:
                     return "unknown", None
-                a = _approval(row)
                 if a.user_id != user_id:
                     return "not_yours", None
                 if channel is not None and (
@@ -280,7 +275,7 @@ class TurnRepo(SQLConnection):
 
         def q(c: Conn) -> None:
             c.execute(
-                f"INSERT INTO approvals ({_APPROVAL_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO approvals ({APPROVAL_COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     approval.id, None, approval.user_id, approval.channel, approval.chat_id,
                     approval.session_id, approval.title, approval.detail, approval.call_key,
@@ -310,20 +305,20 @@ class TurnRepo(SQLConnection):
         def q(c: Conn) -> list[ApprovalRecord]:
             where, args = ("AND user_id=?", (user_id,)) if user_id is not None else ("", ())
             rows = c.execute(
-                f"SELECT {_APPROVAL_COLS} FROM approvals WHERE status=? AND expires_at>? "
+                f"SELECT {APPROVAL_COLS} FROM approvals WHERE status=? AND expires_at>? "
                 f"{where} ORDER BY created_at",
                 (status, time.time(), *args),
             ).fetchall()
-            return [_approval(r) for r in rows]
+            return [approval_row(r) for r in rows]
 
         return await self._run(q)
 
     async def get_approval(self, approval_id: str) -> ApprovalRecord | None:
         def q(c: Conn) -> ApprovalRecord | None:
             row = c.execute(
-                f"SELECT {_APPROVAL_COLS} FROM approvals WHERE id=?", (approval_id,)
+                f"SELECT {APPROVAL_COLS} FROM approvals WHERE id=?", (approval_id,)
             ).fetchone()
-            return _approval(row) if row else None
+            return approval_row(row) if row else None
 
         return await self._run(q)
 
@@ -350,7 +345,7 @@ class TurnRepo(SQLConnection):
                     (now, now),
                 )
                 rows = c.execute(
-                    f"SELECT {', '.join('a.' + k for k in _APPROVAL_FIELDS)}, "
+                    f"SELECT {', '.join('a.' + k for k in APPROVAL_FIELDS)}, "
                     "t.state FROM approvals a JOIN inbox i ON i.id=a.inbox_id "
                     "JOIN turns t ON t.inbox_id=a.inbox_id "
                     "WHERE a.status='expired' AND i.status='awaiting'"
@@ -358,7 +353,7 @@ class TurnRepo(SQLConnection):
                 for row in rows:
                     item = fetch_inbox(c, int(row["inbox_id"]))
                     if item is not None:
-                        out.append((_approval(row), item, str(row["state"])))
+                        out.append((approval_row(row), item, str(row["state"])))
             return out
 
         return await self._run(q)
