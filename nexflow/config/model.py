@@ -206,7 +206,8 @@ class StorageConfig(_Section):
 
 class RedisConfig(_Section):
     """An optional Redis for what is ephemeral and shared between replicas (rate limits,
-    circuit breakers, the response cache, pub/sub). Null: none is used."""
+    circuit breakers, the event bus). Null: Postgres carries them (one gateway on SQLite:
+    they stay in process)."""
 
     url: str | None = None  # redis://[:password@]host:6379/0, rediss:// (TLS), unix://
 

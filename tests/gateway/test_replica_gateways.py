@@ -24,7 +24,8 @@ async def test_a_session_busy_on_one_replica_takes_the_other_replicas_message(
         assert a.app.gateway.replicas.shared and b.app.gateway.replicas.shared
         assert a.app.gateway.replicas.owner != b.app.gateway.replicas.owner
         session = (await b.chat("hello"))["session"]
-        b.llm.latency_s = 0.8  # b's next turn is slow: the session is b's meanwhile
+        # b's next turn is slow: the session is b's meanwhile (wide enough for a loaded CI)
+        b.llm.latency_s = 2.5
         slow = asyncio.create_task(b.chat("first", session))
         for _ in range(100):
             if b.app.gateway.replicas.holding() == [session]:
