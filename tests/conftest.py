@@ -12,6 +12,7 @@ from nexflow.storage.engine import Engine, PostgresEngine
 from nexflow.testing.fake_llm import FakeLLMServer
 from nexflow.testing.harness import GatewayHarness
 from nexflow.testing.postgres import Postgres, fresh_schema, start_postgres
+from nexflow.testing.redis import RedisServer, start_redis
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,6 +45,21 @@ def pg_server() -> Iterator[Postgres]:
 def pg_url(pg_server: Postgres) -> str:
     """A URL to an empty schema of its own on the test run's Postgres server."""
     return fresh_schema(pg_server.url)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One throwaway redis-server for the whole run (started on first use)."""
+    server = start_redis()
+    if server is None:
+        pytest.fail("redis-server is missing: make test installs it (redis-server)")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: RedisServer) -> str:
+    return redis_server.url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -33,7 +33,7 @@ from typing import Protocol
 import structlog
 
 from nexflow.bus.events import ConfirmationOut
-from nexflow.storage.base import ApprovalAnswer, ApprovalRecord, AuditRecord, Storage
+from nexflow.storage.base import ApprovalAnswer, ApprovalRecord, Audit, AuditRecord, Turns
 from nexflow.storage.repo_flows import FlowStorage, flow_call_key, parse_flow_key
 
 log = structlog.get_logger("nexflow.approvals")
@@ -43,8 +43,9 @@ Resume = Callable[[str, int], None]  # (session id, inbox id): back onto the ses
 FlowAnswer = Callable[[str, str, bool, str], Awaitable[bool]]
 
 
-class ApprovalStorage(Storage, FlowStorage, Protocol):
-    """The repository plus flow approvals (``nexflow.storage.repo_flows``)."""
+class ApprovalStorage(Turns, Audit, FlowStorage, Protocol):
+    """Turn and flow approvals (``nexflow.storage.repo_turns``, ``repo_flows``) and the
+    audit log."""
 
 
 class ApprovalService:

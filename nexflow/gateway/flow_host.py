@@ -55,7 +55,7 @@ from nexflow.flows.model import FLOW_NAME, ApprovalNode, Flow
 from nexflow.gateway.agent_turn import AgentTurn, Allowlisted, Routed, invocation
 from nexflow.gateway.approvals import ApprovalService
 from nexflow.orchestrator.agent import ModelSource, Orchestrator
-from nexflow.storage.base import AuditRecord, SessionRecord
+from nexflow.storage.base import Audit, AuditRecord, SessionRecord
 from nexflow.storage.repo_agents import AgentInvocation
 from nexflow.storage.repo_flows import FlowStorage
 from nexflow.tools.base import (
@@ -81,8 +81,7 @@ class OrchestratorFactory(Protocol):
     ) -> Orchestrator: ...
 
 
-class HostStorage(FlowStorage, Protocol):
-    async def audit(self, records: Sequence[AuditRecord]) -> None: ...
+class HostStorage(FlowStorage, Audit, Protocol):
     async def save_agent_invocation(self, record: AgentInvocation) -> None: ...
 
 

@@ -9,15 +9,10 @@ people redeliver an old event by hand), and twice the hook's timestamp window.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+
+from nexflow.storage.base import Hooks
 
 WEEK_S = 7 * 86_400.0
-
-
-class RemembersDeliveries(Protocol):
-    async def remember_delivery(
-        self, hook: str, delivery: str, now: float, keep_s: float
-    ) -> bool: ...
 
 
 def keep_seconds(window_s: float) -> float:
@@ -25,7 +20,7 @@ def keep_seconds(window_s: float) -> float:
 
 
 async def first_time(
-    store: RemembersDeliveries, hook: str, keys: Sequence[str], *, now: float, window_s: float
+    store: Hooks, hook: str, keys: Sequence[str], *, now: float, window_s: float
 ) -> bool:
     """Remember every key of a delivery; True when none of them was seen before. All keys
     are recorded even after a hit, so each later replay matches on any of them."""

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -56,7 +56,7 @@ from nexflow.memory.transcript import (
     render,
 )
 from nexflow.observability.metrics import Metrics
-from nexflow.storage.base import MessageRecord, SessionRecord, Storage
+from nexflow.storage.base import Audit, MessageRecord, SessionRecord, Sessions
 from nexflow.trust import untrusted_sources
 
 log = structlog.get_logger("nexflow.memory.paging")
@@ -82,10 +82,14 @@ class PagedHistory:
     restored: tuple[int, ...] = ()
 
 
+class PagerStorage(Sessions, Audit, Protocol):
+    """What the pager reads (a session's messages) and its summariser writes (audit)."""
+
+
 class ContextPager:
     def __init__(
         self,
-        storage: Storage,
+        storage: PagerStorage,
         memory: MemoryService,
         models: ModelSource,
         config: MemoryConfig,

@@ -22,7 +22,7 @@ from nexflow.llm.client import LLMClient, LLMRequest
 from nexflow.llm.errors import BudgetExhausted, LLMError
 from nexflow.memory.transcript import MAX_SUMMARY_CHARS, clip_text
 from nexflow.observability.metrics import Metrics
-from nexflow.storage.base import AuditRecord, SessionRecord, Storage
+from nexflow.storage.base import Audit, AuditRecord, SessionRecord
 
 log = structlog.get_logger("nexflow.memory.paging")
 
@@ -80,7 +80,7 @@ def parse_digest(text: str) -> Digest | None:
 class Summarizer:
     def __init__(
         self,
-        storage: Storage,
+        storage: Audit,
         models: ModelGate,
         metrics: Metrics | None = None,
     ) -> None:

@@ -1,4 +1,53 @@
-"""The repository interface and the records it speaks."""
+"""The repository interfaces and the records they speak.
+
+One :class:`~typing.Protocol` per aggregate, each implemented by one repository module
+(SQLite and Postgres alike, the same queries), and :class:`Storage`, their composition,
+which is what the gateway is built on. A consumer asks for the narrowest one it needs:
+
+============== ======================================================== =====================
+protocol       what                                                     repository
+============== ======================================================== =====================
+Identities     users, identities, languages, pairing, link codes        ``repo_identity``
+Sessions       sessions and their message history                       ``repo_sessions``
+Queue          inbox (accepted events) and outbox (replies to deliver)  ``repo_queue``
+Turns          runs, parked turns, approvals, dead letters              ``repo_turns``
+Audit          the audit log                                            ``repo_audit``
+Tasks          background task records                                  ``repo_audit``
+Stats          statistics over audit, messages, usage and queues        ``repo_stats``
+Dashboard      queue counts, use per day, the users overview            ``repo_dashboard``
+Hooks          webhook deliveries already seen (replay protection)      ``repo_hooks``
+============== ======================================================== =====================
+
+Outside :class:`Storage`, the same :class:`~nexflow.storage.sql_storage.SQLStorage` is
+also: ``FlowStorage`` (``repo_flows``: flow tool results and approvals), the outbox
+claims and parking (``repo_queue``, :mod:`nexflow.storage.parking`), LLM usage and
+reservations (``repo_usage``, asked for as ``nexflow.llm.budget.UsageStore``), agent
+invocations (``repo_agents``, ``nexflow.gateway.agents.InvocationStorage``) and session
+leases (``repo_leases``, ``nexflow.gateway.replicas.ReplicaStore``). Three aggregates
+live in their own packages: panels (``nexflow.panels.runtime.store.PanelStore``) and
+workspace patches (``nexflow.workspace.store.PatchStore``) are stores over this same
+connection, given it by their wiring; the memory index (:mod:`nexflow.memory`) has its own
+database (``memory.db`` on SQLite, the ``memory_`` tables and a connection of its own on
+Postgres), since it can be dropped and rebuilt from the Markdown files.
+
+**One transaction per turn.** The aggregates are separate interfaces, not separate
+databases: every repository is a mixin over the one connection (:mod:`.connection`),
+and a transition that touches several aggregates is one function on that connection
+inside one ``BEGIN … COMMIT``. A turn is a short series of such transitions, and never
+holds a transaction open while the model or a tool runs:
+
+1. :meth:`Turns.begin_turn`: claim the inbox row (``SKIP LOCKED`` on Postgres), count the
+   attempt, read the session, its history, the checkpoint and the user's answers.
+2. The model and the tools run with no transaction open. The turn's messages and audit
+   records (its model and tool calls) are collected in memory; only the budget's usage
+   records, and what a tool keeps in a store of its own, are written meanwhile.
+3. Exactly one of :meth:`Queue.complete` (the turn's messages, its audit records, the
+   reply and any files in the outbox, the inbox row ``done``, the checkpoint deleted and
+   its answers used), :meth:`Turns.park_turn` (checkpoint, approval, the question in the
+   outbox, audit), :meth:`Turns.fail_turn` or :meth:`Turns.bury_turn` commits the result,
+   all of it or none (on Postgres after checking the session lease's fence in the same
+   transaction). A crash before that commit leaves the turn ``running``; it runs again.
+"""
 
 from __future__ import annotations
 
@@ -195,15 +244,14 @@ class TaskRecord:
     updated_at: float
 
 
-class Storage(Protocol):
-    """Everything the gateway persists. All methods are safe to await from the event loop."""
+class Identities(Protocol):
+    """Users and their identities on each channel, pairing of unknown senders and linking
+    one user across channels (``repo_identity``)."""
 
-    async def open(self) -> None: ...
-    async def close(self) -> None: ...
-    async def ping(self) -> bool: ...
+    async def find_user(self, channel: str, external_id: str) -> tuple[str, str] | None:
+        """``(user id, role)`` of ``channel:external_id``; None if unknown."""
+        ...
 
-    # identities
-    async def find_user(self, channel: str, external_id: str) -> tuple[str, str] | None: ...
     async def create_user(self, name: str, role: str, channel: str, external_id: str) -> str:
         """The user of ``channel:external_id``, created if new. An ``owner`` identity joins
         the existing owner user: the owner is one person on every channel."""
@@ -212,7 +260,6 @@ class Storage(Protocol):
     async def user_lang(self, user_id: str) -> str | None: ...
     async def set_user_lang(self, user_id: str, lang: str) -> None: ...
 
-    # pairing (unknown senders) and linking (one user across channels)
     async def pairing_request(
         self, channel: str, sender_id: str, chat_id: str, name: str, lang: str | None, ttl_s: float
     ) -> tuple[PairingRequest, bool]:
@@ -233,11 +280,21 @@ class Storage(Protocol):
         """Attach ``channel:external_id`` to the code's user; audited. None if no live code."""
         ...
 
-    # sessions and history
+
+class Sessions(Protocol):
+    """Sessions and their message history (``repo_sessions``). Messages are written by
+    the transition that ends a turn (:meth:`Queue.complete`), not here."""
+
     async def ensure_session(
         self, session_id: str | None, user_id: str, channel: str, chat_id: str
-    ) -> SessionRecord: ...
-    async def chat_session(self, user_id: str, channel: str, chat_id: str) -> SessionRecord: ...
+    ) -> SessionRecord:
+        """The session ``session_id`` (a new id if None), created if new."""
+        ...
+
+    async def chat_session(self, user_id: str, channel: str, chat_id: str) -> SessionRecord:
+        """The chat's newest session of the user, created if there is none."""
+        ...
+
     async def get_session(self, session_id: str) -> SessionRecord | None: ...
     async def list_sessions(self, user_id: str | None, limit: int) -> list[SessionRecord]: ...
     async def session_summaries(
@@ -247,15 +304,24 @@ class Storage(Protocol):
         messages contain it (case-insensitive)."""
         ...
 
-    async def history(self, session_id: str, limit: int) -> list[MessageRecord]: ...
+    async def history(self, session_id: str, limit: int) -> list[MessageRecord]:
+        """The session's last ``limit`` messages, oldest first."""
+        ...
+
     async def session_messages(
         self, session_id: str, after_id: int, until_id: int | None, limit: int
     ) -> list[MessageRecord]:
         """The session's messages with ``after_id < id <= until_id``, oldest first."""
         ...
 
-    # inbox → outbox, the exactly-once path
-    async def accept(self, event: InboundEvent) -> tuple[int, bool]: ...
+
+class Queue(Protocol):
+    """Inbox → outbox, the exactly-once path (``repo_queue``)."""
+
+    async def accept(self, event: InboundEvent) -> tuple[int, bool]:
+        """The event's inbox id, and True if it was accepted before (same dedup key)."""
+        ...
+
     async def pending_inbox(self) -> list[InboxItem]: ...
     async def get_inbox(self, inbox_id: int) -> InboxItem | None: ...
     async def complete(
@@ -283,7 +349,12 @@ class Storage(Protocol):
     async def mark_retry(self, outbox_id: int, error: str, next_attempt_at: float) -> None: ...
     async def mark_failed(self, outbox_id: int, error: str) -> None: ...
 
-    # durable turns (repo_turns): runs, parking, approvals, dead letters
+
+class Turns(Protocol):
+    """Durable turns (``repo_turns``): runs counted, parked turns, approvals, dead letters.
+    The implementation's transitions also take a session lease's fence (keyword
+    ``fence``; ``nexflow.gateway.turns.TurnStorage`` asks for it)."""
+
     async def begin_turn(
         self, inbox_id: int, history_limit: int, max_attempts: int
     ) -> TurnStart | None: ...
@@ -320,9 +391,21 @@ class Storage(Protocol):
     async def dead_letters(self, user_id: str | None, limit: int) -> list[DeadLetter]: ...
     async def retry_dead(self, inbox_id: int) -> InboxItem | None: ...
 
-    # audit and tasks
+
+class Audit(Protocol):
+    """The audit log (``repo_audit``). A turn's own records are written with its result
+    (:meth:`Queue.complete`, :meth:`Turns.park_turn`, :meth:`Turns.bury_turn`); this is
+    for everything else."""
+
     async def audit(self, records: Sequence[AuditRecord]) -> None: ...
-    async def audit_tail(self, limit: int, kind: str | None = None) -> list[dict[str, Any]]: ...
+    async def audit_tail(self, limit: int, kind: str | None = None) -> list[dict[str, Any]]:
+        """The newest ``limit`` records (of ``kind``), newest first."""
+        ...
+
+
+class Tasks(Protocol):
+    """Background task records (``repo_audit``)."""
+
     async def create_task(self, kind: str, payload: dict[str, Any]) -> TaskRecord: ...
     async def get_task(self, task_id: str) -> TaskRecord | None: ...
     async def update_task(
@@ -334,7 +417,10 @@ class Storage(Protocol):
         result: dict[str, Any] | None = None,
     ) -> None: ...
 
-    # statistics (repo_stats; user_id None: everyone)
+
+class Stats(Protocol):
+    """Statistics (``repo_stats``); ``user_id`` None: everyone."""
+
     async def tool_usage(self, user_id: str | None, since: float = 0.0) -> list[ToolUsage]: ...
     async def invocations(
         self, user_id: str | None, since: float, name: str | None = None
@@ -342,12 +428,27 @@ class Storage(Protocol):
     async def activity(self, user_id: str | None, since: float, first_day: str) -> Activity: ...
     async def backlog(self, user_id: str | None, now: float) -> Backlog: ...
 
-    # dashboard (repo_dashboard; user_id None: everyone)
+
+class Dashboard(Protocol):
+    """The dashboard's queries (``repo_dashboard``); ``user_id`` None: everyone."""
+
     async def queue_counts(self, user_id: str | None) -> QueueCounts: ...
     async def usage_per_day(self, user_id: str | None, first_day: str) -> list[DayUsage]: ...
     async def users_overview(self, first_day: str) -> list[UserRow]: ...
 
-    # webhooks
+
+class Hooks(Protocol):
+    """Webhook deliveries already seen (``repo_hooks``; :mod:`nexflow.hooks.replay`)."""
+
     async def remember_delivery(self, hook: str, delivery: str, now: float, keep_s: float) -> bool:
         """Record a webhook delivery; True if new (entries older than ``keep_s`` are dropped)."""
         ...
+
+
+class Storage(Identities, Sessions, Queue, Turns, Audit, Tasks, Stats, Dashboard, Hooks, Protocol):
+    """Everything the gateway persists: every aggregate, on one connection. All methods
+    are safe to await from the event loop."""
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def ping(self) -> bool: ...

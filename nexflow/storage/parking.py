@@ -9,8 +9,9 @@ own session only, never other chats or channels.
 The session timeline (``GET /api/v1/sessions/{id}``) reads the messages with the turn
 they belong to, the outbox rows of the session and the turns not answered yet.
 
-These protocols extend :class:`~nexflow.storage.base.Storage`; the implementation (on
-SQLite and Postgres alike) is :class:`~nexflow.storage.repo_queue.QueueRepo`.
+These protocols extend the :class:`~nexflow.storage.base.Queue` aggregate; the
+implementation (on SQLite and Postgres alike) is
+:class:`~nexflow.storage.repo_queue.QueueRepo`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from nexflow.bus.events import Outbound
-from nexflow.storage.base import Storage
+from nexflow.storage.base import Audit, Queue
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,5 +95,6 @@ class TimelineStore(Protocol):
         ...
 
 
-class ParkingStorage(Storage, OutboxParking, Protocol):
-    """The storage the outbox dispatcher needs: the repository plus parking."""
+class ParkingStorage(Queue, Audit, OutboxParking, Protocol):
+    """The storage the outbox dispatcher needs: the queue, parking, and the audit log
+    (a delivery given up is audited)."""

@@ -1,4 +1,5 @@
-"""Users' languages, pairing requests and link codes (mixed into ``SQLStorage``).
+"""Users and their identities, languages, pairing requests and link codes (mixed into
+``SQLStorage``).
 
 Codes are 6 characters from an alphabet without look-alikes (no 0/O, 1/I/L), compared
 case-insensitively. A sender has at most one live pairing request per channel; a user at
@@ -46,6 +47,58 @@ def _pairing(row: Row) -> PairingRequest:
 
 
 class IdentityRepo(SQLConnection):
+    """Identity operations of :class:`~nexflow.storage.sql_storage.SQLStorage`
+    (the :class:`~nexflow.storage.base.Identities` aggregate)."""
+
+    async def find_user(self, channel: str, external_id: str) -> tuple[str, str] | None:
+        def q(c: Conn) -> tuple[str, str] | None:
+            row = c.execute(
+                "SELECT u.id, u.role FROM identities i JOIN users u ON u.id = i.user_id "
+                "WHERE i.channel=? AND i.external_id=?",
+                (channel, external_id),
+            ).fetchone()
+            return (str(row["id"]), str(row["role"])) if row else None
+
+        return await self._run(q)
+
+    async def create_user(self, name: str, role: str, channel: str, external_id: str) -> str:
+        def q(c: Conn) -> str:
+            now = time.time()
+            with _tx(c):
+                # Postgres: one sender created once, and one owner, by concurrent replicas.
+                lock_key(
+                    c, IDENTITY_LOCK, "owner" if role == "owner" else f"{channel}:{external_id}"
+                )
+                row = c.execute(
+                    "SELECT user_id FROM identities WHERE channel=? AND external_id=?",
+                    (channel, external_id),
+                ).fetchone()
+                if row:
+                    return str(row["user_id"])
+                # The owner is one person on every channel (security.owner, the gateway
+                # token): a new owner identity joins the existing owner user.
+                owner = (
+                    c.execute(
+                        "SELECT id FROM users WHERE role='owner' ORDER BY created_at LIMIT 1"
+                    ).fetchone()
+                    if role == "owner"
+                    else None
+                )
+                user_id = str(owner["id"]) if owner else uuid.uuid4().hex
+                if owner is None:
+                    c.execute(
+                        "INSERT INTO users (id, name, role, created_at) VALUES (?,?,?,?)",
+                        (user_id, name, role, now),
+                    )
+                c.execute(
+                    "INSERT INTO identities (channel, external_id, user_id, created_at) "
+                    "VALUES (?,?,?,?)",
+                    (channel, external_id, user_id, now),
+                )
+                return user_id
+
+        return await self._run(q)
+
     async def user_lang(self, user_id: str) -> str | None:
         def q(c: Conn) -> str | None:
             row = c.execute("SELECT lang FROM users WHERE id=?", (user_id,)).fetchone()

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from nexflow.storage.base import Dashboard, Stats
 from nexflow.web.app import WebServices, error_body
 from nexflow.web.identity import caller_of, web_user
 from nexflow.web.models_common import INVALID_REQUEST, error
@@ -99,9 +100,17 @@ class UserList(BaseModel):
     users: list[UserOut]
 
 
+class DashboardStore(Dashboard, Stats, Protocol):
+    """The dashboard's queries, and the backlog (dead letters, pending approvals)."""
+
+
 def _svc(request: Request) -> WebServices:
     svc: WebServices = request.app.state.services
     return svc
+
+
+def _store(request: Request) -> DashboardStore:
+    return _svc(request).storage
 
 
 def _refused(request: Request, all: bool) -> JSONResponse | None:
@@ -121,8 +130,9 @@ async def queues(request: Request, all: bool = False) -> QueueSummary | JSONResp
         return refused
     svc = _svc(request)
     user_id = None if all else await web_user(request)
-    counts = await svc.storage.queue_counts(user_id)
-    backlog = await svc.storage.backlog(user_id, time.time())
+    store = _store(request)
+    counts = await store.queue_counts(user_id)
+    backlog = await store.backlog(user_id, time.time())
     return QueueSummary(
         scope="all" if all else "mine",
         inbox=counts.inbox,
@@ -142,9 +152,8 @@ async def usage(
     """Model calls, tokens and cost per UTC day and per model."""
     if (refused := _refused(request, all)) is not None:
         return refused
-    svc = _svc(request)
     first = _first_day(days)
-    rows = await svc.storage.usage_per_day(None if all else await web_user(request), first)
+    rows = await _store(request).usage_per_day(None if all else await web_user(request), first)
     return UsageByDay(
         scope="all" if all else "mine",
         days=days,
@@ -171,7 +180,7 @@ async def users(request: Request) -> UserList | JSONResponse:
     svc = _svc(request)
     daily, monthly = svc.budgets.limits() if svc.budgets is not None else (None, None)
     out = []
-    for u in await svc.storage.users_overview(_first_day(USAGE_DAYS)):
+    for u in await _store(request).users_overview(_first_day(USAGE_DAYS)):
         today, month = await svc.budgets.user_tokens(u.id) if svc.budgets else (0, 0)
         out.append(
             UserOut(

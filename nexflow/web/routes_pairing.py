@@ -7,7 +7,7 @@ chat; ``…/deny`` drops the request. Both are audited (``kind = 'pairing'``).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -15,13 +15,18 @@ from pydantic import TypeAdapter
 
 from nexflow import i18n
 from nexflow.bus.events import TextOut
-from nexflow.storage.base import PairingRequest, Storage
+from nexflow.storage.base import Identities, PairingRequest, Queue
 from nexflow.web.app import WebServices, error_body
 from nexflow.web.models_common import INVALID_REQUEST, error
 from nexflow.web.models_ops import PairingApproved, PairingDecision, PairingDenied, PairingOut
 
 router = APIRouter()
 _DECISION: TypeAdapter[PairingApproved | PairingDenied] = TypeAdapter(PairingDecision)
+
+
+class PairingStore(Identities, Queue, Protocol):
+    """What a decision needs: the request and the user (identities), and the outbox for
+    the notice (the gateway's storage; ``nexflow pair`` opens its own)."""
 
 
 def _svc(request: Request) -> WebServices:
@@ -43,7 +48,7 @@ def pairing_json(item: PairingRequest) -> dict[str, Any]:
 
 
 async def decide(
-    storage: Storage, channel: str, code: str, decision: Literal["approve", "deny"]
+    storage: PairingStore, channel: str, code: str, decision: Literal["approve", "deny"]
 ) -> dict[str, Any] | None:
     """Approve or deny; on approval the sender is told (queued in the outbox)."""
     if decision == "deny":

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from nexflow.storage.base import Stats
 from nexflow.storage.stats import Activity, Invocations, ModelUsage, ToolUsage
 from nexflow.web.app import WebServices, error_body
 from nexflow.web.identity import caller_of, web_user
@@ -118,6 +119,11 @@ class FlowStats(BaseModel):
     note: str | None = None
 
 
+def _stats(request: Request) -> Stats:
+    svc: WebServices = request.app.state.services
+    return svc.storage
+
+
 def _refused(request: Request, all: bool) -> JSONResponse | None:
     if all and caller_of(request).role != "owner":
         return JSONResponse(error_body("forbidden", "Only the owner sees everyone's."), 403)
@@ -139,8 +145,7 @@ async def overview(request: Request, all: bool = False) -> Overview | JSONRespon
     the last 7 days and in all; dead letters, pending approvals and the top tools."""
     if (refused := _refused(request, all)) is not None:
         return refused
-    svc: WebServices = request.app.state.services
-    storage, user_id = svc.storage, await _whose(request, all)
+    storage, user_id = _stats(request), await _whose(request, all)
     today, week = _midnight(0), _midnight(6)
     windows: dict[str, Window] = {}
     for key, start in (("today", today), ("week", week), ("total", None)):
@@ -173,9 +178,8 @@ async def invocations(
     """Per UTC day and per tool (or skill): calls, failures, mean and p95 duration."""
     if (refused := _refused(request, all)) is not None:
         return refused
-    svc: WebServices = request.app.state.services
     since = _midnight(days - 1).timestamp()
-    rows = await svc.storage.invocations(await _whose(request, all), since, tool)
+    rows = await _stats(request).invocations(await _whose(request, all), since, tool)
     return InvocationsResponse(
         scope="all" if all else "mine",
         days=days,
