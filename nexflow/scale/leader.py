@@ -11,12 +11,15 @@ cancel it when leadership is lost, campaign again (with backoff after failures).
 - :class:`PostgresLeadership`: a session-level advisory lock
   ``pg_advisory_lock(hashtextextended(name, 0))`` (64-bit, so two names practically never
   share a lock; ``hashtext`` is 32-bit) held by a connection of its own per campaign.
-  Waiting is a blocking ``pg_advisory_lock`` on the server, not a poll: when the leader's
-  connection ends (its process is SIGKILLed, the backend is terminated, the network
-  drops), Postgres frees the lock and the next waiter is granted it at once. The leader
-  learns it lost the lock by the connection's socket becoming readable (a terminated
-  backend sends an error and closes; TCP keepalives make a silent peer fail within
-  ~11 s), then a query that fails: no heartbeat polling.
+  When the leader's connection ends (its process is SIGKILLed, the backend is
+  terminated, the network drops), Postgres frees the lock. A follower asks with
+  ``pg_try_advisory_lock`` every ``poll_s`` (0.5 s), idle in between: a *blocking*
+  ``pg_advisory_lock`` would keep a statement, and so a transaction, open for as long as
+  the follower waits, and DDL that waits for every older transaction to end (DBOS's
+  ``CREATE INDEX CONCURRENTLY`` when a worker first migrates its schema) would wait
+  forever behind it. The leader learns it lost the lock by the connection's socket
+  becoming readable (a terminated backend sends an error and closes; TCP keepalives make
+  a silent peer fail within ~11 s), then a query that fails: no heartbeat polling.
 
 Leadership is not a fence: for a moment after a network split the old leader may not yet
 know what the database already decided. The singletons tolerate it (Telegram answers a
@@ -36,7 +39,7 @@ import structlog
 
 from nexflow.backoff import Backoff
 from nexflow.scale.errors import ScaleUnavailable
-from nexflow.storage.engine import redact
+from nexflow.storage.engine import redact, session_args
 
 log = structlog.get_logger("nexflow.scale.leader")
 
@@ -87,33 +90,18 @@ class PostgresLeadership:
     ``nexflow leader <name>`` in ``pg_stat_activity``) and closes it at the end of the
     term, which is also what frees the lock."""
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        connect_timeout_s: float = 10.0,
-        keepalive_idle_s: int = 5,
-        keepalive_interval_s: int = 2,
-        keepalive_count: int = 3,
-    ) -> None:
+    def __init__(self, url: str, *, connect_timeout_s: float = 10.0, poll_s: float = 0.5) -> None:
         self._url = url
-        self._connect_args: dict[str, Any] = {
-            "autocommit": True,
-            "connect_timeout": max(1, int(connect_timeout_s)),
-            "keepalives": 1,
-            "keepalives_idle": keepalive_idle_s,
-            "keepalives_interval": keepalive_interval_s,
-            "keepalives_count": keepalive_count,
-        }
+        self._poll_s = poll_s
+        self._connect_timeout_s = connect_timeout_s
 
     @contextlib.asynccontextmanager
     async def campaign(self, name: str) -> AsyncIterator[Term]:
         import psycopg
 
         try:
-            conn = await psycopg.AsyncConnection.connect(
-                self._url, application_name=f"nexflow leader {name}"[:63], **self._connect_args
-            )
+            args = session_args(f"nexflow leader {name}", connect_timeout_s=self._connect_timeout_s)
+            conn = await psycopg.AsyncConnection.connect(self._url, **args)
         except psycopg.Error as exc:
             raise ScaleUnavailable(f"cannot connect to {redact(self._url)}: {exc}") from exc
         try:
@@ -121,7 +109,10 @@ class PostgresLeadership:
                 # A server-wide statement or lock timeout must not end the wait.
                 await conn.execute("SET statement_timeout = 0")
                 await conn.execute("SET lock_timeout = 0")
-                await conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (name,))
+                while True:
+                    if await _try_lock(conn, name):
+                        break
+                    await asyncio.sleep(self._poll_s)
             except psycopg.Error as exc:
                 raise ScaleUnavailable(f"campaign for {name!r} failed: {exc}") from exc
             term = Term(name)
@@ -134,10 +125,17 @@ class PostgresLeadership:
                     await watcher
                 term.lost.set()
         finally:
-            # Closing the session frees the lock; a cancelled wait is cancelled on the
-            # server by psycopg, and a lock granted meanwhile goes with the session.
+            # Closing the session frees the lock (a lock won just before a cancellation
+            # goes with the session too).
             with contextlib.suppress(Exception):  # the connection may be broken already
                 await conn.close()
+
+
+async def _try_lock(conn: Any, name: str) -> bool:
+    """One non-blocking attempt at ``name``'s lock (see the module docstring)."""
+    cur = await conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (name,))
+    row = await cur.fetchone()
+    return bool(row and row[0])
 
 
 async def _watch(conn: Any, term: Term) -> None:

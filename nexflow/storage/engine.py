@@ -83,6 +83,22 @@ def engine_for(url: str, *, busy_timeout_ms: int = 5_000, threads: int = 1) -> E
     )
 
 
+def session_args(application_name: str, *, connect_timeout_s: float = 10.0) -> dict[str, Any]:
+    """psycopg connection arguments for a connection that holds a session-level advisory
+    lock (a leader's, a workspace's): autocommit, named in ``pg_stat_activity``, and TCP
+    keepalives (5 s idle, every 2 s, 3 probes) so a silent peer fails within ~11 s and the
+    server frees the lock of a holder that vanished."""
+    return {
+        "autocommit": True,
+        "application_name": application_name[:63],
+        "connect_timeout": max(1, int(connect_timeout_s)),
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+    }
+
+
 def redact(url: str) -> str:
     """``url`` without its password, for messages and logs."""
     head, sep, rest = url.partition("://")

@@ -31,7 +31,8 @@ Exceptions (``code`` maps to an HTTP status at the edge, ``message`` is safe to 
     ├── BudgetExhausted       sync needs background tokens and none are left (429)
     ├── SyncFailed            the model could not be reached during a sync (502)
     │   └── SyncUnusable      it answered, but nothing usable, twice (422)
-    └── Unavailable           start-up (load, recovery) failed, or stopped (503)
+    └── Unavailable           start-up (load, recovery) failed, or stopped, or the
+                              cross-process lock could not be taken (503)
 """
 
 from nexflow.workspace.api import (

@@ -62,7 +62,9 @@ class SyncUnusable(SyncFailed):
 
 
 class Unavailable(WorkspaceError):
-    code = "unavailable"  # -> 503: start-up (load, recovery) failed, or it is stopped
+    # -> 503: start-up (load, recovery) failed, it is stopped, or the workspace's
+    # cross-process lock could not be taken (shared_lock.py)
+    code = "unavailable"
 
 
 @dataclass(frozen=True, slots=True)

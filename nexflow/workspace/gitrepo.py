@@ -144,6 +144,11 @@ class GitRepo:
         self._watchdog.close()
         self._repo.close()
 
+    def forget_objects(self) -> None:
+        """End the persistent ``cat-file`` processes (they restart on the next read):
+        another process packed the objects they had open (its ``gc``)."""
+        self._repo.git.clear_cache()
+
     def _run(
         self, *args: str, check: bool = True, strip: bool = True, timeout_s: float | None = None
     ) -> tuple[int, str]:

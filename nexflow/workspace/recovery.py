@@ -42,13 +42,20 @@ class Recovery:
         self._apply = apply
 
     async def run(self) -> None:
-        """Make rows and branches agree after a crash (docs/workspaces.md)."""
-        rows = {r.patch.id: r for r in await self._store.select(limit=1_000_000)}
+        """Make rows and branches agree after a crash (docs/workspaces.md).
+
+        The rows are read again under each workspace's lock, and an unapplied row once
+        more before it is applied: another replica or worker may have proposed, merged
+        or applied a patch there since this process began (docs/scale-out.md)."""
+        every = {r.patch.id: r for r in await self._store.select(limit=1_000_000)}
         for _, path in self._repos.existing():
-            key = await self._key_of(path, rows)
+            key = await self._key_of(path, every)
             if key is None:
                 continue
             async with self._repos.locked(key):
+                rows = {
+                    r.patch.id: r for r in await self._store.select(workspace=key, limit=1_000_000)
+                }
                 repo = await self._repos.repo(key, create=False)
                 branches = await in_thread(repo.refs, PATCH_PREFIX)
                 for ref, sha in branches.items():
@@ -63,8 +70,11 @@ class Recovery:
         for row in await self._store.unapplied():
             key = row.patch.workspace
             async with self._repos.locked(key):
+                fresh = await self._store.get(row.patch.id)
+                if fresh is None or fresh.applied or fresh.patch.status != "merged":
+                    continue  # applied meanwhile, by the process that merged it
                 repo = await self._repos.repo(key, create=False)
-                await self._apply(repo, row)
+                await self._apply(repo, fresh)
                 log.info("patch_applied_on_start", patch=row.patch.id)
 
     async def _key_of(self, path: Path, rows: Mapping[str, PatchRow]) -> str | None:

@@ -2,8 +2,19 @@
 
 ``<root>/<user dir>/<name>/`` is a git repository (``root`` defaults to
 ``<home>/workspaces``; the user dir is the user id when it is path-safe, else a hash).
-Every git call on one workspace runs in a thread while its :class:`asyncio.Lock` is held,
+Every git call on one workspace runs in a thread while its lock is held (:meth:`Repos.locked`),
 so the event loop never blocks and two operations never interleave on one repository.
+
+The lock is this process's :class:`asyncio.Lock`, then, when other processes share the
+volume (replicas and workers on Postgres storage), the cross-process lock of
+:mod:`nexflow.workspace.shared_lock`. Another process may then have committed since this
+one last held the workspace: on taking the lock, the repository's :class:`Fingerprint`
+(``main``, ``packed-refs``, the pack directory) is compared with the one this process
+left at its last release, and what it keeps in memory about that workspace is dropped
+when they differ: the NOG (rebuilt from ``main`` on its next use) and, when the packs
+changed, the open repository's ``cat-file`` processes. Nothing else here outlives a
+release (patch rows and shares are read from storage, file contents from git, every
+time): docs/scale-out.md, "Workspaces on a shared volume".
 """
 
 from __future__ import annotations
@@ -11,6 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -23,6 +35,7 @@ from nexflow.workspace.api import NotFound, QuotaExceeded, WorkspaceError
 from nexflow.workspace.gitrepo import GitRepo, RefMoved
 from nexflow.workspace.layout import PANELS_DIR, author_name, check_name, load_state, user_dir
 from nexflow.workspace.nog import NexusObjectGraph, build_nog
+from nexflow.workspace.shared_lock import LocalLocks, WorkspaceLocks
 
 log = structlog.get_logger("nexflow.workspace")
 P = ParamSpec("P")
@@ -65,13 +78,51 @@ async def in_thread(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         ) from exc
 
 
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """What a repository's refs and packs look like on disk, read without git (a few
+    ``stat`` calls and one small read): equal fingerprints mean nobody moved ``main``,
+    packed the refs or changed the packs in between."""
+
+    main: str | None  # refs/heads/main as a loose ref; None when packed or missing
+    packed_refs: tuple[int, int, int] | None  # (inode, size, mtime ns) of packed-refs
+    packs: tuple[int, int, int] | None  # (inode, size, mtime ns) of objects/pack
+
+    @classmethod
+    def read(cls, path: Path) -> Fingerprint | None:
+        """None when it cannot be read (a missing repository: nothing to be stale)."""
+        git = path / ".git"
+        try:
+            main = (git / "refs" / "heads" / "main").read_text("ascii").strip()
+        except FileNotFoundError:
+            main = None
+        except OSError:
+            return None
+        return cls(main, _stat(git / "packed-refs"), _stat(git / "objects" / "pack"))
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
 class Repos:
-    def __init__(self, config: WorkspacesConfig, root: Path) -> None:
+    """``locks``: the cross-process lock (:func:`~nexflow.workspace.shared_lock.workspace_locks`);
+    the default, :class:`~nexflow.workspace.shared_lock.LocalLocks`, is for one process."""
+
+    def __init__(
+        self, config: WorkspacesConfig, root: Path, locks: WorkspaceLocks | None = None
+    ) -> None:
         self.config = config
         self.root = root
+        self.locks = locks or LocalLocks()
         self._open: dict[str, GitRepo] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._nogs: dict[str, NexusObjectGraph] = {}
+        self._seen: dict[str, Fingerprint | None] = {}  # key -> as left at the last release
 
     def key(self, user_id: str, name: str | None = None) -> str:
         return f"{user_id}/{name or self.config.default_name}"
@@ -89,9 +140,35 @@ class Repos:
 
     @asynccontextmanager
     async def locked(self, key: str) -> AsyncIterator[None]:
+        """Hold workspace ``key`` against this process's other tasks and, when the volume
+        is shared, against other processes; what this process remembers of it is checked
+        against the disk first (see the module docstring)."""
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            yield
+            if not self.locks.shared:
+                yield
+                return
+            async with self.locks.hold(key):
+                await self._catch_up(key)
+                try:
+                    yield
+                finally:
+                    self._seen.pop(key, None)  # unknown until read: stale next time
+                    self._seen[key] = await asyncio.to_thread(Fingerprint.read, self.path(key))
+
+    async def _catch_up(self, key: str) -> None:
+        """Drop what is stale about ``key`` when another process changed it on disk."""
+        now = await asyncio.to_thread(Fingerprint.read, self.path(key))
+        before = self._seen.get(key)
+        if key in self._seen and now is not None and now == before:
+            return
+        stale_graph = self._nogs.pop(key, None) is not None
+        repo = self._open.get(key)
+        repacked = before is None or now is None or before.packs != now.packs
+        if repo is not None and repacked:
+            await asyncio.to_thread(repo.forget_objects)
+        if stale_graph or (repo is not None and repacked):
+            log.info("workspace_changed_elsewhere", workspace=key, repacked=repacked)
 
     def names(self, user_id: str) -> list[str]:
         base = self.root / user_dir(user_id)
@@ -146,6 +223,12 @@ class Repos:
             repo.close()
         self._open.clear()
         self._nogs.clear()
+        self._seen.clear()
+
+    async def aclose(self) -> None:
+        """:meth:`close`, and the cross-process lock's idle connections."""
+        self.close()
+        await self.locks.close()
 
     # -- the NOG ------------------------------------------------------------------
 

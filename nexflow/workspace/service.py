@@ -15,8 +15,8 @@ file edits, sharing and named workspaces. The work lives in one module per conce
 ``start()`` returns at once: it attaches the mirror to the panel service (no change is
 missed) and launches the start-up task; every public operation awaits it first
 (:meth:`WorkspaceService.ready`). ``stop()`` cancels a start-up still running, stops
-observing, flushes the mirror and closes the repositories. Lifecycle, rules and
-guarantees: ``docs/workspaces.md``.
+observing, flushes the mirror and closes the repositories (and the cross-process lock's
+idle connections). Lifecycle, rules and guarantees: ``docs/workspaces.md``.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ class WorkspaceService:
         if self._panels.observer is self.mirror:
             self._panels.observer = None
         await self.mirror.stop()
-        self._repos.close()
+        await self._repos.aclose()
 
     # -- workspaces and sharing ------------------------------------------------------
 

@@ -36,14 +36,15 @@ def build_workspaces(
         # Imported already, in a worker thread, by the start-up task.
         from nexflow.workspace.repos import Repos
         from nexflow.workspace.service import WorkspaceService
+        from nexflow.workspace.shared_lock import workspace_locks
         from nexflow.workspace.store import PatchStore
         from nexflow.workspace.sync import SyncModel
 
         settings = config.workspaces
         root = settings.root.expanduser() if settings.root else config.home / "workspaces"
         sync = SyncModel(settings, config.llm.routes, gate, storage)
-        return WorkspaceService(
-            Repos(settings, root), panels, PatchStore(storage), sync, storage, hooks
-        )
+        # On Postgres, replicas and workers share the volume: lock across processes too.
+        repos = Repos(settings, root, workspace_locks(config.storage_url))
+        return WorkspaceService(repos, panels, PatchStore(storage), sync, storage, hooks)
 
     return LazyWorkspaces(build, hooks)

@@ -55,6 +55,23 @@ async def test_second_campaign_waits_until_the_first_ends(pg_server: object, pg_
     await asyncio.wait_for(waiting, 3)
 
 
+async def test_a_waiting_follower_holds_no_transaction(pg_url: str) -> None:
+    """DDL that waits for older transactions (DBOS migrating its schema with CREATE INDEX
+    CONCURRENTLY as a worker first starts) completes while a follower waits to lead."""
+    name = _name()
+    a, b = PostgresLeadership(pg_url), PostgresLeadership(pg_url)
+    async with a.campaign(name):
+        waiting = asyncio.create_task(_enter(b, name))
+        await asyncio.sleep(0.3)
+        async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+            await conn.execute("CREATE TABLE ddl_probe (n INT)")
+            await asyncio.wait_for(
+                conn.execute("CREATE INDEX CONCURRENTLY ddl_probe_n ON ddl_probe (n)"), 5
+            )
+        assert not waiting.done()
+    await asyncio.wait_for(waiting, 3)
+
+
 @pytest.mark.slow
 async def test_failover_when_the_leader_process_is_sigkilled(pg_url: str) -> None:
     name = _name()
