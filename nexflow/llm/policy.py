@@ -6,6 +6,10 @@ strictly more; ``below_tokens``: strictly fewer) picks the profile, else the rou
 profile answers. The chosen profile keeps its fallback chain and breaker. The size is an
 estimate without a tokenizer (:func:`estimate_tokens`): about four characters a token
 for English and code, fewer for Russian, so leave headroom below a model's window.
+
+The cache (:mod:`nexflow.llm.cache`) is asked before the provider and told its answer
+after, never for a streaming call; its backend (memory, Postgres, Redis) never raises,
+so a shared cache that is down costs a turn nothing but the miss.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nexflow.config.model import SizeRoute
-from nexflow.llm.cache import ResponseCache
+from nexflow.llm.cache import CacheBackend, cache_key
 from nexflow.llm.client import DeltaSink, LLMClient, LLMRequest, LLMResponse
 
 CHARS_PER_TOKEN = 4
@@ -67,7 +71,7 @@ class RouteClient:
         route: str,
         default: Choice,
         by_size: Sequence[tuple[SizeRoute, Choice]] = (),
-        cache: ResponseCache | None = None,
+        cache: CacheBackend | None = None,
     ) -> None:
         self.route = route
         self._default = default
@@ -90,9 +94,9 @@ class RouteClient:
         choice = self.choose(request)
         if self._cache is None or on_delta is not None:
             return await choice.client.complete(request, on_delta)
-        key = self._cache.key(choice.identity, request)
-        if (hit := self._cache.get(key)) is not None:
+        key = cache_key(choice.identity, request)
+        if (hit := await self._cache.get(key)) is not None:
             return hit
         response = await choice.client.complete(request, None)
-        self._cache.put(key, response)
+        await self._cache.put(key, response)
         return response

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 import structlog
 
 from nexflow.config.model import LLMConfig, ModelProfile
-from nexflow.llm.cache import ResponseCache
+from nexflow.llm.cache import CacheBackend, MemoryResponseCache
 from nexflow.llm.client import LLMClient
 from nexflow.llm.errors import NoModelConfigured
 from nexflow.llm.litellm_client import INSTALL_HINT as LITELLM_HINT
@@ -69,7 +69,8 @@ class ModelResolver:
     profile answers through a :class:`FallbackClient` (its ``llm.fallbacks`` chain and
     the shared :class:`CircuitBreaker`, or ``breaker``: replicas pass one on Redis or
     Postgres). A route with ``llm.size_routes`` rules or in ``llm.cache.routes`` answers
-    through a :class:`RouteClient` on top (docs/llm.md).
+    through a :class:`RouteClient` on top (docs/llm.md), with the response cache in this
+    process's memory, or ``cache``: replicas pass one on Redis or Postgres.
     """
 
     def __init__(
@@ -81,6 +82,7 @@ class ModelResolver:
         on_fallback: OnFallback | None = None,
         probe_ttl_s: float = 30.0,
         breaker: Breaker | None = None,
+        cache: CacheBackend | None = None,
     ) -> None:
         self._config = config
         self._loader = loader
@@ -90,7 +92,7 @@ class ModelResolver:
         self.breaker: CircuitBreaker | Breaker = (
             CircuitBreaker(config.breaker) if breaker is None else breaker
         )
-        self.cache = ResponseCache(config.cache)
+        self.cache: CacheBackend = MemoryResponseCache(config.cache) if cache is None else cache
         self._local: LocalModels | None = None  # made on the first "local/..." profile used
         self._routed: dict[str, LLMClient] = {}
         self._per_route: dict[str, LLMClient] = {}
@@ -128,7 +130,7 @@ class ModelResolver:
         client = self._per_route.get(route)
         if client is None:
             rules = [r for r in self._config.size_routes if not r.routes or route in r.routes]
-            cache = self.cache if self.cache.enabled_for(route) else None
+            cache = self.cache if route in self._config.cache.routes else None
             if not rules and cache is None:
                 return self._routed_client(name)
             client = RouteClient(

@@ -1,11 +1,13 @@
-"""Which rate limiters and circuit breakers a deployment uses, built from its config.
+"""Which rate limiters, circuit breakers and response cache a deployment uses.
 
 :func:`shared_limits` returns None on one gateway (SQLite storage): the callers keep
 their in-memory ``RateLimit`` buckets and ``CircuitBreaker``, at no extra cost. On
 Postgres storage it returns a :class:`SharedLimits` whose limiters and breakers live on
 Redis when ``redis.url`` is set (one Lua script per call), else on Postgres (one UPSERT
 per call, its own small engine), so every replica of the deployment sees the same
-buckets and the same open breakers (docs/scale-out.md, "Replicas").
+buckets and the same open breakers (docs/scale-out.md, "Replicas"). The LLM response
+cache goes the same way (:mod:`nexflow.scale.response_cache`): Redis, else a Postgres
+table on the same engine; on SQLite the resolver keeps its in-memory LRU.
 
 The objects can be made before :meth:`SharedLimits.open` (the composition root builds
 the graph first, starts it later); they must not be called before it.
@@ -15,18 +17,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from nexflow.config.model import BreakerConfig, NexflowConfig, RateLimitConfig
+from nexflow.config.model import (
+    BreakerConfig,
+    NexflowConfig,
+    RateLimitConfig,
+    ResponseCacheConfig,
+)
+from nexflow.llm.cache import CacheBackend
 from nexflow.scale.limits import (
     Breaker,
     PostgresBreaker,
     PostgresRateLimiter,
     RateLimiter,
 )
+from nexflow.scale.response_cache import PostgresResponseCache, RedisResponseCache
 from nexflow.storage.engine import Engine, PostgresEngine
 
 
 class SharedLimits:
-    """Makes shared limiters and breakers on one backend connection it owns."""
+    """Makes shared limiters, breakers and response caches on one backend connection it
+    owns."""
 
     def __init__(self, *, engine: Engine | None = None, redis: Any = None) -> None:
         if (engine is None) == (redis is None):
@@ -34,6 +44,7 @@ class SharedLimits:
         self._engine = engine
         self._redis = redis
         self._tables: PostgresRateLimiter | None = None
+        self._caches: list[PostgresResponseCache] = []
 
     @property
     def backend(self) -> str:
@@ -57,6 +68,14 @@ class SharedLimits:
         assert self._engine is not None
         return PostgresBreaker(self._engine, config, name=name)
 
+    def response_cache(self, config: ResponseCacheConfig) -> CacheBackend:
+        if self._redis is not None:
+            return RedisResponseCache(self._redis, config)
+        assert self._engine is not None
+        cache = PostgresResponseCache(self._engine, config)
+        self._caches.append(cache)  # its table is made by open()
+        return cache
+
     async def open(self) -> None:
         """Connect, and on Postgres create the tables if they are missing."""
         if self._engine is None:
@@ -64,6 +83,8 @@ class SharedLimits:
         await self._engine.open()
         tables = self._tables or PostgresRateLimiter(self._engine, RateLimitConfig())
         await tables.open()  # both tables, serialised between replicas
+        for cache in self._caches:
+            await cache.open()
 
     async def close(self) -> None:
         if self._redis is not None:
