@@ -110,9 +110,7 @@ def test_weak_token_and_queues(home: Path, capsys: pytest.CaptureFixture[str]) -
     assert found["database"]["status"] == "ok"
 
 
-def test_queues_on_postgres(
-    home: Path, capsys: pytest.CaptureFixture[str], pg_url: str
-) -> None:
+def test_queues_on_postgres(home: Path, capsys: pytest.CaptureFixture[str], pg_url: str) -> None:
     """With storage.url on Postgres the audit reads the queues there (and no file)."""
     import psycopg
 

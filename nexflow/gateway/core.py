@@ -18,6 +18,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from typing import Protocol
 
 import structlog
 
@@ -31,7 +32,7 @@ from nexflow.gateway.stop import RemoteStops
 from nexflow.gateway.turns import TurnRunner, TurnSummary
 from nexflow.observability.metrics import Metrics
 from nexflow.scale.errors import ScaleUnavailable
-from nexflow.storage.base import SessionRecord, Storage, StorageError
+from nexflow.storage.base import Queue, SessionRecord, Sessions, StorageError, Turns
 from nexflow.storage.repo_leases import FenceLost
 
 __all__ = ["ExpiryTimer", "Gateway", "TurnSummary"]
@@ -87,10 +88,15 @@ class ExpiryTimer:
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
 
+class GatewayStorage(Sessions, Queue, Turns, Protocol):
+    """What the gateway itself reads and writes: an event's session, the inbox (and a
+    duplicate's reply), and when the next approval expires."""
+
+
 class Gateway:
     def __init__(
         self,
-        storage: Storage,
+        storage: GatewayStorage,
         runner_factory: Callable[[Gateway], TurnRunner],
         metrics: Metrics,
         bus_config: BusConfig,
@@ -225,16 +231,22 @@ class Gateway:
     async def stop_session(self, session_id: str, user_id: str) -> int | None:
         """Stop the session's running turn (the chat's Stop button), here or, with
         replicas, on the replica running it (which checks ``user_id`` owns the session);
-        the inbox id of the stopped turn, or None when none runs (or it was refused)."""
+        the inbox id of the stopped turn, or None when none runs (or it was refused).
+        As on one gateway, only the running turn stops; turns queued behind it run next."""
         stopped = self.stop_turn(session_id)
-        if stopped is not None or self.remote_stops is None or self.running_here(session_id):
-            return stopped
-        if not await self.replicas.store.runnable_turns(session_id):
-            return None  # nothing to stop anywhere: do not wait for an answer
+        if stopped is not None or self.remote_stops is None or self.answers_stop(session_id):
+            return stopped  # its turns run or wait here: nothing runs now
+        if not await self.replicas.held_elsewhere(session_id):
+            return None  # nothing runs anywhere (turns left wait for a sweep): answer now
         return await self.remote_stops.request(session_id, user_id)
 
     def running_here(self, session_id: str) -> bool:
         return session_id in self._active
+
+    def answers_stop(self, session_id: str) -> bool:
+        """A Stop for the session is answered here: this replica holds its lease, so its
+        turns run or are queued here (on one gateway: a turn of it runs)."""
+        return self.replicas.holds(session_id)
 
     # -- publish ------------------------------------------------------------------
 
@@ -336,6 +348,13 @@ class Gateway:
             if inbox_id in self._here:
                 continue
             done = await self.replicas.store.outbox_for_inbox(inbox_id)
+            if done is None:  # a dead letter's notice is not the turn's reply: as if here
+                item = await self._storage.get_inbox(inbox_id)
+                if item is not None and item.status == "dead":
+                    text = self.runner.dead_letter_text(item)
+                    return TurnSummary(
+                        inbox_id, item.event.session_id or "", text, [], "dead_letter"
+                    )
             if done is not None:
                 out = done.outbound
                 if out.channel == "web" and done.status in ("pending", "parked"):

@@ -15,10 +15,11 @@ for an acknowledgement never holds up other chats or channels.
 Replicas: on Postgres the storage *claims* the rows it hands out (``claims_outbox``, see
 :mod:`nexflow.storage.repo_queue`), so each due row goes to one replica, and nothing
 behind it in its chat to another one. A lane keeps its claim while it works (renewed past
-half the window), gives back the rows it did not attempt, and takes the rows of its chat
-that a later round claims while it is still running. A replica that dies mid-delivery
-leaves its claim to expire, then the row is delivered again: at-least-once towards the
-platform, exactly once unless a replica dies between sending and marking.
+half the window, ``replicas.outbox_claim_s``), gives back the rows it did not attempt,
+and takes the rows of its chat that a later round claims while it is still running. A
+replica that dies mid-delivery leaves its claim to expire, then the row is delivered
+again: at-least-once towards the platform, exactly once unless a replica dies between
+sending and marking.
 """
 
 from __future__ import annotations
@@ -48,12 +49,14 @@ Lane = tuple[str, str]  # (channel, chat id) or, for acknowledging connectors, (
 class OutboxStorage(ParkingStorage, Protocol):
     """The dispatcher's storage: parking, and the claims replicas share rows by."""
 
-    outbox_claim_s: float
+    outbox_claim_s: float  # the claim window when the dispatcher is given none
 
     @property
     def claims_outbox(self) -> bool: ...
 
-    async def claim_due_outbox(self, now: float, limit: int) -> list[OutboxItem]: ...
+    async def claim_due_outbox(
+        self, now: float, limit: int, claim_s: float | None = None
+    ) -> list[OutboxItem]: ...
     async def claim_outbox(self, outbox_ids: Sequence[int], until: float) -> None: ...
 
 
@@ -65,9 +68,14 @@ class OutboxDispatcher:
         metrics: Metrics,
         batch: int = 256,
         parallel_chats: int = 16,
+        *,
+        claim_s: float | None = None,
     ) -> None:
+        """``claim_s``: how long a claim on due rows keeps other replicas off them
+        (``replicas.outbox_claim_s``; None: the storage's default)."""
         self._storage = storage
         self._config = config
+        self._claim_s = storage.outbox_claim_s if claim_s is None else claim_s
         self._backoff = Backoff(
             config.initial_backoff_s, config.max_backoff_s, max_attempts=config.max_attempts
         )
@@ -82,6 +90,11 @@ class OutboxDispatcher:
         self._chat_slots = asyncio.Semaphore(parallel_chats)
         # Waiting for a tab's acknowledgement is idle time: those lanes are bounded apart.
         self._ack_slots = asyncio.Semaphore(batch)
+
+    @property
+    def claim_s(self) -> float:
+        """How long a claim on due rows keeps other replicas off them."""
+        return self._claim_s
 
     def attach(self, channel: str, connector: Connector) -> None:
         self._connectors[channel] = connector
@@ -118,7 +131,7 @@ class OutboxDispatcher:
             started: list[asyncio.Task[int]] = []
             try:
                 started = self._start_lanes(
-                    await self._storage.claim_due_outbox(time.time(), self._batch)
+                    await self._storage.claim_due_outbox(time.time(), self._batch, self._claim_s)
                 )
                 next_due = await self._storage.next_outbox_due()
             except Exception:
@@ -142,7 +155,7 @@ class OutboxDispatcher:
     async def deliver_due(self) -> int:
         """Deliver everything due now (except lanes already in flight) and wait for it;
         returns how many were delivered."""
-        items = await self._storage.claim_due_outbox(time.time(), self._batch)
+        items = await self._storage.claim_due_outbox(time.time(), self._batch, self._claim_s)
         counts = await asyncio.gather(*self._start_lanes(items))
         return sum(counts)
 
@@ -187,7 +200,7 @@ class OutboxDispatcher:
             try:
                 n = 0
                 while n < len(items):  # a later round may append this lane's rows
-                    if claims and time.time() - claimed_at > self._storage.outbox_claim_s / 2:
+                    if claims and time.time() - claimed_at > self._claim_s / 2:
                         claimed_at = await self._claim([i.id for i in items[n:]])
                     outcome = await self._deliver_one(items[n])
                     n += 1
@@ -204,7 +217,7 @@ class OutboxDispatcher:
     async def _claim(self, outbox_ids: list[int]) -> float:
         """Keep this replica's claim on a long lane's rows; when it was renewed."""
         renewed = time.time()
-        await self._storage.claim_outbox(outbox_ids, renewed + self._storage.outbox_claim_s)
+        await self._storage.claim_outbox(outbox_ids, renewed + self._claim_s)
         return renewed
 
     async def _deliver_one(self, item: OutboxItem) -> Outcome:

@@ -11,9 +11,10 @@ a session's turns in order across them with the lease board
   The run's commit carries the lease's :class:`~nexflow.storage.repo_leases.Fence`, so a
   replica that stalled past its lease cannot commit over the new holder's work.
 * **Renewed while it works, given back when the session is idle.** A renewal task keeps
-  every held lease alive; after a session's last local turn :meth:`SessionLeases.settle`
-  releases the lease only if the session has no turn left to run (one statement), else
-  hands back the turns other replicas accepted meanwhile, to run next here.
+  every held lease alive (every ``renew_s``, at most half the TTL); after a session's
+  last local turn :meth:`SessionLeases.settle` releases the lease only if the session
+  has no turn left to run (one statement), else hands back the turns other replicas
+  accepted meanwhile, to run next here. Timings: ``replicas:`` in the config.
 * **A sweeper** (every ``sweep_s``) takes sessions that have turns left and no live
   lease: a dead replica's (its lease expired ``ttl_s`` after its last renewal), or a turn
   accepted in the instant a lease was being released (the accepting replica found it
@@ -90,13 +91,20 @@ class SessionLeases:
         owner: str,
         *,
         ttl_s: float = 6.0,
+        renew_s: float | None = None,
         sweep_s: float = 1.0,
         poll_s: float = 0.25,
         sweep_batch: int = 64,
     ) -> None:
+        """Timings come from ``replicas:`` in the config (:class:`ReplicasConfig`, which
+        checks them); ``renew_s`` None: a third of ``ttl_s``."""
+        renew_s = ttl_s / 3 if renew_s is None else renew_s
+        if not 0 < renew_s <= ttl_s / 2:
+            raise ValueError(f"renew_s ({renew_s:g}) must be at most half of ttl_s ({ttl_s:g})")
         self._store = store
         self.owner = owner
         self.ttl_s = ttl_s
+        self.renew_s = renew_s
         self.sweep_s = sweep_s
         self.poll_s = poll_s  # how often a waiter reads a reply a peer committed
         self._sweep_batch = sweep_batch
@@ -115,6 +123,21 @@ class SessionLeases:
 
     def holding(self) -> list[str]:
         return sorted(self._held)
+
+    def holds(self, session_id: str) -> bool:
+        """This replica holds the session's lease (as far as it knows): its turns run or
+        are queued here, and a Stop for it is answered here."""
+        return session_id in self._held
+
+    async def held_elsewhere(self, session_id: str) -> bool:
+        """Another replica holds a live lease on the session (one primary-key read); True
+        when the board cannot be read (the caller asks around rather than guess no)."""
+        try:
+            lease = await self._board.holder(f"session:{session_id}")
+        except ScaleUnavailable:
+            log.warning("lease_holder_unknown", session_id=session_id)
+            return True
+        return lease is not None and lease.owner != self.owner
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -192,7 +215,7 @@ class SessionLeases:
 
     async def _renew_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.ttl_s / 3)
+            await asyncio.sleep(self.renew_s)
             for session_id, held in list(self._held.items()):
                 started = time.monotonic()
                 try:

@@ -7,8 +7,14 @@ A stopped turn is *done*, not failed: its inbox row is answered (never re-run af
 restart, never a dead letter), the history keeps the user's message and the text that
 streamed before the stop, followed by :func:`stopped_note`.
 
-Replicas: a Stop received by a replica the turn does not run on reaches the one it runs
-on over the bus (:class:`RemoteStops`).
+A Stop stops the turn running now; turns queued behind it in the session run next (a
+Stop with none running answers "nothing stopped" at once).
+
+Replicas: a Stop received by a replica that does not hold the session's lease reaches the
+one that does over the bus (:class:`RemoteStops`); that replica answers as one gateway
+would: the turn running there is stopped, and with its turns only queued there, nothing
+is (at once, not after the asker's timeout). With no live lease nothing runs anywhere, and
+the asking replica answers at once.
 """
 
 from __future__ import annotations
@@ -53,8 +59,10 @@ class RemoteStops:
     user, "o": origin}``; the replica running it checks, from storage, that the session
     is the user's (the bus is not trusted with that), stops the turn as a local Stop
     does and answers ``{"op": "stopped", "id", "to": origin, "m": inbox id or None}``
-    (None: refused, or it was already storing its reply). The asker takes the first
-    answer, or None after ``answer_s``. One channel, not one per session: a replica
+    (None: refused, nothing runs there now, or it was already storing its reply). Only
+    the replica ``answers(session)`` is true on (the lease holder) answers. The asker
+    takes the first answer, or None after ``answer_s`` (the holder died or the bus is
+    down). One channel, not one per session: a replica
     LISTENs once, not once per turn; requests are rare.
     """
 
@@ -62,7 +70,7 @@ class RemoteStops:
         self,
         bus: EventBus,
         stop_local: Callable[[str], int | None],
-        running_here: Callable[[str], bool],
+        answers: Callable[[str], bool],
         session_of: Callable[[str], Awaitable[SessionRecord | None]],
         *,
         origin: str | None = None,
@@ -70,7 +78,7 @@ class RemoteStops:
     ) -> None:
         self._bus = bus
         self._stop_local = stop_local
-        self._running_here = running_here
+        self._answers = answers
         self._session_of = session_of
         self.origin = origin or uuid.uuid4().hex
         self._answer_s = answer_s
@@ -140,7 +148,7 @@ class RemoteStops:
             return
         if not isinstance(session_id, str) or not isinstance(user_id, str):
             return
-        if not isinstance(asker, str) or not self._running_here(session_id):
+        if not isinstance(asker, str) or not self._answers(session_id):
             return
         try:
             session = await self._session_of(session_id)

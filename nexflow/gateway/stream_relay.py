@@ -12,11 +12,11 @@ gateway. With storage on Postgres each gets a :class:`Relay` over the deployment
   replica listens on a key's channel while one of its sockets subscribes to the key.
 - **Presence.** Each replica announces the keys it has sockets for on
   ``<namespace>:~presence`` (``+`` on the first socket, ``-`` after the last, all of them
-  every ``presence_s`` and when another replica asks with ``?`` after it started or
-  missed messages; ``x`` when it stops). So a replica knows a key is watched elsewhere:
-  a turn streams (``has_subscribers``), a panel is rendered (``listening``), and events
-  are published on the bus only then. A SIGKILLed replica's keys expire after three
-  missed announcements.
+  every ``presence_s`` (``replicas.presence_s`` in the config) and when another replica
+  asks with ``?`` after it started or missed messages; ``x`` when it stops). So a replica
+  knows a key is watched elsewhere: a turn streams (``has_subscribers``), a panel is
+  rendered (``listening``), and events are published on the bus only then. A SIGKILLed
+  replica's keys expire after three missed announcements.
 - **Fire and forget.** :meth:`Relay.publish` never blocks the turn: events go into a
   bounded queue (full: dropped, logged), one task sends them in order, consecutive events
   of one key in one bus message. A backend error or a payload over the backend's limit
@@ -94,6 +94,11 @@ class Relay:
         self._dropping = False
         self._failing = False
         self.dropped = 0  # events not sent: queue full, backend down, too large (tests, ops)
+
+    @property
+    def presence_s(self) -> float:
+        """How often this replica announces its keys (three missed: they expire)."""
+        return self._presence_s
 
     def _channel(self, key: str) -> str:
         return f"{self._ns}:{key}"
@@ -371,9 +376,10 @@ def stream_relays(
     hubs: Iterable[Relayed | None],
     *,
     name: str = "nexflow",
+    presence_s: float = 10.0,
 ) -> StreamRelays | None:
     """Relays for ``hubs`` when storage is on Postgres; None on one gateway (SQLite): the
-    hubs stay in-process, at no extra cost."""
+    hubs stay in-process, at no extra cost. ``presence_s``: ``replicas.presence_s``."""
     if not storage_url.startswith(("postgresql://", "postgres://")):
         return None
     bus = bus_for(storage_url, redis_url, name=name)
@@ -383,7 +389,7 @@ def stream_relays(
     for hub in hubs:
         if hub is None:
             continue
-        relay = Relay(bus, hub.relay_namespace, hub.deliver_remote)
+        relay = Relay(bus, hub.relay_namespace, hub.deliver_remote, presence_s=presence_s)
         hub.attach_relay(relay)
         relays.append(relay)
     return StreamRelays(bus, relays)

@@ -52,6 +52,7 @@ from nexflow.orchestrator.tool_labels import ToolLabeler
 from nexflow.storage.base import (
     ApprovalRecord,
     AuditRecord,
+    InboxItem,
     MessageRecord,
     NewMessage,
     SessionRecord,
@@ -284,7 +285,7 @@ class TurnRunner:
         started = time.perf_counter()
         item, session = start.item, start.session
         event = item.event
-        ctx = self._tool_context(event, session)
+        ctx = dataclasses.replace(self._tool_context(event, session), turn_id=str(item.id))
         labels = ToolLabeler(
             lambda: self._orchestrator.tools_for(ctx).specs(), event.metadata.get("lang")
         )
@@ -472,12 +473,16 @@ class TurnRunner:
             self._outbox.notify()
         return len(expired)
 
+    def dead_letter_text(self, item: InboxItem) -> str:
+        """What a dead letter's sender is told (also by a replica whose HTTP caller waited
+        for a turn another replica buried)."""
+        lang = item.event.metadata.get("lang")
+        return i18n.t(lang, "dead_letter", attempts=self._max_attempts, id=item.id)
+
     async def _bury(self, start: TurnStart, why: str, fence: Fence | None = None) -> None:
         """A dead letter: marked, its sender told plainly, nothing replayed."""
         event = start.item.event
-        text = i18n.t(
-            event.metadata.get("lang"), "dead_letter", attempts=self._max_attempts, id=start.item.id
-        )
+        text = self.dead_letter_text(start.item)
         audit = [
             AuditRecord(
                 "dead_letter",

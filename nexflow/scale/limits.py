@@ -18,15 +18,22 @@ itself), ``Postgres*`` (one statement per call, an UPSERT; tables ``scale_bucket
 ``scale_breakers`` created on :meth:`open`; the database's clock) and, in
 :mod:`nexflow.scale.redis_limits`, ``Redis*`` (one Lua script per call, Redis's clock).
 Bucket rows on Postgres are not expired by the server: :meth:`PostgresRateLimiter.prune`
-drops the ones that are full again (a sweeper calls it); Redis keys expire by themselves.
+drops the ones that are full again (a full bucket and no row answer the same), in bounded
+batches, and :class:`BucketPruner` (one supervised task per replica, every
+``replicas.bucket_prune_s``) calls it, so the table holds the keys active in the last
+``burst / rate`` seconds instead of every key ever seen; no call to :meth:`take` scans.
+Redis keys expire by themselves.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol, TypeVar
+
+import structlog
 
 from nexflow.config.model import BreakerConfig, RateLimitConfig
 from nexflow.llm.router import CircuitBreaker
@@ -35,6 +42,7 @@ from nexflow.storage.base import StorageError
 from nexflow.storage.engine import Conn, Engine
 
 T = TypeVar("T")
+log = structlog.get_logger("nexflow.scale.limits")
 
 
 class RateLimiter(Protocol):
@@ -141,7 +149,19 @@ ON CONFLICT (key) DO UPDATE SET
 RETURNING tokens, granted
 """
 
-_PRUNE = f"DELETE FROM scale_buckets WHERE key LIKE ? AND updated_at < {_NOW} - ?"
+# Arguments: prefix pattern, rate, burst, batch, rate, burst. A bucket is idle when its
+# refill has reached ``burst``. The condition is repeated on the deleted row itself: a
+# ``take`` that drained the bucket after the subquery read it is seen by Postgres's
+# re-check of the locked row (READ COMMITTED), and that row stays.
+_FULL = "{t}.tokens + GREATEST(0, clock.now - {t}.updated_at) * ? >= ?"
+_PRUNE = f"""
+WITH clock AS (SELECT {_NOW} AS now)
+DELETE FROM scale_buckets b USING clock
+WHERE b.key IN (
+    SELECT i.key FROM scale_buckets i, clock
+    WHERE i.key LIKE ? AND {_FULL.format(t="i")} LIMIT ?
+) AND {_FULL.format(t="b")}
+"""
 
 _ALLOW = f"""
 WITH clock AS (SELECT {_NOW} AS now),
@@ -218,11 +238,62 @@ class PostgresRateLimiter(_PostgresTables):
             return 0.0
         return (cost - float(row["tokens"])) / self._rate
 
+    async def prune(self, batch: int = 1000) -> int:
+        """Drop this limiter's buckets that are full again (as if they had no row), at
+        most ``batch`` per statement; the number dropped."""
+        pattern = self._prefix.replace("%", r"\%").replace("_", r"\_") + "%"
+        args = (pattern, self._rate, self._burst, batch, self._rate, self._burst)
+        dropped = 0
+        while True:
+            n = await self._run(lambda conn: int(conn.execute(_PRUNE, args).rowcount))
+            dropped += n
+            if n < batch:
+                return dropped
+
+
+class BucketPruner:
+    """Drops idle ``scale_buckets`` rows of Postgres limiters every ``every_s`` (one task,
+    owned by the composition root; ``every_s`` 0: never). Every replica runs one: a
+    statement finding nothing to drop costs one scan of a table that stays small."""
+
+    def __init__(
+        self, limiters: Iterable[PostgresRateLimiter], every_s: float, *, batch: int = 1000
+    ) -> None:
+        self._limiters = tuple(limiters)
+        self._every_s = every_s
+        self._batch = batch
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None and self._limiters and self._every_s > 0:
+            self._task = asyncio.create_task(self._run(), name="nexflow-bucket-prune")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
     async def prune(self) -> int:
-        """Drop this limiter's buckets that are full again; the number dropped."""
-        full_after = self._burst / self._rate
-        args = (self._prefix.replace("%", r"\%").replace("_", r"\_") + "%", full_after)
-        return await self._run(lambda conn: conn.execute(_PRUNE, args).rowcount)
+        """One round: every limiter's idle buckets; how many were dropped."""
+        return sum([await limiter.prune(self._batch) for limiter in self._limiters])
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._every_s)
+            try:
+                dropped = await self.prune()
+            except ScaleUnavailable:  # the next round tries again; takes do not depend on it
+                log.warning("bucket_prune_failed", exc_info=True)
+                continue
+            if dropped:
+                log.debug("buckets_pruned", dropped=dropped)
+
+
+def bucket_pruner(limiters: Iterable[object], every_s: float) -> BucketPruner | None:
+    """A pruner for those of ``limiters`` that keep buckets on Postgres, or None."""
+    on_postgres = [limiter for limiter in limiters if isinstance(limiter, PostgresRateLimiter)]
+    return BucketPruner(on_postgres, every_s) if on_postgres and every_s > 0 else None
 
 
 class PostgresBreaker(_PostgresTables):

@@ -148,11 +148,14 @@ class QueueRepo(LeaseRepo):
     async def due_outbox(self, now: float, limit: int) -> list[OutboxItem]:
         return await self._run(lambda c: _due(c, now, limit))
 
-    async def claim_due_outbox(self, now: float, limit: int) -> list[OutboxItem]:
+    async def claim_due_outbox(
+        self, now: float, limit: int, claim_s: float | None = None
+    ) -> list[OutboxItem]:
         """:meth:`due_outbox`, claimed for this replica (Postgres; on SQLite the same read):
         in one transaction the rows are locked and their ``next_attempt_at`` pushed
-        ``outbox_claim_s`` forward, so no other replica takes them or anything behind them
-        in their chat until this one marks them or the claim runs out."""
+        ``claim_s`` (default ``outbox_claim_s``) forward, so no other replica takes them or
+        anything behind them in their chat until this one marks them or the claim runs out."""
+        window = self.outbox_claim_s if claim_s is None else claim_s
 
         def claim(c: Conn) -> list[OutboxItem]:
             with _tx(c):
@@ -160,7 +163,7 @@ class QueueRepo(LeaseRepo):
                 # so it takes nothing queued behind them either (chat order).
                 c.execute("SELECT pg_advisory_xact_lock(hashtext('nexflow.outbox.claim'))")
                 items = _due(c, now, limit, " FOR UPDATE OF o SKIP LOCKED")
-                _set_due(c, [i.id for i in items], time.time() + self.outbox_claim_s)
+                _set_due(c, [i.id for i in items], time.time() + window)
             return items
 
         if self.dialect == "sqlite":

@@ -20,6 +20,7 @@ from websockets.asyncio.client import ClientConnection
 
 from nexflow.testing.fake_llm import Reply
 from nexflow.testing.harness import GatewayHarness
+from nexflow.testing.waiting import wait_until
 
 Frame = dict[str, Any]
 PARTIAL = "Let me look at the clock first."
@@ -30,14 +31,6 @@ def slow_turn(gw: GatewayHarness, delay_s: float = 8.0) -> None:
     """The next turn streams ``PARTIAL`` and calls a tool, then its model call hangs."""
     gw.llm.push(Reply(text=PARTIAL, tool_calls=(("get_time", {}),)))
     gw.llm.push(Reply(text="this never arrives", delay_s=delay_s))
-
-
-async def wait_for(check: Callable[[], Any], timeout_s: float = 10.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while True:
-            if check():
-                return
-            await asyncio.sleep(0.02)
 
 
 async def recv_until(ws: ClientConnection, wanted: Callable[[Frame], bool]) -> Frame:
@@ -70,7 +63,7 @@ async def test_a_stop_sent_to_x_stops_the_turn_running_on_y(tmp_path: Path, pg_u
 
         slow_turn(y)
         waiting = asyncio.create_task(y.chat("a long question", session))
-        await wait_for(lambda: len(y.llm.requests) == 3)  # Y's slow model call is running
+        await wait_until(lambda: len(y.llm.requests) == 3)  # Y's slow model call is running
         assert y.app.gateway.running_here(session) and not x.app.gateway.running_here(session)
 
         # Someone else's Stop: X's route says no such session; a request that reaches Y
@@ -111,7 +104,7 @@ async def test_a_tab_on_x_stops_the_turn_running_on_y(tmp_path: Path, pg_url: st
             waiting = asyncio.create_task(y.chat("what time is it, slowly", session))
             call = await recv_until(tab, lambda f: f["type"] == "tool_call")  # relayed
             assert call["name"] == "get_time"
-            await wait_for(lambda: len(y.llm.requests) == 3)
+            await wait_until(lambda: len(y.llm.requests) == 3)
             await tab.send(json.dumps({"type": "stop"}))
             stopped = await recv_until(tab, lambda f: f["type"] in ("stopped", "reply"))
             assert stopped["type"] == "stopped" and stopped["message_id"] is not None

@@ -19,6 +19,7 @@ from websockets.asyncio.client import ClientConnection
 
 from nexflow.testing.fake_llm import Reply
 from nexflow.testing.harness import GatewayHarness
+from nexflow.testing.waiting import wait_until
 from nexflow.web.frames import SERVER_FRAME
 
 Frame = dict[str, Any]
@@ -45,14 +46,6 @@ def slow_turn(gw: GatewayHarness, delay_s: float = 8.0) -> None:
     gw.llm.push(Reply(text="this never arrives", delay_s=delay_s))
 
 
-async def wait_for(check: Callable[[], Any], timeout_s: float = 10.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while True:
-            if check():
-                return
-            await asyncio.sleep(0.02)
-
-
 async def inbox_status(gw: GatewayHarness, inbox_id: int) -> str:
     assert gw.app is not None
     item = await gw.app.storage.get_inbox(inbox_id)
@@ -71,7 +64,7 @@ async def test_the_stop_frame_ends_the_turn_with_what_streamed(gateway: GatewayH
         assert call["name"] == "get_time"
         assert call["label"] == "Clock: current time"  # plain words, not the raw name
         await recv_until(ws, lambda f: f["type"] == "tool_result")
-        await wait_for(lambda: len(gateway.llm.requests) == 3)  # the slow call is running
+        await wait_until(lambda: len(gateway.llm.requests) == 3)  # the slow call is running
         await ws.send(json.dumps({"type": "stop"}))
         stopped = await recv_until(ws, lambda f: f["type"] in ("stopped", "reply"))
         assert stopped == {"type": "stopped", "message_id": accepted["message_id"]}
@@ -103,7 +96,7 @@ async def test_stop_over_http_and_no_rerun_after_a_restart(tmp_path: Path) -> No
         assert gw.app is not None
         slow_turn(gw, delay_s=8.0)
         waiting = asyncio.create_task(gw.chat("a long question"))
-        await wait_for(lambda: len(gw.llm.requests) == 2)
+        await wait_until(lambda: len(gw.llm.requests) == 2)
         (listed,) = (await gw.http.get("/api/v1/sessions")).json()
         resp = await gw.http.post(f"/api/v1/sessions/{listed['id']}/stop")
         assert resp.status_code == 200
@@ -150,7 +143,7 @@ async def test_a_new_conversations_first_turn_streams_and_stops(gateway: Gateway
         accepted = await recv_until(ws, lambda f: f["type"] == "accepted")
         call = await recv_until(ws, lambda f: f["type"] == "tool_call")
         assert call["label"] == "Clock: current time"
-        await wait_for(lambda: len(gateway.llm.requests) == 2)
+        await wait_until(lambda: len(gateway.llm.requests) == 2)
         await ws.send(json.dumps({"type": "stop"}))
         stopped = await recv_until(ws, lambda f: f["type"] == "stopped")
         assert stopped["message_id"] == accepted["message_id"]

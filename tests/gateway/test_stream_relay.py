@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -26,21 +26,11 @@ from nexflow.scale.bus import EventBus, LocalBus, bus_for
 from nexflow.scale.errors import ScaleUnavailable
 from nexflow.testing.fake_llm import Reply
 from nexflow.testing.harness import GatewayHarness
-from nexflow.testing.redis import RedisServer, start_redis
+from nexflow.testing.waiting import wait_until
 from nexflow.web.events import EventHub, FileCommitted, Toast
 
 Frame = dict[str, Any]
 CAROL = "carol-web-token-0123456789abcdef"
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    """A throwaway redis-server for this module (the pattern of tests/scale/conftest.py)."""
-    server = start_redis()
-    if server is None:
-        pytest.fail("redis-server is missing: make test installs it (redis-server)")
-    yield server
-    server.stop()
 
 
 @pytest.fixture(params=["postgres", "redis"])
@@ -49,14 +39,6 @@ def bus_urls(request: pytest.FixtureRequest, pg_url: str) -> tuple[str, str | No
     if request.param == "redis":
         return pg_url, request.getfixturevalue("redis_server").url
     return pg_url, None
-
-
-async def wait_for(check: Callable[[], Any], timeout_s: float = 10.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while True:
-            if check():
-                return
-            await asyncio.sleep(0.01)
 
 
 @asynccontextmanager
@@ -88,7 +70,7 @@ async def test_tokens_reach_a_socket_on_another_replica(bus_urls: tuple[str, str
         assert not y.has_subscribers("s1")
         tab = x.subscribe("s1")
         await x.ready("s1")
-        await wait_for(lambda: y.has_subscribers("s1"))  # X told Y
+        await wait_until(lambda: y.has_subscribers("s1"))  # X told Y
         local_y = y.subscribe("s1")  # Y has a tab of its own too
         tokens = [{"type": "token", "text": f"t{i}"} for i in range(200)]
         for event in tokens:
@@ -100,11 +82,11 @@ async def test_tokens_reach_a_socket_on_another_replica(bus_urls: tuple[str, str
         await asyncio.sleep(0.2)
         assert tab.empty()
         x.unsubscribe("s1", tab)  # Y hears X's tab is gone; its own still counts
-        await wait_for(lambda: not y_relays.relays[0].watched("s1"))
+        await wait_until(lambda: not y_relays.relays[0].watched("s1"))
         assert y.has_subscribers("s1")
         y.unsubscribe("s1", local_y)
         assert not y.has_subscribers("s1")
-        await wait_for(lambda: not x.has_subscribers("s1"))
+        await wait_until(lambda: not x.has_subscribers("s1"))
 
 
 async def test_a_dead_replicas_sockets_expire(bus_urls: tuple[str, str | None]) -> None:
@@ -112,7 +94,7 @@ async def test_a_dead_replicas_sockets_expire(bus_urls: tuple[str, str | None]) 
         async with replica(bus_urls, "x") as (x, _, x_relays):
             x.subscribe("s2")
             await x.ready("s2")
-            await wait_for(lambda: y.has_subscribers("s2"))
+            await wait_until(lambda: y.has_subscribers("s2"))
             for relay in x_relays.relays:  # as if SIGKILLed: no more heartbeats, no goodbye
                 for task in relay._tasks:
                     task.cancel()
@@ -120,7 +102,7 @@ async def test_a_dead_replicas_sockets_expire(bus_urls: tuple[str, str | None]) 
                 relay._bus = DownBus()
             assert y.has_subscribers("s2")
         # three missed heartbeats (0.5 s each here) and x's sockets are forgotten
-        await wait_for(lambda: not y.has_subscribers("s2"), timeout_s=5)
+        await wait_until(lambda: not y.has_subscribers("s2"), within=5)
 
 
 async def test_a_late_replica_learns_who_watches(bus_urls: tuple[str, str | None]) -> None:
@@ -128,7 +110,7 @@ async def test_a_late_replica_learns_who_watches(bus_urls: tuple[str, str | None
         x.subscribe("s3")
         await x.ready("s3")
         async with replica(bus_urls, "y") as (y, _, _):  # asks "?" when it starts
-            await wait_for(lambda: y.has_subscribers("s3"), timeout_s=0.4)  # before a beat
+            await wait_until(lambda: y.has_subscribers("s3"), within=0.4)  # before a beat
 
 
 async def test_events_reach_only_their_owner(bus_urls: tuple[str, str | None]) -> None:
@@ -136,7 +118,7 @@ async def test_events_reach_only_their_owner(bus_urls: tuple[str, str | None]) -
         alice, bob = x.subscribe("alice"), x.subscribe("bob")
         await x.ready("alice")
         await x.ready("bob")
-        await wait_for(lambda: y.listening("alice") and y.listening("bob"))
+        await wait_until(lambda: y.listening("alice") and y.listening("bob"))
         y.publish("alice", Toast(panel_id="p1", message="for alice"))
         y.publish("bob", FileCommitted(workspace="w", path="b.md", sha="1"))
         assert await asyncio.wait_for(alice.get(), 5) == {
@@ -175,7 +157,7 @@ async def test_publishing_never_blocks_or_fails_the_turn() -> None:
         for i in range(100):  # synchronous: the queue takes 8, the rest are dropped
             hub.publish("s", {"type": "token", "text": str(i)})
         assert relay.dropped >= 92
-        await wait_for(relay._queue.empty)
+        await wait_until(relay._queue.empty)
         assert relay.dropped >= 100  # the backend's errors were logged, the events dropped
     finally:
         await relay.stop()
@@ -194,7 +176,7 @@ async def test_over_the_limit_alone_is_dropped_batched_are_split(pg_url: str) ->
         await receiver.start()
         tab = seen.subscribe("big")
         await seen.ready("big")
-        await wait_for(lambda: hub.has_subscribers("big"))
+        await wait_until(lambda: hub.has_subscribers("big"))
         huge = {"type": "reply", "text": "x" * (2 << 20)}  # over the 1 MiB NOTIFY limit
         small = {"type": "token", "text": "ok"}
         for event in (small, huge, small):
@@ -254,7 +236,7 @@ async def test_a_browser_on_x_streams_a_turn_run_on_y(
         session = (await y.chat("hello"))["session"]
         async with websockets.connect(ws(x, f"/ws/chat/{session}")) as tab:
             await recv_until(tab, lambda f: f["type"] == "session")
-            await wait_for(lambda: hubs(y)[0].has_subscribers(session))
+            await wait_until(lambda: hubs(y)[0].has_subscribers(session))
             text = "a reply long enough to arrive in several streamed pieces over the bus"
             y.llm.push(Reply(text=text))
             turn = asyncio.create_task(y.chat("stream it", session))
@@ -297,7 +279,7 @@ async def test_events_for_a_user_on_y_reach_only_their_sockets_on_x(
             assert y.app is not None
             found = await y.app.storage.find_user("web", "owner")
             assert found is not None
-            await wait_for(lambda: hubs(y)[1].listening(found[0]))
+            await wait_until(lambda: hubs(y)[1].listening(found[0]))
             # a panel made and changed over Y's API: its frames are rendered on Y
             created = (await y.http.post("/api/v1/panels", json={"template": "todo"})).json()
             frame = await recv_until(owner, lambda f: f["type"] == "panel.created")

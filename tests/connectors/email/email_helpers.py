@@ -111,12 +111,6 @@ def section(imap: FakeImap, smtp_port: int, **extra: Any) -> dict[str, Any]:
     }
 
 
-async def wait_for(check: Any, within_s: float = 15.0) -> None:
-    async with asyncio.timeout(within_s):
-        while not check():  # noqa: ASYNC110 - watching servers in other threads
-            await asyncio.sleep(0.05)
-
-
 @contextlib.asynccontextmanager
 async def running(connector: EmailConnector) -> AsyncIterator[asyncio.Queue[InboundEvent]]:
     """The connector started, its events drained into a queue as the gateway does."""

@@ -8,13 +8,14 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from email_helpers import BOT, Collect, mail, raw, running, section, wait_for
+from email_helpers import BOT, Collect, mail, raw, running, section
 
 from connectors.email.config import EmailConfig
 from connectors.email.connector import EmailConnector
 from nexflow.bus.events import FileOut, TextOut
 from nexflow.gateway.connector import DeliveryError
 from nexflow.testing.fake_imap import FakeImap
+from nexflow.testing.waiting import wait_until
 
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 8  # 2 KB of binary
 LIMITS = {"max_file_bytes": 4096, "max_total_bytes": 5000, "max_count": 3}
@@ -111,7 +112,7 @@ async def test_a_reply_carries_its_file_within_limits(
             await connector.send(
                 FileOut(channel="email", chat_id=chat, path="out/chart.png", caption="Here.")
             )
-            await wait_for(lambda: len(collected.mails) == 1)
+            await wait_until(lambda: len(collected.mails) == 1)
             sent = collected.mails[0]
             assert sent["In-Reply-To"] == "<o1@x>" and sent["To"] == "alice@example.com"
             body = sent.get_body(preferencelist=("plain",))
@@ -125,7 +126,7 @@ async def test_a_reply_carries_its_file_within_limits(
             await connector.send(
                 FileOut(channel="email", chat_id=chat, path=absolute, caption="Big one.")
             )
-            await wait_for(lambda: len(collected.mails) == 2)
+            await wait_until(lambda: len(collected.mails) == 2)
             big = collected.mails[1]
             assert list(big.iter_attachments()) == []
             text = big.get_content()
@@ -137,6 +138,6 @@ async def test_a_reply_carries_its_file_within_limits(
                     await connector.send(FileOut(channel="email", chat_id=chat, path=outside))
                 assert refused.value.retryable is False
             await connector.send(TextOut(channel="email", chat_id=chat, text="plain"))
-            await wait_for(lambda: len(collected.mails) == 3)
+            await wait_until(lambda: len(collected.mails) == 3)
             assert len(collected.mails) == 3  # the refused files sent nothing
             assert not collected.mails[2].is_multipart()

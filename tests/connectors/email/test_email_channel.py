@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from email_helpers import BOT, Collect, section, wait_for
+from email_helpers import BOT, Collect, section
 from email_helpers import raw as mail
 
 from connectors.email.config import EmailConfig
@@ -22,6 +22,7 @@ from nexflow.gateway.connector import DeliveryError
 from nexflow.testing.fake_imap import FakeImap
 from nexflow.testing.fake_llm import Reply
 from nexflow.testing.harness import GatewayHarness, free_port
+from nexflow.testing.waiting import wait_until
 
 
 async def test_thread_reply_pairing_and_exactly_once(
@@ -44,7 +45,7 @@ async def test_thread_reply_pairing_and_exactly_once(
         gw = GatewayHarness(tmp_path / "home", config_file=config, client="openai")
         gw.llm.push(Reply(text="Here is the summary."))  # before the first poll can run
         async with gw:
-            await wait_for(lambda: len(collected.mails) >= 1)
+            await wait_until(lambda: len(collected.mails) >= 1)
             reply = collected.mails[0]
             assert reply["To"] == "alice@example.com"
             assert reply["From"] == BOT
@@ -57,7 +58,7 @@ async def test_thread_reply_pairing_and_exactly_once(
 
             # A stranger gets a pairing code by mail, in their own thread.
             imap.append(mail("mallory@evil.test", "hello", "let me in", "<s1@evil.test>"))
-            await wait_for(lambda: len(collected.mails) >= 2)
+            await wait_until(lambda: len(collected.mails) >= 2)
             pairing = collected.mails[1]
             assert pairing["To"] == "mallory@evil.test"
             assert pairing["In-Reply-To"] == "<s1@evil.test>"
@@ -68,12 +69,12 @@ async def test_thread_reply_pairing_and_exactly_once(
             assert any(code in pairing.get_content() for code in codes)
             assert len(gw.llm.requests) == 1  # the stranger reached no model
             uid_file = tmp_path / "home" / "email" / f"{BOT}.uid"
-            await wait_for(lambda: uid_file.exists() and uid_file.read_text().strip() == "2")
+            await wait_until(lambda: uid_file.exists() and uid_file.read_text().strip() == "2")
 
         # A second start on the same home reads nothing again and answers nothing again.
         searches = imap.searches
         async with GatewayHarness(tmp_path / "home", config_file=config, client="openai") as gw:
-            await wait_for(lambda: imap.searches >= searches + 1 and imap.idles >= 2)
+            await wait_until(lambda: imap.searches >= searches + 1 and imap.idles >= 2)
             await asyncio.sleep(0.3)
             assert len(collected.mails) == 2
             assert gw.llm.requests == []
@@ -90,7 +91,7 @@ async def test_thread_reply_pairing_and_exactly_once(
                     References="<m1@example.com> <r1@example.com>",
                 )
             )
-            await wait_for(lambda: len(collected.mails) >= 3)
+            await wait_until(lambda: len(collected.mails) >= 3)
             again = collected.mails[2]
             assert again["To"] == "alice@example.com"
             assert again["Subject"] == "Re: Weekly report"

@@ -8,12 +8,13 @@ import asyncio
 import time
 from pathlib import Path
 
-from email_helpers import raw, running, section, wait_for
+from email_helpers import raw, running, section
 
 from connectors.email.config import EmailConfig
 from connectors.email.connector import EmailConnector
 from nexflow.testing.fake_imap import FakeImap
 from nexflow.testing.harness import free_port
+from nexflow.testing.waiting import wait_until
 
 
 async def test_a_mail_arriving_during_idle_is_read_at_once(tmp_path: Path) -> None:
@@ -21,7 +22,7 @@ async def test_a_mail_arriving_during_idle_is_read_at_once(tmp_path: Path) -> No
         config = EmailConfig.from_section(section(imap, free_port(), poll_s=60))
         connector = EmailConnector(config, tmp_path / "email")
         async with running(connector) as received:
-            await wait_for(lambda: imap.idles >= 1 and imap.searches >= 1)
+            await wait_until(lambda: imap.idles >= 1 and imap.searches >= 1)
             assert connector.idling
             await asyncio.sleep(0.2)  # well inside IDLE now
             searches = imap.searches
@@ -44,7 +45,7 @@ async def test_idle_is_reissued_before_the_server_cut_off(tmp_path: Path) -> Non
         config = EmailConfig.from_section(section(imap, free_port(), poll_s=60, idle_s=0.2))
         connector = EmailConnector(config, tmp_path / "email")
         async with running(connector) as received:
-            await wait_for(lambda: imap.idles >= 4, within_s=5)
+            await wait_until(lambda: imap.idles >= 4, within=5)
             # one IDLE session throughout (a fetch may be between its login and search)
             assert imap.logins - imap.searches in (1, 2)
             imap.append(raw("alice@example.com", "s", "still watched", "<r1@x>"))
@@ -56,7 +57,7 @@ async def test_a_server_without_idle_is_polled(tmp_path: Path) -> None:
         config = EmailConfig.from_section(section(imap, free_port(), poll_s=0.2))
         connector = EmailConnector(config, tmp_path / "email")
         async with running(connector) as received:
-            await wait_for(lambda: imap.searches >= 3, within_s=5)
+            await wait_until(lambda: imap.searches >= 3, within=5)
             assert imap.idles == 0 and not connector.idling
             imap.append(raw("alice@example.com", "s", "polled", "<q1@x>"))
             assert (await asyncio.wait_for(received.get(), 5)).message == "polled"
@@ -67,7 +68,7 @@ async def test_idle_can_be_turned_off(tmp_path: Path) -> None:
         config = EmailConfig.from_section(section(imap, free_port(), poll_s=0.2, idle=False))
         connector = EmailConnector(config, tmp_path / "email")
         async with running(connector):
-            await wait_for(lambda: imap.searches >= 2, within_s=5)
+            await wait_until(lambda: imap.searches >= 2, within=5)
             assert imap.idles == 0
 
 
@@ -76,7 +77,7 @@ async def test_a_failing_mailbox_is_retried_with_backoff_and_reported(tmp_path: 
         config = EmailConfig.from_section(section(imap, free_port(), poll_s=0.1))
         connector = EmailConnector(config, tmp_path / "email")
         async with running(connector) as received:
-            await wait_for(lambda: connector.last_error is not None, within_s=5)
+            await wait_until(lambda: connector.last_error is not None, within=5)
             assert connector.last_error is not None
             assert "bad credentials" in connector.last_error
             assert imap.password not in connector.last_error
@@ -103,6 +104,6 @@ async def test_a_failing_mailbox_is_retried_with_backoff_and_reported(tmp_path: 
     )
     connector = EmailConnector(closed, tmp_path / "other")
     async with running(connector):
-        await wait_for(lambda: connector.last_error is not None, within_s=5)
+        await wait_until(lambda: connector.last_error is not None, within=5)
         assert connector.last_error is not None
         assert connector.last_error.startswith("unreachable")

@@ -13,11 +13,12 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import yaml
-from email_helpers import BOT, Collect, raw, section, wait_for
+from email_helpers import BOT, Collect, raw, section
 
 from nexflow.testing.fake_imap import FakeImap
 from nexflow.testing.fake_llm import Reply
 from nexflow.testing.harness import GatewayHarness
+from nexflow.testing.waiting import wait_until
 
 _CARD = re.compile(r"/cancel (\S+)")
 
@@ -56,7 +57,7 @@ async def test_an_injected_mail_cannot_make_the_model_act(
             def found() -> EmailMessage | None:
                 return next((m for m in collected.mails if words in m.get_content()), None)
 
-            await wait_for(lambda: found() is not None, within_s=30)
+            await wait_until(lambda: found() is not None, within=30)
             msg = found()
             assert msg is not None
             return msg
