@@ -1,17 +1,22 @@
 """What runs flow steps, built from the configuration: shared by the gateway's composition
 root (:mod:`nexflow.app`) and ``nexflow worker`` (:mod:`nexflow.worker`).
 
-- :func:`orchestrator` and :func:`flow_services` are the pieces both build the same way:
-  an agent turn's orchestrator, and the approvals, flow service (with its
-  :class:`~nexflow.gateway.flow_host.GatewayFlowHost`) and named agents.
+- :func:`orchestrator`, :func:`flow_services` and :func:`reminder_service` are the pieces
+  both build the same way: an agent turn's orchestrator; the approvals, flow service
+  (with its :class:`~nexflow.gateway.flow_host.GatewayFlowHost`) and named agents; the
+  reminder service on the shared job table.
 - :func:`build_flow_runtime` is the worker's whole graph: storage, the model resolver
   behind the one budget gate, the built-in tools, skills, panels, MCP servers, memory and
-  workspaces, and the flow service — no web app, no chat connector, no outbox
-  *delivery*: what a step posts (an approval card, a workspace patch notice) is queued
-  on the shared durable outbox, which the gateways deliver.
+  workspaces, the reminder tools and the flow service — no web app, no chat connector,
+  no outbox *delivery*: what a step posts (an approval card, a workspace patch notice)
+  is queued on the shared durable outbox, which the gateways deliver.
 
-Not on a worker (chat-only, or owned by one process): reminder tools (the reminder
-scheduler runs in the gateways), context paging tools (they page a chat session), chat
+The worker's reminder service is *paused*: ``reminder_add``/``list``/``cancel`` write and
+read the shared ``reminder_jobs`` table in Postgres (with the step's idempotency key, as
+in a gateway), and never fire; the gateways' schedulers find the new job within
+``replicas.scheduler_wake_s``, fire it and deliver it through the shared outbox.
+
+Not on a worker (chat-only): context paging tools (they page a chat session) and chat
 commands. A flow step that calls one gets "no tool named …".
 """
 
@@ -25,6 +30,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from nexflow.bus.events import TextOut
 from nexflow.config.model import NexflowConfig
 from nexflow.gateway.agents import AgentService
 from nexflow.gateway.approvals import ApprovalService
@@ -52,6 +58,7 @@ from nexflow.scale.wiring import SharedLimits, shared_limits
 from nexflow.skills.service import SkillsService, build_skills
 from nexflow.storage.open import storage_for
 from nexflow.storage.sql_storage import SQLStorage
+from nexflow.tasks import ReminderService, reminder_tools
 from nexflow.tools.builtin import GetTime
 from nexflow.tools.registry import ToolRegistry
 from nexflow.tools.toolset import Toolbox
@@ -113,6 +120,27 @@ def flow_services(
     return confirmations, flows, AgentService(host, workspaces, storage)
 
 
+def reminder_service(
+    config: NexflowConfig, outbox: OutboxDispatcher, budgets: Budgets, *, paused: bool = False
+) -> ReminderService:
+    """Reminders on the storage's job table, delivered through the outbox and charged to
+    the background budget. ``paused`` (a worker): the service adds, lists and cancels,
+    and the gateways' schedulers fire (module docstring)."""
+
+    async def deliver(channel: str, chat_id: str, session_id: str, text: str) -> None:
+        await outbox.post(
+            TextOut(channel=channel, chat_id=chat_id, session_id=session_id or None, text=text)
+        )
+
+    return ReminderService(
+        config.storage_url,
+        deliver,
+        budget=budgets.reminder_hook,
+        wake_s=config.replicas.scheduler_wake_s,
+        paused=paused,
+    )
+
+
 @dataclass
 class FlowRuntime:
     """A worker's object graph (see the module docstring); :meth:`start` opens it in the
@@ -128,6 +156,7 @@ class FlowRuntime:
     flows: FlowService
     memory: MemoryService | None = None
     limits: SharedLimits | None = None  # model breakers shared with the gateways
+    reminders: ReminderService | None = None  # paused: adds jobs the gateways fire
 
     async def start(self) -> None:
         self.config.home.mkdir(parents=True, exist_ok=True)
@@ -135,6 +164,8 @@ class FlowRuntime:
         await self.storage.open()
         if self.limits is not None:
             await self.limits.open()
+        if self.reminders is not None:
+            await self.reminders.start()  # after storage.open: the table is migrated
         await self.skills.start()
         if self.memory is not None:
             await self.memory.start()
@@ -151,6 +182,8 @@ class FlowRuntime:
             await self.memory.stop()
         await self.workspaces.stop()
         await self.panels.stop()
+        if self.reminders is not None:
+            await self.reminders.stop()
         with contextlib.suppress(Exception):
             await self.mcp_servers.close()
         await self.storage.close()
@@ -199,7 +232,8 @@ def build_flow_runtime(config: NexflowConfig) -> FlowRuntime:
     storage = storage_for(config)
     limits = shared_limits(config)
     breaker = limits.breaker(config.llm.breaker) if limits else None
-    models = ModelResolver(config.llm, LiteLLMLoader(), breaker=breaker)
+    cache = limits.response_cache(config.llm.cache) if limits else None
+    models = ModelResolver(config.llm, LiteLLMLoader(), breaker=breaker, cache=cache)
     budgets = Budgets(config.budgets, storage)
     gate = BudgetGate(models, budgets, config.llm)  # every model call goes through it
     base = tool_base(config, storage, metrics)  # its panel MCP endpoint is the gateways'
@@ -208,7 +242,8 @@ def build_flow_runtime(config: NexflowConfig) -> FlowRuntime:
     # Never started here: posting queues on the shared outbox; the gateways deliver.
     outbox = OutboxDispatcher(storage, config.outbox, metrics)
     memory = build_memory(config)
-    for tool in memory_tools(memory) if memory else []:
+    reminders = reminder_service(config, outbox, budgets, paused=True)
+    for tool in [*reminder_tools(reminders), *(memory_tools(memory) if memory else [])]:
         tools.add(tool)
     workspaces = build_workspaces(config, storage, panels, gate)
     _, flows, _ = flow_services(
@@ -236,7 +271,14 @@ def build_flow_runtime(config: NexflowConfig) -> FlowRuntime:
         flows,
         memory=memory,
         limits=limits,
+        reminders=reminders,
     )
 
 
-__all__ = ["FlowRuntime", "build_flow_runtime", "flow_services", "orchestrator"]
+__all__ = [
+    "FlowRuntime",
+    "build_flow_runtime",
+    "flow_services",
+    "orchestrator",
+    "reminder_service",
+]

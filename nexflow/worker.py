@@ -1,7 +1,11 @@
-"""``nexflow worker``: a process that runs flow runs from the durable engine's queue.
+"""``nexflow worker``: a process that runs flow runs and handed-off skill runs from the
+durable engine's queues.
 
 Gateways with ``flows.run_on: workers`` enqueue runs on the shared Postgres and never
-dequeue them; workers do (docs/scale-out.md, "Workers"). A worker builds the flow host
+dequeue them; workers do (docs/scale-out.md, "Workers"). With ``skills.run_on: workers``
+a chat turn's ``run_skill`` is enqueued too (on ``nexflow-skills``) after the gateway's
+permission check and confirmation; a worker spawns it with its own skill runner and
+secrets (:mod:`nexflow.skills.remote`). A worker builds the flow host
 from the same configuration as a gateway (:func:`nexflow.flow_runtime.build_flow_runtime`:
 tools, skills, panels, memory, workspaces, the one budget gate) without the web app or
 chat connectors; approval cards and notices its steps post are queued on the shared
@@ -89,6 +93,7 @@ class Worker:
     async def run(self) -> int:
         from nexflow.flow_runtime import build_flow_runtime
         from nexflow.flows.errors import FlowError
+        from nexflow.skills.remote import serve_skills, skill_queue, stop_serving
         from nexflow.storage.base import StorageError
 
         loop = asyncio.get_running_loop()
@@ -105,7 +110,11 @@ class Worker:
             return 1
         try:
             engine = await runtime.flows.engine()
+            # before launch: DBOS resumes this executor's interrupted skill runs there
+            serve_skills(runtime.skills.run_tool, engine.executor_id)
             await engine.launch()  # DBOS recovers this executor's runs, then dequeues
+            flows = self._config.flows
+            await skill_queue(concurrency=flows.concurrency, poll_s=flows.queue_poll_s, owner=True)
             self._running = True
             host, port = self._health
             if port is not None:
@@ -131,6 +140,7 @@ class Worker:
                 server.close()
                 await server.wait_closed()
             await runtime.stop()
+            stop_serving()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
             log.info("worker_stopped", executor=self.executor_id)

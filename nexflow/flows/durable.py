@@ -16,6 +16,11 @@ Shape of a run (deterministic, so DBOS can replay it):
 - ``nexflow.flows.node`` (one per node execution): attempts as steps with durable
   backoff sleeps between them, an approval as a step (post the card) then ``recv`` with
   the expiry as timeout, a wait as a durable sleep, a sub-flow as a child run.
+
+A chat turn's skill run handed to a worker (``skills.run_on: workers``,
+:mod:`nexflow.skills.remote`) is ``nexflow.skills.run``: one step that spawns the skill
+through the runner the worker bound with :func:`bind_skills` (a second process-wide slot,
+for the same reason as :data:`_binding`).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -48,6 +53,8 @@ from nexflow.flows.model import (
 # otherwise derive from a hash of this file: any edit would orphan parked runs on
 # upgrade. Bump this only when the workflows' step sequence changes incompatibly.
 APP_VERSION = "nexflow-flows-1"
+SKILL_WORKFLOW = "nexflow.skills.run"
+SKILL_STEP = "nexflow.skills.spawn"
 RUN_WORKFLOW = "nexflow.flows.run"
 NODE_WORKFLOW = "nexflow.flows.node"
 ATTEMPT_STEP = "nexflow.flows.attempt"
@@ -66,6 +73,8 @@ class _Binding:
 
 
 _binding: _Binding | None = None
+SkillRun = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+_skills: SkillRun | None = None  # a worker's skill runs (nexflow.skills.remote)
 
 
 def bind(host: FlowHost, owner: object) -> None:
@@ -77,6 +86,12 @@ def bind(host: FlowHost, owner: object) -> None:
             "process-wide singleton); stop it first"
         )
     _binding = _Binding(host, owner)
+
+
+def bind_skills(run: SkillRun | None) -> None:
+    """What ``nexflow.skills.run`` calls in this process (a worker's); None: nothing."""
+    global _skills  # noqa: PLW0603 - the documented process-wide slot
+    _skills = run
 
 
 def unbind(owner: object) -> None:
@@ -314,3 +329,19 @@ def _state(node: Node, out: dict[str, Any]) -> NodeState:
     if out["ok"] or node.on_error == "continue":
         return NodeState.DONE
     return NodeState.FAILED
+
+
+@DBOS.step(name=SKILL_STEP)
+async def skill_step(request: dict[str, Any]) -> dict[str, Any]:
+    if _skills is None:
+        raise EngineUnavailable("this process runs no handed-off skills (not a worker)")
+    return await _skills(request)
+
+
+@DBOS.workflow(name=SKILL_WORKFLOW)
+async def skill_workflow(request: dict[str, Any]) -> dict[str, Any]:
+    """A skill run a gateway handed over (``skills.run_on: workers``): one step, so a
+    worker killed mid-run spawns it again, with the same idempotency key, wherever the
+    workflow is recovered."""
+    with _tracked():
+        return await skill_step(request)

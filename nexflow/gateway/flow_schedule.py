@@ -5,6 +5,9 @@ The reminders' machinery (``nexflow.tasks``): the same SQLite job store (its own
 ``flow_trigger_jobs``, in the project database) and the same executor, which hands each
 due job to a coroutine the service owns. Imported in a worker thread when the service
 starts: APScheduler's import reads every installed distribution's entry points (~30 ms).
+On Postgres the scheduler also looks in the shared table every ``wake_s`` seconds, so a
+trigger another gateway scheduled (or one a dead gateway had claimed) fires here too
+(``nexflow.tasks.engine.WakingScheduler``).
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ class TriggerScheduler(Engine):
     over only then. The grace window is ours (``FlowTriggers._fire``): the executor gets
     every coalesced due time, late or not, and decides."""
 
-    def __init__(self, target: Path | str, fire: FireFn) -> None:
-        super().__init__(target, UTC, fire, table=TABLE, job_func=JOB_FUNC, max_instances=4)
+    def __init__(self, target: Path | str, fire: FireFn, *, wake_s: float = 5.0) -> None:
+        super().__init__(
+            target, UTC, fire, table=TABLE, job_func=JOB_FUNC, max_instances=4, wake_s=wake_s
+        )
 
     def put(self, job_id: str, kwargs: dict[str, Any]) -> Job:
         """Schedule (or replace) a trigger's job; its next run is computed from now."""

@@ -20,6 +20,10 @@ a restart neither repeats a fire nor forgets one that was due meanwhile:
   engine starts an id once, so a fire seen twice (two schedules, a restart mid-fire)
   still makes one run. The ``budget`` hook (the background budget, like reminders) may
   refuse a fire.
+- **Several gateways** (Postgres): each runs a scheduler on the shared table; a due job
+  is claimed by one, and each looks in the table every ``wake_s`` seconds
+  (``replicas.scheduler_wake_s``), so a trigger scheduled by another gateway fires
+  within ``wake_s`` of its time even if this one knew of no job.
 - **Missed fires.** Fires missed while the gateway was down are coalesced into the
   latest one, which runs on start when it is at most ``grace_s`` late; an older one is
   skipped and logged (``flow_trigger_missed``).
@@ -76,8 +80,10 @@ class FlowTriggers:
         grace_s: float = 3600.0,
         budget: Budget | None = None,
         stop_timeout: float = 5.0,
+        wake_s: float = 5.0,
     ) -> None:
         self._target = target
+        self._wake_s = wake_s
         self._flows = flows
         self._grace_s = grace_s
         self._budget = budget
@@ -129,7 +135,7 @@ class FlowTriggers:
     def _open(self) -> TriggerScheduler:  # in a worker thread: APScheduler is imported here
         from nexflow.gateway.flow_schedule import TriggerScheduler
 
-        sched = TriggerScheduler(self._target, self._fire)
+        sched = TriggerScheduler(self._target, self._fire, wake_s=self._wake_s)
         sched.open()
         return sched
 

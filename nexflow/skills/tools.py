@@ -57,6 +57,14 @@ WorkspaceFor = Callable[[ToolContext], Path]
 SecretsFor = Callable[[ToolContext, Skill], Mapping[str, str]]
 
 
+class SkillHandOff(Protocol):
+    """Runs a skill the gate let through somewhere else (``skills.run_on: workers``:
+    :class:`nexflow.skills.remote.WorkerSkills`) and returns its result; raises
+    :class:`SkillError` when it cannot."""
+
+    async def run(self, skill: str, payload: Mapping[str, Any], ctx: ToolContext) -> RunResult: ...
+
+
 class ReadSkillTool:
     """Returns a skill's instructions (its SKILL.md body) on demand."""
 
@@ -100,7 +108,13 @@ class RunSkillTool:
     ``workspace_for`` maps the caller to its workspace folder; ``secrets_for`` returns the
     env values this caller is granted for this skill (only declared names are passed on);
     ``dangerous`` is the config list of extra dangerous skill names.
+
+    ``hand_off`` (set by the composition root with ``skills.run_on: workers``): the gate
+    (permissions, confirmation, audit) stays here, the spawn happens on a worker, which
+    calls :meth:`execute` there.
     """
+
+    hand_off: SkillHandOff | None = None
 
     def __init__(
         self,
@@ -177,20 +191,46 @@ class RunSkillTool:
             return ToolResult("input must be a JSON object", is_error=True)
         try:
             skill, confirmed = await self._gate(name, payload, ctx)
-            secrets = self._secrets_for(ctx, skill) if self._secrets_for else {}
-            result = await self._runner.run(
-                skill,
-                payload,
-                workspace=self._workspace_for(ctx),
-                secrets=secrets,
-                idempotency_key=ctx.idempotency_key,
-            )
+            if self.hand_off is not None:
+                result = await self.hand_off.run(skill.name, payload, ctx)
+            else:
+                result = await self._spawn(skill, payload, ctx, ctx.idempotency_key)
         except _Refusal as r:
             return await self._refuse(ctx, name, payload, r.outcome, r.message)
         except SkillError as e:
             return await self._refuse(ctx, name, payload, "refused", e.message)
         await self._record(ctx, result, confirmed)
         return _tool_result(result)
+
+    async def execute(
+        self, name: str, payload: Mapping[str, Any], ctx: ToolContext, idempotency_key: str
+    ) -> RunResult:
+        """A worker's half of a handed-off run: the gateway asked and audits; here the
+        skill is looked up in this process's registry, its permissions checked again, its
+        secrets resolved from this process's configuration, and it is spawned with
+        ``NEXFLOW_IDEMPOTENCY_KEY``. Raises :class:`SkillError` when it cannot run."""
+        skill = self._registry.get(name)
+        perms.check_permissions(skill, ctx.permissions)
+        if not (skill.available and skill.runnable):
+            why = skill.reason or "it has no program"
+            raise SkillError(f"skill {name!r} cannot run on this worker: {why}")
+        return await self._spawn(skill, payload, ctx, idempotency_key)
+
+    async def _spawn(
+        self,
+        skill: Skill,
+        payload: Mapping[str, Any],
+        ctx: ToolContext,
+        idempotency_key: str | None,
+    ) -> RunResult:
+        secrets = self._secrets_for(ctx, skill) if self._secrets_for else {}
+        return await self._runner.run(
+            skill,
+            payload,
+            workspace=self._workspace_for(ctx),
+            secrets=secrets,
+            idempotency_key=idempotency_key,
+        )
 
     async def _gate(
         self, name: str, payload: Mapping[str, Any], ctx: ToolContext

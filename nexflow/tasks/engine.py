@@ -1,6 +1,13 @@
 """APScheduler 3 and the SQLite job store, as :class:`~nexflow.tasks.service.ReminderService`
 drives them.
 
+APScheduler sleeps until the next run time of the jobs it knows, and only its own
+``add_job`` wakes it sooner. On a shared (Postgres) job store other processes add jobs
+too (another gateway, a worker's paused service, a replica that died with a claim on a
+due job), so there the scheduler also wakes at least every ``wake_s`` seconds
+(``replicas.scheduler_wake_s``) to look in the shared table: :class:`WakingScheduler`.
+On SQLite one process owns the file and nothing changes.
+
 The only module of ``nexflow.tasks`` that imports APScheduler (with ``jobstore`` and the
 cron trigger in ``schedule``). The service imports it in a worker thread when it starts:
 APScheduler's import reads the entry points of every installed distribution (~30 ms), and
@@ -21,6 +28,7 @@ from apscheduler.executors.base import BaseExecutor
 from apscheduler.job import Job
 from apscheduler.jobstores.base import ConflictingIdError, JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.triggers.date import DateTrigger
 
 from nexflow.tasks.jobstore import job_store_for
@@ -56,6 +64,25 @@ class ReminderExecutor(BaseExecutor):  # type: ignore[misc]  # APScheduler 3 shi
         task.add_done_callback(done)
 
 
+class WakingScheduler(AsyncIOScheduler):  # type: ignore[misc]  # APScheduler 3 ships no types
+    """An ``AsyncIOScheduler`` that, while running, waits at most ``wake_s`` seconds
+    between two looks at its job stores, jobs or none: it finds the jobs other processes
+    added to a shared table. Each look is two short statements (claim the due rows, read
+    the earliest next run time); their cost is in docs/benchmarks.md ("Scale-out")."""
+
+    def __init__(self, wake_s: float, **options: Any) -> None:
+        if not wake_s > 0:
+            raise ValueError("wake_s must be positive")
+        self.wake_s = wake_s
+        super().__init__(**options)
+
+    def _process_jobs(self) -> float | None:
+        wait: float | None = super()._process_jobs()
+        if self.state != STATE_RUNNING:  # paused (a worker's service) or stopping: no look
+            return wait
+        return self.wake_s if wait is None else min(wait, self.wake_s)
+
+
 class Engine:
     """The job store and the scheduler. Build and :meth:`open` it in a worker thread,
     :meth:`start` it on the loop; ``add``, ``remove`` and the store's queries block
@@ -63,7 +90,9 @@ class Engine:
     thread.
 
     Reminders use it as it is; flow triggers (``nexflow.gateway.flow_schedule``) with
-    their own table, job function and limits."""
+    their own table, job function and limits. ``wake_s``: on a shared job store
+    (Postgres), the longest sleep between two looks at the table (module docstring);
+    ignored on SQLite."""
 
     def __init__(
         self,
@@ -74,8 +103,10 @@ class Engine:
         table: str = "reminder_jobs",
         job_func: str = JOB_FUNC,
         max_instances: int = 1,
+        wake_s: float = 5.0,
     ) -> None:
         self.store = job_store_for(target, table=table)
+        self.wake_s = wake_s if self.store.shared else None
         self.executor = ReminderExecutor(fire)
         self._timezone = timezone
         self._job_func = job_func
@@ -89,15 +120,20 @@ class Engine:
         """Start scheduling on the running loop; overdue jobs fire right away (once
         :meth:`resume` is called, when ``paused``). ``on_shutdown`` is called once
         :meth:`shutdown` took effect (on the loop)."""
-        scheduler = AsyncIOScheduler(
-            timezone=self._timezone,
-            jobstores={STORE: self.store},
-            executors={EXECUTOR: self.executor},
-            job_defaults={
+        options: dict[str, Any] = {
+            "timezone": self._timezone,
+            "jobstores": {STORE: self.store},
+            "executors": {EXECUTOR: self.executor},
+            "job_defaults": {
                 "coalesce": True,
                 "misfire_grace_time": None,
                 "max_instances": self._max_instances,
             },
+        }
+        scheduler = (
+            AsyncIOScheduler(**options)
+            if self.wake_s is None
+            else WakingScheduler(self.wake_s, **options)
         )
         scheduler.add_listener(lambda _event: on_shutdown(), EVENT_SCHEDULER_SHUTDOWN)
         scheduler.start(paused=paused)

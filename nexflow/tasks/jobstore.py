@@ -37,7 +37,7 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from apscheduler.job import Job
 from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLookupError
@@ -79,6 +79,10 @@ def job_store_for(target: Path | str, *, table: str = "reminder_jobs") -> SQLJob
 class SQLJobStore(BaseJobStore):  # type: ignore[misc]  # APScheduler 3 ships no types
     """APScheduler job store backed by the ``reminder_jobs`` table (or ``table``); the
     engine-specific part is :meth:`_connect` (and :meth:`get_due_jobs` on Postgres)."""
+
+    #: Other processes write this table too (Postgres): a scheduler on it must look in
+    #: it periodically, not only when its own jobs are due (``engine.WakingScheduler``).
+    shared: ClassVar[bool] = False
 
     def __init__(self, *, table: str = "reminder_jobs") -> None:
         super().__init__()
@@ -264,6 +268,8 @@ class SQLiteJobStore(SQLJobStore):
 class PostgresJobStore(SQLJobStore):
     """The job store on a Postgres database (``url``, the storage's); due jobs are
     claimed so that one replica runs each (module docstring)."""
+
+    shared: ClassVar[bool] = True
 
     def __init__(
         self, url: str, *, table: str = "reminder_jobs", connect_timeout_s: int = 10

@@ -17,6 +17,13 @@ service's own executor receives the scheduled run time, which is how it knows.
 A one-shot is removed from the store when it is handed to the executor, before
 ``deliver`` returns: a crash in that window loses it (at-most-once). ``deliver`` only
 has to enqueue the message durably, which takes milliseconds.
+
+Several processes on one Postgres (docs/scale-out.md): every gateway runs a service on
+the shared ``reminder_jobs`` table; a due reminder is claimed by one of them
+(``jobstore.PostgresJobStore``), and each scheduler looks in the table at least every
+``wake_s`` seconds, so a reminder another process added (or one a dead replica left)
+fires within ``wake_s`` of its time. A worker's service is ``paused``: its scheduler
+never fires; it adds, lists and cancels jobs in the table, and the gateways fire them.
 """
 
 from __future__ import annotations
@@ -60,6 +67,9 @@ class ReminderService:
     ``deliver(channel, chat_id, session_id, text)`` sends a fired reminder; ``budget``
     (optional) may refuse an ``add`` or a ``fire`` for a user. ``timezone`` is used for
     times without an offset and for cron lines when the caller names none.
+    ``wake_s`` (Postgres only): the longest sleep between two looks at the shared table
+    (``replicas.scheduler_wake_s``). ``paused``: never fire (a worker's service; see the
+    module docstring).
     """
 
     def __init__(
@@ -73,6 +83,8 @@ class ReminderService:
         max_text: int = 1000,
         late_after: timedelta = timedelta(minutes=1),
         stop_timeout: float = 5.0,
+        wake_s: float = 5.0,
+        paused: bool = False,
     ) -> None:
         self._deliver = deliver
         self._budget = budget
@@ -82,6 +94,8 @@ class ReminderService:
         self._late_after = late_after
         self._stop_timeout = stop_timeout
         self._target = target
+        self._wake_s = wake_s
+        self._paused = paused
         self._loading: asyncio.Task[Engine | None] | None = None
         self._engine: Engine | None = None
         self._stopped = asyncio.Event()
@@ -124,7 +138,7 @@ class ReminderService:
     async def _load(self) -> Engine | None:
         try:
             engine = await asyncio.to_thread(self._open_engine)
-            engine.start(self._stopped.set)
+            engine.start(self._stopped.set, paused=self._paused)
         except Exception:
             log.exception("reminders_start_failed")
             return None
@@ -134,7 +148,7 @@ class ReminderService:
     def _open_engine(self) -> Engine:  # in a worker thread: APScheduler is imported here
         from nexflow.tasks.engine import Engine
 
-        engine = Engine(self._target, self.timezone, self._fire)
+        engine = Engine(self._target, self.timezone, self._fire, wake_s=self._wake_s)
         engine.open()
         return engine
 

@@ -99,6 +99,9 @@ class ToolContext:
     # A flow step's key (``<run>:<node>:<attempt>``); after a crash the step runs again
     # with the same key, so a tool with a side effect applies it once per key.
     idempotency_key: str | None = None
+    # A chat turn's inbox id: the same after a crash replays the turn, so a tool that hands
+    # work elsewhere (run_skill on a worker) can join what the first attempt started.
+    turn_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

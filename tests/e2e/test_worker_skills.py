@@ -1,0 +1,283 @@
+"""``skills.run_on: workers``: a chat turn's ``run_skill`` spawns on a ``nexflow worker``.
+
+One gateway and two workers on a real Postgres (a database of its own per test), the fake
+model scripting the ``run_skill`` call, and a real bash skill (``ledger-bash``): it
+appends ``<tag> <key>`` to ``ledger.txt`` in the shared workspace unless a line with its
+``NEXFLOW_IDEMPOTENCY_KEY`` is there already, sleeps ``sleep`` seconds (the window in
+which a test looks at it or SIGKILLs its worker), then prints its tag and key as JSON.
+Gateway and workers share the workspace, as a deployment shares one volume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from deployment_support import AUTH, TOKEN, fresh_database
+from deployment_support import Deployment as Processes
+
+from nexflow.skills.remote import run_id_for
+from nexflow.testing.fake_llm import FakeLLMServer, Reply
+from nexflow.testing.harness import free_port
+from nexflow.testing.postgres import Postgres
+from nexflow.testing.process import serve_command, wait_healthy
+from nexflow.tools.base import ToolContext
+
+pytestmark = pytest.mark.slow
+
+SKILL = """\
+---
+name: ledger-bash
+description: Append a tag to ledger.txt once per idempotency key.
+location: ./run.sh
+---
+# ledger-bash
+"""
+SCRIPT = """\
+#!/usr/bin/env bash
+set -eu
+key="${NEXFLOW_IDEMPOTENCY_KEY:-}"
+ledger="$NEXFLOW_WORKSPACE/ledger.txt"
+if [ -z "$key" ] || ! grep -qs " $key\\$" "$ledger"; then
+  echo "$SKILL_ARG_TAG $key" >> "$ledger"
+fi
+sleep "${SKILL_ARG_SLEEP:-0}"
+printf '{"tag": "%s", "key": "%s"}\\n' "$SKILL_ARG_TAG" "$key"
+"""
+
+
+class Deployment(Processes):
+    """One gateway, two workers, one Postgres database, one shared workspace."""
+
+    def __init__(self, tmp: Path, db: str, llm: FakeLLMServer, base: str) -> None:
+        super().__init__(tmp, db, base)
+        self.llm = llm
+        self.skill_dir = self.add_skill(
+            "ledger-bash", {"SKILL.md": SKILL, "run.sh": SCRIPT}, executable="run.sh"
+        )
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.gateway: subprocess.Popen[bytes] | None = None
+        self.workers: dict[str, subprocess.Popen[bytes]] = {}
+
+    def skill_config(self, name: str, executor: str, run_on: str) -> Path:
+        return self.config(
+            name,
+            skills={"run_on": run_on},
+            flows={"run_on": "workers", "executor_id": executor, "sweep_s": 0.5},
+        )
+
+    async def start_gateway(self, run_on: str) -> None:
+        config = self.skill_config("gateway", "gw-1", run_on)
+        command = [*serve_command(self.port), "--config", str(config)]
+        self.gateway = self.spawn("gateway", command, NEXFLOW_GATEWAY_TOKEN=TOKEN)
+        await wait_healthy(self.url, self.gateway)
+
+    async def start_worker(self, executor: str) -> None:
+        config = self.skill_config(f"worker-{executor}", executor, "workers")
+        self.workers[executor] = await self.spawn_worker(f"worker-{executor}", config)
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, headers=AUTH, timeout=90)
+
+    async def chat(self, tag: str, sleep: float = 0) -> dict[str, Any]:
+        """One turn whose model calls ``ledger-bash``; the reply."""
+        args = {"name": "ledger-bash", "input": {"tag": tag, "sleep": sleep}}
+        self.llm.push(Reply(tool_calls=(("run_skill", args),)))
+        async with self.client() as http:
+            resp = await http.post("/api/v1/chat", json={"message": f"run the ledger {tag}"})
+        assert resp.status_code == 200, resp.text
+        data: dict[str, Any] = resp.json()
+        return data
+
+    def skill_runs(self) -> list[tuple[str, str, str]]:
+        """(workflow id, status, executor) of every handed-off skill run."""
+        with psycopg.connect(self.db) as conn:
+            rows = conn.execute(
+                "SELECT workflow_uuid, status, executor_id FROM dbos.workflow_status "
+                "WHERE name = 'nexflow.skills.run' ORDER BY created_at"
+            ).fetchall()
+        return [(str(w), str(s), str(e)) for w, s, e in rows]
+
+    def skill_ancestry(self) -> list[int] | None:
+        """The host pids above the running skill's shell (its parent, theirs, …), or None
+        while no skill process runs. Read from /proc, outside any sandbox."""
+        script = str(self.skill_dir / "run.sh").encode()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if script in argv and not any(b"bwrap" in a for a in argv[:1]):
+                return _parents(int(entry.name))
+        return None
+
+
+def _parents(pid: int) -> list[int]:
+    chain: list[int] = []
+    while pid > 1:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            break
+        pid = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+        chain.append(pid)
+    return chain
+
+
+async def deploy(tmp_path: Path, pg_server: Postgres, run_on: str) -> AsyncIterator[Deployment]:
+    llm = FakeLLMServer()
+    dep = Deployment(tmp_path, fresh_database(pg_server.url), llm, await llm.start())
+    try:
+        await dep.start_gateway(run_on)
+        await asyncio.gather(dep.start_worker("worker-a"), dep.start_worker("worker-b"))
+        yield dep
+    finally:
+        dep.stop()
+        await llm.stop()
+
+
+@pytest.fixture
+async def deployment(tmp_path: Path, pg_server: Postgres) -> AsyncIterator[Deployment]:
+    async for dep in deploy(tmp_path, pg_server, "workers"):
+        yield dep
+
+
+def tool_message(dep: Deployment) -> str:
+    messages = dep.llm.requests[-1]["messages"]
+    return str(next(m for m in reversed(messages) if m["role"] == "tool")["content"])
+
+
+async def test_a_chat_turns_skill_runs_on_a_worker(deployment: Deployment) -> None:
+    dep = deployment
+    turn = asyncio.create_task(dep.chat("alpha", sleep=1.5))
+    ancestry: list[int] | None = None
+    deadline = time.monotonic() + 30
+    while ancestry is None and not turn.done():
+        assert time.monotonic() < deadline
+        ancestry = await asyncio.to_thread(dep.skill_ancestry)
+        await asyncio.sleep(0.02)
+    reply = await turn
+    assert reply["status"] == "done", reply
+    assert '"tag": "alpha"' in tool_message(dep) and "alpha" in reply["reply"], reply
+    # the skill process descends from a worker, not from the gateway
+    assert dep.gateway is not None and ancestry is not None
+    workers = {proc.pid for proc in dep.workers.values()}
+    assert dep.gateway.pid not in ancestry, ancestry
+    assert workers & set(ancestry), (ancestry, workers)
+    # one durable run, on a worker, under the id derived from the turn and the call
+    ctx = ToolContext("", str(reply["session"]), "web", "", turn_id=str(reply["message_id"]))
+    expected = run_id_for("ledger-bash", {"tag": "alpha", "sleep": 1.5}, ctx)
+    [(run_id, status, executor)] = dep.skill_runs()
+    assert (run_id, status) == (expected, "SUCCESS")
+    assert executor in dep.workers
+    [line] = dep.ledger()
+    assert line == f"alpha {expected}"  # NEXFLOW_IDEMPOTENCY_KEY: the run's id
+
+
+async def test_the_gateway_stays_responsive_while_a_skill_runs(deployment: Deployment) -> None:
+    dep = deployment
+    turn = asyncio.create_task(dep.chat("slow", sleep=3))
+    await dep.appended("slow")  # the skill runs (and sleeps) on a worker
+    waits: list[float] = []
+    async with httpx.AsyncClient(base_url=dep.url, timeout=10) as http:
+        for _ in range(10):
+            started = time.perf_counter()
+            assert (await http.get("/health")).status_code == 200
+            waits.append(time.perf_counter() - started)
+            await asyncio.sleep(0.05)
+    assert not turn.done()  # all answered while the skill was still running
+    assert max(waits) < 0.5, waits
+    reply = await turn
+    assert reply["status"] == "done" and '"tag": "slow"' in tool_message(dep), reply
+
+
+async def test_a_worker_killed_mid_skill_is_recovered_by_another(
+    deployment: Deployment,
+) -> None:
+    dep = deployment
+    turn = asyncio.create_task(dep.chat("kill", sleep=4))
+    await dep.appended("kill")  # the side effect is done; the skill still sleeps
+    [(run_id, status, executor)] = dep.skill_runs()
+    assert status == "PENDING"
+    victim = dep.workers[executor]
+    victim.send_signal(signal.SIGKILL)
+    assert victim.wait(10) == -signal.SIGKILL
+    reply = await asyncio.wait_for(turn, 90)
+    assert reply["status"] == "done", reply
+    assert '"tag": "kill"' in tool_message(dep), tool_message(dep)
+    [(same_id, status, survivor)] = dep.skill_runs()
+    assert (same_id, status) == (run_id, "SUCCESS")
+    assert survivor != executor and survivor in dep.workers  # swept, not the gateway
+    assert dep.ledger() == [f"kill {run_id}"]  # ran twice, applied once
+    other = "worker-b" if executor == "worker-a" else "worker-a"
+    log = (dep.tmp / f"worker-{other}.log").read_text(errors="replace")
+    assert '"flows_swept"' in log and '"skill_ran_on_worker"' in log
+
+
+async def test_a_turn_replayed_after_a_gateway_crash_joins_the_same_run(
+    deployment: Deployment,
+) -> None:
+    dep = deployment
+    assert dep.gateway is not None
+    turn = asyncio.create_task(dep.chat("replay", sleep=3))
+    await dep.appended("replay")  # handed off, running on a worker
+    dep.gateway.send_signal(signal.SIGKILL)
+    assert dep.gateway.wait(10) == -signal.SIGKILL
+    with pytest.raises(httpx.HTTPError):
+        await turn
+    [(run_id, _, _)] = dep.skill_runs()
+    # the restarted gateway replays the turn; the model makes the same call again
+    args = {"name": "ledger-bash", "input": {"tag": "replay", "sleep": 3}}
+    dep.llm.push(Reply(tool_calls=(("run_skill", args),)))
+    await dep.start_gateway("workers")
+    async with dep.client() as http:
+        [session] = (await http.get("/api/v1/sessions")).json()
+        deadline = time.monotonic() + 60
+        while True:
+            detail = (await http.get(f"/api/v1/sessions/{session['id']}")).json()
+            if detail["messages"] and detail["messages"][-1]["role"] == "assistant":
+                break
+            assert time.monotonic() < deadline, detail
+            await asyncio.sleep(0.1)
+    assert '"tag": "replay"' in detail["messages"][-1]["content"], detail["messages"]
+    assert [(w, s) for w, s, _ in dep.skill_runs()] == [(run_id, "SUCCESS")]
+    assert dep.ledger() == [f"replay {run_id}"]
+    runs = sum(
+        (dep.tmp / f"worker-{w}.log").read_text(errors="replace").count('"skill_ran_on_worker"')
+        for w in dep.workers
+    )
+    assert runs == 1  # joined, not run again
+
+
+def test_workers_need_postgres_and_flows_on_workers(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from nexflow.config.model import NexflowConfig
+
+    with pytest.raises(ValidationError, match="needs storage on Postgres"):
+        NexflowConfig(home=tmp_path, skills={"run_on": "workers"})  # type: ignore[arg-type]
+    url = "postgresql://u@127.0.0.1/db"
+    with pytest.raises(ValidationError, match=r"flows\.run_on: workers"):
+        NexflowConfig(
+            home=tmp_path,
+            storage={"url": url},  # type: ignore[arg-type]
+            skills={"run_on": "workers"},  # type: ignore[arg-type]
+        )
+    ok = NexflowConfig(
+        home=tmp_path,
+        storage={"url": url},  # type: ignore[arg-type]
+        skills={"run_on": "workers"},  # type: ignore[arg-type]
+        flows={"run_on": "workers"},  # type: ignore[arg-type]
+    )
+    assert ok.skills.run_on == "workers"
