@@ -30,7 +30,7 @@ from nexflow.bus.streams import StreamHub
 from nexflow.config import ConfigError, ConfigProblem
 from nexflow.config.model import NexflowConfig, PermissionsConfig
 from nexflow.flow_runtime import flow_services as _flows
-from nexflow.flow_runtime import tool_base
+from nexflow.flow_runtime import reminder_service, tool_base
 from nexflow.gateway.approvals import ApprovalService
 from nexflow.gateway.commands import CommandRouter
 from nexflow.gateway.commands_workspace import WorkspaceCommands
@@ -60,9 +60,11 @@ from nexflow.panels.runtime import PanelService
 from nexflow.panels.runtime.chat import PanelChat
 from nexflow.panels.runtime.feeds import HostFeed
 from nexflow.panels.runtime.mcp_endpoint import LazyMCPEndpoint
+from nexflow.scale.limits import BucketPruner, bucket_pruner
 from nexflow.scale.wiring import SharedLimits, shared_limits
 from nexflow.skills.install import Installer
 from nexflow.skills.install.chat import ChatInstall
+from nexflow.skills.remote import WorkerSkills
 from nexflow.skills.service import SkillsService
 from nexflow.storage.engine import redact
 from nexflow.storage.open import storage_for
@@ -104,6 +106,7 @@ class Application:
     events: EventHub | None = None  # /ws/events' fan-out; its render tasks end at stop
     relays: StreamRelays | None = None  # live events across replicas (Postgres only)
     limits: SharedLimits | None = None  # rate limits, breakers across replicas (Postgres)
+    pruner: BucketPruner | None = None  # drops idle rate buckets on Postgres
     web: FastAPI = field(init=False)
     _pumps: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -113,6 +116,8 @@ class Application:
         await self.storage.open()
         if self.limits is not None:
             await self.limits.open()
+        if self.pruner is not None:
+            self.pruner.start()
         if self.relays is not None:
             await self.relays.start()
         await self.skills.start()
@@ -163,6 +168,8 @@ class Application:
         if self.relays is not None:
             await self.relays.stop()
         await self.models.close()
+        if self.pruner is not None:
+            await self.pruner.stop()
         if self.limits is not None:
             await self.limits.close()
         await self.skills.stop()
@@ -223,7 +230,13 @@ def _gateway(
         config.bus,
         middlewares,
         max_message_chars=config.web.max_message_chars,
-        replicas=SessionLeases(storage, replica_owner(config.home)),
+        replicas=SessionLeases(
+            storage,
+            replica_owner(config.home),
+            ttl_s=config.replicas.lease_ttl_s,
+            renew_s=config.replicas.renew_s,
+            sweep_s=config.replicas.sweep_s,
+        ),
     )
     approvals.resume = gateway.resume
     approvals.on_new = gateway.expiry.wake
@@ -283,6 +296,7 @@ def _flow_triggers(
         flows,
         grace_s=config.flows.trigger_grace_s,
         budget=budgets.reminder_hook,
+        wake_s=config.replicas.scheduler_wake_s,
     )
     flows.schedule = triggers
     return triggers
@@ -341,13 +355,7 @@ def _reminders_and_memory(
 ) -> tuple[ReminderService, MemoryService | None, ContextPager | None]:
     """Reminders (delivered through the outbox), long-term memory and context paging,
     with their tools added to ``tools``."""
-
-    async def deliver(channel: str, chat_id: str, session_id: str, text: str) -> None:
-        await outbox.post(
-            TextOut(channel=channel, chat_id=chat_id, session_id=session_id or None, text=text)
-        )
-
-    reminders = ReminderService(config.storage_url, deliver, budget=budgets.reminder_hook)
+    reminders = reminder_service(config, outbox, budgets)
     memory = build_memory(config)
     for tool in [*reminder_tools(reminders), *(memory_tools(memory) if memory else [])]:
         tools.add(tool)
@@ -370,6 +378,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
         config.llm,
         loader,
         breaker=limits.breaker(config.llm.breaker) if limits else None,
+        cache=limits.response_cache(config.llm.cache) if limits else None,  # else in memory
         on_retry=lambda exc, attempt, delay: log.warning(
             "llm_retry", model=exc.model, attempt=attempt, in_s=round(delay, 2), error=exc.message
         ),
@@ -384,7 +393,7 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
     toolbox, mcp_servers, make_orchestrator = base.toolbox, base.mcp_servers, base.make_orchestrator
     orchestrator, outbox = (
         make_orchestrator(gate, toolbox),
-        OutboxDispatcher(storage, config.outbox, metrics),
+        OutboxDispatcher(storage, config.outbox, metrics, claim_s=config.replicas.outbox_claim_s),
     )
 
     reminders, memory, pager = _reminders_and_memory(
@@ -394,17 +403,20 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
     confirmations, flows, agents = _flows(
         config, storage, toolbox, make_orchestrator, gate, workspaces, outbox.notify, panels
     )
+    if config.skills.run_on == "workers":  # the gate stays here, workers spawn the skill
+        skills.run_tool.hand_off = WorkerSkills(
+            flows.engine, poll_s=config.flows.queue_poll_s, concurrency=config.flows.concurrency
+        )
     for tool in workspace_tools(workspaces, outbox.post, _web_url(config)):
         tools.add(tool)
     identity = Identity(storage, config.security)
+    shared_rate = limits.rate_limiter(config.rate_limit) if limits else None
     middlewares: list[Middleware] = [
         LogContext(),
         MetricsMiddleware(metrics),
         identity,
         ControlCommands(confirmations),
-        RateLimit(
-            config.rate_limit, shared=limits.rate_limiter(config.rate_limit) if limits else None
-        ),
+        RateLimit(config.rate_limit, shared=shared_rate),
     ]
 
     def queue_depth() -> int:
@@ -481,12 +493,16 @@ def build_application(config: NexflowConfig, logs: LogHub) -> Application:
     )
     application.panels, application.panel_mcp = panels, panel_mcp
     application.limits = limits  # opened by start(), closed by stop()
+    application.pruner = bucket_pruner([shared_rate], config.replicas.bucket_prune_s)
     application.relays = stream_relays(
-        config.storage_url, config.redis.url, (streams, application.events)
+        config.storage_url,
+        config.redis.url,
+        (streams, application.events),
+        presence_s=config.replicas.presence_s,
     )
     if application.relays is not None:  # a Stop reaches a turn running on another replica
         application.relays.stops = gateway.remote_stops = RemoteStops(
-            application.relays.bus, gateway.stop_turn, gateway.running_here, storage.get_session
+            application.relays.bus, gateway.stop_turn, gateway.answers_stop, storage.get_session
         )
     application.memory, application.workspaces = memory, workspaces
     application.host_feed = HostFeed(panels, logs, config.panels.host_feed_s)

@@ -68,7 +68,10 @@ class SizeRoute(_Section):
 
 
 class ResponseCacheConfig(_Section):
-    """Identical non-streaming requests on these routes are answered from memory."""
+    """Identical non-streaming requests on these routes are answered from the cache: this
+    process's LRU on one gateway, shared by replicas on Postgres storage (Redis when
+    ``redis.url`` is set, else a Postgres table; ``max_entries`` is not counted on Redis,
+    where entries leave by their TTL)."""
 
     routes: list[str] = Field(default_factory=list)  # empty: the cache is off
     ttl_s: float = Field(600.0, gt=0)
@@ -206,8 +209,8 @@ class StorageConfig(_Section):
 
 class RedisConfig(_Section):
     """An optional Redis for what is ephemeral and shared between replicas (rate limits,
-    circuit breakers, the event bus). Null: Postgres carries them (one gateway on SQLite:
-    they stay in process)."""
+    circuit breakers, the LLM response cache, the event bus). Null: Postgres carries them
+    (one gateway on SQLite: they stay in process)."""
 
     url: str | None = None  # redis://[:password@]host:6379/0, rediss:// (TLS), unix://
 
@@ -229,6 +232,34 @@ class OutboxConfig(_Section):
     max_attempts: int = Field(12, ge=1)
     initial_backoff_s: float = Field(1.0, gt=0)
     max_backoff_s: float = Field(300.0, gt=0)
+
+
+class ReplicasConfig(_Section):
+    """Timings of several gateways on one Postgres (docs/scale-out.md "Replicas"); a
+    gateway on SQLite reads none of them."""
+
+    lease_ttl_s: float = Field(6.0, gt=0, le=600)  # a session lease lives this long unrenewed
+    renew_s: float = Field(2.0, gt=0, le=300)  # held leases are renewed this often
+    sweep_s: float = Field(1.0, gt=0, le=60)  # look for sessions nobody holds this often
+    outbox_claim_s: float = Field(30.0, gt=0, le=3600)  # a claim on due outbox rows
+    presence_s: float = Field(10.0, gt=0, le=600)  # stream relays announce their sockets
+    bucket_prune_s: float = Field(60.0, ge=0, le=86400)  # drop idle rate buckets; 0: never
+    # Reminder and flow-trigger schedulers look in the shared job tables this often, for
+    # jobs other processes added: the most a reminder added elsewhere is late.
+    scheduler_wake_s: float = Field(5.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _renew_under_ttl(self) -> ReplicasConfig:
+        # A lease is also reused without asking the board for half its TTL: renewing
+        # later than that lets it lapse whenever one renewal is a little late.
+        if self.renew_s > self.lease_ttl_s / 2:
+            raise ValueError(
+                f"replicas.renew_s ({self.renew_s:g}) must be at most half of "
+                f"replicas.lease_ttl_s ({self.lease_ttl_s:g}): a lease renewed later "
+                "expires whenever one renewal is late, and another replica takes the "
+                "session over in the middle of a turn"
+            )
+        return self
 
 
 ChannelPolicy = Literal["pairing", "allowlist", "open", "disabled"]
@@ -326,6 +357,10 @@ class SkillsConfig(_Section):
     # Skills switched off by name (GraphStudio's dashboard, or by hand): loaded and listed
     # with the reason, never offered to the model or run. Applies without a restart.
     disabled: list[str] = Field(default_factory=list)
+    # Where a chat turn's run_skill spawns the program: "gateway" (this process) or
+    # "workers" (the gateway checks permissions, asks and audits, then a `nexflow worker`
+    # runs it from a durable queue on Postgres; docs/skills.md, docs/scale-out.md).
+    run_on: Literal["gateway", "workers"] = "gateway"
 
 
 class MemoryConfig(_Section):
@@ -483,6 +518,7 @@ class NexflowConfig(BaseSettings):
     storage: StorageConfig = StorageConfig()
     redis: RedisConfig = RedisConfig()
     outbox: OutboxConfig = OutboxConfig()
+    replicas: ReplicasConfig = ReplicasConfig()
     security: SecurityConfig = SecurityConfig()
     permissions: PermissionsConfig = PermissionsConfig()
     skills: SkillsConfig = SkillsConfig()
@@ -499,6 +535,24 @@ class NexflowConfig(BaseSettings):
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
+
+    @model_validator(mode="after")
+    def _skills_on_workers(self) -> NexflowConfig:
+        """``skills.run_on: workers`` hands runs over the flow engine's Postgres queue."""
+        if self.skills.run_on != "workers":
+            return self
+        if not self.uses_postgres:
+            raise ValueError(
+                "skills.run_on: workers needs storage on Postgres (storage.url = "
+                "postgresql://…): the gateway and its workers share the skill queue there"
+            )
+        if not self.flows.enabled or self.flows.run_on != "workers":
+            raise ValueError(
+                "skills.run_on: workers needs flows.enabled and flows.run_on: workers: skill "
+                "runs go through the flow engine's queues, and a gateway that runs flows "
+                "itself would dequeue them too"
+            )
+        return self
 
     @property
     def workspace_dir(self) -> Path:

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from nexflow.testing.fake_llm import FakeLLMServer
 from nexflow.testing.fake_telegram import FakeTelegram
 from nexflow.testing.harness import free_port
 from nexflow.testing.process import gateway_env, process, serve_command, wait_healthy
+from nexflow.testing.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -41,16 +42,6 @@ ELECTED = b"telegram_poller_elected"
 
 def replies(fake: FakeTelegram) -> list[str]:
     return [s.text for s in fake.sent if s.chat_id == OWNER]
-
-
-async def wait_until(check: Callable[[], bool], within: float) -> float:
-    """Seconds it took ``check`` to hold (fails after ``within``)."""
-    started = time.monotonic()
-    async with asyncio.timeout(within):
-        while True:
-            if check():
-                return time.monotonic() - started
-            await asyncio.sleep(0.02)
 
 
 async def say(fake: FakeTelegram, text: str, within: float = 30.0) -> float:
