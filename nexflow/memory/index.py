@@ -2,8 +2,9 @@
 
 Two implementations: :class:`~nexflow.memory.store.MemoryIndex` (SQLite file, FTS5 and
 sqlite-vec) and :class:`~nexflow.memory.pg_store.PgMemoryIndex` (Postgres, full-text
-search and exact cosine ranking). Both are synchronous: the service calls them from its
-one database thread, never from the event loop.
+search and pgvector's HNSW, or exact cosine ranking without pgvector). Both are
+synchronous: the service calls them from its one database thread, never from the event
+loop.
 """
 
 from __future__ import annotations

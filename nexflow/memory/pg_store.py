@@ -9,14 +9,18 @@ per-user transaction lock, so two processes re-indexing the same file do not bot
 - **Keyword half** (:mod:`~nexflow.memory.pg_text`): a ``tsvector`` per item, text
   weighted A and tags B, with a GIN index, queried with the SQLite index's terms and
   ranked by ``ts_rank``.
-- **Vector half** (:mod:`~nexflow.memory.pg_vectors`): float32 ``BYTEA`` vectors ranked
-  by exact cosine similarity in this process; no pgvector (it could not be tested here).
-  A user with more than ``exact_limit`` vectors gets keyword-only search, with a notice.
+- **Vector half**, chosen at open (:attr:`PgMemoryIndex.vector_path`): with pgvector
+  (:mod:`~nexflow.memory.pg_hnsw`, created if the server has it and the role may) a
+  ``vector`` column with an HNSW index for cosine distance, no per-user cap. Without it
+  (:mod:`~nexflow.memory.pg_vectors`): float32 ``BYTEA`` vectors ranked by exact cosine
+  similarity in this process; a user with more than ``exact_limit`` vectors gets
+  keyword-only search, with a notice that says pgvector is missing and why.
 - **Context pages** (:mod:`~nexflow.memory.pg_pages`) share the connection.
 
-Both rankings are fused by reciprocal rank exactly as :class:`~nexflow.memory.store.MemoryIndex`
-fuses them. Synchronous: :class:`~nexflow.memory.service.MemoryService` calls it from its
-database thread. Database errors become :class:`~nexflow.memory.errors.MemoryStoreError`.
+Either vector ranking is fused with the keyword one by reciprocal rank exactly as
+:class:`~nexflow.memory.store.MemoryIndex` fuses them. Synchronous:
+:class:`~nexflow.memory.service.MemoryService` calls it from its database thread.
+Database errors become :class:`~nexflow.memory.errors.MemoryStoreError`.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from nexflow.memory.errors import MemoryStoreError
 from nexflow.memory.keywords import keyword_terms
 from nexflow.memory.notes import Chunk
 from nexflow.memory.pages import PageIndex
+from nexflow.memory.pg_hnsw import PgVectorItemVectors, detect_pgvector
 from nexflow.memory.pg_pages import PAGES_SCHEMA, PgPageIndex
 from nexflow.memory.pg_text import TS_CONFIG, TS_NORMALIZATION, ts_query, words
 from nexflow.memory.pg_vectors import PgItemVectors
@@ -83,20 +88,35 @@ class PgMemoryIndex:
 
     vector_error: str | None = None  # exact ranking needs nothing from the server
 
-    def __init__(self, url: str, *, exact_limit: int | None = None) -> None:
+    def __init__(self, url: str, *, exact_limit: int | None = None, pgvector: bool = True) -> None:
+        """``pgvector=False`` keeps exact ranking even on a server with pgvector (the
+        benchmark's baseline)."""
         self.url = url
         self.exact_limit = default_exact_limit() if exact_limit is None else exact_limit
         self._conn: PostgresConn | None = None
         self._over_limit_logged: set[str] = set()
-        self.vec = PgItemVectors(self)
         self._pages = PgPageIndex(self)
+        self.vec: PgItemVectors
+        # Why pgvector is not used (None when it is): in the keyword-only notice.
+        self.pgvector_missing: str | None = "turned off"
         try:
             with self._locked(_SCHEMA_LOCK) as db:
                 for statement in (*_SCHEMA, *PAGES_SCHEMA):
                     db.execute(statement)
+                schema, found = detect_pgvector(db) if pgvector else (None, "turned off")
         except BaseException:
             self.close()
             raise
+        if schema is None:
+            self.vec, self.pgvector_missing = PgItemVectors(self), found
+        else:
+            self.vec, self.pgvector_missing = PgVectorItemVectors(self, schema, found), None
+        log.info("memory_vector_search", path=self.vector_path, without=self.pgvector_missing)
+
+    @property
+    def vector_path(self) -> str:
+        """``pgvector`` (HNSW in the server) or ``exact`` (cosine in this process, capped)."""
+        return self.vec.kind if self.vec.kind == "pgvector" else "exact"
 
     @property
     def vectors(self) -> bool:
@@ -261,15 +281,25 @@ class PgMemoryIndex:
         return int(row["n"])
 
     def vector_skip(self, user_id: str) -> str | None:
-        """Keyword-only for a user with more vectors than exact ranking is allowed."""
+        """Keyword-only for a user with more vectors than exact ranking is allowed; never
+        with pgvector."""
+        if self.pgvector_missing is None:
+            return None
         n = self.vec.count(user_id)
         if n <= self.exact_limit:
             return None
         if user_id not in self._over_limit_logged:
             self._over_limit_logged.add(user_id)
-            log.warning("memory_exact_limit", user_id=user_id, items=n, limit=self.exact_limit)
+            log.warning(
+                "memory_exact_limit",
+                user_id=user_id,
+                items=n,
+                limit=self.exact_limit,
+                without_pgvector=self.pgvector_missing,
+            )
         return (
-            f"{n} memory items are more than the {self.exact_limit} ranked by meaning on Postgres"
+            f"{n} memory items are more than the {self.exact_limit} ranked by meaning on Postgres "
+            f"without pgvector ({self.pgvector_missing})"
         )
 
     def search(

