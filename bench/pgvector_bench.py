@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import random
 import statistics
 import sys
@@ -42,6 +40,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchreport import report  # noqa: E402
 
 from nexflow.memory import MemoryService  # noqa: E402
 from nexflow.memory.notes import Chunk  # noqa: E402
@@ -228,13 +228,7 @@ def main() -> None:
     parser.add_argument("--no-bilingual", action="store_true")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    result = asyncio.run(run(args))
-    result["load_average"] = os.getloadavg()
-    result["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    print(table(result))
-    print(f"load average {result['load_average']}, {result['date']}")
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+    report(asyncio.run(run(args)), table, args.json)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,6 @@ import argparse
 import asyncio
 import importlib.util
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -51,6 +50,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchreport import report  # noqa: E402
 
 from nexflow.memory import MemoryService  # noqa: E402
 from nexflow.memory.local_embedder import LocalEmbedder  # noqa: E402
@@ -411,13 +412,7 @@ def main() -> None:
     parser.add_argument("--latency-items", type=int, default=1000)
     parser.add_argument("--knn-items", type=int, nargs="*", default=[1000, 20000])
     args = parser.parse_args()
-    result = asyncio.run(run(args))
-    result["load_average"] = os.getloadavg()
-    result["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    print(table(result))
-    print(f"load average {result['load_average']}, {result['date']}")
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+    report(asyncio.run(run(args)), table, args.json)
 
 
 if __name__ == "__main__":

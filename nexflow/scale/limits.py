@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol, TypeVar
 
 import structlog
@@ -196,6 +196,16 @@ FROM scale_breakers WHERE key = ?
 """
 
 
+def ensure_tables(conn: Conn, lock: str, statements: Sequence[str]) -> None:
+    """Run ``statements`` (``CREATE … IF NOT EXISTS``) in one transaction under the
+    advisory lock ``lock``, so replicas starting together do not race on the catalog."""
+    conn.execute("BEGIN")
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(?))", (lock,))
+    for statement in statements:
+        conn.execute(statement)
+    conn.execute("COMMIT")
+
+
 class _PostgresTables:
     def __init__(self, engine: Engine) -> None:
         if engine.dialect != "postgresql":
@@ -205,14 +215,7 @@ class _PostgresTables:
     async def open(self) -> None:
         """Create the tables if they are missing (serialised between replicas)."""
 
-        def create(conn: Conn) -> None:
-            conn.execute("BEGIN")
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('nexflow.scale.limits'))")
-            for statement in _TABLES:
-                conn.execute(statement)
-            conn.execute("COMMIT")
-
-        await self._run(create)
+        await self._run(lambda conn: ensure_tables(conn, "nexflow.scale.limits", _TABLES))
 
     async def _run(self, fn: Callable[[Conn], T]) -> T:
         try:

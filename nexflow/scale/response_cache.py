@@ -33,6 +33,7 @@ from nexflow.config.model import ResponseCacheConfig
 from nexflow.llm.cache import as_hit, cacheable, decode, encode
 from nexflow.llm.client import LLMResponse
 from nexflow.scale.errors import ScaleUnavailable
+from nexflow.scale.limits import ensure_tables
 from nexflow.storage.base import StorageError
 from nexflow.storage.engine import Conn, Engine
 
@@ -159,14 +160,7 @@ class PostgresResponseCache(_SharedCache):
     async def open(self) -> None:
         """Create the table if it is missing (serialised between replicas), then prune."""
 
-        def create(conn: Conn) -> None:
-            conn.execute("BEGIN")
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('nexflow.scale.cache'))")
-            for statement in _TABLE:
-                conn.execute(statement)
-            conn.execute("COMMIT")
-
-        await self._run(create)
+        await self._run(lambda conn: ensure_tables(conn, "nexflow.scale.cache", _TABLE))
         await self.prune()
 
     async def prune(self) -> int:
