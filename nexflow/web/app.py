@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +29,7 @@ from nexflow.storage.base import Storage
 from nexflow.web.asgi import Authenticator, BodyTooLarge, GuardMiddleware
 from nexflow.web.browser import BrowserPolicy
 from nexflow.web.hooks import WebRoute
+from nexflow.workspace.api import WorkspaceError
 
 if TYPE_CHECKING:
     from nexflow.gateway.agents import AgentService
@@ -162,6 +163,16 @@ def create_app(
 
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code, "message": message}}
+
+
+def refusal(exc: WorkspaceError, statuses: Mapping[str, int]) -> JSONResponse:
+    """A refusal of the workspace layer as the JSON error body, with its hint when it
+    has one; the status is ``statuses[exc.code]``, 400 for a code it does not name (each
+    route family maps codes its own way: another user's workspace is 404 for files)."""
+    body: dict[str, dict[str, str]] = error_body(exc.code, exc.message)
+    if exc.hint:
+        body["error"]["hint"] = exc.hint
+    return JSONResponse(body, statuses.get(exc.code, 400))
 
 
 def _install_errors(app: FastAPI) -> None:

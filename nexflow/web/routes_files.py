@@ -23,10 +23,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from nexflow.web.app import WebServices, error_body
+from nexflow.web.app import WebServices, refusal
 from nexflow.web.identity import web_user
 from nexflow.workspace.api import CommitInfo, Unavailable, WorkspaceError
 from nexflow.workspace.layout import author_name
@@ -112,13 +111,6 @@ async def _browser(request: Request) -> FileBrowser:
     return service.browser
 
 
-def _refused(exc: WorkspaceError) -> JSONResponse:
-    body = error_body(exc.code, exc.message)
-    if exc.hint:
-        body["error"]["hint"] = exc.hint
-    return JSONResponse(body, STATUS.get(exc.code, 400))
-
-
 @router.get(PREFIX + "/tree", response_model=list[TreeEntry], responses=ERRORS)
 async def tree(ws: str, request: Request, owner: str | None = None) -> Any:
     """Every file and directory of the workspace (``.git`` excluded), in git's order."""
@@ -126,7 +118,7 @@ async def tree(ws: str, request: Request, owner: str | None = None) -> Any:
         browser = await _browser(request)
         entries = await browser.tree(await web_user(request), ws, owner)
     except WorkspaceError as exc:
-        return _refused(exc)
+        return refusal(exc, STATUS)
     return [TreeEntry(path=e.path, kind=e.kind, size=e.size) for e in entries]
 
 
@@ -140,7 +132,7 @@ async def history(
         user = await web_user(request)
         commits = await browser.history(user, ws, path, owner, max(1, min(limit, 500)))
     except WorkspaceError as exc:
-        return _refused(exc)
+        return refusal(exc, STATUS)
     return [commit_out(c, user) for c in commits]
 
 
@@ -154,7 +146,7 @@ async def restore(
         user = await web_user(request)
         commit = await browser.restore(user, ws, path, body.sha, owner)
     except WorkspaceError as exc:
-        return _refused(exc)
+        return refusal(exc, STATUS)
     await _announce(request, ws, path, commit)
     return commit_out(commit, user)
 
@@ -174,7 +166,7 @@ async def read(ws: str, path: str, request: Request, owner: str | None = None) -
         browser = await _browser(request)
         found = await browser.read(await web_user(request), ws, path, owner)
     except WorkspaceError as exc:
-        return _refused(exc)
+        return refusal(exc, STATUS)
     return FileOut(path=found.path, content=found.content, sha=found.sha, language=found.language)
 
 
@@ -200,7 +192,7 @@ async def write(
             base=body.base_sha,
         )
     except WorkspaceError as exc:
-        return _refused(exc)
+        return refusal(exc, STATUS)
     await _announce(request, ws, path, commit)
     return commit_out(commit, user)
 
@@ -223,7 +215,7 @@ async def delete(
         user = await web_user(request)
         commit = await browser.delete(user, ws, path, owner=owner, base=base_sha)
     except WorkspaceError as exc:
-        return _refused(exc)
+        return refusal(exc, STATUS)
     await _announce(request, ws, path, commit)
     return commit_out(commit, user)
 

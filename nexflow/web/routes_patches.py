@@ -24,7 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from nexflow.web.app import WebServices, error_body
+from nexflow.web.app import WebServices, error_body, refusal
 from nexflow.web.identity import web_user
 from nexflow.web.models_common import INVALID_REQUEST, error
 from nexflow.web.models_patches import (
@@ -201,8 +201,4 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(WorkspaceError)
     async def workspace_error(_: Request, exc: WorkspaceError) -> JSONResponse:
-        status = HTTP_STATUS.get(exc.code, 400)
-        body = error_body(exc.code, exc.message)
-        if exc.hint:
-            body["error"]["hint"] = exc.hint
-        return JSONResponse(body, status)
+        return refusal(exc, HTTP_STATUS)

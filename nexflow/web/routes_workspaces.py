@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from nexflow.panels.runtime.errors import WorkspaceNameInvalid
 from nexflow.panels.runtime.versions import check_workspace
-from nexflow.web.app import WebServices, error_body
+from nexflow.web.app import WebServices, error_body, refusal
 from nexflow.web.events import LayoutUpdated
 from nexflow.web.identity import web_user
 from nexflow.workspace.api import WorkspaceError
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from nexflow.workspace.api import CommitInfo
 
 router = APIRouter()
+STATUS = {"not_found": 404, "quota_exceeded": 409, "unavailable": 503}  # else 400
 LAYOUT_PATH = ".nexflow/layout.json"
 MAX_AREAS = 8
 
@@ -157,11 +158,6 @@ def _unavailable() -> JSONResponse:
     )
 
 
-def _refused(exc: WorkspaceError) -> JSONResponse:
-    status = {"not_found": 404, "quota_exceeded": 409, "unavailable": 503}.get(exc.code, 400)
-    return JSONResponse(error_body(exc.code, exc.message), status)
-
-
 @router.get("/api/v1/workspaces", response_model=list[WorkspaceOut])
 async def list_workspaces(request: Request) -> list[WorkspaceOut] | JSONResponse:
     svc = _services(request)
@@ -169,7 +165,7 @@ async def list_workspaces(request: Request) -> list[WorkspaceOut] | JSONResponse
     try:
         names = await _names(svc, await _files(svc), owner)
     except WorkspaceError as exc:
-        return _refused(exc)
+        return refusal(exc, STATUS)
     default = _default_name(svc)
     return [
         WorkspaceOut(name=n, default=n == default, panels=len(_panels_of(svc, owner, n)))
@@ -195,7 +191,7 @@ async def create_workspace(body: NewWorkspace, request: Request) -> WorkspaceOut
             )
         await files.create_workspace(owner, name)
     except WorkspaceError as exc:
-        return _refused(exc)
+        return refusal(exc, STATUS)
     return WorkspaceOut(name=name, default=name == _default_name(svc), panels=0)
 
 
@@ -210,7 +206,7 @@ async def get_layout(workspace: str, request: Request) -> Layout | JSONResponse:
         panels = _panels_of(svc, owner, workspace)
         raw = await files.read_file(owner, LAYOUT_PATH, name=workspace) if files else None
     except WorkspaceError as exc:
-        return _refused(exc)
+        return refusal(exc, STATUS)
     return _parse_saved(raw, panels)
 
 
@@ -250,5 +246,5 @@ async def put_layout(workspace: str, body: Layout, request: Request) -> Layout |
             if svc.events is not None:
                 svc.events.publish(owner, LayoutUpdated(workspace=workspace))
     except WorkspaceError as exc:
-        return _refused(exc)
+        return refusal(exc, STATUS)
     return body
