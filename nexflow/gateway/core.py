@@ -32,7 +32,7 @@ from nexflow.gateway.stop import RemoteStops
 from nexflow.gateway.turns import TurnRunner, TurnSummary
 from nexflow.observability.metrics import Metrics
 from nexflow.scale.errors import ScaleUnavailable
-from nexflow.storage.base import Queue, SessionRecord, Sessions, StorageError, Turns
+from nexflow.storage.base import InboxItem, Queue, SessionRecord, Sessions, StorageError, Turns
 from nexflow.storage.repo_leases import FenceLost
 
 __all__ = ["ExpiryTimer", "Gateway", "TurnSummary"]
@@ -347,14 +347,10 @@ class Gateway:
                 return await asyncio.wait_for(asyncio.shield(fut), min(left, self.replicas.poll_s))
             if inbox_id in self._here:
                 continue
-            done = await self.replicas.store.outbox_for_inbox(inbox_id)
-            if done is None:  # a dead letter's notice is not the turn's reply: as if here
-                item = await self._storage.get_inbox(inbox_id)
-                if item is not None and item.status == "dead":
-                    text = self.runner.dead_letter_text(item)
-                    return TurnSummary(
-                        inbox_id, item.event.session_id or "", text, [], "dead_letter"
-                    )
+            done = await self.replicas.store.reply_or_dead_letter(inbox_id)
+            if isinstance(done, InboxItem):  # a dead letter: its notice is not a reply
+                text = self.runner.dead_letter_text(done)
+                return TurnSummary(inbox_id, done.event.session_id or "", text, [], "dead_letter")
             if done is not None:
                 out = done.outbound
                 if out.channel == "web" and done.status in ("pending", "parked"):

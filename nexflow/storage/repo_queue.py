@@ -219,6 +219,33 @@ class QueueRepo(LeaseRepo):
 
         return await self._run(q)
 
+    async def reply_or_dead_letter(self, inbox_id: int) -> OutboxItem | InboxItem | None:
+        """In one read: the turn's reply row when there is one, else the inbox item when
+        the turn is a dead letter (its notice carries no ``inbox_id``), else None."""
+
+        def q(c: Conn) -> OutboxItem | InboxItem | None:
+            r = c.execute(
+                "SELECT i.status AS i_status, i.attempts AS i_attempts, "
+                "CASE WHEN i.status='dead' THEN i.payload END AS i_payload, "
+                "o.id, o.payload, o.attempts, o.inbox_id, o.status, o.last_error "
+                "FROM inbox i LEFT JOIN outbox o ON o.inbox_id=i.id WHERE i.id=?",
+                (inbox_id,),
+            ).fetchone()
+            if r is None:
+                return None
+            if r["id"] is not None:
+                return _outbox_item(r)
+            if r["i_payload"] is None:
+                return None
+            return InboxItem(
+                id=inbox_id,
+                event=codec.load_event(r["i_payload"]),
+                status=r["i_status"],
+                attempts=int(r["i_attempts"]),
+            )
+
+        return await self._run(q)
+
     async def mark_delivered(self, outbox_id: int) -> None:
         await self._exec(
             "UPDATE outbox SET status='delivered', delivered_at=?, attempts=attempts+1 WHERE id=?",

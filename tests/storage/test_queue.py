@@ -5,7 +5,7 @@ import time
 
 from nexflow.bus.events import InboundEvent, TextOut
 from nexflow.storage import AuditRecord, NewMessage, SQLStorage
-from nexflow.storage.base import ApprovalRecord
+from nexflow.storage.base import ApprovalRecord, InboxItem, OutboxItem
 
 
 async def user_session(storage: SQLStorage, sid: str = "s1") -> tuple[str, str]:
@@ -104,6 +104,29 @@ async def test_complete_queues_extra_items_and_a_delivered_reply(storage: SQLSto
     rows = await storage.session_outbox(sid, 0.0, 10)
     assert [(r.id, r.inbox_id, r.status) for r in rows] == [(oid, inbox_id, "delivered")]
     assert await storage.open_turns(sid, 10) == []
+
+
+async def test_reply_or_dead_letter_reads_a_turns_outcome_in_one_query(
+    storage: SQLStorage,
+) -> None:
+    """What a replica waiting for a turn that runs elsewhere polls: nothing while the
+    turn runs, then its reply row, or the inbox item of a dead letter (whose notice is no
+    reply); an unknown id is None too."""
+    user, sid = await user_session(storage)
+    running, _ = await storage.accept(said(user, sid, "hi"))
+    assert await storage.reply_or_dead_letter(running) is None
+    assert await storage.reply_or_dead_letter(running + 1000) is None
+
+    replied = await answer(storage, said(user, sid, "again"), "hello")
+    done = await storage.reply_or_dead_letter(replied)
+    assert isinstance(done, OutboxItem) and done == await storage.outbox_for_inbox(replied)
+    assert isinstance(done.outbound, TextOut) and done.outbound.text == "hello"
+
+    notice = TextOut(channel="web", chat_id="chat", session_id=sid, text="gave up")
+    await storage.bury_turn(running, "boom", notice, [])
+    dead = await storage.reply_or_dead_letter(running)
+    assert isinstance(dead, InboxItem) and dead == await storage.get_inbox(running)
+    assert dead.status == "dead" and dead.event.message == "hi"
 
 
 async def test_open_turns_list_what_has_no_reply(storage: SQLStorage) -> None:
