@@ -27,10 +27,17 @@ limits) through :meth:`RunSkillTool.execute` (:func:`serve_skills`).
   from its own configuration (``skills.secrets``, its secrets file and environment).
 - The result comes back as JSON (:func:`result_to_data`): the audit record and the
   model's tool message are written in the gateway from it, as for a local run.
+- **Stop reaches the worker.** A turn stopped while its skill runs on a worker (the
+  chat's Stop, or the turn cancelled any other way) cancels the workflow
+  (``DBOS.cancel_workflow``); the worker looks at its run's status every ``watch_s``
+  while the skill runs and, once it is cancelled, kills the skill's process group as a
+  local run's Stop does.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import uuid
@@ -183,6 +190,9 @@ class WorkerSkills:
         request = SkillRequest.of(skill, payload, ctx, ctx.idempotency_key or run_id)
         try:
             out = await self._run(run_id, request)
+        except asyncio.CancelledError:  # the turn was stopped: so is the run on the worker
+            await asyncio.shield(self._cancel(skill, run_id))
+            raise
         except FlowError as exc:
             why = f"skill {skill!r} could not be handed to a worker: {exc.message}"
             raise SkillError(why) from exc
@@ -211,19 +221,37 @@ class WorkerSkills:
         out: dict[str, Any] = await handle.get_result(polling_interval_sec=self._poll_s)
         return out
 
+    async def _cancel(self, skill: str, run_id: str) -> None:
+        from dbos import DBOS
 
-def serve_skills(tool: RunSkillTool, executor_id: str) -> None:
+        try:
+            await DBOS.cancel_workflow_async(run_id)
+        except Exception:  # DBOS's errors: the run finishes on the worker, unread
+            log.warning("skill_hand_off_cancel_failed", skill=skill, run=run_id, exc_info=True)
+        else:
+            log.info("skill_hand_off_cancelled", skill=skill, run=run_id)
+
+
+def serve_skills(tool: RunSkillTool, executor_id: str, *, watch_s: float = 0.5) -> None:
     """Make this process (a worker) run handed-off skills with ``tool``'s registry,
     runner and secrets. Call before the engine launches: DBOS resumes this executor's
-    interrupted runs at launch. :func:`stop_serving` undoes it."""
+    interrupted runs at launch. :func:`stop_serving` undoes it. Every ``watch_s`` while a
+    skill runs, its run's status is read: a cancelled run (its turn was stopped) kills
+    the skill."""
+    from dbos import DBOS
+
     from nexflow.flows import durable
 
     async def run(data: dict[str, Any]) -> dict[str, Any]:
         request = SkillRequest.from_data(data)
+        execute = tool.execute(
+            request.skill, request.payload, request.context(), request.idempotency_key
+        )
         try:
-            result = await tool.execute(
-                request.skill, request.payload, request.context(), request.idempotency_key
-            )
+            result = await _unless_cancelled(execute, DBOS.workflow_id or "", watch_s)
+        except _RunCancelled:
+            log.info("skill_cancelled_on_worker", skill=request.skill, key=request.idempotency_key)
+            return {"refused": f"skill {request.skill!r} was stopped"}
         except SkillError as exc:
             log.info("skill_refused_on_worker", skill=request.skill, error=exc.message)
             return {"refused": exc.message}
@@ -237,6 +265,40 @@ def serve_skills(tool: RunSkillTool, executor_id: str) -> None:
         return {"result": result_to_data(result), "executor": executor_id}
 
     durable.bind_skills(run)
+
+
+class _RunCancelled(Exception):
+    """The run's workflow was cancelled while its skill ran."""
+
+
+async def _unless_cancelled(
+    execute: Awaitable[RunResult], run_id: str, watch_s: float
+) -> RunResult:
+    """``execute``'s result; cancelled (the skill's process group killed by the runner)
+    and :class:`_RunCancelled` raised once the workflow ``run_id`` is cancelled."""
+    from dbos import DBOS
+
+    task = asyncio.ensure_future(execute)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=watch_s)
+            if done:
+                return task.result()
+            try:
+                status = await DBOS.get_workflow_status_async(run_id) if run_id else None
+            except Exception:  # the database blinked: the skill goes on, looked at again
+                log.warning("skill_run_status_unreadable", run=run_id, exc_info=True)
+                continue
+            if status is not None and status.status == "CANCELLED":
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                raise _RunCancelled(run_id)
+    finally:
+        if not task.done():  # this step itself was cancelled (the worker stops)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def stop_serving() -> None:

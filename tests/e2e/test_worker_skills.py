@@ -260,6 +260,31 @@ async def test_a_turn_replayed_after_a_gateway_crash_joins_the_same_run(
     assert runs == 1  # joined, not run again
 
 
+async def test_stopping_the_turn_kills_its_skill_on_the_worker(deployment: Deployment) -> None:
+    """The chat's Stop for a turn whose skill runs on a worker: the turn ends as stopped,
+    the run is cancelled, and the worker kills the skill's process within its watch
+    interval (0.5 s) instead of letting it sleep its 30 s out."""
+    dep = deployment
+    turn = asyncio.create_task(dep.chat("halt", sleep=30))
+    await dep.appended("halt")  # running (sleeping) on a worker
+    assert await asyncio.to_thread(dep.skill_ancestry) is not None
+    async with dep.client() as http:
+        [session] = (await http.get("/api/v1/sessions")).json()
+        stop = await http.post(f"/api/v1/sessions/{session['id']}/stop")
+    assert stop.status_code == 200 and stop.json()["stopped"] is True, stop.text
+    stopped_at = time.monotonic()
+    reply = await asyncio.wait_for(turn, 30)
+    assert reply["error"] == "stopped", reply
+
+    while await asyncio.to_thread(dep.skill_ancestry) is not None:
+        assert time.monotonic() - stopped_at < 10, "the skill still runs on the worker"
+        await asyncio.sleep(0.05)
+    [(_, status, executor)] = dep.skill_runs()
+    assert status == "CANCELLED"
+    log = (dep.tmp / f"worker-{executor}.log").read_text(errors="replace")
+    assert '"skill_cancelled_on_worker"' in log
+
+
 def test_workers_need_postgres_and_flows_on_workers(tmp_path: Path) -> None:
     from pydantic import ValidationError
 
