@@ -22,12 +22,12 @@ round trip per call instead of two).
 
 from __future__ import annotations
 
-import json
 from typing import Protocol
 
 import structlog
 
 from nexflow.config.model import LLMConfig
+from nexflow.llm import wire_json
 from nexflow.llm.budget import BACKGROUND, USER, Budgets
 from nexflow.llm.client import DeltaSink, LLMClient, LLMRequest, LLMResponse
 from nexflow.llm.errors import BudgetExhausted
@@ -141,10 +141,10 @@ class GatedClient:
 def prompt_tokens(request: LLMRequest) -> int:
     """The prompt's tokens, estimated as the UTF-8 bytes of its messages and tools in the
     wire format (JSON) over four: what a provider counts, a little generously."""
-    text = json.dumps(list(request.messages), ensure_ascii=False, default=str)
+    size = len(wire_json.dumps(list(request.messages)))
     if request.tools:
-        text += json.dumps(list(request.tools), ensure_ascii=False, default=str)
-    return (len(text.encode("utf-8", "replace")) + 3) // 4
+        size += len(wire_json.dumps(list(request.tools)))
+    return (size + 3) // 4
 
 
 def completion_ceiling(llm: LLMConfig | None, route: str, default: int) -> int:

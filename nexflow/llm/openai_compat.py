@@ -10,7 +10,6 @@ pool costs a fraction of httpx's per request under concurrency). It is used for
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -18,10 +17,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import aiohttp
 
+from nexflow.llm import wire_json
 from nexflow.llm.client import DeltaSink, LLMRequest, LLMResponse, ToolCall, Usage
 from nexflow.llm.errors import LLMError, ProviderUnavailable, for_status, unreachable
 from nexflow.llm.litellm_client import ModelTarget
 from nexflow.llm.prices import PriceMap
+
+_JSON = {"Content-Type": "application/json"}
 
 
 class OpenAICompatClient:
@@ -76,7 +78,7 @@ class OpenAICompatClient:
         from aiohttp import ClientError  # loaded by _http() already
 
         try:
-            async with http.post(self._url, json=body) as resp:
+            async with http.post(self._url, data=wire_json.dumps(body), headers=_JSON) as resp:
                 await _check(resp, t.model)
                 if stream:
                     content, calls, usage = await _collect(_lines(resp), on_delta)
@@ -142,7 +144,7 @@ async def _collect(
         payload = line[5:].strip()
         if payload == "[DONE]":
             break
-        chunk = json.loads(payload)
+        chunk = wire_json.loads(payload)
         if chunk.get("usage"):
             usage = _usage(chunk["usage"])
         for choice in chunk.get("choices") or ():
