@@ -3,7 +3,8 @@
 ``POST /api/v1/chat {"message", "session"?}`` keeps each session's history in a dict,
 streams the model's answer from an OpenAI-compatible server and answers
 ``{"session", "reply"}`` with the same ``Server-Timing`` header as Nexflow, so
-``gateway_bench.py`` drives both the same way. ``GET /health`` answers ``ok``.
+``gateway_bench.py`` drives both the same way. ``GET /health`` answers ``ok``. The
+history and the model call are ``relay_common.Relay``, shared with ``relay_fastapi.py``.
 
     python bench/relay.py --port 8090 --llm http://127.0.0.1:9000/v1
 """
@@ -11,15 +12,13 @@ streams the model's answer from an OpenAI-compatible server and answers
 from __future__ import annotations
 
 import argparse
-import json
-import time
-import uuid
 
 from aiohttp import ClientSession, web
+from relay_common import Relay
 
 
 def make_app(llm_base: str) -> web.Application:
-    history: dict[str, list[dict[str, str]]] = {}
+    relay = Relay(llm_base)
     app = web.Application()
 
     async def session_ctx(app: web.Application):  # type: ignore[no-untyped-def]
@@ -28,24 +27,10 @@ def make_app(llm_base: str) -> web.Application:
         await app["http"].close()
 
     async def chat(request: web.Request) -> web.Response:
-        started = time.perf_counter()
         body = await request.json()
-        sid = body.get("session") or uuid.uuid4().hex
-        messages = history.setdefault(sid, [{"role": "system", "content": "You are a relay."}])
-        messages.append({"role": "user", "content": str(body["message"])})
-        call = {"model": "fake", "messages": messages[-40:], "stream": True}
-        parts: list[str] = []
-        llm_started = time.perf_counter()
-        async with app["http"].post(f"{llm_base}/chat/completions", json=call) as resp:
-            async for line in resp.content:
-                if line.startswith(b"data: {"):
-                    for choice in json.loads(line[6:]).get("choices") or ():
-                        parts.append(choice.get("delta", {}).get("content") or "")
-        llm_ms = (time.perf_counter() - llm_started) * 1000
-        reply = "".join(parts)
-        messages.append({"role": "assistant", "content": reply})
-        total_ms = (time.perf_counter() - started) * 1000
-        timing = f"llm;dur={llm_ms:.3f}, total;dur={total_ms:.3f}"
+        sid, reply, timing = await relay.chat(
+            app["http"], str(body["message"]), body.get("session")
+        )
         return web.json_response(
             {"session": sid, "reply": reply}, headers={"Server-Timing": timing}
         )
