@@ -11,10 +11,8 @@ history and the model call are ``relay_common.Relay``, shared with ``relay_fasta
 
 from __future__ import annotations
 
-import argparse
-
 from aiohttp import ClientSession, web
-from relay_common import Relay
+from relay_common import Relay, arguments
 
 
 def make_app(llm_base: str) -> web.Application:
@@ -45,8 +43,5 @@ def make_app(llm_base: str) -> web.Application:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--llm", required=True, help="the model server's /v1 base URL")
-    args = parser.parse_args()
+    args = arguments(__doc__)
     web.run_app(make_app(args.llm), host="127.0.0.1", port=args.port, print=None)

@@ -5,6 +5,7 @@ start must not pay for aiohttp's server."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 import uuid
@@ -39,3 +40,11 @@ class Relay:
         messages.append({"role": "assistant", "content": reply})
         total_ms = (time.perf_counter() - started) * 1000
         return sid, reply, f"llm;dur={llm_ms:.3f}, total;dur={total_ms:.3f}"
+
+
+def arguments(doc: str) -> argparse.Namespace:
+    """A relay's command line: ``--port`` and ``--llm``."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--llm", required=True, help="the model server's /v1 base URL")
+    return parser.parse_args()

@@ -13,14 +13,13 @@ call are ``relay_common.Relay``, as the relay's.
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
-from relay_common import Relay
+from relay_common import Relay, arguments
 
 
 class ChatIn(BaseModel):
@@ -56,10 +55,7 @@ def make_app(llm_base: str) -> FastAPI:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--llm", required=True, help="the model server's /v1 base URL")
-    args = parser.parse_args()
+    args = arguments(__doc__)
     uvicorn.run(
         make_app(args.llm), host="127.0.0.1", port=args.port, log_level="warning", access_log=False
     )
