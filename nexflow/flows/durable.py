@@ -55,6 +55,7 @@ from nexflow.flows.model import (
 APP_VERSION = "nexflow-flows-1"
 SKILL_WORKFLOW = "nexflow.skills.run"
 SKILL_STEP = "nexflow.skills.spawn"
+SKILL_RESULT_EVENT = "nexflow.skills.result"  # set when the spawn is done: wakes the gateway
 RUN_WORKFLOW = "nexflow.flows.run"
 NODE_WORKFLOW = "nexflow.flows.node"
 ATTEMPT_STEP = "nexflow.flows.attempt"
@@ -342,6 +343,10 @@ async def skill_step(request: dict[str, Any]) -> dict[str, Any]:
 async def skill_workflow(request: dict[str, Any]) -> dict[str, Any]:
     """A skill run a gateway handed over (``skills.run_on: workers``): one step, so a
     worker killed mid-run spawns it again, with the same idempotency key, wherever the
-    workflow is recovered."""
+    workflow is recovered. Its result is also set as the event
+    :data:`SKILL_RESULT_EVENT`, which on Postgres reaches the waiting gateway by
+    ``LISTEN/NOTIFY`` rather than at its next look at the workflow."""
     with _tracked():
-        return await skill_step(request)
+        out = await skill_step(request)
+        await DBOS.set_event_async(SKILL_RESULT_EVENT, out)
+        return out

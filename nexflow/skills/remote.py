@@ -26,7 +26,10 @@ limits) through :meth:`RunSkillTool.execute` (:func:`serve_skills`).
   permissions), never a secret; the worker resolves the secrets the caller is granted
   from its own configuration (``skills.secrets``, its secrets file and environment).
 - The result comes back as JSON (:func:`result_to_data`): the audit record and the
-  model's tool message are written in the gateway from it, as for a local run.
+  model's tool message are written in the gateway from it, as for a local run. The
+  worker also sets it as a workflow event, which wakes the waiting gateway at once
+  (DBOS's ``LISTEN/NOTIFY`` on Postgres); the gateway also reads the run's status every
+  ten queue polls, for a run that ended without one.
 - **Stop reaches the worker.** A turn stopped while its skill runs on a worker (the
   chat's Stop, or the turn cancelled any other way) cancels the workflow
   (``DBOS.cancel_workflow``); the worker looks at its run's status every ``watch_s``
@@ -168,7 +171,8 @@ class WorkerSkills:
     """The gateway's half: enqueue the run for the workers, await its result.
 
     ``engine`` is the flow service's (launched on first use, enqueue-only with
-    ``flows.run_on: workers``); ``poll_s`` how often the result is looked for;
+    ``flows.run_on: workers``); ``poll_s`` is ``flows.queue_poll_s``: the result wakes the
+    gateway as an event, and every ten polls the run's status is read as well;
     ``concurrency`` the per-worker limit used if this gateway creates the queue."""
 
     def __init__(
@@ -218,8 +222,26 @@ class WorkerSkills:
             )
         with SetWorkflowID(run_id):  # an existing id joins the run it names
             handle = await self._queue.enqueue_async(durable.skill_workflow, request.to_data())
-        out: dict[str, Any] = await handle.get_result(polling_interval_sec=self._poll_s)
-        return out
+        return await self._result(handle, run_id)
+
+    async def _result(self, handle: Any, run_id: str) -> dict[str, Any]:
+        """The run's result: its event as soon as the worker sets it (a notification on
+        Postgres), else, every ten polls, what the workflow says once it ended without
+        one (it failed, or a worker of an earlier version ran it)."""
+        from dbos import DBOS
+
+        from nexflow.flows import durable
+
+        while True:
+            out = await DBOS.get_event_async(
+                run_id, durable.SKILL_RESULT_EVENT, timeout_seconds=10 * self._poll_s
+            )
+            if out is not None:
+                return dict(out)
+            status = await handle.get_status()
+            if status.status not in ("ENQUEUED", "PENDING", "DELAYED"):
+                done: dict[str, Any] = await handle.get_result(polling_interval_sec=self._poll_s)
+                return done
 
     async def _cancel(self, skill: str, run_id: str) -> None:
         from dbos import DBOS

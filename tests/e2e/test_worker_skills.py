@@ -68,15 +68,17 @@ class Deployment(Processes):
         self.gateway: subprocess.Popen[bytes] | None = None
         self.workers: dict[str, subprocess.Popen[bytes]] = {}
 
-    def skill_config(self, name: str, executor: str, run_on: str) -> Path:
-        return self.config(
-            name,
-            skills={"run_on": run_on},
-            flows={"run_on": "workers", "executor_id": executor, "sweep_s": 0.5},
-        )
+    def skill_config(
+        self, name: str, executor: str, run_on: str, poll_s: float | None = None
+    ) -> Path:
+        flows: dict[str, Any] = {"run_on": "workers", "executor_id": executor, "sweep_s": 0.5}
+        if poll_s is not None:
+            flows["queue_poll_s"] = poll_s
+        return self.config(name, skills={"run_on": run_on}, flows=flows)
 
-    async def start_gateway(self, run_on: str) -> None:
-        config = self.skill_config("gateway", "gw-1", run_on)
+    async def start_gateway(self, run_on: str, poll_s: float | None = None) -> None:
+        """``poll_s``: the gateway's ``flows.queue_poll_s`` (the workers keep 0.05 s)."""
+        config = self.skill_config("gateway", "gw-1", run_on, poll_s)
         command = [*serve_command(self.port), "--config", str(config)]
         self.gateway = self.spawn("gateway", command, NEXFLOW_GATEWAY_TOKEN=TOKEN)
         await wait_healthy(self.url, self.gateway)
@@ -135,11 +137,13 @@ def _parents(pid: int) -> list[int]:
     return chain
 
 
-async def deploy(tmp_path: Path, pg_server: Postgres, run_on: str) -> AsyncIterator[Deployment]:
+async def deploy(
+    tmp_path: Path, pg_server: Postgres, run_on: str, gateway_poll_s: float | None = None
+) -> AsyncIterator[Deployment]:
     llm = FakeLLMServer()
     dep = Deployment(tmp_path, fresh_database(pg_server.url), llm, await llm.start())
     try:
-        await dep.start_gateway(run_on)
+        await dep.start_gateway(run_on, gateway_poll_s)
         await asyncio.gather(dep.start_worker("worker-a"), dep.start_worker("worker-b"))
         yield dep
     finally:
@@ -258,6 +262,28 @@ async def test_a_turn_replayed_after_a_gateway_crash_joins_the_same_run(
         for w in dep.workers
     )
     assert runs == 1  # joined, not run again
+
+
+async def test_the_result_wakes_the_gateway_before_its_next_poll(
+    tmp_path: Path, pg_server: Postgres
+) -> None:
+    """The worker sets the result as a workflow event, which reaches the gateway by
+    LISTEN/NOTIFY: a gateway that looks at the run only every 30 s (ten times that for
+    its status) still answers as soon as the skill is done."""
+    async for dep in deploy(tmp_path, pg_server, "workers", gateway_poll_s=30):
+        started = time.monotonic()
+        reply = await asyncio.wait_for(dep.chat("wake"), 60)
+        took = time.monotonic() - started
+        assert reply["status"] == "done" and '"tag": "wake"' in tool_message(dep), reply
+        assert took < 10, f"the turn took {took:.1f} s: the gateway waited for a poll"
+        [(run_id, status, _)] = dep.skill_runs()
+        assert status == "SUCCESS"
+        with psycopg.connect(dep.db) as conn:
+            row = conn.execute(
+                "SELECT 1 FROM dbos.workflow_events WHERE workflow_uuid = %s AND key = %s",
+                (run_id, "nexflow.skills.result"),
+            ).fetchone()
+        assert row is not None  # the event that woke it
 
 
 async def test_stopping_the_turn_kills_its_skill_on_the_worker(deployment: Deployment) -> None:
