@@ -161,9 +161,12 @@ class Application:
         self._pumps.clear()
         if self.flow_triggers is not None:
             await self.flow_triggers.stop()  # before the engine: no fire starts a run then
+        # Turns first: one in flight may wait on the flow engine (a skill handed to a
+        # worker, a flow it started), so the engine outlives the bus's drain; a turn
+        # still running after it is cancelled as a shutdown and replayed at the next start.
+        await self.gateway.stop()
         if self.flows is not None:
             await self.flows.close()  # releases DBOS: the next engine may start
-        await self.gateway.stop()
         await self.outbox.stop()
         if self.relays is not None:
             await self.relays.stop()

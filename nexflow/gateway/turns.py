@@ -61,7 +61,7 @@ from nexflow.storage.base import (
 )
 from nexflow.storage.repo_leases import Fence, FenceLost
 from nexflow.tools.approval import TurnApprovals, call_key
-from nexflow.tools.base import ApprovalRequired, ToolContext
+from nexflow.tools.base import TURN_STOPPED, ApprovalRequired, ToolContext
 
 log = structlog.get_logger("nexflow.turns")
 
@@ -188,7 +188,7 @@ class TurnRunner:
         if running is None or running.task is None or running.finishing or running.stopping:
             return None
         running.stopping = True
-        running.task.cancel()
+        running.task.cancel(TURN_STOPPED)
         return running.inbox_id
 
     # -- one run ------------------------------------------------------------------------

@@ -30,9 +30,10 @@ limits) through :meth:`RunSkillTool.execute` (:func:`serve_skills`).
   worker also sets it as a workflow event, which wakes the waiting gateway at once
   (DBOS's ``LISTEN/NOTIFY`` on Postgres); the gateway also reads the run's status every
   ten queue polls, for a run that ended without one.
-- **Stop reaches the worker.** A turn stopped while its skill runs on a worker (the
-  chat's Stop, or the turn cancelled any other way) cancels the workflow
-  (``DBOS.cancel_workflow``); the worker looks at its run's status every ``watch_s``
+- **Stop reaches the worker.** A turn the user stops while its skill runs on a worker
+  (the chat's Stop: :data:`~nexflow.tools.base.TURN_STOPPED`) cancels the workflow
+  (``DBOS.cancel_workflow``); a gateway shutting down does not, so the replayed turn
+  joins the run; the worker looks at its run's status every ``watch_s``
   while the skill runs and, once it is cancelled, kills the skill's process group as a
   local run's Stop does.
 """
@@ -54,7 +55,7 @@ from nexflow.skills.errors import SkillError
 from nexflow.skills.isolation import IsolationLevel
 from nexflow.skills.result import RunResult
 from nexflow.tools.approval import call_key
-from nexflow.tools.base import ToolContext
+from nexflow.tools.base import ToolContext, stopped_by_user
 
 if TYPE_CHECKING:
     from nexflow.flows.engine import FlowEngine
@@ -194,9 +195,10 @@ class WorkerSkills:
         request = SkillRequest.of(skill, payload, ctx, ctx.idempotency_key or run_id)
         try:
             out = await self._run(run_id, request)
-        except asyncio.CancelledError:  # the turn was stopped: so is the run on the worker
-            await asyncio.shield(self._cancel(skill, run_id))
-            raise
+        except asyncio.CancelledError as exc:
+            if stopped_by_user(exc):  # the user stopped the turn: so is the run
+                await asyncio.shield(self._cancel(skill, run_id))
+            raise  # a shutdown: the run goes on, and the replayed turn joins it
         except FlowError as exc:
             why = f"skill {skill!r} could not be handed to a worker: {exc.message}"
             raise SkillError(why) from exc

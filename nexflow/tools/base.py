@@ -104,6 +104,17 @@ class ToolContext:
     turn_id: str | None = None
 
 
+# The message a chat's Stop cancels its turn's task with. A tool that handed work to
+# another process (run_skill on a worker) cancels that work too on this message only: a
+# gateway shutting down cancels its turns without it, and their replay joins the work.
+TURN_STOPPED = "nexflow: the user stopped the turn"
+
+
+def stopped_by_user(exc: BaseException) -> bool:
+    """Whether ``exc`` (a ``CancelledError``) is a chat's Stop, not a shutdown."""
+    return bool(exc.args) and exc.args[0] == TURN_STOPPED
+
+
 @dataclass(frozen=True, slots=True)
 class ToolResult:
     """The outcome of a tool call. ``content`` goes back to the model as the tool message."""

@@ -69,16 +69,20 @@ class Deployment(Processes):
         self.workers: dict[str, subprocess.Popen[bytes]] = {}
 
     def skill_config(
-        self, name: str, executor: str, run_on: str, poll_s: float | None = None
+        self, name: str, executor: str, run_on: str, poll_s: float | None = None, **more: Any
     ) -> Path:
         flows: dict[str, Any] = {"run_on": "workers", "executor_id": executor, "sweep_s": 0.5}
         if poll_s is not None:
             flows["queue_poll_s"] = poll_s
-        return self.config(name, skills={"run_on": run_on}, flows=flows)
+        return self.config(name, skills={"run_on": run_on}, flows=flows, **more)
 
-    async def start_gateway(self, run_on: str, poll_s: float | None = None) -> None:
-        """``poll_s``: the gateway's ``flows.queue_poll_s`` (the workers keep 0.05 s)."""
-        config = self.skill_config("gateway", "gw-1", run_on, poll_s)
+    async def start_gateway(
+        self, run_on: str, poll_s: float | None = None, reply_timeout_s: float | None = None
+    ) -> None:
+        """``poll_s``: the gateway's ``flows.queue_poll_s`` (the workers keep 0.05 s);
+        ``reply_timeout_s``: how long ``POST /api/v1/chat`` waits before its 202."""
+        web = {} if reply_timeout_s is None else {"web": {"reply_timeout_s": reply_timeout_s}}
+        config = self.skill_config("gateway", "gw-1", run_on, poll_s, **web)
         command = [*serve_command(self.port), "--config", str(config)]
         self.gateway = self.spawn("gateway", command, NEXFLOW_GATEWAY_TOKEN=TOKEN)
         await wait_healthy(self.url, self.gateway)
@@ -309,6 +313,48 @@ async def test_stopping_the_turn_kills_its_skill_on_the_worker(deployment: Deplo
     assert status == "CANCELLED"
     log = (dep.tmp / f"worker-{executor}.log").read_text(errors="replace")
     assert '"skill_cancelled_on_worker"' in log
+
+
+async def test_a_gateway_shut_down_mid_skill_leaves_the_run_to_the_replayed_turn(
+    deployment: Deployment,
+) -> None:
+    """A graceful stop (SIGTERM) cancels the running turn too, but not as the user's
+    Stop: the run goes on on the worker, and the restarted gateway's replay of the turn
+    joins it (one spawn), as after a SIGKILL."""
+    dep = deployment
+    assert dep.gateway is not None
+    dep.gateway.send_signal(signal.SIGTERM)  # again with a 1 s reply timeout: no waiter
+    dep.gateway.wait(30)
+    await dep.start_gateway("workers", reply_timeout_s=1)
+    args = {"name": "ledger-bash", "input": {"tag": "term", "sleep": 12}}
+    dep.llm.push(Reply(tool_calls=(("run_skill", args),)))
+    async with dep.client() as http:
+        sent = await http.post("/api/v1/chat", json={"message": "run the ledger term"})
+    assert sent.status_code == 202, sent.text  # the turn runs on; nobody waits for it
+    await dep.appended("term")  # running (sleeping) on a worker
+    [(run_id, _, _)] = dep.skill_runs()
+    dep.gateway.send_signal(signal.SIGTERM)  # the bus drains 5 s, then cancels the turn
+    dep.gateway.wait(30)
+    assert [(w, s) for w, s, _ in dep.skill_runs()] == [(run_id, "PENDING")]  # not cancelled
+    dep.llm.push(Reply(tool_calls=(("run_skill", args),)))  # the replay makes the same call
+    await dep.start_gateway("workers", reply_timeout_s=1)
+    async with dep.client() as http:
+        [session] = (await http.get("/api/v1/sessions")).json()
+        deadline = time.monotonic() + 60
+        while True:
+            detail = (await http.get(f"/api/v1/sessions/{session['id']}")).json()
+            if detail["messages"] and detail["messages"][-1]["role"] == "assistant":
+                break
+            assert time.monotonic() < deadline, detail
+            await asyncio.sleep(0.1)
+    assert '"tag": "term"' in detail["messages"][-1]["content"], detail["messages"]
+    assert [(w, s) for w, s, _ in dep.skill_runs()] == [(run_id, "SUCCESS")]
+    assert dep.ledger() == [f"term {run_id}"]
+    runs = sum(
+        (dep.tmp / f"worker-{w}.log").read_text(errors="replace").count('"skill_ran_on_worker"')
+        for w in dep.workers
+    )
+    assert runs == 1  # joined, not run again
 
 
 def test_workers_need_postgres_and_flows_on_workers(tmp_path: Path) -> None:
