@@ -93,8 +93,11 @@ async def test_serve_loads_no_heavy_library_before_use_and_answers_chat(
     assert report["built"] == []  # what runs before /health can answer
     assert report["gc"] == [True, True]
     assert report["http"] == [200, 200, "Echo: hi"]
-    assert set(report["started"]) <= {"apscheduler"}  # which may have loaded by then
-    # the reminder service's scheduler, and GitPython once the workspace layer opens
+    # After start-up, in the background: the reminder service's scheduler, and GitPython
+    # once the workspace layer opens; either may have loaded by the time the lifespan
+    # returns (the workspace layer did in about one start of three here).
+    background = {"apscheduler", "git", "gitdb"}
+    assert set(report["started"]) <= background
     assert set(report["later"]) - {"git", "gitdb"} == {"apscheduler"}
 
 

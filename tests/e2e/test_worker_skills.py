@@ -113,6 +113,25 @@ class Deployment(Processes):
             ).fetchall()
         return [(str(w), str(s), str(e)) for w, s, e in rows]
 
+    async def replayed(self, tag: str, run_id: str) -> None:
+        """After a gateway restart: its replay of the session's turn answers with the
+        run's result, and the skill ran once (the replay joined the run)."""
+        async with self.client() as http:
+            [session] = (await http.get("/api/v1/sessions")).json()
+            deadline = time.monotonic() + 60
+            while True:
+                detail = (await http.get(f"/api/v1/sessions/{session['id']}")).json()
+                if detail["messages"] and detail["messages"][-1]["role"] == "assistant":
+                    break
+                assert time.monotonic() < deadline, detail
+                await asyncio.sleep(0.1)
+        assert f'"tag": "{tag}"' in detail["messages"][-1]["content"], detail["messages"]
+        assert [(w, s) for w, s, _ in self.skill_runs()] == [(run_id, "SUCCESS")]
+        assert self.ledger() == [f"{tag} {run_id}"]
+        logs = (self.tmp / f"worker-{w}.log" for w in self.workers)
+        runs = sum(log.read_text(errors="replace").count('"skill_ran_on_worker"') for log in logs)
+        assert runs == 1  # joined, not run again
+
     def skill_ancestry(self) -> list[int] | None:
         """The host pids above the running skill's shell (its parent, theirs, …), or None
         while no skill process runs. Read from /proc, outside any sandbox."""
@@ -249,23 +268,7 @@ async def test_a_turn_replayed_after_a_gateway_crash_joins_the_same_run(
     args = {"name": "ledger-bash", "input": {"tag": "replay", "sleep": 3}}
     dep.llm.push(Reply(tool_calls=(("run_skill", args),)))
     await dep.start_gateway("workers")
-    async with dep.client() as http:
-        [session] = (await http.get("/api/v1/sessions")).json()
-        deadline = time.monotonic() + 60
-        while True:
-            detail = (await http.get(f"/api/v1/sessions/{session['id']}")).json()
-            if detail["messages"] and detail["messages"][-1]["role"] == "assistant":
-                break
-            assert time.monotonic() < deadline, detail
-            await asyncio.sleep(0.1)
-    assert '"tag": "replay"' in detail["messages"][-1]["content"], detail["messages"]
-    assert [(w, s) for w, s, _ in dep.skill_runs()] == [(run_id, "SUCCESS")]
-    assert dep.ledger() == [f"replay {run_id}"]
-    runs = sum(
-        (dep.tmp / f"worker-{w}.log").read_text(errors="replace").count('"skill_ran_on_worker"')
-        for w in dep.workers
-    )
-    assert runs == 1  # joined, not run again
+    await dep.replayed("replay", run_id)
 
 
 async def test_the_result_wakes_the_gateway_before_its_next_poll(
@@ -338,23 +341,7 @@ async def test_a_gateway_shut_down_mid_skill_leaves_the_run_to_the_replayed_turn
     assert [(w, s) for w, s, _ in dep.skill_runs()] == [(run_id, "PENDING")]  # not cancelled
     dep.llm.push(Reply(tool_calls=(("run_skill", args),)))  # the replay makes the same call
     await dep.start_gateway("workers", reply_timeout_s=1)
-    async with dep.client() as http:
-        [session] = (await http.get("/api/v1/sessions")).json()
-        deadline = time.monotonic() + 60
-        while True:
-            detail = (await http.get(f"/api/v1/sessions/{session['id']}")).json()
-            if detail["messages"] and detail["messages"][-1]["role"] == "assistant":
-                break
-            assert time.monotonic() < deadline, detail
-            await asyncio.sleep(0.1)
-    assert '"tag": "term"' in detail["messages"][-1]["content"], detail["messages"]
-    assert [(w, s) for w, s, _ in dep.skill_runs()] == [(run_id, "SUCCESS")]
-    assert dep.ledger() == [f"term {run_id}"]
-    runs = sum(
-        (dep.tmp / f"worker-{w}.log").read_text(errors="replace").count('"skill_ran_on_worker"')
-        for w in dep.workers
-    )
-    assert runs == 1  # joined, not run again
+    await dep.replayed("term", run_id)
 
 
 def test_workers_need_postgres_and_flows_on_workers(tmp_path: Path) -> None:
