@@ -314,12 +314,9 @@ async def _unless_cancelled(
                 log.warning("skill_run_status_unreadable", run=run_id, exc_info=True)
                 continue
             if status is not None and status.status == "CANCELLED":
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
                 raise _RunCancelled(run_id)
     finally:
-        if not task.done():  # this step itself was cancelled (the worker stops)
+        if not task.done():  # the run was cancelled, or this step was (the worker stops)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
